@@ -170,6 +170,10 @@ pub enum Error {
         /// Required.
         required: usize,
     },
+    /// Signatures from two sources over different note texts cannot be
+    /// merged.
+    #[error("cannot merge signatures over different note texts")]
+    NoteTextMismatch,
     /// A checkpoint for a different origin than expected.
     #[error("checkpoint origin {found:?}, expected {expected:?}")]
     CheckpointOrigin {
