@@ -12,6 +12,33 @@
 //! § Signatures). Witnesses, the county first, add
 //! [C2SP tlog-cosignature/v1](https://c2sp.org/tlog-cosignature) signature
 //! lines (type `0x04`), which carry the time of cosigning.
+//!
+//! ```
+//! use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
+//! use gongkai_core::keys::SigningKey;
+//! use gongkai_core::note::{Cosigner, Verifiers};
+//! use gongkai_core::types::{KeyName, Origin};
+//! use gongkai_core::Hash;
+//!
+//! let origin = Origin::new("gongkai.example/510122/finance").unwrap();
+//! let department = SigningKey::from_seed([1; 32]);
+//! let county = Cosigner::new(
+//!     KeyName::new("county.example/witness").unwrap(),
+//!     SigningKey::from_seed([2; 32]),
+//! );
+//!
+//! let checkpoint = Checkpoint::new(origin.clone(), 42, Hash::ZERO);
+//! let mut signed = SignedCheckpoint::sign(&checkpoint, &department).unwrap();
+//! signed.cosign(&county, 1_700_000_000).unwrap();
+//!
+//! // An auditor trusts the department key and the county witness key.
+//! let log_key = Checkpoint::log_verifier_key(&origin, &department.public_key());
+//! let witnesses = Verifiers::from(county.verifier_key());
+//! let parsed = SignedCheckpoint::parse(&signed.to_string()).unwrap();
+//! let verified = parsed.verify(&log_key, &witnesses, 1).unwrap();
+//! assert_eq!(parsed.checkpoint().size, 42);
+//! assert_eq!(verified.cosignatures[0].timestamp, Some(1_700_000_000));
+//! ```
 
 use std::fmt;
 

@@ -28,6 +28,27 @@
 //! that fails to verify rejects the whole note; a note with no verified
 //! signature from a known key is rejected. Signature validity is ZIP-215
 //! ([`PublicKey::verify`]).
+//!
+//! ```
+//! use gongkai_core::keys::SigningKey;
+//! use gongkai_core::note::{Note, NoteSigner, Verifiers};
+//! use gongkai_core::types::KeyName;
+//!
+//! let signer = NoteSigner::new(
+//!     KeyName::new("example.com/log").unwrap(),
+//!     SigningKey::from_seed([1; 32]),
+//! );
+//! let mut note = Note::new("hello\n").unwrap();
+//! note.sign(&signer).unwrap();
+//! let signed = note.to_string();
+//! assert!(signed.starts_with("hello\n\n\u{2014} example.com/log "));
+//!
+//! // A verifier who trusts the vkey string.
+//! let vkey = signer.verifier_key().to_string();
+//! let trusted = Verifiers::from(vkey.parse::<gongkai_core::note::VerifierKey>().unwrap());
+//! let parsed = Note::parse(&signed).unwrap();
+//! assert_eq!(parsed.verify(&trusted).unwrap()[0].name.as_str(), "example.com/log");
+//! ```
 
 use std::collections::BTreeMap;
 use std::fmt;
