@@ -1176,4 +1176,38 @@ mod tests {
         let forged = format!("{text}\n{}\n", a.sign_text(&text));
         assert!(Note::parse(&forged).is_err());
     }
+
+    mod prop {
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        fn seed_note() -> String {
+            let s = NoteSigner::new(KeyName::new("a").unwrap(), SigningKey::from_seed([1; 32]));
+            let mut n = Note::new("origin\n1\nroot\n").unwrap();
+            n.sign(&s).unwrap();
+            n.to_string()
+        }
+
+        proptest! {
+            // Untrusted bytes never panic the parser, and whatever parses
+            // prints back to exactly the input.
+            #[test]
+            fn arbitrary_bytes_parse_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+                if let Ok(n) = Note::from_bytes(&bytes) {
+                    prop_assert_eq!(n.to_string().into_bytes(), bytes);
+                }
+            }
+
+            #[test]
+            fn mutated_notes_round_trip_or_fail(pos in 0usize..200, byte in any::<u8>()) {
+                let mut bytes = seed_note().into_bytes();
+                let pos = pos % bytes.len();
+                bytes[pos] = byte;
+                if let Ok(n) = Note::from_bytes(&bytes) {
+                    prop_assert_eq!(n.to_string().into_bytes(), bytes);
+                }
+            }
+        }
+    }
 }
