@@ -1497,4 +1497,43 @@ mod tests {
         assert_eq!(json, r#"{"event":"extended","date":"2026-03-20"}"#);
         assert_eq!(serde_json::from_str::<ClockEvent>(&json).unwrap(), event);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn add_and_count_agree(offset in 0i64..1000, n in 0u32..60) {
+            let start = d("2024-01-01").add_days(offset).unwrap();
+            match cal().add_working_days(start, n) {
+                Ok(end) => {
+                    proptest::prop_assert_eq!(
+                        cal().working_days_between(start, end),
+                        Ok(i64::from(n))
+                    );
+                    if n > 0 {
+                        proptest::prop_assert!(cal().is_working_day(end).unwrap());
+                    }
+                }
+                Err(e) => proptest::prop_assert_eq!(
+                    e,
+                    Error::CalendarYearNotCovered { year: 2027 }
+                ),
+            }
+        }
+
+        #[test]
+        fn period_round_trip(offset in 0i64..3_000_000, kind in 0usize..4) {
+            let kinds = [
+                Periodicity::Monthly,
+                Periodicity::Quarterly,
+                Periodicity::HalfYearly,
+                Periodicity::Yearly,
+            ];
+            let date = d("1970-01-01").add_days(offset % 2_900_000).unwrap();
+            let p = Period::containing(date, kinds[kind]);
+            proptest::prop_assert!(p.contains(date));
+            proptest::prop_assert_eq!(Period::parse(&p.to_string()), Ok(p));
+            if let Some(next) = p.next() {
+                proptest::prop_assert_eq!(next.first_day(), p.last_day().succ().unwrap());
+            }
+        }
+    }
 }
