@@ -92,6 +92,29 @@ pub enum Error {
         reason: String,
     },
 
+    /// A period label of a periodic matter that is not `YYYY`, `YYYY-Hn`,
+    /// `YYYY-Qn` or `YYYY-MM`.
+    #[error("invalid period {label:?}: {reason}")]
+    InvalidPeriod {
+        /// The offending text (possibly shortened).
+        label: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// A request-lifecycle event the request clock's state does not allow
+    /// (e.g. a second extension, an extension after the deadline in force,
+    /// a correction that nobody asked for, an event dated before the
+    /// previous one).
+    #[error("request clock: {event} on {date}: {reason}")]
+    RequestClock {
+        /// The event, e.g. `extended`, `consultation_ended`.
+        event: &'static str,
+        /// The date the event carries.
+        date: crate::date::Date,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+
     // ---- Merkle tree and proofs ----------------------------------------
     /// A leaf index outside the tree.
     #[error("index {index} is outside a tree of size {size}")]
