@@ -75,7 +75,10 @@ impl<R: HashReader + ?Sized> HashReader for &R {
 }
 
 /// Reads `ids` and checks the store answered with one hash per id.
-fn read_checked<R: HashReader + ?Sized>(reader: &R, ids: &[NodeId]) -> Result<Vec<Hash>, Error> {
+pub(crate) fn read_checked<R: HashReader + ?Sized>(
+    reader: &R,
+    ids: &[NodeId],
+) -> Result<Vec<Hash>, Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
