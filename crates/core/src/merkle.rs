@@ -15,6 +15,32 @@
 //! Only complete subtrees are ever stored. The hashes of incomplete subtrees
 //! (the right ragged edge of a tree whose size is not a power of two) are
 //! computed from the complete ones they are made of.
+//!
+//! ```
+//! use gongkai_core::hash::leaf_hash;
+//! use gongkai_core::merkle::{
+//!     MemoryHashes, TreeState, consistency_proof, inclusion_proof, root_at,
+//!     verify_consistency, verify_inclusion,
+//! };
+//!
+//! let mut state = TreeState::new();
+//! let mut store = MemoryHashes::new();
+//! for i in 0u32..10 {
+//!     let leaf = leaf_hash(&i.to_be_bytes());
+//!     state.append(leaf);
+//!     store.append(leaf);
+//! }
+//! let root = state.root();
+//! assert_eq!(root_at(&store, 10)?, root);
+//!
+//! let proof = inclusion_proof(&store, 3, 10)?;
+//! verify_inclusion(&leaf_hash(&3u32.to_be_bytes()), 3, 10, &proof, &root)?;
+//!
+//! let old_root = root_at(&store, 7)?;
+//! let proof = consistency_proof(&store, 7, 10)?;
+//! verify_consistency(7, 10, &old_root, &root, &proof)?;
+//! # Ok::<(), gongkai_core::Error>(())
+//! ```
 
 use serde::{Deserialize, Serialize};
 

@@ -410,3 +410,112 @@ proptest! {
         check_consistency(l, store, seed % (n + 1), n, true);
     }
 }
+
+// ---- sizes near u64::MAX -------------------------------------------------------
+
+/// A consistent store for a tree whose leaves are all equal: the hash of a
+/// complete subtree depends only on its level, so any size can be served.
+struct Uniform {
+    by_level: Vec<Hash>,
+}
+
+impl Uniform {
+    fn new() -> Uniform {
+        let mut by_level = vec![leaf_hash(b"same")];
+        for l in 1..64 {
+            let below = by_level[l - 1];
+            by_level.push(node_hash(&below, &below));
+        }
+        Uniform { by_level }
+    }
+}
+
+impl HashReader for Uniform {
+    fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, Error> {
+        Ok(ids
+            .iter()
+            .map(|id| self.by_level[usize::from(id.level)])
+            .collect())
+    }
+}
+
+#[test]
+fn huge_sizes_do_not_overflow() {
+    let store = Uniform::new();
+    let leaf = store.by_level[0];
+    for (m, n) in [
+        (u64::MAX - 1, u64::MAX),
+        (0, u64::MAX),
+        (1 << 63, u64::MAX),
+        ((1 << 63) - 1, 1 << 63),
+        (u64::MAX / 3, u64::MAX - 5),
+    ] {
+        let root = root_at(&store, n).unwrap();
+        let p = inclusion_proof(&store, m, n).unwrap();
+        verify_inclusion(&leaf, m, n, &p, &root).unwrap();
+        if m > 0 {
+            let old = root_at(&store, m).unwrap();
+            let c = consistency_proof(&store, m, n).unwrap();
+            verify_consistency(m, n, &old, &root, &c).unwrap();
+        }
+        let state = TreeState::from_reader(&store, n).unwrap();
+        assert_eq!(state.root(), root);
+        assert_eq!(state.peaks().len(), n.count_ones() as usize);
+    }
+}
+
+#[test]
+fn tile_reader_at_huge_sizes() {
+    use gongkai_core::tile::{TileHashReader, TileId, encode_tile};
+    let store = Uniform::new();
+    let fetch = |id: &TileId| {
+        let h = store.by_level[usize::from(id.level()) * 8];
+        Ok(encode_tile(&vec![h; usize::from(id.width())]))
+    };
+    for n in [u64::MAX, 1 << 63, (1 << 40) + 12_345, 70_000] {
+        let tiles = TileHashReader::new(fetch, n);
+        assert_eq!(root_at(&tiles, n), root_at(&store, n));
+        for m in [0, 1, n / 2, n - 1] {
+            assert_eq!(inclusion_proof(&tiles, m, n), inclusion_proof(&store, m, n));
+            assert_eq!(
+                consistency_proof(&tiles, m, n),
+                consistency_proof(&store, m, n)
+            );
+        }
+    }
+}
+
+// ---- tiles over random sizes -------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// A verifier holding only the tiles published for a size gets the
+    /// same roots and proofs as the full store.
+    #[test]
+    fn tile_reader_matches_store(n in 1..=BIG, seed in any::<u64>()) {
+        use std::collections::HashMap;
+        use gongkai_core::tile::{TileHashReader, TileId, encode_tile, tile_hashes, tiles_for_size};
+
+        let (_, store) = big();
+        let published: HashMap<TileId, Vec<u8>> = tiles_for_size(n)
+            .into_iter()
+            .map(|t| (t, encode_tile(&tile_hashes(store, &t).unwrap())))
+            .collect();
+        let fetch = |id: &TileId| {
+            published
+                .get(id)
+                .cloned()
+                .ok_or_else(|| Error::Tile(format!("{id} is not published for this size")))
+        };
+        let tiles = TileHashReader::new(fetch, n);
+        prop_assert_eq!(root_at(&tiles, n), root_at(store, n));
+        let m = seed % n;
+        prop_assert_eq!(inclusion_proof(&tiles, m, n), inclusion_proof(store, m, n));
+        prop_assert_eq!(consistency_proof(&tiles, m, n), consistency_proof(store, m, n));
+        prop_assert_eq!(
+            TreeState::from_reader(&tiles, n).unwrap(),
+            TreeState::from_reader(store, n).unwrap()
+        );
+    }
+}
