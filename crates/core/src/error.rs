@@ -166,6 +166,24 @@ pub enum Error {
     /// Malformed tile path or tile contents.
     #[error("tile: {0}")]
     Tile(String),
+    /// A compact tree state whose peak count is not `popcount(size)`.
+    #[error("tree state of size {size} needs {expected} peak hashes, found {found}")]
+    TreeStatePeaks {
+        /// Tree size.
+        size: u64,
+        /// Peaks a tree of that size has.
+        expected: usize,
+        /// Peaks found.
+        found: usize,
+    },
+    /// An entry too long for the u16 length prefix of an entry bundle.
+    #[error("entry {position} of a bundle is {len} bytes, over the 65535-byte limit")]
+    BundleEntryTooLong {
+        /// Position of the entry in the bundle.
+        position: usize,
+        /// Its length in bytes.
+        len: usize,
+    },
 
     // ---- signed notes, checkpoints, cosignatures -------------------------
     /// Text that is not a well-formed signed note.
