@@ -1,1 +1,455 @@
-//! (being written)
+//! The catalog projection as a pure fold (FORMAT.md § Catalog rules).
+//!
+//! [`Catalog::apply`] takes one field-valid [`Event`] and either updates the
+//! state or returns [`Error::RuleViolation`] naming the rule and leaving the
+//! state exactly as it was. The node uses it to refuse invalid writes, the
+//! aggregator to refuse invalid replication, and every verifier to check a
+//! log: there is one implementation of the rules.
+//!
+//! The state is *compact*: per matter, item and request only what the rules
+//! need (status, matter, content digests, the request clock), not titles or
+//! content. It is serde-serializable so `verify --state` can resume.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::{ClockEvent, Period, Periodicity, RequestClock, WorkCalendar};
+use crate::date::Date;
+use crate::event::{Event, Kind, pb};
+use crate::types::{ItemId, MatterId, RequestId};
+use crate::{Error, Hash};
+
+/// Where an item stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// Published, never amended.
+    Current,
+    /// Amended at least once; the newest version is current.
+    Amended,
+    /// Withdrawn (its content stays public unless redacted).
+    Withdrawn,
+}
+
+/// What the rules need to know about a matter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatterState {
+    /// False once retired.
+    pub active: bool,
+    /// Periodicity, if periodic.
+    pub periodicity: Option<Periodicity>,
+    /// Deadline in working days.
+    pub deadline_working_days: u32,
+    /// True if the audience is a specific group (content restricted).
+    pub restricted: bool,
+    /// Index of the entry that defined it.
+    pub defined_at: u64,
+}
+
+/// What the rules need to know about an item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemState {
+    /// The matter it fulfils.
+    pub matter: MatterId,
+    /// Status.
+    pub status: ItemStatus,
+    /// Date formed (of the first version).
+    pub date_formed: Date,
+    /// Content digests of every version, oldest first.
+    pub versions: Vec<Hash>,
+    /// Digests whose content was redacted.
+    pub redacted: Vec<Hash>,
+    /// Index of the publishing entry.
+    pub published_at: u64,
+}
+
+/// What the rules need to know about a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestState {
+    /// The answer clock (received, clarification, consultation, extension,
+    /// answer).
+    pub clock: RequestClock,
+    /// Index of the receiving entry.
+    pub received_at: u64,
+}
+
+/// The compact catalog state of one log.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Catalog {
+    /// Every matter ever defined (retired ones stay, ids are never reused).
+    pub matters: BTreeMap<MatterId, MatterState>,
+    /// Every item ever published.
+    pub items: BTreeMap<ItemId, ItemState>,
+    /// Every request ever received.
+    pub requests: BTreeMap<RequestId, RequestState>,
+}
+
+fn violation(index: u64, rule: &'static str, detail: String) -> Error {
+    Error::RuleViolation {
+        index,
+        rule,
+        detail,
+    }
+}
+
+/// Ids were checked by the field rules; this re-parses them into types.
+fn parse<T>(index: u64, r: Result<T, Error>) -> Result<T, Error> {
+    r.map_err(|e| Error::InvalidField {
+        index,
+        field: "id",
+        reason: e.to_string(),
+    })
+}
+
+fn periodicity(p: i32) -> Option<Periodicity> {
+    match pb::Periodicity::try_from(p) {
+        Ok(pb::Periodicity::Monthly) => Some(Periodicity::Monthly),
+        Ok(pb::Periodicity::Quarterly) => Some(Periodicity::Quarterly),
+        Ok(pb::Periodicity::HalfYearly) => Some(Periodicity::HalfYearly),
+        Ok(pb::Periodicity::Yearly) => Some(Periodicity::Yearly),
+        _ => None,
+    }
+}
+
+impl Catalog {
+    /// An empty catalog.
+    pub fn new() -> Catalog {
+        Catalog::default()
+    }
+
+    /// True if the content of `item` is restricted to a specific audience
+    /// (its matter's current audience is a group).
+    pub fn is_restricted(&self, item: &ItemId) -> bool {
+        self.items
+            .get(item)
+            .and_then(|i| self.matters.get(&i.matter))
+            .is_some_and(|m| m.restricted)
+    }
+
+    /// Applies one event. On error the catalog is unchanged.
+    ///
+    /// `calendar` is the working-day calendar the request rules use.
+    ///
+    /// # Errors
+    /// [`Error::RuleViolation`] naming the rule (see FORMAT.md § Catalog
+    /// rules), or [`Error::CalendarYearNotCovered`] when a rule needs a
+    /// working-day count the holiday table cannot give (then the verdict is
+    /// "cannot verify", not "violation").
+    pub fn apply(&mut self, event: &Event, calendar: &WorkCalendar) -> Result<(), Error> {
+        let index = event.index;
+        match &event.kind {
+            Kind::Genesis(_) => {
+                if index != 0 {
+                    return Err(violation(
+                        index,
+                        "genesis-first",
+                        "a genesis event after index 0".into(),
+                    ));
+                }
+            }
+            Kind::KeyRotated(_) => {}
+            Kind::MatterDefined(m) => {
+                let id = parse(index, MatterId::new(&m.matter_id))?;
+                if self.matters.contains_key(&id) {
+                    return Err(violation(
+                        index,
+                        "matter-id-unique",
+                        format!("matter {id} already defined"),
+                    ));
+                }
+                let state = matter_state(m.matter.as_ref(), index);
+                self.matters.insert(id, state);
+            }
+            Kind::MatterChanged(m) => {
+                let id = parse(index, MatterId::new(&m.matter_id))?;
+                let old = self.active_matter(index, &id)?;
+                let mut state = matter_state(m.matter.as_ref(), index);
+                state.defined_at = old.defined_at;
+                self.matters.insert(id, state);
+            }
+            Kind::MatterRetired(m) => {
+                let id = parse(index, MatterId::new(&m.matter_id))?;
+                self.active_matter(index, &id)?;
+                if let Some(state) = self.matters.get_mut(&id) {
+                    state.active = false;
+                }
+            }
+            Kind::Published(p) => self.publish(event, p)?,
+            Kind::Amended(a) => {
+                let id = parse(index, ItemId::new(&a.item_id))?;
+                let item = self.live_item(index, &id)?;
+                let changed = Date::parse(&a.date_changed)?;
+                if changed < item.date_formed {
+                    return Err(violation(
+                        index,
+                        "date-order",
+                        format!(
+                            "date changed {changed} is before the date formed {}",
+                            item.date_formed
+                        ),
+                    ));
+                }
+                let digest = content_digest(a.content.as_ref())?;
+                if let Some(item) = self.items.get_mut(&id) {
+                    item.status = ItemStatus::Amended;
+                    item.versions.push(digest);
+                }
+            }
+            Kind::Withdrawn(w) => {
+                let id = parse(index, ItemId::new(&w.item_id))?;
+                self.live_item(index, &id)?;
+                if let Some(item) = self.items.get_mut(&id) {
+                    item.status = ItemStatus::Withdrawn;
+                }
+            }
+            Kind::Redacted(r) => {
+                let id = parse(index, ItemId::new(&r.item_id))?;
+                let digest = Hash::from_slice(&r.content_digest)?;
+                let item = self
+                    .items
+                    .get(&id)
+                    .ok_or_else(|| violation(index, "item-exists", format!("no item {id}")))?;
+                if !item.versions.contains(&digest) {
+                    return Err(violation(
+                        index,
+                        "redaction-names-version",
+                        format!("item {id} has no version with content {digest}"),
+                    ));
+                }
+                if item.redacted.contains(&digest) {
+                    return Err(violation(
+                        index,
+                        "redaction-once",
+                        format!("content {digest} of {id} already redacted"),
+                    ));
+                }
+                if let Some(item) = self.items.get_mut(&id) {
+                    item.redacted.push(digest);
+                }
+            }
+            Kind::RequestReceived(r) => {
+                let id = parse(index, RequestId::new(&r.request_id))?;
+                if self.requests.contains_key(&id) {
+                    return Err(violation(
+                        index,
+                        "request-id-unique",
+                        format!("request {id} already received"),
+                    ));
+                }
+                let received = Date::parse(&r.date_received)?;
+                self.requests.insert(
+                    id,
+                    RequestState {
+                        clock: RequestClock::new(received),
+                        received_at: index,
+                    },
+                );
+            }
+            Kind::RequestClarification(r) => {
+                let step = match pb::ClarificationStage::try_from(r.stage) {
+                    Ok(pb::ClarificationStage::Asked) => ClockEvent::ClarificationAsked,
+                    _ => ClockEvent::ClarificationCorrected,
+                };
+                self.clock_step(index, &r.request_id, &r.date, step, calendar)?;
+            }
+            Kind::ThirdPartyConsultation(r) => {
+                let step = match pb::ConsultationStage::try_from(r.stage) {
+                    Ok(pb::ConsultationStage::Started) => ClockEvent::ConsultationStarted,
+                    _ => ClockEvent::ConsultationEnded,
+                };
+                self.clock_step(index, &r.request_id, &r.date, step, calendar)?;
+            }
+            Kind::RequestExtended(r) => {
+                self.clock_step(
+                    index,
+                    &r.request_id,
+                    &r.date,
+                    ClockEvent::Extended,
+                    calendar,
+                )?;
+            }
+            Kind::RequestAnswered(r) => {
+                self.clock_step(
+                    index,
+                    &r.request_id,
+                    &r.date_answered,
+                    ClockEvent::Answered,
+                    calendar,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&mut self, event: &Event, p: &pb::Published) -> Result<(), Error> {
+        let index = event.index;
+        let id = parse(index, ItemId::new(&p.item_id))?;
+        if self.items.contains_key(&id) {
+            return Err(violation(
+                index,
+                "item-id-unique",
+                format!("item {id} already published"),
+            ));
+        }
+        let matter_id = parse(index, MatterId::new(&p.matter_id))?;
+        let matter = self
+            .matters
+            .get(&matter_id)
+            .filter(|m| m.active)
+            .ok_or_else(|| {
+                violation(
+                    index,
+                    "publication-names-active-matter",
+                    format!("matter {matter_id} is not defined or retired"),
+                )
+            })?;
+        match (matter.periodicity, p.period.is_empty()) {
+            (None, true) => {}
+            (None, false) => {
+                return Err(violation(
+                    index,
+                    "period-matches-matter",
+                    format!(
+                        "matter {matter_id} is not periodic, but the item names period {}",
+                        p.period
+                    ),
+                ));
+            }
+            (Some(_), true) => {
+                return Err(violation(
+                    index,
+                    "period-matches-matter",
+                    format!("matter {matter_id} is periodic: the item must name its period"),
+                ));
+            }
+            (Some(want), false) => {
+                let period = Period::parse(&p.period)?;
+                if period.periodicity() != want {
+                    return Err(violation(
+                        index,
+                        "period-matches-matter",
+                        format!("period {} is not {want:?}", p.period),
+                    ));
+                }
+            }
+        }
+        for r in &p.related {
+            if r.origin.is_empty() || r.origin == event.origin.as_str() {
+                let target = parse(index, ItemId::new(&r.item_id))?;
+                if !self.items.contains_key(&target) {
+                    return Err(violation(
+                        index,
+                        "reference-exists",
+                        format!("related item {target} does not exist"),
+                    ));
+                }
+            }
+        }
+        let date_formed = Date::parse(&p.date_formed)?;
+        let digest = content_digest(p.content.as_ref())?;
+        self.items.insert(
+            id,
+            ItemState {
+                matter: matter_id,
+                status: ItemStatus::Current,
+                date_formed,
+                versions: vec![digest],
+                redacted: Vec::new(),
+                published_at: index,
+            },
+        );
+        Ok(())
+    }
+
+    fn active_matter(&self, index: u64, id: &MatterId) -> Result<&MatterState, Error> {
+        match self.matters.get(id) {
+            Some(m) if m.active => Ok(m),
+            Some(_) => Err(violation(
+                index,
+                "matter-active",
+                format!("matter {id} is retired"),
+            )),
+            None => Err(violation(index, "matter-exists", format!("no matter {id}"))),
+        }
+    }
+
+    fn live_item(&self, index: u64, id: &ItemId) -> Result<&ItemState, Error> {
+        match self.items.get(id) {
+            Some(i) if i.status != ItemStatus::Withdrawn => Ok(i),
+            Some(_) => Err(violation(
+                index,
+                "item-not-withdrawn",
+                format!("item {id} is withdrawn"),
+            )),
+            None => Err(violation(index, "item-exists", format!("no item {id}"))),
+        }
+    }
+
+    /// The request, if it exists, is not answered, and `date` is not before
+    /// its receipt.
+    fn open_request(&self, index: u64, id: &RequestId, date: Date) -> Result<&RequestState, Error> {
+        let req = self
+            .requests
+            .get(id)
+            .ok_or_else(|| violation(index, "request-exists", format!("no request {id}")))?;
+        if let Some(answered) = req.clock.answered_on() {
+            return Err(violation(
+                index,
+                "request-open",
+                format!("request {id} was answered on {answered}"),
+            ));
+        }
+        if date < req.clock.received() {
+            return Err(violation(
+                index,
+                "date-order",
+                format!(
+                    "{date} is before request {id} was received on {}",
+                    req.clock.received()
+                ),
+            ));
+        }
+        Ok(req)
+    }
+
+    /// Advances the clock of an open request by one step; atomic.
+    fn clock_step(
+        &mut self,
+        index: u64,
+        request_id: &str,
+        date: &str,
+        step: fn(Date) -> ClockEvent,
+        calendar: &WorkCalendar,
+    ) -> Result<(), Error> {
+        let id = parse(index, RequestId::new(request_id))?;
+        let date = Date::parse(date)?;
+        let mut clock = self.open_request(index, &id, date)?.clock.clone();
+        clock.apply(calendar, step(date)).map_err(|e| match e {
+            Error::CalendarYearNotCovered { .. } => e,
+            other => violation(index, "request-clock", other.to_string()),
+        })?;
+        if let Some(req) = self.requests.get_mut(&id) {
+            req.clock = clock;
+        }
+        Ok(())
+    }
+}
+
+fn matter_state(m: Option<&pb::Matter>, index: u64) -> MatterState {
+    let m = m.cloned().unwrap_or_default();
+    MatterState {
+        active: true,
+        periodicity: periodicity(m.periodicity),
+        deadline_working_days: m.deadline_working_days,
+        restricted: m.audience == pb::Audience::Group as i32,
+        defined_at: index,
+    }
+}
+
+fn content_digest(c: Option<&pb::ContentRef>) -> Result<Hash, Error> {
+    match c {
+        Some(c) => Hash::from_slice(&c.digest),
+        None => Ok(Hash::ZERO),
+    }
+}

@@ -1,1 +1,392 @@
-//! (being written)
+//! The chain verifier (FORMAT.md § Chain rules).
+//!
+//! It consumes entries in order, from index 0 or continuing from a saved
+//! [`ChainState`], and checks for each entry:
+//!
+//! 1. framing, canonical body and field rules ([`prepare`], independent of
+//!    other entries, so callers may run it on many threads);
+//! 2. the links: origin constant, `index` equal to the position,
+//!    `prev_hash` equal to the previous body hash (zero at 0), time never
+//!    decreasing, index 0 and only index 0 a `Genesis`, the body's signer
+//!    equal to the key in force (following `Genesis` and `KeyRotated`);
+//! 3. the catalog rules ([`crate::catalog::Catalog::apply`]);
+//! 4. the Ed25519 signatures under the ZIP-215 rule: the event signature
+//!    and, for `KeyRotated`, the next key's proof of possession.
+//!
+//! Steps 2 and 3 are sequential and cheap. Signatures are either checked
+//! at once ([`ChainVerifier::push`]) or handed back as [`SignatureCheck`]s
+//! ([`ChainVerifier::push_prepared`]) for the caller to batch-verify on all
+//! cores with [`verify_signatures`]; core itself stays single-threaded.
+//! At the end, [`ChainVerifier::root`] is compared with a checkpoint
+//! ([`ChainVerifier::check_checkpoint`]).
+
+use rand_core::CryptoRng;
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::WorkCalendar;
+use crate::catalog::Catalog;
+use crate::checkpoint::Checkpoint;
+use crate::entry::{Entry, rotation_message, signed_message};
+use crate::event::{Event, Kind, kind_name};
+use crate::keys::{BatchVerifier, PublicKey, Signature};
+use crate::merkle::TreeState;
+use crate::types::Origin;
+use crate::{Error, Hash};
+
+/// An entry after the checks that need no other entry: framing, canonical
+/// body, field rules, leaf and body hashes.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The verbatim entry.
+    pub entry: Entry,
+    /// Its decoded event.
+    pub event: Event,
+    /// `leaf_hash(entry)`.
+    pub leaf_hash: Hash,
+    /// `body_hash(body)`, the next entry's `prev_hash`.
+    pub body_hash: Hash,
+}
+
+/// Runs the per-entry checks on `bytes`, read at log position `index`.
+///
+/// # Errors
+/// [`Error::MalformedEntry`], [`Error::NonCanonicalBody`] or
+/// [`Error::InvalidField`], naming `index`.
+pub fn prepare(bytes: Vec<u8>, index: u64) -> Result<Prepared, Error> {
+    let entry = Entry::parse(bytes, index)?;
+    let event = entry.decode_event(index)?;
+    Ok(Prepared {
+        leaf_hash: entry.leaf_hash(),
+        body_hash: entry.body_hash(),
+        entry,
+        event,
+    })
+}
+
+/// A signature the chain relies on, to be verified by the caller.
+#[derive(Clone, Debug)]
+pub struct SignatureCheck {
+    /// Index of the entry it belongs to.
+    pub index: u64,
+    /// The key it must verify under.
+    pub key: PublicKey,
+    /// The signed message.
+    pub message: Vec<u8>,
+    /// The signature.
+    pub signature: Signature,
+    /// `true` for a key-rotation proof of possession.
+    pub rotation_proof: bool,
+}
+
+impl SignatureCheck {
+    fn error(&self) -> Error {
+        if self.rotation_proof {
+            Error::BadRotationProof { index: self.index }
+        } else {
+            Error::BadSignature {
+                index: self.index,
+                key: self.key.to_hex(),
+            }
+        }
+    }
+
+    /// Verifies this one signature (ZIP-215).
+    ///
+    /// # Errors
+    /// [`Error::BadSignature`] or [`Error::BadRotationProof`].
+    pub fn verify(&self) -> Result<(), Error> {
+        self.key
+            .verify(&self.message, &self.signature)
+            .map_err(|()| self.error())
+    }
+}
+
+/// Batch-verifies `checks` (ZIP-215; same verdict as one by one). Callers
+/// split large runs into chunks (e.g. 1,024) and verify chunks on several
+/// threads.
+///
+/// # Errors
+/// The error of the first failing check, naming its index.
+pub fn verify_signatures<R: CryptoRng + ?Sized>(
+    checks: &[SignatureCheck],
+    rng: &mut R,
+) -> Result<(), Error> {
+    let mut batch = BatchVerifier::new();
+    for (i, c) in checks.iter().enumerate() {
+        batch.queue(i, &c.key, &c.message, &c.signature);
+    }
+    batch.verify(rng).map_err(|i| checks[i].error())
+}
+
+/// A key and the first index it signs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEpoch {
+    /// First index signed by `key`.
+    pub from_index: u64,
+    /// The key.
+    pub key: PublicKey,
+}
+
+/// Everything needed to continue verifying a log after `size` entries:
+/// the compact tree state, the last link, the keys, and the compact catalog
+/// fold state. Serializable (e.g. as JSON) for `verify --state`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainState {
+    /// The log.
+    pub origin: Origin,
+    /// Entries verified so far.
+    pub size: u64,
+    /// Body hash of entry `size - 1` (zero when empty).
+    pub last_body_hash: Hash,
+    /// Claimed time of entry `size - 1` (0 when empty).
+    pub last_time_ms: u64,
+    /// Every signing key of the log so far, in order (empty before genesis).
+    pub keys: Vec<KeyEpoch>,
+    /// The compact Merkle tree state.
+    pub tree: TreeState,
+    /// The compact catalog fold state.
+    pub catalog: Catalog,
+}
+
+impl ChainState {
+    /// The key that must sign the next entry, if genesis has been seen.
+    pub fn key_in_force(&self) -> Option<PublicKey> {
+        self.keys.last().map(|k| k.key)
+    }
+
+    /// Keys that may sign a checkpoint of the current size: the key in force
+    /// after the last entry and, during a handover, the one before it
+    /// (FORMAT.md § Key rotation). Callers decide how long the handover lasts.
+    pub fn checkpoint_keys(&self) -> Vec<PublicKey> {
+        self.keys.iter().rev().take(2).map(|k| k.key).collect()
+    }
+}
+
+/// Verifies one log, entry by entry.
+pub struct ChainVerifier {
+    state: ChainState,
+    trusted_genesis_keys: Vec<PublicKey>,
+    calendar: &'static WorkCalendar,
+}
+
+impl ChainVerifier {
+    /// A verifier for the log `origin` starting at index 0, whose `Genesis`
+    /// must be signed by one of `trusted` (the verifier's trust anchors;
+    /// keys found in the log itself are never anchors).
+    pub fn new(origin: Origin, trusted: &[PublicKey]) -> ChainVerifier {
+        ChainVerifier {
+            state: ChainState {
+                origin,
+                size: 0,
+                last_body_hash: Hash::ZERO,
+                last_time_ms: 0,
+                keys: Vec::new(),
+                tree: TreeState::new(),
+                catalog: Catalog::new(),
+            },
+            trusted_genesis_keys: trusted.to_vec(),
+            calendar: WorkCalendar::shipped(),
+        }
+    }
+
+    /// Continues from a saved state (which the caller verified earlier and
+    /// matched against a checkpoint it trusts).
+    pub fn resume(state: ChainState) -> ChainVerifier {
+        ChainVerifier {
+            state,
+            trusted_genesis_keys: Vec::new(),
+            calendar: WorkCalendar::shipped(),
+        }
+    }
+
+    /// The state so far.
+    pub fn state(&self) -> &ChainState {
+        &self.state
+    }
+
+    /// The state, by value.
+    pub fn into_state(self) -> ChainState {
+        self.state
+    }
+
+    /// Entries verified so far.
+    pub fn size(&self) -> u64 {
+        self.state.size
+    }
+
+    /// Merkle root of the entries so far.
+    pub fn root(&self) -> Hash {
+        self.state.tree.root()
+    }
+
+    /// Checks one entry completely, signatures included (single
+    /// verification). On error the verifier is unchanged.
+    ///
+    /// # Errors
+    /// Any chain, field, rule or signature error, naming the index.
+    pub fn push(&mut self, bytes: Vec<u8>) -> Result<(), Error> {
+        let prepared = prepare(bytes, self.state.size)?;
+        let checks = self.check_links(&prepared)?;
+        for c in &checks {
+            c.verify()?;
+        }
+        self.commit(&prepared, checks)?;
+        Ok(())
+    }
+
+    /// Checks the links and rules of a [`prepare`]d entry and advances, but
+    /// returns its signatures instead of verifying them. The caller must
+    /// verify every returned check (e.g. with [`verify_signatures`]) and
+    /// discard the verifier if any fails. On error the verifier is unchanged.
+    ///
+    /// # Errors
+    /// Any chain or rule error, naming the index.
+    pub fn push_prepared(&mut self, prepared: &Prepared) -> Result<Vec<SignatureCheck>, Error> {
+        let checks = self.check_links(prepared)?;
+        self.commit(prepared, checks)
+    }
+
+    /// Link checks; returns the signatures to verify. Changes nothing.
+    fn check_links(&self, p: &Prepared) -> Result<Vec<SignatureCheck>, Error> {
+        let s = &self.state;
+        let e = &p.event;
+        let index = s.size;
+        let broken = |field: &'static str, expected: String, found: String| Error::ChainBroken {
+            index,
+            field,
+            expected,
+            found,
+        };
+        if e.origin != s.origin {
+            return Err(broken("origin", s.origin.to_string(), e.origin.to_string()));
+        }
+        if e.index != index {
+            return Err(broken("index", index.to_string(), e.index.to_string()));
+        }
+        if e.prev_hash != s.last_body_hash {
+            return Err(broken(
+                "prev_hash",
+                s.last_body_hash.to_hex(),
+                e.prev_hash.to_hex(),
+            ));
+        }
+        if e.time_ms < s.last_time_ms {
+            return Err(broken(
+                "time_ms",
+                format!(">= {}", s.last_time_ms),
+                e.time_ms.to_string(),
+            ));
+        }
+        let is_genesis = matches!(e.kind, Kind::Genesis(_));
+        if is_genesis != (index == 0) {
+            let expected = if index == 0 {
+                "genesis"
+            } else {
+                "any kind but genesis"
+            };
+            return Err(broken("kind", expected.into(), kind_name(&e.kind).into()));
+        }
+        let key = match s.key_in_force() {
+            Some(k) => k,
+            None => {
+                if !self.trusted_genesis_keys.contains(&e.signer) {
+                    return Err(Error::UntrustedGenesisKey {
+                        origin: s.origin.to_string(),
+                        key: e.signer.to_hex(),
+                    });
+                }
+                e.signer
+            }
+        };
+        if e.signer != key {
+            return Err(Error::WrongSigner {
+                index,
+                expected: key.to_hex(),
+                found: e.signer.to_hex(),
+            });
+        }
+        let mut checks = vec![SignatureCheck {
+            index,
+            key,
+            message: signed_message(p.entry.body()),
+            signature: p.entry.signature(),
+            rotation_proof: false,
+        }];
+        if let Kind::KeyRotated(r) = &e.kind {
+            let next = PublicKey::from_slice(&r.next_key)?;
+            if next == key {
+                return Err(Error::RuleViolation {
+                    index,
+                    rule: "rotation-new-key",
+                    detail: "the next key equals the key in force".into(),
+                });
+            }
+            checks.push(SignatureCheck {
+                index,
+                key: next,
+                message: rotation_message(s.origin.as_str(), index, &next),
+                signature: Signature::from_slice(&r.proof)?,
+                rotation_proof: true,
+            });
+        }
+        Ok(checks)
+    }
+
+    /// Applies the catalog rules, then advances. Atomic: the catalog fold
+    /// leaves the state unchanged on error, and nothing else is touched
+    /// before it succeeds.
+    fn commit(
+        &mut self,
+        p: &Prepared,
+        checks: Vec<SignatureCheck>,
+    ) -> Result<Vec<SignatureCheck>, Error> {
+        self.state.catalog.apply(&p.event, self.calendar)?;
+        let s = &mut self.state;
+        match &p.event.kind {
+            Kind::Genesis(_) => s.keys.push(KeyEpoch {
+                from_index: 0,
+                key: p.event.signer,
+            }),
+            Kind::KeyRotated(r) => s.keys.push(KeyEpoch {
+                from_index: s.size + 1,
+                key: PublicKey::from_slice(&r.next_key)?,
+            }),
+            _ => {}
+        }
+        s.tree.append(p.leaf_hash);
+        s.size += 1;
+        s.last_body_hash = p.body_hash;
+        s.last_time_ms = p.event.time_ms;
+        Ok(checks)
+    }
+
+    /// Checks that `checkpoint` describes exactly the entries verified so
+    /// far: same origin, same size, same root. (Its signatures are checked
+    /// by [`crate::checkpoint`].)
+    ///
+    /// # Errors
+    /// [`Error::CheckpointOrigin`], [`Error::SizeMismatch`],
+    /// [`Error::RootMismatch`].
+    pub fn check_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), Error> {
+        if checkpoint.origin != self.state.origin {
+            return Err(Error::CheckpointOrigin {
+                expected: self.state.origin.to_string(),
+                found: checkpoint.origin.to_string(),
+            });
+        }
+        if checkpoint.size != self.state.size {
+            return Err(Error::SizeMismatch {
+                verified: self.state.size,
+                checkpoint: checkpoint.size,
+            });
+        }
+        if checkpoint.root != self.root() {
+            return Err(Error::RootMismatch {
+                size: checkpoint.size,
+                computed: self.root(),
+                expected: checkpoint.root,
+            });
+        }
+        Ok(())
+    }
+}

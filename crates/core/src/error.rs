@@ -295,6 +295,14 @@ pub enum Error {
         /// Value found.
         found: String,
     },
+    /// A checkpoint for a different tree size than the entries verified.
+    #[error("checkpoint is for size {checkpoint}, but {verified} entries were verified")]
+    SizeMismatch {
+        /// Entries verified.
+        verified: u64,
+        /// Size in the checkpoint.
+        checkpoint: u64,
+    },
     /// The computed Merkle root differs from the checkpoint's.
     #[error("tree of size {size}: computed root {computed}, checkpoint says {expected}")]
     RootMismatch {

@@ -282,9 +282,9 @@ mod tests {
             0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
         ];
         let mut carry = 0u16;
-        for i in 0..32 {
-            let v = u16::from(s.0[32 + i]) + u16::from(L[i]) + carry;
-            s.0[32 + i] = v as u8;
+        for (byte, l) in s.0[32..].iter_mut().zip(L) {
+            let v = u16::from(*byte) + u16::from(l) + carry;
+            *byte = v as u8;
             carry = v >> 8;
         }
         assert!(k.public_key().verify(b"m", &s).is_err());

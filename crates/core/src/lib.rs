@@ -14,6 +14,7 @@
 //!   rule and the signed, framed entry;
 //! * [`chain`]: the chain verifier (index, `prev_hash`, time, keys,
 //!   signatures, catalog rules, Merkle root);
+//! * [`writer`]: sequencing and signing new entries;
 //! * [`catalog`]: the catalog projection as a pure fold;
 //! * [`calendar`] and [`date`]: China Standard Time dates and the working-day
 //!   calendar with its shipped holiday table.
@@ -39,6 +40,7 @@ pub mod merkle;
 pub mod note;
 pub mod tile;
 pub mod types;
+pub mod writer;
 
 pub use error::Error;
 pub use hash::Hash;

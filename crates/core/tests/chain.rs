@@ -1,0 +1,401 @@
+//! The chain verifier against a tamper matrix: every change to a valid log
+//! is detected with the right error at the right index.
+
+mod common;
+
+use common::{TestLog, content, key, origin, sample_log};
+use gongkai_core::Error;
+use gongkai_core::chain::{ChainState, ChainVerifier, prepare, verify_signatures};
+use gongkai_core::checkpoint::Checkpoint;
+use gongkai_core::entry::Entry;
+use gongkai_core::event::{Kind, pb};
+use gongkai_core::hash::leaf_hash;
+use gongkai_core::keys::PublicKey;
+use gongkai_core::merkle;
+use gongkai_core::writer::LogWriter;
+use prost::Message as _;
+
+fn trusted() -> Vec<PublicKey> {
+    vec![key(1).public_key()]
+}
+
+/// Verifies `entries` one by one; returns the first error.
+fn verify(entries: &[Vec<u8>]) -> Result<ChainVerifier, Error> {
+    let mut v = ChainVerifier::new(origin(), &trusted());
+    for e in entries {
+        v.push(e.clone())?;
+    }
+    Ok(v)
+}
+
+/// Verifies through the prepare / push_prepared / batch path.
+fn verify_batched(entries: &[Vec<u8>]) -> Result<ChainVerifier, Error> {
+    let mut v = ChainVerifier::new(origin(), &trusted());
+    let mut checks = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let p = prepare(e.clone(), i as u64)?;
+        checks.extend(v.push_prepared(&p)?);
+    }
+    verify_signatures(&checks, &mut rand::rng())?;
+    Ok(v)
+}
+
+fn index_of(r: Result<ChainVerifier, Error>) -> Option<u64> {
+    r.err().and_then(|e| e.index())
+}
+
+#[test]
+fn clean_log_verifies_both_ways() {
+    let log = sample_log();
+    let entries = log.bytes();
+    let v = verify(&entries).unwrap();
+    let b = verify_batched(&entries).unwrap();
+    let leaves: Vec<_> = entries.iter().map(|e| leaf_hash(e)).collect();
+    assert_eq!(v.root(), merkle::root(&leaves));
+    assert_eq!(b.root(), v.root());
+    assert_eq!(v.size(), entries.len() as u64);
+    assert_eq!(v.state().keys.len(), 2, "genesis key and rotated key");
+    let cp = Checkpoint::new(origin(), v.size(), v.root());
+    v.check_checkpoint(&cp).unwrap();
+    assert!(matches!(
+        v.check_checkpoint(&Checkpoint::new(origin(), v.size() - 1, v.root())),
+        Err(Error::SizeMismatch { .. })
+    ));
+    assert!(matches!(
+        v.check_checkpoint(&Checkpoint::new(origin(), v.size(), leaves[0])),
+        Err(Error::RootMismatch { .. })
+    ));
+}
+
+#[test]
+fn every_flipped_bit_is_caught_at_its_index() {
+    let entries = sample_log().bytes();
+    for i in 0..entries.len() {
+        for j in 0..entries[i].len() {
+            for bit in [0x01u8, 0x80] {
+                let mut t = entries.clone();
+                t[i][j] ^= bit;
+                let r = verify(&t);
+                assert_eq!(
+                    index_of(r),
+                    Some(i as u64),
+                    "entry {i} byte {j} bit {bit:#x}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn drop_duplicate_reorder_truncate() {
+    let entries = sample_log().bytes();
+    let n = entries.len();
+    for i in 0..n {
+        let mut dropped = entries.clone();
+        dropped.remove(i);
+        if i < n - 1 {
+            let e = verify(&dropped).err().unwrap();
+            assert_eq!(e.index(), Some(i as u64), "drop {i}: {e}");
+            assert!(matches!(e, Error::ChainBroken { .. }), "drop {i}: {e}");
+        } else {
+            // Dropping the last entry is a truncation: only a checkpoint shows it.
+            let v = verify(&dropped).unwrap();
+            let full = verify(&entries).unwrap();
+            let cp = Checkpoint::new(origin(), full.size(), full.root());
+            assert!(matches!(
+                v.check_checkpoint(&cp),
+                Err(Error::SizeMismatch { .. })
+            ));
+        }
+        let mut dup = entries.clone();
+        dup.insert(i, entries[i].clone());
+        assert_eq!(index_of(verify(&dup)), Some(i as u64 + 1), "duplicate {i}");
+        if i + 1 < n {
+            let mut swapped = entries.clone();
+            swapped.swap(i, i + 1);
+            assert_eq!(index_of(verify(&swapped)), Some(i as u64), "swap {i}");
+        }
+    }
+}
+
+#[test]
+fn wrong_keys() {
+    // The whole log signed by another key: the genesis key is not trusted.
+    let mut other = TestLog::new(key(9));
+    other.publish("x", "m", "");
+    assert!(matches!(
+        verify(&other.bytes()),
+        Err(Error::UntrustedGenesisKey { .. })
+    ));
+
+    // One entry re-signed by another key, body unchanged.
+    let entries = sample_log().bytes();
+    let e3 = Entry::parse(entries[3].clone(), 3).unwrap();
+    let forged = Entry::sign_body(e3.body(), &key(9), 3).unwrap();
+    let mut t = entries.clone();
+    t[3] = forged.into_bytes();
+    assert!(matches!(
+        verify(&t),
+        Err(Error::BadSignature { index: 3, .. })
+    ));
+    assert!(matches!(
+        verify_batched(&t),
+        Err(Error::BadSignature { index: 3, .. })
+    ));
+
+    // One entry whose body names another signer, consistently signed by it.
+    let mut body = pb::EventBody::decode(e3.body()).unwrap();
+    body.signer = key(9).public_key().as_bytes().to_vec();
+    let mut t = entries.clone();
+    t[3] = Entry::sign(&body, &key(9)).unwrap().into_bytes();
+    assert!(matches!(
+        verify(&t),
+        Err(Error::WrongSigner { index: 3, .. })
+    ));
+}
+
+#[test]
+fn key_rotation_rules() {
+    let mut log = TestLog::new(key(1));
+    log.define("m", pb::Periodicity::None, "");
+    // A rotation whose proof of possession is made by the wrong key.
+    let idx = log.writer.size();
+    let next = key(2).public_key();
+    let bad_proof = key(3).sign(&gongkai_core::entry::rotation_message(
+        common::ORIGIN,
+        idx,
+        &next,
+    ));
+    let mut bad = TestLog::new(key(1));
+    bad.define("m", pb::Periodicity::None, "");
+    bad.push(Kind::KeyRotated(pb::KeyRotated {
+        next_key: next.as_bytes().to_vec(),
+        proof: bad_proof.0.to_vec(),
+        reason: String::new(),
+    }));
+    assert!(matches!(
+        verify(&bad.bytes()),
+        Err(Error::BadRotationProof { index: 2 })
+    ));
+    assert!(matches!(
+        verify_batched(&bad.bytes()),
+        Err(Error::BadRotationProof { index: 2 })
+    ));
+
+    // After a good rotation, the old key may no longer sign entries.
+    let rot = log.writer.rotate(key(2), "", log.time + 1).unwrap();
+    log.entries.push(rot);
+    let mut entries = log.bytes();
+    let mut stale = LogWriter::resume(
+        origin(),
+        key(1),
+        log.writer.size(),
+        log.entries.last().unwrap().body_hash(),
+        log.time + 1,
+    );
+    entries.push(
+        stale
+            .append(
+                Kind::MatterRetired(pb::MatterRetired {
+                    matter_id: "m".into(),
+                    reason: "r".into(),
+                    legal_basis: String::new(),
+                }),
+                log.time + 2,
+            )
+            .unwrap()
+            .into_bytes(),
+    );
+    assert!(matches!(
+        verify(&entries),
+        Err(Error::WrongSigner { index: 3, .. })
+    ));
+    // The same entry by the new key is fine.
+    log.push(Kind::MatterRetired(pb::MatterRetired {
+        matter_id: "m".into(),
+        reason: "r".into(),
+        legal_basis: String::new(),
+    }));
+    verify(&log.bytes()).unwrap();
+}
+
+#[test]
+fn wrong_origin_and_time() {
+    let entries = sample_log().bytes();
+    let e2 = Entry::parse(entries[2].clone(), 2).unwrap();
+    let mut body = pb::EventBody::decode(e2.body()).unwrap();
+    body.origin = "gongkai.example/510122/education".into();
+    let mut t = entries.clone();
+    t[2] = Entry::sign(&body, &key(1)).unwrap().into_bytes();
+    assert!(matches!(
+        verify(&t),
+        Err(Error::ChainBroken {
+            index: 2,
+            field: "origin",
+            ..
+        })
+    ));
+
+    let mut body = pb::EventBody::decode(e2.body()).unwrap();
+    body.time_ms = 1;
+    let mut t = entries.clone();
+    t[2] = Entry::sign(&body, &key(1)).unwrap().into_bytes();
+    assert!(matches!(
+        verify(&t),
+        Err(Error::ChainBroken {
+            index: 2,
+            field: "time_ms",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn non_canonical_body_with_valid_signature() {
+    let entries = sample_log().bytes();
+    let e2 = Entry::parse(entries[2].clone(), 2).unwrap();
+    let mut body = e2.body().to_vec();
+    body.extend_from_slice(&[0x78, 0x01]); // unknown field 15
+    let mut t = entries.clone();
+    t[2] = Entry::sign_body(&body, &key(1), 2).unwrap().into_bytes();
+    assert_eq!(index_of(verify(&t)), Some(2));
+    assert!(matches!(
+        verify(&t),
+        Err(Error::NonCanonicalBody { index: 2 })
+    ));
+}
+
+#[test]
+fn state_machine_violations_are_named() {
+    type Case = (&'static str, Box<dyn Fn(&mut TestLog)>);
+    let cases: Vec<Case> = vec![
+        ("item-not-withdrawn", Box::new(|l| l.amend("a", "v2"))),
+        ("item-not-withdrawn", Box::new(|l| l.withdraw("a"))),
+        ("item-exists", Box::new(|l| l.amend("nope", "v2"))),
+        ("item-id-unique", Box::new(|l| l.publish("a", "m", ""))),
+        (
+            "publication-names-active-matter",
+            Box::new(|l| l.publish("b", "nope", "")),
+        ),
+        (
+            "period-matches-matter",
+            Box::new(|l| l.publish("b", "m", "2026-Q1")),
+        ),
+        (
+            "matter-id-unique",
+            Box::new(|l| l.define("m", pb::Periodicity::None, "")),
+        ),
+        (
+            "request-exists",
+            Box::new(|l| {
+                l.push(Kind::RequestAnswered(pb::RequestAnswered {
+                    request_id: "r9".into(),
+                    date_answered: "2026-03-02".into(),
+                    decision: pb::Decision::DoesNotExist as i32,
+                    ..Default::default()
+                }));
+            }),
+        ),
+        (
+            "redaction-names-version",
+            Box::new(|l| {
+                l.push(Kind::Redacted(pb::Redacted {
+                    item_id: "a".into(),
+                    content_digest: content("something else").digest,
+                    reason: "r".into(),
+                    legal_basis: "b".into(),
+                }));
+            }),
+        ),
+    ];
+    for (rule, bad) in cases {
+        let mut log = TestLog::new(key(1));
+        log.define("m", pb::Periodicity::None, "");
+        log.publish("a", "m", "");
+        log.withdraw("a");
+        let good_len = log.entries.len();
+        bad(&mut log);
+        let r = verify(&log.bytes());
+        match r {
+            Err(Error::RuleViolation {
+                index, rule: got, ..
+            }) => {
+                assert_eq!(got, rule);
+                assert_eq!(index, good_len as u64);
+            }
+            other => panic!("{rule}: {:?}", other.map(|v| v.size())),
+        }
+    }
+}
+
+#[test]
+fn answered_twice_is_refused() {
+    let mut log = TestLog::new(key(1));
+    let received = Kind::RequestReceived(pb::RequestReceived {
+        request_id: "r1".into(),
+        date_received: "2026-03-02".into(),
+        subject: "s".into(),
+    });
+    let answer = Kind::RequestAnswered(pb::RequestAnswered {
+        request_id: "r1".into(),
+        date_answered: "2026-03-02".into(),
+        decision: pb::Decision::AlreadyPublic as i32,
+        ..Default::default()
+    });
+    log.push(received.clone());
+    log.push(answer.clone());
+    verify(&log.bytes()).unwrap();
+    log.push(answer);
+    assert!(matches!(
+        verify(&log.bytes()),
+        Err(Error::RuleViolation {
+            index: 3,
+            rule: "request-open",
+            ..
+        })
+    ));
+    let mut dup = TestLog::new(key(1));
+    dup.push(received.clone());
+    dup.push(received);
+    assert!(matches!(
+        verify(&dup.bytes()),
+        Err(Error::RuleViolation {
+            index: 2,
+            rule: "request-id-unique",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn resume_from_serialized_state() {
+    let entries = sample_log().bytes();
+    let full = verify(&entries).unwrap();
+    for cut in [1, 5, entries.len() - 1] {
+        let head = verify(&entries[..cut]).unwrap();
+        let json = serde_json::to_string(head.state()).unwrap();
+        let state: ChainState = serde_json::from_str(&json).unwrap();
+        let mut v = ChainVerifier::resume(state);
+        for e in &entries[cut..] {
+            v.push(e.clone()).unwrap();
+        }
+        assert_eq!(v.root(), full.root());
+        assert_eq!(v.state(), full.state());
+    }
+}
+
+#[test]
+fn failed_push_leaves_the_verifier_unchanged() {
+    let log = sample_log();
+    let entries = log.bytes();
+    let mut v = verify(&entries[..5]).unwrap();
+    let before = v.state().clone();
+    let mut bad = entries[5].clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert!(v.push(bad).is_err());
+    assert_eq!(v.state(), &before);
+    assert!(v.push(entries[7].clone()).is_err());
+    assert_eq!(v.state(), &before);
+    v.push(entries[5].clone()).unwrap();
+}
