@@ -1,0 +1,263 @@
+//! Chain verification throughput, printed beside the raw ZIP-215 Ed25519
+//! rates of the same library measured in the same run.
+//!
+//! `cargo bench -p gongkai-core --bench chain` prints a table:
+//! raw single verify, raw batch verify (batches of 1,024, one key) on one and
+//! on all threads, and chain verification single-threaded (`push`) and
+//! parallelized the way callers do it (prepare and batch-verify chunks on all
+//! threads, link and fold checks in order), with the ratio to the raw batch
+//! rate on the same number of threads.
+//!
+//! Set `GONGKAI_BENCH_ENTRIES` to change the log size (default 32,768).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::hint::black_box;
+use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use common::{ORIGIN, T0, content, key, matter};
+use gongkai_core::chain::{ChainVerifier, Prepared, SignatureCheck, prepare, verify_signatures};
+use gongkai_core::entry::signed_message;
+use gongkai_core::event::{Kind, pb};
+use gongkai_core::keys::{BatchVerifier, PublicKey, Signature, SigningKey};
+use gongkai_core::types::Origin;
+use gongkai_core::writer::LogWriter;
+
+const BATCH: usize = 1024;
+
+fn build_log(n: usize, signer: &SigningKey) -> Vec<Vec<u8>> {
+    let mut w = LogWriter::new(Origin::new(ORIGIN).unwrap(), signer.clone());
+    let mut out = Vec::with_capacity(n);
+    let mut t = T0;
+    let mut push = |w: &mut LogWriter, kind| {
+        t += 1;
+        out.push(w.append(kind, t).unwrap().into_bytes());
+    };
+    push(
+        &mut w,
+        Kind::Genesis(pb::Genesis {
+            department: "某某县财政局".into(),
+            division_code: "510122".into(),
+        }),
+    );
+    push(
+        &mut w,
+        Kind::MatterDefined(pb::MatterDefined {
+            matter_id: "budget".into(),
+            matter: Some(matter(pb::Periodicity::None, "")),
+        }),
+    );
+    for i in 2..n {
+        push(
+            &mut w,
+            Kind::Published(pb::Published {
+                item_id: format!("item-{i}"),
+                matter_id: "budget".into(),
+                title: format!("2026年第{i}号部门预算公开"),
+                content: Some(content(&format!("document {i}"))),
+                date_formed: "2026-03-01".into(),
+                legal_basis: "《中华人民共和国预算法》第十四条".into(),
+                related: vec![],
+                period: String::new(),
+                imported: false,
+            }),
+        );
+    }
+    out
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+/// Best of `rounds` runs of `f`, which processes `n` items.
+fn best<F: FnMut()>(rounds: usize, n: usize, mut f: F) -> f64 {
+    (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            rate(n, start.elapsed())
+        })
+        .fold(0.0, f64::max)
+}
+
+fn raw_batch(items: &[(PublicKey, Vec<u8>, Signature)]) {
+    let mut b = BatchVerifier::new();
+    for (i, (k, m, s)) in items.iter().enumerate() {
+        b.queue(i, k, m, s);
+    }
+    b.verify(&mut rand::rng()).unwrap();
+}
+
+/// Parallel chain verification as callers do it: a pool of `threads`
+/// workers prepares chunks (framing, decoding, canonical check, hashes) and
+/// batch-verifies signature chunks, while the calling thread checks links
+/// and catalog rules in order and hands each chunk's signatures back to the
+/// pool. Both kinds of parallel work overlap the sequential part.
+fn chain_parallel(entries: &[Vec<u8>], trusted: &[PublicKey], threads: usize) -> ChainVerifier {
+    enum Job {
+        Prepare(usize, Vec<Vec<u8>>),
+        Verify(Vec<SignatureCheck>),
+    }
+    let origin = Origin::new(ORIGIN).unwrap();
+    let mut v = ChainVerifier::new(origin, trusted);
+    let chunks: Vec<Vec<Vec<u8>>> = entries.chunks(BATCH).map(<[Vec<u8>]>::to_vec).collect();
+    let total = chunks.len();
+    let (job_tx, job_rx) = mpsc::channel::<Job>();
+    let job_rx = Mutex::new(job_rx);
+    let (prepared_tx, prepared_rx) = mpsc::channel::<(usize, Vec<Prepared>)>();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let prepared_tx = prepared_tx.clone();
+            let job_rx = &job_rx;
+            s.spawn(move || {
+                loop {
+                    let job = job_rx.lock().unwrap().recv();
+                    match job {
+                        Ok(Job::Prepare(c, chunk)) => {
+                            let base = (c * BATCH) as u64;
+                            let out = chunk
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, e)| prepare(e, base + i as u64).unwrap())
+                                .collect();
+                            if prepared_tx.send((c, out)).is_err() {
+                                return;
+                            }
+                        }
+                        Ok(Job::Verify(checks)) => {
+                            verify_signatures(&checks, &mut rand::rng()).unwrap()
+                        }
+                        Err(_) => return,
+                    }
+                }
+            });
+        }
+        // Keep a bounded number of chunks in flight.
+        let mut queued = chunks.into_iter().enumerate();
+        for (c, chunk) in queued.by_ref().take(2 * threads) {
+            job_tx.send(Job::Prepare(c, chunk)).unwrap();
+        }
+        let mut pending = std::collections::BTreeMap::new();
+        for next in 0..total {
+            while !pending.contains_key(&next) {
+                let (c, p) = prepared_rx.recv().unwrap();
+                pending.insert(c, p);
+            }
+            let part = pending.remove(&next).unwrap();
+            let checks: Vec<_> = part
+                .iter()
+                .flat_map(|p| v.push_prepared(p).unwrap())
+                .collect();
+            job_tx.send(Job::Verify(checks)).unwrap();
+            if let Some((c, chunk)) = queued.next() {
+                job_tx.send(Job::Prepare(c, chunk)).unwrap();
+            }
+        }
+        drop(job_tx);
+    });
+    v
+}
+
+fn main() {
+    let n: usize = std::env::var("GONGKAI_BENCH_ENTRIES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(32_768);
+    let threads = std::thread::available_parallelism().map_or(2, |p| p.get());
+    let signer = key(1);
+    let pk = signer.public_key();
+    let entries = build_log(n, &signer);
+    let items: Vec<(PublicKey, Vec<u8>, Signature)> = entries
+        .iter()
+        .map(|e| {
+            let body = &e[3..e.len() - 64];
+            let sig = Signature::from_slice(&e[e.len() - 64..]).unwrap();
+            (pk, signed_message(body), sig)
+        })
+        .collect();
+    let trusted = [pk];
+    let rounds = 3;
+
+    let single = best(rounds, n.min(8192), || {
+        for (k, m, s) in &items[..n.min(8192)] {
+            k.verify(m, s).unwrap();
+        }
+    });
+    let batch1 = best(rounds, n, || {
+        for chunk in items.chunks(BATCH) {
+            raw_batch(chunk);
+        }
+    });
+    let batch_t = best(rounds, n, || {
+        let per = items.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            for part in items.chunks(per) {
+                s.spawn(move || {
+                    for chunk in part.chunks(BATCH) {
+                        raw_batch(chunk);
+                    }
+                });
+            }
+        });
+    });
+    let chain1 = best(rounds, n, || {
+        let mut v = ChainVerifier::new(Origin::new(ORIGIN).unwrap(), &trusted);
+        for e in &entries {
+            v.push(e.clone()).unwrap();
+        }
+        black_box(v.root());
+    });
+    let chain_t = best(rounds, n, || {
+        black_box(chain_parallel(&entries, &trusted, threads).root());
+    });
+    let chain_1t_batched = best(rounds, n, || {
+        black_box(chain_parallel(&entries, &trusted, 1).root());
+    });
+    let sign = best(rounds, 4096, || {
+        for (_, m, _) in &items[..4096.min(n)] {
+            black_box(signer.sign(m));
+        }
+    });
+
+    println!();
+    println!("chain verification, {n} entries, one key, {threads} threads, batches of {BATCH}");
+    println!("{:<48} {:>14}", "measurement", "per second");
+    println!(
+        "{:<48} {:>14.0}",
+        "raw Ed25519 sign (ed25519-dalek), 1 thread", sign
+    );
+    println!(
+        "{:<48} {:>14.0}",
+        "raw ZIP-215 single verify, 1 thread", single
+    );
+    println!(
+        "{:<48} {:>14.0}",
+        "raw ZIP-215 batch verify, 1 thread", batch1
+    );
+    println!(
+        "{:<48} {:>14.0}",
+        format!("raw ZIP-215 batch verify, {threads} threads"),
+        batch_t
+    );
+    println!(
+        "{:<48} {:>14.0}",
+        "chain verify, push (single verify), 1 thread", chain1
+    );
+    println!(
+        "{:<48} {:>14.0}",
+        "chain verify, batched, 1 thread", chain_1t_batched
+    );
+    println!(
+        "{:<48} {:>14.0}",
+        format!("chain verify, batched, {threads} threads"),
+        chain_t
+    );
+    println!(
+        "ratio chain/raw batch: 1 thread {:.2}x, {threads} threads {:.2}x (goal >= 0.80x)",
+        chain_1t_batched / batch1,
+        chain_t / batch_t
+    );
+}
