@@ -69,6 +69,14 @@ pub enum StoreError {
         reason: String,
     },
 
+    /// Another open journal (in this or another process) holds the file's
+    /// exclusive lock.
+    #[error("journal {} is locked by another open handle or process", path.display())]
+    Locked {
+        /// The journal file.
+        path: PathBuf,
+    },
+
     /// The journal already exists (on create).
     #[error("{} already exists", path.display())]
     AlreadyExists {

@@ -284,6 +284,7 @@ impl Journal {
     /// docs for the recovery rule).
     ///
     /// # Errors
+    /// [`StoreError::Locked`] if another handle has it open,
     /// [`StoreError::NotAJournal`], [`StoreError::JournalVersion`],
     /// [`StoreError::WrongOrigin`], [`StoreError::Corrupt`], or
     /// [`StoreError::Io`].
@@ -298,6 +299,10 @@ impl Journal {
             .write(true)
             .open(path)
             .map_err(|e| StoreError::io(path, "open", e))?;
+        // One writer per journal: a second process (or a second open in this
+        // one) appending at the same offsets would destroy acknowledged data.
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .map_err(|_| StoreError::Locked { path: path.into() })?;
         let dir = parent_dir(path).to_path_buf();
         Journal::open_with(Box::new(DiskFile { file, dir }), path, origin, options)
     }

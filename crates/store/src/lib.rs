@@ -34,6 +34,24 @@
 //!
 //! The journal file format is documented in [`journal`]; the content file
 //! format in [`content`].
+//!
+//! ## Example
+//!
+//! ```
+//! use gongkai_store::{DataDir, JournalOptions};
+//!
+//! # fn main() -> Result<(), gongkai_store::StoreError> {
+//! # let tmp = tempfile::tempdir().expect("temp dir");
+//! let data = DataDir::open(tmp.path().join("node"))?;
+//! let journal = data.journal("example.gov.cn/dept/finance", JournalOptions::default())?;
+//! let mut entry = vec![0x01];
+//! entry.resize(67, 0xAB);
+//! // Returns only once the entry is on stable storage.
+//! let index = journal.append_one(&entry)?;
+//! assert_eq!(journal.read(index)?, entry);
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

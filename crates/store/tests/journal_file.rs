@@ -36,6 +36,10 @@ fn round_trip_and_reopen_on_disk() {
     assert_eq!(j.append(&entries[..60]).unwrap(), 0..60);
     assert_eq!(j.append(&entries[60..]).unwrap(), 60..100);
     assert_eq!(j.synced_len(), fs::metadata(&path).unwrap().len());
+    assert!(matches!(
+        Journal::open(&path, ORIGIN, opts()),
+        Err(StoreError::Locked { .. })
+    ));
     drop(j);
     let j = Journal::open(&path, ORIGIN, opts()).unwrap();
     assert_eq!(j.len(), 100);
