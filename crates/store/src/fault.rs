@@ -1,0 +1,168 @@
+//! Test-only fault-injecting journal file: an in-memory file that fails
+//! writes or syncs with `ENOSPC` on demand and simulates power loss.
+
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::JournalFile;
+
+#[derive(Default)]
+struct Inner {
+    /// What the running system sees (page cache).
+    data: Vec<u8>,
+    /// What is on stable storage: `data` as of the last successful sync.
+    durable: Vec<u8>,
+    fail_writes: u32,
+    fail_syncs: u32,
+    fail_truncates: u32,
+    free: u64,
+    syncs: u64,
+    sync_delay: Option<Duration>,
+}
+
+/// An in-memory [`JournalFile`]. Clones share the same "disk", so a test
+/// keeps one clone as the controller while the journal owns another.
+#[derive(Clone)]
+pub(crate) struct MemFile(Arc<Mutex<Inner>>);
+
+fn enospc() -> io::Error {
+    io::Error::from_raw_os_error(28) // ENOSPC
+}
+
+impl MemFile {
+    pub(crate) fn new() -> MemFile {
+        MemFile(Arc::new(Mutex::new(Inner {
+            free: u64::MAX / 2,
+            ..Inner::default()
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next `n` writes fail with ENOSPC (after writing half their bytes).
+    pub(crate) fn fail_writes(&self, n: u32) {
+        self.lock().fail_writes = n;
+    }
+    /// The next `n` syncs fail with ENOSPC (persisting nothing).
+    pub(crate) fn fail_syncs(&self, n: u32) {
+        self.lock().fail_syncs = n;
+    }
+    /// The next `n` truncates fail.
+    pub(crate) fn fail_truncates(&self, n: u32) {
+        self.lock().fail_truncates = n;
+    }
+    pub(crate) fn set_free(&self, free: u64) {
+        self.lock().free = free;
+    }
+    pub(crate) fn set_sync_delay(&self, d: Duration) {
+        self.lock().sync_delay = Some(d);
+    }
+    pub(crate) fn syncs(&self) -> u64 {
+        self.lock().syncs
+    }
+    pub(crate) fn data(&self) -> Vec<u8> {
+        self.lock().data.clone()
+    }
+    pub(crate) fn durable(&self) -> Vec<u8> {
+        self.lock().durable.clone()
+    }
+
+    /// Power loss: a new disk holding only what the last sync covered, plus
+    /// (if the running image extends it) up to `torn` bytes of the unsynced
+    /// tail — a torn write.
+    pub(crate) fn crash(&self, torn: usize) -> MemFile {
+        let g = self.lock();
+        let mut image = g.durable.clone();
+        if g.data.len() > image.len() && g.data.starts_with(&image) {
+            let extra = &g.data[image.len()..];
+            image.extend_from_slice(&extra[..torn.min(extra.len())]);
+        }
+        let f = MemFile::new();
+        {
+            let mut n = f.lock();
+            n.data = image.clone();
+            n.durable = image;
+        }
+        f
+    }
+
+    /// A disk holding exactly `bytes`, all durable.
+    pub(crate) fn from_bytes(bytes: Vec<u8>) -> MemFile {
+        let f = MemFile::new();
+        {
+            let mut n = f.lock();
+            n.data = bytes.clone();
+            n.durable = bytes;
+        }
+        f
+    }
+}
+
+impl JournalFile for MemFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let g = self.lock();
+        let start = offset as usize;
+        let end = start + buf.len();
+        if end > g.data.len() {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.copy_from_slice(&g.data[start..end]);
+        Ok(())
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        let mut g = self.lock();
+        let (buf, fail) = if g.fail_writes > 0 {
+            g.fail_writes -= 1;
+            (&buf[..buf.len() / 2], true)
+        } else {
+            (buf, false)
+        };
+        let start = offset as usize;
+        if g.data.len() < start {
+            g.data.resize(start, 0);
+        }
+        let end = start + buf.len();
+        if g.data.len() < end {
+            g.data.resize(end, 0);
+        }
+        g.data[start..end].copy_from_slice(buf);
+        if fail { Err(enospc()) } else { Ok(()) }
+    }
+
+    fn sync(&self) -> io::Result<()> {
+        let delay = self.lock().sync_delay;
+        if let Some(d) = delay {
+            std::thread::sleep(d);
+        }
+        let mut g = self.lock();
+        if g.fail_syncs > 0 {
+            g.fail_syncs -= 1;
+            return Err(enospc());
+        }
+        g.durable = g.data.clone();
+        g.syncs += 1;
+        Ok(())
+    }
+
+    fn truncate(&self, len: u64) -> io::Result<()> {
+        let mut g = self.lock();
+        if g.fail_truncates > 0 {
+            g.fail_truncates -= 1;
+            return Err(io::Error::other("injected truncate failure"));
+        }
+        g.data.resize(len as usize, 0);
+        Ok(())
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.lock().data.len() as u64)
+    }
+
+    fn free_space(&self) -> io::Result<u64> {
+        Ok(self.lock().free)
+    }
+}
