@@ -282,6 +282,79 @@ impl Catalog {
         Ok(())
     }
 
+    /// Applies several events in order, all or nothing: on error the
+    /// catalog is unchanged. The events are first applied to a scratch
+    /// catalog holding only the matters, items and requests they name, so
+    /// the cost does not grow with the size of the catalog.
+    ///
+    /// # Errors
+    /// As [`Catalog::apply`], for the first event that fails.
+    pub fn apply_all(&mut self, events: &[Event], calendar: &WorkCalendar) -> Result<(), Error> {
+        if let [one] = events {
+            return self.apply(one, calendar);
+        }
+        let mut scratch = Catalog::new();
+        for event in events {
+            self.copy_touched(event, &mut scratch);
+        }
+        for event in events {
+            scratch.apply(event, calendar)?;
+        }
+        for event in events {
+            // Cannot fail: the same rules passed on the same relevant state.
+            self.apply(event, calendar)?;
+        }
+        Ok(())
+    }
+
+    /// Copies into `scratch` every record the rules may read for `event`.
+    fn copy_touched(&self, event: &Event, scratch: &mut Catalog) {
+        let mut item = |id: &str| {
+            if let Ok(id) = ItemId::new(id)
+                && let Some(v) = self.items.get(&id)
+            {
+                scratch.items.insert(id, v.clone());
+            }
+        };
+        match &event.kind {
+            Kind::Published(p) => {
+                item(&p.item_id);
+                for r in &p.related {
+                    item(&r.item_id);
+                }
+            }
+            Kind::Amended(x) => item(&x.item_id),
+            Kind::Withdrawn(x) => item(&x.item_id),
+            Kind::Redacted(x) => item(&x.item_id),
+            _ => {}
+        }
+        let matter = match &event.kind {
+            Kind::MatterDefined(m) => Some(&m.matter_id),
+            Kind::MatterChanged(m) => Some(&m.matter_id),
+            Kind::MatterRetired(m) => Some(&m.matter_id),
+            Kind::Published(p) => Some(&p.matter_id),
+            _ => None,
+        };
+        if let Some(id) = matter.and_then(|m| MatterId::new(m).ok())
+            && let Some(v) = self.matters.get(&id)
+        {
+            scratch.matters.insert(id, v.clone());
+        }
+        let request = match &event.kind {
+            Kind::RequestReceived(r) => Some(&r.request_id),
+            Kind::RequestClarification(r) => Some(&r.request_id),
+            Kind::ThirdPartyConsultation(r) => Some(&r.request_id),
+            Kind::RequestExtended(r) => Some(&r.request_id),
+            Kind::RequestAnswered(r) => Some(&r.request_id),
+            _ => None,
+        };
+        if let Some(id) = request.and_then(|r| RequestId::new(r).ok())
+            && let Some(v) = self.requests.get(&id)
+        {
+            scratch.requests.insert(id, v.clone());
+        }
+    }
+
     fn publish(&mut self, event: &Event, p: &pb::Published) -> Result<(), Error> {
         let index = event.index;
         let id = parse(index, ItemId::new(&p.item_id))?;

@@ -9,6 +9,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// The sled projection failed or holds a damaged record. Projections
+    /// are derived data: rebuilding them from the journal repairs this.
+    #[error("projection: {0}")]
+    Projection(String),
+
     /// An I/O operation failed.
     #[error("{op} {}: {source}", path.display())]
     Io {

@@ -9,12 +9,13 @@
 //! * [`content`]: the content store, blobs addressed by their salted BLAKE3
 //!   commitment, written by write-temp, `fsync`, `rename`, directory `fsync`;
 //! * [`format`]: the data-directory format marker (`FORMAT`), checked on
-//!   every open.
+//!   every open;
+//! * [`projection`]: derived state in sled (tree hashes, checkpoints, the
+//!   catalog projection, idempotency keys), rebuilt from the journal.
 //!
 //! Out of scope: validating entries (the caller, using `gongkai-core`, checks
 //! every entry fully before appending; the journal only guards its own
-//! framing), tree hashes, checkpoints and projections (derived data, kept
-//! elsewhere and rebuilt from the journal), async (this crate is synchronous
+//! framing), async (this crate is synchronous
 //! std Rust; the node wraps it in a dedicated thread).
 //!
 //! ## Durability contract
@@ -62,6 +63,7 @@ mod error;
 mod fault;
 pub mod format;
 pub mod journal;
+pub mod projection;
 mod sync;
 
 pub use content::{Blob, ContentStore, Document};

@@ -1,0 +1,203 @@
+//! The node's configuration file (TOML).
+//!
+//! ```toml
+//! origin = "gongkai.example/510122/finance"
+//! department = "某某县财政局"
+//! division_code = "510122"
+//! data_dir = "/var/lib/gongkai/finance"
+//! key = "/etc/gongkai/finance.key"
+//! listen = "0.0.0.0:7401"
+//! plaintext = false          # TLS unless explicitly turned off
+//!
+//! [tls]
+//! cert = "/etc/gongkai/tls/node.crt"
+//! key = "/etc/gongkai/tls/node.key"
+//! client_ca = "/etc/gongkai/tls/county-ca.crt"   # optional: writers by client certificate
+//!
+//! [[writers]]
+//! name = "clerk"
+//! token_sha256 = "…64 hex digits…"   # SHA-256 of the bearer token, never the token
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Everything a department node needs to run. Unknown keys are refused, so
+/// a typo in the file is an error rather than a silently ignored setting.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The log's origin, e.g. `gongkai.example/510122/finance`.
+    pub origin: String,
+    /// The department's display name, written into the Genesis event when
+    /// the log is created.
+    pub department: String,
+    /// Six-digit administrative division code of the county.
+    pub division_code: String,
+    /// Directory of the journal, the projections and the content store.
+    pub data_dir: PathBuf,
+    /// The department's private key file (0600; `gongkai keygen`). The file
+    /// `<key>.state` beside it remembers the largest checkpoint signed, so a
+    /// data dir restored from an old backup is refused.
+    pub key: PathBuf,
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Serve plaintext gRPC. Only for loopback demos and tests; the default
+    /// is TLS, which needs `[tls]`.
+    #[serde(default)]
+    pub plaintext: bool,
+    /// TLS settings (required unless `plaintext = true`).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    /// Who may write.
+    #[serde(default)]
+    pub writers: Vec<WriterConfig>,
+    /// Limits on what clients may send.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Milliseconds between checkpoint signings when the log grew.
+    #[serde(default = "default_checkpoint_interval_ms")]
+    pub checkpoint_interval_ms: u64,
+    /// Bytes of free space the node keeps in reserve on the data disk; writes
+    /// are refused (RESOURCE_EXHAUSTED) below it.
+    #[serde(default = "default_free_space_reserve")]
+    pub free_space_reserve: u64,
+    /// Bytes of memory sled may use for its page cache.
+    #[serde(default = "default_cache_bytes")]
+    pub cache_bytes: u64,
+}
+
+/// TLS for the node's gRPC server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// PEM CA whose client certificates may write (mutual TLS). Optional.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+}
+
+/// A writer credential.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriterConfig {
+    /// A name for logs.
+    pub name: String,
+    /// Lowercase hex SHA-256 of the bearer token (`gongkai token` makes one).
+    pub token_sha256: String,
+}
+
+/// Limits on client input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest gRPC message the server decodes, bytes.
+    #[serde(default = "default_max_message")]
+    pub max_message_bytes: usize,
+    /// Largest document accepted by UploadContent, bytes.
+    #[serde(default = "default_max_content")]
+    pub max_content_bytes: u64,
+    /// Most events in one AppendBatch.
+    #[serde(default = "default_max_batch")]
+    pub max_batch_events: usize,
+    /// Most concurrent streams per connection.
+    #[serde(default = "default_max_streams")]
+    pub max_concurrent_streams: u32,
+    /// Largest page of entries or items returned.
+    #[serde(default = "default_page")]
+    pub max_page: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_message_bytes: default_max_message(),
+            max_content_bytes: default_max_content(),
+            max_batch_events: default_max_batch(),
+            max_concurrent_streams: default_max_streams(),
+            max_page: default_page(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7401))
+}
+fn default_checkpoint_interval_ms() -> u64 {
+    500
+}
+fn default_free_space_reserve() -> u64 {
+    64 << 20
+}
+fn default_cache_bytes() -> u64 {
+    64 << 20
+}
+fn default_max_message() -> usize {
+    4 << 20
+}
+fn default_max_content() -> u64 {
+    64 << 20
+}
+fn default_max_batch() -> usize {
+    1000
+}
+fn default_max_streams() -> u32 {
+    256
+}
+fn default_page() -> u32 {
+    1000
+}
+
+impl NodeConfig {
+    /// Parses a TOML config.
+    ///
+    /// # Errors
+    /// A message naming the bad key or value.
+    pub fn from_toml(text: &str) -> Result<NodeConfig, String> {
+        let config: NodeConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks values serde cannot.
+    ///
+    /// # Errors
+    /// A message naming the bad setting.
+    pub fn check(&self) -> Result<(), String> {
+        gongkai_core::types::Origin::new(&self.origin).map_err(|e| format!("origin: {e}"))?;
+        if self.division_code.len() != 6 || !self.division_code.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err("division_code: must be six digits".into());
+        }
+        if self.department.trim().is_empty() {
+            return Err("department: required".into());
+        }
+        if !self.plaintext && self.tls.is_none() {
+            return Err(
+                "no [tls] section: configure TLS, or set plaintext = true explicitly".into(),
+            );
+        }
+        for w in &self.writers {
+            let ok = w.token_sha256.len() == 64
+                && w.token_sha256
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            if !ok {
+                return Err(format!(
+                    "writers.{}: token_sha256 must be 64 lowercase hex digits",
+                    w.name
+                ));
+            }
+        }
+        if self.checkpoint_interval_ms == 0 {
+            return Err("checkpoint_interval_ms: must be at least 1".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,743 @@
+//! The node's log: sequencing, signing, durable append, projections and
+//! checkpoints.
+//!
+//! One sequencer thread owns the mutable state (the [`LogWriter`], the
+//! catalog fold, the compact tree). Write requests queue up while it works;
+//! it takes everything queued as one *group*:
+//!
+//! 1. for each request: replay it if its idempotency key is known; else
+//!    build the bodies, check the field rules and the catalog rules (all or
+//!    nothing per request), check that named content is in the content
+//!    store, sign — nothing is changed for a refused request;
+//! 2. append the group's entries to the journal: **returns only after
+//!    `fdatasync`** (one sync for the whole group — group commit). This is
+//!    the commit point: from here on the entries are in the log;
+//! 3. extend the tree, store the projection (tree hashes, leaf index,
+//!    catalog records, idempotency keys) in one sled batch, remove redacted
+//!    content;
+//! 4. acknowledge every request in the group with its receipts, and wake
+//!    followers.
+//!
+//! If step 2 fails (disk full, I/O error) every request of the group gets
+//! an error and the node reloads its state from disk before taking more
+//! work, so no half-applied in-memory state survives. A crash between 2 and
+//! 3 is repaired at start: the projection is replayed from the journal.
+//!
+//! Known gap: idempotency keys live in the projection, so a crash after
+//! step 2 and before step 3 forgets the keys of that last group; a retry of
+//! one of those requests is then judged afresh by the catalog rules (a
+//! repeated publication is refused as `item-id-unique`, not replayed).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use gongkai_core::calendar::WorkCalendar;
+use gongkai_core::catalog::Catalog;
+use gongkai_core::chain::{ChainVerifier, prepare};
+use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongkai_core::entry::Entry;
+use gongkai_core::event::{Event, Kind, pb};
+use gongkai_core::keys::SigningKey;
+use gongkai_core::merkle::TreeState;
+use gongkai_core::types::Origin;
+use gongkai_core::writer::LogWriter;
+use gongkai_core::{Error as CoreError, Hash};
+use gongkai_store::projection::{Applied, IdempotencyRecord, Projection};
+use gongkai_store::{ContentStore, DataDir, Journal, JournalOptions, StoreError};
+use tokio::sync::{oneshot, watch};
+
+use crate::NodeError;
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A receipt: what the node acknowledges once an entry is durable.
+#[derive(Clone, Debug)]
+pub struct Receipt {
+    /// Index of the entry.
+    pub index: u64,
+    /// Its leaf hash.
+    pub leaf_hash: Hash,
+    /// The entry.
+    pub entry: Vec<u8>,
+}
+
+/// The outcome of a write request.
+#[derive(Debug)]
+pub struct Appended {
+    /// One receipt per event.
+    pub receipts: Vec<Receipt>,
+    /// True if these are the receipts of an earlier request with the same
+    /// idempotency key.
+    pub replayed: bool,
+}
+
+/// A write request for the sequencer.
+pub struct WriteJob {
+    /// Client-chosen idempotency key.
+    pub key: Option<String>,
+    /// BLAKE3 of the request as received, to tell a retry from a reuse.
+    pub fingerprint: Hash,
+    /// The events, in order.
+    pub kinds: Vec<Kind>,
+    /// Where the outcome goes.
+    pub reply: oneshot::Sender<Result<Appended, NodeError>>,
+}
+
+/// The read side of the log, shared by every RPC handler.
+pub struct Log {
+    origin: Origin,
+    journal: Journal,
+    projection: Projection,
+    content: ContentStore,
+    /// Committed size: entries durable *and* projected.
+    size: watch::Sender<u64>,
+    /// The newest signed checkpoint: `(size, root, note)`.
+    checkpoint: Mutex<Option<(u64, String)>>,
+    key_state: PathBuf,
+    /// Set when the sequencer stopped after a failure that needs a reload.
+    failed: watch::Sender<Option<String>>,
+}
+
+/// State only the sequencer touches.
+struct Sequencer {
+    writer: LogWriter,
+    catalog: Catalog,
+    tree: TreeState,
+}
+
+/// The largest checkpoint size this key has signed for the log, kept beside
+/// the key file (`<key>.state`), outside the data directory: a data dir
+/// restored from an old backup cannot carry it back.
+fn read_key_state(path: &Path) -> Result<u64, NodeError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text.trim().parse().map_err(|_| {
+            NodeError::Fatal(format!(
+                "{} is damaged: expected a tree size",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(NodeError::Fatal(format!("read {}: {e}", path.display()))),
+    }
+}
+
+/// Writes the key state durably: temp file, fsync, rename, directory fsync.
+fn write_key_state(path: &Path, size: u64) -> Result<(), NodeError> {
+    use std::io::Write as _;
+    let io = |e: std::io::Error| NodeError::Fatal(format!("write {}: {e}", path.display()));
+    let tmp = path.with_extension("state.tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(format!("{size}\n").as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+    }
+    Ok(())
+}
+
+/// Everything needed to open a node's log.
+pub struct OpenOptions<'a> {
+    /// The log's origin.
+    pub origin: &'a Origin,
+    /// The data directory.
+    pub data_dir: &'a Path,
+    /// The key file (its `.state` sibling is the signed-size record).
+    pub key_path: &'a Path,
+    /// The signing key.
+    pub key: &'a SigningKey,
+    /// Free-space reserve, bytes.
+    pub reserve_bytes: u64,
+    /// sled cache, bytes.
+    pub cache_bytes: u64,
+}
+
+impl Log {
+    /// Creates a new log: the data directory, the journal, and the Genesis
+    /// entry naming the department, signed by `key`.
+    ///
+    /// # Errors
+    /// [`NodeError::Fatal`] if the data directory already holds a journal.
+    pub fn create(
+        opts: &OpenOptions<'_>,
+        department: &str,
+        division_code: &str,
+    ) -> Result<(), NodeError> {
+        let data = DataDir::open(opts.data_dir)?;
+        if data.journal_path().exists() {
+            return Err(NodeError::Fatal(format!(
+                "{} already holds a log; refusing to create another",
+                opts.data_dir.display()
+            )));
+        }
+        let journal = data.journal(opts.origin.as_str(), journal_options(opts))?;
+        let mut writer = LogWriter::new(opts.origin.clone(), opts.key.clone());
+        let genesis = Kind::Genesis(pb::Genesis {
+            department: department.to_owned(),
+            division_code: division_code.to_owned(),
+        });
+        let body = writer.next_body(genesis, now_ms());
+        Event::from_message(body.clone(), 0)?;
+        let entry = writer.append(
+            body.kind.unwrap_or(Kind::Genesis(pb::Genesis::default())),
+            body.time_ms,
+        )?;
+        journal.append_one(entry.as_bytes())?;
+        Ok(())
+    }
+
+    /// Opens the log: checks the journal (torn tails are cut), verifies the
+    /// whole chain under `key`'s history, refuses a log shorter than a
+    /// checkpoint this key already signed, replays what the projection
+    /// lacks, and signs a checkpoint of the current size.
+    ///
+    /// Returns the log and the sequencer state.
+    ///
+    /// # Errors
+    /// [`NodeError::Fatal`] with a precise message on any inconsistency.
+    fn open(opts: &OpenOptions<'_>) -> Result<(Log, Sequencer), NodeError> {
+        let data = DataDir::open(opts.data_dir)?;
+        if !data.journal_path().exists() {
+            return Err(NodeError::Fatal(format!(
+                "{} holds no log; create one with `gongkai node init`",
+                opts.data_dir.display()
+            )));
+        }
+        let journal = data.journal(opts.origin.as_str(), journal_options(opts))?;
+        let content = data.content()?;
+        let projection = Projection::open(
+            &opts.data_dir.join("projection"),
+            opts.origin.as_str(),
+            opts.cache_bytes,
+        )?;
+        let key_state = PathBuf::from(format!("{}.state", opts.key_path.display()));
+        let signed = read_key_state(&key_state)?;
+        let len = journal.len();
+        if len < signed {
+            return Err(NodeError::Fatal(format!(
+                "the log holds {len} entries, but this key already signed a checkpoint of size {signed}: \
+                 the data directory is older than the log (restored from a backup?). Appending would fork \
+                 the log. See `gongkai node restore --help` for the safe way back"
+            )));
+        }
+        let (seq, applied) = Self::replay(&journal, &projection, &content, opts)?;
+        let log = Log {
+            origin: opts.origin.clone(),
+            journal,
+            projection,
+            content,
+            size: watch::channel(len).0,
+            checkpoint: Mutex::new(None),
+            key_state,
+            failed: watch::channel(None).0,
+        };
+        if applied < len {
+            tracing::info!(
+                from = applied,
+                to = len,
+                "projection replayed from the journal"
+            );
+        }
+        Ok((log, seq))
+    }
+
+    /// Verifies the whole journal (chain, catalog rules, signatures; the
+    /// genesis key is taken from the journal, and the key the chain ends
+    /// with must be the node's key) and rebuilds what the projection lacks,
+    /// including removing content that a replayed redaction removed.
+    fn replay(
+        journal: &Journal,
+        projection: &Projection,
+        content: &ContentStore,
+        opts: &OpenOptions<'_>,
+    ) -> Result<(Sequencer, u64), NodeError> {
+        let len = journal.len();
+        let applied = projection.applied()?;
+        if applied > len {
+            return Err(NodeError::Fatal(format!(
+                "the projection holds {applied} entries but the journal only {len}: remove {} and restart to rebuild it",
+                opts.data_dir.join("projection").display()
+            )));
+        }
+        let calendar = WorkCalendar::shipped();
+        if len == 0 {
+            return Err(NodeError::Fatal(
+                "the journal is empty (interrupted `gongkai node init`?): remove the data directory and init again"
+                    .into(),
+            ));
+        }
+        let genesis = prepare(journal.read(0)?, 0)?;
+        let mut verifier = ChainVerifier::new(opts.origin.clone(), &[genesis.event.signer]);
+        let mut tree = TreeState::new();
+        let mut last_body = Hash::ZERO;
+        let mut last_time = 0;
+        const CHUNK: u64 = 4096;
+        let mut start = 0;
+        while start < len {
+            let end = (start + CHUNK).min(len);
+            let entries = journal.read_range(start, end)?;
+            let mut prepared = Vec::with_capacity(entries.len());
+            for (i, bytes) in entries.into_iter().enumerate() {
+                let p = prepare(bytes, start + i as u64)?;
+                let checks = verifier.push_prepared(&p)?;
+                for c in &checks {
+                    c.verify()?;
+                }
+                prepared.push(p);
+            }
+            let mut nodes = Vec::new();
+            let mut to_apply = Vec::new();
+            for p in &prepared {
+                let index = p.event.index;
+                let completed = tree.append(p.leaf_hash);
+                if index >= applied {
+                    nodes.extend(completed);
+                    to_apply.push(Applied {
+                        index,
+                        leaf_hash: p.leaf_hash,
+                        event: &p.event,
+                    });
+                }
+                last_body = p.body_hash;
+                last_time = p.event.time_ms;
+            }
+            projection.apply(&to_apply, &nodes, &[], calendar)?;
+            remove_redacted(
+                content,
+                prepared
+                    .iter()
+                    .filter(|p| p.event.index >= applied)
+                    .map(|p| &p.event),
+            );
+            start = end;
+        }
+        let state = verifier.into_state();
+        let in_force = state.key_in_force();
+        if in_force != Some(opts.key.public_key()) {
+            return Err(NodeError::Fatal(format!(
+                "the key file's public key {} is not the key in force for this log ({})",
+                opts.key.public_key(),
+                in_force.map_or_else(|| "none".into(), |k| k.to_hex())
+            )));
+        }
+        let writer = LogWriter::resume(
+            opts.origin.clone(),
+            opts.key.clone(),
+            len,
+            last_body,
+            last_time,
+        );
+        Ok((
+            Sequencer {
+                writer,
+                catalog: state.catalog,
+                tree,
+            },
+            applied,
+        ))
+    }
+
+    /// The origin.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// The journal (durable entries).
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    /// The projection.
+    pub fn projection(&self) -> &Projection {
+        &self.projection
+    }
+
+    /// The content store.
+    pub fn content(&self) -> &ContentStore {
+        &self.content
+    }
+
+    /// Committed size (durable and projected).
+    pub fn size(&self) -> u64 {
+        *self.size.borrow()
+    }
+
+    /// A receiver that changes whenever the committed size grows.
+    pub fn watch_size(&self) -> watch::Receiver<u64> {
+        self.size.subscribe()
+    }
+
+    /// Fires with the reason when the sequencer stopped after a storage
+    /// failure; the server then shuts down so the process reloads from disk.
+    pub fn failed(&self) -> watch::Receiver<Option<String>> {
+        self.failed.subscribe()
+    }
+
+    /// The newest signed checkpoint `(size, note)`.
+    pub fn checkpoint(&self) -> Option<(u64, String)> {
+        self.checkpoint.lock().ok().and_then(|c| c.clone())
+    }
+
+    /// Signs a checkpoint of the committed size if it is newer than the last
+    /// one: records the size in the key state first (durably), then stores
+    /// and publishes the note.
+    ///
+    /// # Errors
+    /// [`NodeError::Fatal`] if the key state cannot be written.
+    pub fn sign_checkpoint(&self, key: &SigningKey) -> Result<bool, NodeError> {
+        let size = self.size();
+        if self.checkpoint().is_some_and(|(s, _)| s >= size) {
+            return Ok(false);
+        }
+        let root = gongkai_core::merkle::root_at(&self.projection, size)?;
+        let cp = Checkpoint::new(self.origin.clone(), size, root);
+        let note = SignedCheckpoint::sign(&cp, key)?.to_string();
+        if read_key_state(&self.key_state)? < size {
+            write_key_state(&self.key_state, size)?;
+        }
+        self.projection.put_checkpoint(size, &note)?;
+        if let Ok(mut c) = self.checkpoint.lock() {
+            *c = Some((size, note));
+        }
+        Ok(true)
+    }
+}
+
+fn journal_options(opts: &OpenOptions<'_>) -> JournalOptions {
+    JournalOptions {
+        reserve_bytes: opts.reserve_bytes,
+        ..JournalOptions::default()
+    }
+}
+
+/// Opens the log and starts the sequencer thread. Returns the shared log
+/// and the queue for write jobs; dropping every sender stops the thread.
+///
+/// # Errors
+/// As [`Log::open`].
+#[allow(clippy::type_complexity)]
+pub fn start(
+    opts: &OpenOptions<'_>,
+) -> Result<
+    (
+        Arc<Log>,
+        std::sync::mpsc::Sender<WriteJob>,
+        std::thread::JoinHandle<()>,
+    ),
+    NodeError,
+> {
+    let (log, seq) = Log::open(opts)?;
+    let log = Arc::new(log);
+    log.sign_checkpoint(opts.key)?;
+    let (tx, rx) = std::sync::mpsc::channel::<WriteJob>();
+    let thread_log = Arc::clone(&log);
+    let handle = std::thread::Builder::new()
+        .name("gongkai-sequencer".into())
+        .spawn(move || run_sequencer(&thread_log, seq, &rx))
+        .map_err(|e| NodeError::Fatal(format!("start sequencer: {e}")))?;
+    Ok((log, tx, handle))
+}
+
+/// Most events taken into one group.
+const MAX_GROUP_EVENTS: usize = 8192;
+
+/// The sequencer loop. A failure that leaves the state unknown (the journal
+/// could not sync, the projection could not be written) stops it: every
+/// later write is refused and [`Log::failed`] fires, on which the server
+/// shuts down so that the process restarts and reloads from disk.
+fn run_sequencer(log: &Log, mut seq: Sequencer, rx: &std::sync::mpsc::Receiver<WriteJob>) {
+    let calendar = WorkCalendar::shipped();
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let mut events = jobs[0].kinds.len();
+        while events < MAX_GROUP_EVENTS {
+            match rx.try_recv() {
+                Ok(job) => {
+                    events += job.kinds.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = process_group(log, &mut seq, jobs, calendar) {
+            tracing::error!(error = %e, "append failed: refusing further writes; restart the node to reload from disk");
+            log.failed.send_replace(Some(e.to_string()));
+            break;
+        }
+    }
+    // Refuse whatever is still queued.
+    while let Ok(job) = rx.try_recv() {
+        let _ = job.reply.send(Err(NodeError::Unavailable(
+            "the node stopped accepting writes after a storage failure; it must be restarted"
+                .into(),
+        )));
+    }
+}
+
+/// What happens to one job of a group.
+enum Planned {
+    /// Refused or replayed: answered without appending.
+    Done(Result<Appended, NodeError>),
+    /// Appends `count` entries starting at group position `at`.
+    Append { at: usize, count: usize },
+    /// A retry of a job earlier in this same group.
+    Same { at: usize, count: usize },
+}
+
+/// Processes one group. Returns `Err` only for failures that leave the
+/// in-memory state unknown (the caller reloads); refused requests are
+/// answered inside.
+fn process_group(
+    log: &Log,
+    seq: &mut Sequencer,
+    jobs: Vec<WriteJob>,
+    calendar: &WorkCalendar,
+) -> Result<(), NodeError> {
+    let base = seq.writer.size();
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut events: Vec<Event> = Vec::new();
+    let mut keys: Vec<(String, IdempotencyRecord)> = Vec::new();
+    let mut plans = Vec::with_capacity(jobs.len());
+    for job in &jobs {
+        let plan = match plan_job(log, seq, job, &keys, calendar) {
+            Ok(JobPlan::Replay(a)) => Planned::Done(Ok(a)),
+            Ok(JobPlan::Same { start, count }) => Planned::Same {
+                at: usize::try_from(start - base).unwrap_or(0),
+                count,
+            },
+            Ok(JobPlan::New(new_entries, new_events)) => {
+                let at = entries.len();
+                let count = new_entries.len();
+                if let Some(k) = &job.key {
+                    keys.push((
+                        k.clone(),
+                        IdempotencyRecord {
+                            fingerprint: job.fingerprint,
+                            start: base + at as u64,
+                            count: count as u64,
+                        },
+                    ));
+                }
+                entries.extend(new_entries);
+                events.extend(new_events);
+                Planned::Append { at, count }
+            }
+            Err(e) => Planned::Done(Err(e)),
+        };
+        plans.push(plan);
+    }
+
+    if !entries.is_empty() {
+        // Commit point: returns only after fdatasync covered every entry.
+        let range = match log
+            .journal
+            .append(&entries.iter().map(Entry::as_bytes).collect::<Vec<_>>())
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let err = NodeError::from(e);
+                for (job, plan) in jobs.into_iter().zip(plans) {
+                    let outcome = match plan {
+                        Planned::Done(r) => r,
+                        _ => Err(err.clone()),
+                    };
+                    let _ = job.reply.send(outcome);
+                }
+                return Err(err);
+            }
+        };
+        if range.start != base {
+            return Err(NodeError::Fatal(format!(
+                "journal assigned index {} where the sequencer expected {base}",
+                range.start
+            )));
+        }
+        // Durable. Now the derived state: tree, projection, content.
+        let mut nodes = Vec::new();
+        let mut applied = Vec::with_capacity(entries.len());
+        for (i, (entry, event)) in entries.iter().zip(&events).enumerate() {
+            let leaf_hash = entry.leaf_hash();
+            nodes.extend(seq.tree.append(leaf_hash));
+            applied.push(Applied {
+                index: base + i as u64,
+                leaf_hash,
+                event,
+            });
+        }
+        log.projection.apply(&applied, &nodes, &keys, calendar)?;
+        remove_redacted(&log.content, &events);
+        log.size.send_replace(seq.writer.size());
+    }
+
+    for (job, plan) in jobs.into_iter().zip(plans) {
+        let receipts = |at: usize, count: usize| {
+            entries[at..at + count]
+                .iter()
+                .enumerate()
+                .map(|(i, e)| Receipt {
+                    index: base + (at + i) as u64,
+                    leaf_hash: e.leaf_hash(),
+                    entry: e.as_bytes().to_vec(),
+                })
+                .collect()
+        };
+        let outcome = match plan {
+            Planned::Done(r) => r,
+            Planned::Append { at, count } => Ok(Appended {
+                receipts: receipts(at, count),
+                replayed: false,
+            }),
+            Planned::Same { at, count } => Ok(Appended {
+                receipts: receipts(at, count),
+                replayed: true,
+            }),
+        };
+        // The client may have gone away; the entries are durable regardless.
+        let _ = job.reply.send(outcome);
+    }
+    Ok(())
+}
+
+enum JobPlan {
+    Replay(Appended),
+    Same { start: u64, count: usize },
+    New(Vec<Entry>, Vec<Event>),
+}
+
+/// Validates and signs one job against the current state, advancing the
+/// sequencer state only if every event passes.
+fn plan_job(
+    log: &Log,
+    seq: &mut Sequencer,
+    job: &WriteJob,
+    pending_keys: &[(String, IdempotencyRecord)],
+    calendar: &WorkCalendar,
+) -> Result<JobPlan, NodeError> {
+    if let Some(k) = &job.key {
+        let known = match pending_keys.iter().find(|(pk, _)| pk == k) {
+            Some((_, rec)) => Some((rec.clone(), true)),
+            None => log.projection.idempotency(k)?.map(|r| (r, false)),
+        };
+        if let Some((rec, pending)) = known {
+            if rec.fingerprint != job.fingerprint {
+                return Err(NodeError::Precondition {
+                    rule: "idempotency-key-reused",
+                    detail: format!("key {k:?} was used for a different request"),
+                });
+            }
+            let count = usize::try_from(rec.count).unwrap_or(0);
+            if pending {
+                return Ok(JobPlan::Same {
+                    start: rec.start,
+                    count,
+                });
+            }
+            let stored = log.journal.read_range(rec.start, rec.start + rec.count)?;
+            let receipts = stored
+                .into_iter()
+                .enumerate()
+                .map(|(i, entry)| Receipt {
+                    index: rec.start + i as u64,
+                    leaf_hash: gongkai_core::hash::leaf_hash(&entry),
+                    entry,
+                })
+                .collect();
+            return Ok(JobPlan::Replay(Appended {
+                receipts,
+                replayed: true,
+            }));
+        }
+    }
+    let now = now_ms();
+    let mut writer = seq.writer.clone();
+    let mut entries = Vec::with_capacity(job.kinds.len());
+    let mut events = Vec::with_capacity(job.kinds.len());
+    for kind in &job.kinds {
+        let body = writer.next_body(kind.clone(), now);
+        let event = Event::from_message(body.clone(), body.index)?;
+        check_content(log, &event)?;
+        let entry = Entry::sign(&body, writer.key())?;
+        writer.advance(&entry, body.time_ms);
+        entries.push(entry);
+        events.push(event);
+    }
+    seq.catalog.apply_all(&events, calendar)?;
+    seq.writer = writer;
+    Ok(JobPlan::New(entries, events))
+}
+
+/// Removes the content of redacted versions (idempotent: replaying a
+/// redaction after a crash removes what the crash left behind).
+fn remove_redacted<'a>(content: &ContentStore, events: impl IntoIterator<Item = &'a Event>) {
+    for event in events {
+        if let Kind::Redacted(r) = &event.kind
+            && let Ok(d) = Hash::from_slice(&r.content_digest)
+            && let Err(e) = content.remove(&d)
+        {
+            tracing::error!(error = %e, digest = %d, "redacted content could not be removed");
+        }
+    }
+}
+
+/// Published and Amended events must name content the node holds, with the
+/// committed length.
+fn check_content(log: &Log, event: &Event) -> Result<(), NodeError> {
+    let content = match &event.kind {
+        Kind::Published(p) => p.content.as_ref(),
+        Kind::Amended(a) => a.content.as_ref(),
+        _ => None,
+    };
+    let Some(c) = content else { return Ok(()) };
+    let digest = Hash::from_slice(&c.digest)?;
+    match log.content.get(&digest)? {
+        Some(blob) if blob.len == c.length => Ok(()),
+        Some(blob) => Err(NodeError::Precondition {
+            rule: "content-length",
+            detail: format!(
+                "content {digest} has {} bytes, the event says {}",
+                blob.len, c.length
+            ),
+        }),
+        None => Err(NodeError::Precondition {
+            rule: "content-uploaded",
+            detail: format!("content {digest} is not in the node's content store: upload it first"),
+        }),
+    }
+}
+
+impl From<CoreError> for NodeError {
+    fn from(e: CoreError) -> NodeError {
+        match e {
+            CoreError::RuleViolation { rule, detail, .. } => {
+                NodeError::Precondition { rule, detail }
+            }
+            CoreError::CalendarYearNotCovered { .. } => NodeError::Precondition {
+                rule: "calendar",
+                detail: e.to_string(),
+            },
+            other => NodeError::Invalid(other.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for NodeError {
+    fn from(e: StoreError) -> NodeError {
+        match e {
+            StoreError::DiskFull { .. } => NodeError::Exhausted(e.to_string()),
+            other => NodeError::Storage(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The node server: opens the log, starts the sequencer and the checkpoint
+//! signer, and serves gRPC until shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gongkai_core::keys::SigningKey;
+use gongkai_core::types::Origin;
+use gongkai_proto::DisclosureNodeServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+
+use crate::NodeError;
+use crate::config::NodeConfig;
+use crate::log::{self, Log, OpenOptions};
+use crate::service::NodeService;
+
+/// A running node's handles, for callers that embed it (tests, the demo).
+pub struct Node {
+    /// The log.
+    pub log: Arc<Log>,
+}
+
+/// Creates the log of a new department (data dir, journal, Genesis entry).
+///
+/// # Errors
+/// [`NodeError::Fatal`] if the config is invalid or a log already exists.
+pub fn init(config: &NodeConfig, key: &SigningKey) -> Result<(), NodeError> {
+    let origin = Origin::new(&config.origin).map_err(|e| NodeError::Fatal(e.to_string()))?;
+    let opts = open_options(config, &origin, key);
+    Log::create(&opts, &config.department, &config.division_code)
+}
+
+fn open_options<'a>(
+    config: &'a NodeConfig,
+    origin: &'a Origin,
+    key: &'a SigningKey,
+) -> OpenOptions<'a> {
+    OpenOptions {
+        origin,
+        data_dir: &config.data_dir,
+        key_path: &config.key,
+        key,
+        reserve_bytes: config.free_space_reserve,
+        cache_bytes: config.cache_bytes,
+    }
+}
+
+/// Runs the node on `listener` until `shutdown` completes (or the append
+/// path fails in a way that needs a reload from disk, which returns an
+/// error so the process exits and its supervisor restarts it).
+///
+/// Shutdown is graceful: the server stops taking requests, open `Follow`
+/// streams end, writes already queued are made durable and answered, and a
+/// final checkpoint is signed.
+///
+/// # Errors
+/// [`NodeError::Fatal`] when the log cannot be opened (with the reason) or
+/// the node had to stop after a storage failure.
+pub async fn run(
+    config: NodeConfig,
+    key: SigningKey,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
+    config.check().map_err(NodeError::Fatal)?;
+    let origin = Origin::new(&config.origin).map_err(|e| NodeError::Fatal(e.to_string()))?;
+    let (log, jobs, sequencer) = {
+        let (config, origin, key) = (config.clone(), origin.clone(), key.clone());
+        tokio::task::spawn_blocking(move || log::start(&open_options(&config, &origin, &key)))
+            .await
+            .map_err(|e| NodeError::Fatal(format!("start: {e}")))??
+    };
+    tracing::info!(origin = %origin, size = log.size(), addr = ?listener.local_addr().ok(), "node started");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let signer = {
+        let log = Arc::clone(&log);
+        let key = key.clone();
+        let interval = Duration::from_millis(config.checkpoint_interval_ms);
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                let (log, key) = (Arc::clone(&log), key.clone());
+                match tokio::task::spawn_blocking(move || log.sign_checkpoint(&key)).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "checkpoint signing failed"),
+                    Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+                }
+            }
+        })
+    };
+
+    let config = Arc::new(config);
+    let service = NodeService::new(Arc::clone(&log), jobs, Arc::clone(&config), stop_rx);
+    let mut builder =
+        Server::builder().max_concurrent_streams(Some(config.limits.max_concurrent_streams));
+    if !config.plaintext {
+        let tls = config.tls.as_ref().ok_or_else(|| {
+            NodeError::Fatal("TLS is required: add [tls] or set plaintext = true".into())
+        })?;
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| NodeError::Fatal(format!("read {}: {e}", p.display())))
+        };
+        let mut tls_config =
+            ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
+        if let Some(ca) = &tls.client_ca {
+            tls_config = tls_config
+                .client_ca_root(Certificate::from_pem(read(ca)?))
+                .client_auth_optional(true);
+        }
+        builder = builder
+            .tls_config(tls_config)
+            .map_err(|e| NodeError::Fatal(format!("TLS: {e}")))?;
+    }
+    let svc = DisclosureNodeServer::new(service)
+        .max_decoding_message_size(config.limits.max_message_bytes)
+        .max_encoding_message_size(config.limits.max_message_bytes.max(8 << 20));
+
+    let mut failed = log.failed();
+    let failure = Arc::new(std::sync::Mutex::new(None::<String>));
+    let failure_slot = Arc::clone(&failure);
+    let stop_all = async move {
+        tokio::select! {
+            () = shutdown => {}
+            r = failed.wait_for(Option::is_some) => {
+                if let Ok(reason) = r
+                    && let Ok(mut slot) = failure_slot.lock()
+                {
+                    slot.clone_from(&reason);
+                }
+            }
+        }
+        let _ = stop_tx.send(true);
+    };
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    builder
+        .add_service(svc)
+        .serve_with_incoming_shutdown(incoming, stop_all)
+        .await
+        .map_err(|e| NodeError::Fatal(format!("server: {e}")))?;
+
+    // The server no longer takes requests: let the sequencer finish what is
+    // queued (its queue closes when the service, the last sender, is gone).
+    let _ = signer.await;
+    let _ = tokio::task::spawn_blocking(move || sequencer.join()).await;
+    if let Some(reason) = failure.lock().ok().and_then(|f| f.clone()) {
+        return Err(NodeError::Fatal(format!(
+            "stopped after a storage failure: {reason}"
+        )));
+    }
+    let final_log = Arc::clone(&log);
+    let _ = tokio::task::spawn_blocking(move || final_log.sign_checkpoint(&key)).await;
+    tracing::info!(size = log.size(), "node stopped");
+    Ok(())
+}

@@ -1,0 +1,699 @@
+//! Derived state in sled: tree hashes, leaf index, checkpoints, the catalog
+//! projection (items, matters, requests) and idempotency keys.
+//!
+//! Everything here is **derived from the journal** and can be rebuilt by
+//! replaying it: [`Projection::applied`] is the number of journal entries
+//! whose effects are stored, and each [`Projection::apply`] writes the
+//! effects of a run of entries together with the new high-water mark in one
+//! atomic sled batch. sled's own flush is not a durability point (on Linux,
+//! sled 0.34 `flush` issues `sync_file_range`), and it does not need to be:
+//! after a crash the node replays the journal from `applied`.
+//!
+//! All data lives in one sled tree with one-byte key prefixes, so one batch
+//! covers every kind of record:
+//!
+//! | prefix | key | value |
+//! |---|---|---|
+//! | `M` | `applied`, `origin` | u64be / text |
+//! | `h` | level (1) ‖ index (u64be) | 32-byte stored hash (FORMAT.md § 8) |
+//! | `l` | leaf hash (32) | index (u64be) |
+//! | `c` | size (u64be) | signed checkpoint note |
+//! | `i` | item id | [`ItemRecord`] (JSON) |
+//! | `d` | content digest (32) | item id |
+//! | `m` | matter id | [`MatterRecord`] (JSON) |
+//! | `r` | request id | [`RequestRecord`] (JSON) |
+//! | `k` | idempotency key | [`IdempotencyRecord`] (JSON) |
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use gongkai_core::Hash;
+use gongkai_core::calendar::{ClockEvent, RequestClock, WorkCalendar};
+use gongkai_core::catalog::ItemStatus;
+use gongkai_core::date::Date;
+use gongkai_core::event::{Event, Kind, pb};
+use gongkai_core::merkle::{HashReader, NodeId};
+use prost::Message as _;
+use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
+
+/// A content reference as stored in records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentRecord {
+    /// The salted digest.
+    pub digest: Hash,
+    /// Length in bytes.
+    pub length: u64,
+    /// Media type.
+    pub media_type: String,
+}
+
+impl ContentRecord {
+    fn from_pb(c: Option<&pb::ContentRef>) -> ContentRecord {
+        let c = c.cloned().unwrap_or_default();
+        ContentRecord {
+            digest: Hash::from_slice(&c.digest).unwrap_or(Hash::ZERO),
+            length: c.length,
+            media_type: c.media_type,
+        }
+    }
+}
+
+/// A reference to a related item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelatedRecord {
+    /// Origin (empty: same log).
+    pub origin: String,
+    /// Item id.
+    pub item_id: String,
+    /// `pb::Relation` value.
+    pub relation: i32,
+}
+
+/// The projection of one item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemRecord {
+    /// Item id.
+    pub item_id: String,
+    /// The matter it fulfils.
+    pub matter_id: String,
+    /// Current title.
+    pub title: String,
+    /// Current content.
+    pub content: ContentRecord,
+    /// Content of every version, oldest first.
+    pub versions: Vec<ContentRecord>,
+    /// Status.
+    pub status: ItemStatus,
+    /// Date the information was formed.
+    pub date_formed: String,
+    /// Date of the last change, if amended.
+    pub date_changed: Option<String>,
+    /// Period covered (periodic matters).
+    pub period: String,
+    /// Bulk-imported (excluded from lateness).
+    pub imported: bool,
+    /// Legal basis given at publication.
+    pub legal_basis: String,
+    /// Related items.
+    pub related: Vec<RelatedRecord>,
+    /// Digests whose content was redacted.
+    pub redacted: Vec<Hash>,
+    /// Index of the publishing entry.
+    pub published_index: u64,
+    /// Time of the publishing entry, Unix ms.
+    pub published_time_ms: u64,
+    /// Indexes of every entry about the item, in order.
+    pub history: Vec<u64>,
+}
+
+impl ItemRecord {
+    /// Media type of the version whose content has `digest`.
+    pub fn content_media_type(&self, digest: &Hash) -> String {
+        self.versions
+            .iter()
+            .find(|v| v.digest == *digest)
+            .map(|v| v.media_type.clone())
+            .unwrap_or_default()
+    }
+
+    /// Index of the newest entry about the item.
+    pub fn last_index(&self) -> u64 {
+        self.history.last().copied().unwrap_or(self.published_index)
+    }
+}
+
+/// The projection of one matter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatterRecord {
+    /// Matter id.
+    pub matter_id: String,
+    /// Canonical protobuf of the current `pb::Matter`.
+    pub matter: Vec<u8>,
+    /// False once retired.
+    pub active: bool,
+    /// Index of the defining entry.
+    pub defined_index: u64,
+    /// Indexes of every entry about the matter.
+    pub history: Vec<u64>,
+}
+
+impl MatterRecord {
+    /// The current definition.
+    pub fn matter(&self) -> pb::Matter {
+        pb::Matter::decode(self.matter.as_slice()).unwrap_or_default()
+    }
+}
+
+/// The projection of one disclosure request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Request id.
+    pub request_id: String,
+    /// Subject.
+    pub subject: String,
+    /// The answer clock.
+    pub clock: RequestClock,
+    /// `pb::Decision` of the answer (0 while open).
+    pub decision: i32,
+    /// Index of the receiving entry.
+    pub received_index: u64,
+    /// Indexes of every entry about the request.
+    pub history: Vec<u64>,
+}
+
+/// What an idempotency key stands for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    /// BLAKE3 of the request as the client sent it.
+    pub fingerprint: Hash,
+    /// Index of its first entry.
+    pub start: u64,
+    /// Number of entries it appended.
+    pub count: u64,
+}
+
+/// The sled database of one node (or of one mirrored log at the county).
+pub struct Projection {
+    db: sled::Db,
+}
+
+const APPLIED: &[u8] = b"Mapplied";
+const ORIGIN: &[u8] = b"Morigin";
+
+fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + rest.len());
+    k.push(prefix);
+    k.extend_from_slice(rest);
+    k
+}
+
+fn node_key(id: NodeId) -> Vec<u8> {
+    let mut k = vec![b'h', id.level];
+    k.extend_from_slice(&id.index.to_be_bytes());
+    k
+}
+
+fn be(bytes: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// Effects of a run of entries, staged before one atomic write.
+struct Staged<'a> {
+    db: &'a sled::Db,
+    writes: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Staged<'_> {
+    fn get<T: for<'de> Deserialize<'de>>(&self, k: &[u8]) -> Result<Option<T>, StoreError> {
+        let raw = match self.writes.get(k) {
+            Some(v) => Some(v.clone()),
+            None => self.db.get(k).map_err(sled_err)?.map(|v| v.to_vec()),
+        };
+        raw.map(|v| decode(k, &v)).transpose()
+    }
+
+    fn put<T: Serialize>(&mut self, k: Vec<u8>, value: &T) -> Result<(), StoreError> {
+        let v = serde_json::to_vec(value)
+            .map_err(|e| StoreError::Projection(format!("encode: {e}")))?;
+        self.writes.insert(k, v);
+        Ok(())
+    }
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(k: &[u8], v: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(v).map_err(|e| {
+        StoreError::Projection(format!(
+            "record {:?} does not decode: {e}",
+            String::from_utf8_lossy(k)
+        ))
+    })
+}
+
+fn sled_err(e: sled::Error) -> StoreError {
+    StoreError::Projection(format!("sled: {e}"))
+}
+
+/// One journal entry and its decoded event, as applied to the projection.
+pub struct Applied<'a> {
+    /// Log index.
+    pub index: u64,
+    /// Leaf hash of the entry.
+    pub leaf_hash: Hash,
+    /// The decoded event.
+    pub event: &'a Event,
+}
+
+impl Projection {
+    /// Opens (or creates) the projection database at `path` for `origin`,
+    /// with a page cache of at most `cache_bytes`.
+    ///
+    /// # Errors
+    /// [`StoreError::Projection`] if sled fails or the database belongs to
+    /// another origin.
+    pub fn open(path: &Path, origin: &str, cache_bytes: u64) -> Result<Projection, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+            .map_err(sled_err)?;
+        match db.get(ORIGIN).map_err(sled_err)? {
+            Some(o) if o.as_ref() != origin.as_bytes() => {
+                return Err(StoreError::Projection(format!(
+                    "{} belongs to origin {:?}, not {origin:?}",
+                    path.display(),
+                    String::from_utf8_lossy(&o)
+                )));
+            }
+            Some(_) => {}
+            None => {
+                db.insert(ORIGIN, origin.as_bytes()).map_err(sled_err)?;
+            }
+        }
+        Ok(Projection { db })
+    }
+
+    /// Number of journal entries whose effects are stored.
+    ///
+    /// # Errors
+    /// [`StoreError::Projection`] on a sled failure or a damaged value.
+    pub fn applied(&self) -> Result<u64, StoreError> {
+        match self.db.get(APPLIED).map_err(sled_err)? {
+            None => Ok(0),
+            Some(v) => {
+                be(&v).ok_or_else(|| StoreError::Projection("applied mark is damaged".into()))
+            }
+        }
+    }
+
+    /// Stores the effects of entries `first..first + entries.len()` (which
+    /// must start at [`Projection::applied`]), the tree hashes their appends
+    /// completed, and idempotency records, in one atomic batch.
+    ///
+    /// # Errors
+    /// [`StoreError::Projection`] if `first` is not the high-water mark or
+    /// sled fails.
+    pub fn apply(
+        &self,
+        entries: &[Applied<'_>],
+        nodes: &[(NodeId, Hash)],
+        keys: &[(String, IdempotencyRecord)],
+        calendar: &WorkCalendar,
+    ) -> Result<(), StoreError> {
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
+        let applied = self.applied()?;
+        if first.index != applied {
+            return Err(StoreError::Projection(format!(
+                "projection holds {applied} entries; cannot apply from index {}",
+                first.index
+            )));
+        }
+        let mut s = Staged {
+            db: &self.db,
+            writes: HashMap::new(),
+        };
+        for a in entries {
+            s.writes
+                .insert(key(b'l', &a.leaf_hash.0), a.index.to_be_bytes().to_vec());
+            apply_event(&mut s, a, calendar)?;
+        }
+        for (id, h) in nodes {
+            s.writes.insert(node_key(*id), h.0.to_vec());
+        }
+        for (k, rec) in keys {
+            s.put(key(b'k', k.as_bytes()), rec)?;
+        }
+        let end = entries.last().map_or(applied, |a| a.index + 1);
+        let mut batch = sled::Batch::default();
+        for (k, v) in s.writes {
+            batch.insert(k, v);
+        }
+        batch.insert(APPLIED, &end.to_be_bytes());
+        self.db.apply_batch(batch).map_err(sled_err)
+    }
+
+    /// Stores a signed checkpoint of `size`.
+    ///
+    /// # Errors
+    /// [`StoreError::Projection`] on a sled failure.
+    pub fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
+        self.db
+            .insert(key(b'c', &size.to_be_bytes()), note.as_bytes())
+            .map_err(sled_err)?;
+        Ok(())
+    }
+
+    /// The signed checkpoint of `size`, if stored.
+    ///
+    /// # Errors
+    /// [`StoreError::Projection`] on a sled failure.
+    pub fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .db
+            .get(key(b'c', &size.to_be_bytes()))
+            .map_err(sled_err)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// The newest stored checkpoint: `(size, note)`.
+    ///
+    /// # Errors
+    /// [`StoreError::Projection`] on a sled failure.
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let last = self
+            .db
+            .scan_prefix([b'c'])
+            .next_back()
+            .transpose()
+            .map_err(sled_err)?;
+        Ok(last.and_then(|(k, v)| Some((be(&k[1..])?, String::from_utf8_lossy(&v).into_owned()))))
+    }
+
+    /// Index of the entry with this leaf hash.
+    ///
+    /// # Errors
+    /// [`StoreError::Projection`] on a sled failure.
+    pub fn index_of_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .db
+            .get(key(b'l', &leaf.0))
+            .map_err(sled_err)?
+            .and_then(|v| be(&v)))
+    }
+
+    /// The record of an item.
+    ///
+    /// # Errors
+    /// [`StoreError::Projection`] on a sled failure or damaged record.
+    pub fn item(&self, id: &str) -> Result<Option<ItemRecord>, StoreError> {
+        self.record(b'i', id)
+    }
+
+    /// The item whose content (current or earlier version) has `digest`.
+    ///
+    /// # Errors
+    /// As [`Projection::item`].
+    pub fn item_of_content(&self, digest: &Hash) -> Result<Option<ItemRecord>, StoreError> {
+        match self.db.get(key(b'd', &digest.0)).map_err(sled_err)? {
+            Some(id) => self.item(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    /// The record of a matter.
+    ///
+    /// # Errors
+    /// As [`Projection::item`].
+    pub fn matter(&self, id: &str) -> Result<Option<MatterRecord>, StoreError> {
+        self.record(b'm', id)
+    }
+
+    /// The record of a request.
+    ///
+    /// # Errors
+    /// As [`Projection::item`].
+    pub fn request(&self, id: &str) -> Result<Option<RequestRecord>, StoreError> {
+        self.record(b'r', id)
+    }
+
+    /// What an idempotency key stands for.
+    ///
+    /// # Errors
+    /// As [`Projection::item`].
+    pub fn idempotency(&self, k: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.record(b'k', k)
+    }
+
+    fn record<T: for<'de> Deserialize<'de>>(
+        &self,
+        prefix: u8,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let k = key(prefix, id.as_bytes());
+        self.db
+            .get(&k)
+            .map_err(sled_err)?
+            .map(|v| decode(&k, &v))
+            .transpose()
+    }
+
+    /// Items in id order, starting after `after` (exclusive).
+    pub fn items_after(
+        &self,
+        after: &str,
+    ) -> impl Iterator<Item = Result<ItemRecord, StoreError>> + '_ {
+        self.records_after(b'i', after)
+    }
+
+    /// Matters in id order.
+    pub fn matters(&self) -> impl Iterator<Item = Result<MatterRecord, StoreError>> + '_ {
+        self.records_after(b'm', "")
+    }
+
+    /// Requests in id order, starting after `after` (exclusive).
+    pub fn requests_after(
+        &self,
+        after: &str,
+    ) -> impl Iterator<Item = Result<RequestRecord, StoreError>> + '_ {
+        self.records_after(b'r', after)
+    }
+
+    fn records_after<T: for<'de> Deserialize<'de>>(
+        &self,
+        prefix: u8,
+        after: &str,
+    ) -> impl Iterator<Item = Result<T, StoreError>> + '_ {
+        let start = key(prefix, after.as_bytes());
+        let end = vec![prefix + 1];
+        let skip = start.clone();
+        self.db
+            .range(start..end)
+            .filter(move |r| !matches!(r, Ok((k, _)) if k.as_ref() == skip.as_slice()))
+            .map(|r| {
+                let (k, v) = r.map_err(sled_err)?;
+                decode(&k, &v)
+            })
+    }
+
+    /// Every stored record, in key order, as `(key, value)` (for comparing a
+    /// rebuilt projection with a live one).
+    pub fn dump(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + '_ {
+        self.db
+            .iter()
+            .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(sled_err))
+    }
+
+    /// Flushes sled's buffers (not a durability point, see the module docs).
+    ///
+    /// # Errors
+    /// [`StoreError::Projection`] on a sled failure.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(drop).map_err(sled_err)
+    }
+}
+
+impl HashReader for Projection {
+    fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, gongkai_core::Error> {
+        ids.iter()
+            .map(|id| {
+                let v = self
+                    .db
+                    .get(node_key(*id))
+                    .map_err(|e| gongkai_core::Error::HashStore(e.to_string()))?
+                    .ok_or_else(|| {
+                        gongkai_core::Error::HashStore(format!(
+                            "no stored hash at level {} index {}",
+                            id.level, id.index
+                        ))
+                    })?;
+                Hash::from_slice(&v).map_err(|e| gongkai_core::Error::HashStore(e.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// Updates the catalog records for one event (already validated by the
+/// catalog fold, so lookups that fail are skipped, not errors).
+fn apply_event(
+    s: &mut Staged<'_>,
+    a: &Applied<'_>,
+    calendar: &WorkCalendar,
+) -> Result<(), StoreError> {
+    let index = a.index;
+    match &a.event.kind {
+        Kind::Genesis(_) | Kind::KeyRotated(_) => {}
+        Kind::MatterDefined(m) => {
+            let rec = MatterRecord {
+                matter_id: m.matter_id.clone(),
+                matter: m.matter.clone().unwrap_or_default().encode_to_vec(),
+                active: true,
+                defined_index: index,
+                history: vec![index],
+            };
+            s.put(key(b'm', m.matter_id.as_bytes()), &rec)?;
+        }
+        Kind::MatterChanged(m) => {
+            let k = key(b'm', m.matter_id.as_bytes());
+            if let Some(mut rec) = s.get::<MatterRecord>(&k)? {
+                rec.matter = m.matter.clone().unwrap_or_default().encode_to_vec();
+                rec.history.push(index);
+                s.put(k, &rec)?;
+            }
+        }
+        Kind::MatterRetired(m) => {
+            let k = key(b'm', m.matter_id.as_bytes());
+            if let Some(mut rec) = s.get::<MatterRecord>(&k)? {
+                rec.active = false;
+                rec.history.push(index);
+                s.put(k, &rec)?;
+            }
+        }
+        Kind::Published(p) => {
+            let rec = ItemRecord {
+                item_id: p.item_id.clone(),
+                matter_id: p.matter_id.clone(),
+                title: p.title.clone(),
+                content: ContentRecord::from_pb(p.content.as_ref()),
+                versions: vec![ContentRecord::from_pb(p.content.as_ref())],
+                status: ItemStatus::Current,
+                date_formed: p.date_formed.clone(),
+                date_changed: None,
+                period: p.period.clone(),
+                imported: p.imported,
+                legal_basis: p.legal_basis.clone(),
+                related: p
+                    .related
+                    .iter()
+                    .map(|r| RelatedRecord {
+                        origin: r.origin.clone(),
+                        item_id: r.item_id.clone(),
+                        relation: r.relation,
+                    })
+                    .collect(),
+                redacted: Vec::new(),
+                published_index: index,
+                published_time_ms: a.event.time_ms,
+                history: vec![index],
+            };
+            s.writes.insert(
+                key(b'd', &rec.content.digest.0),
+                p.item_id.as_bytes().to_vec(),
+            );
+            s.put(key(b'i', p.item_id.as_bytes()), &rec)?;
+        }
+        Kind::Amended(x) => {
+            let content = ContentRecord::from_pb(x.content.as_ref());
+            s.writes
+                .insert(key(b'd', &content.digest.0), x.item_id.as_bytes().to_vec());
+            update_item(s, &x.item_id, index, |rec| {
+                rec.title = x.title.clone();
+                rec.versions.push(content.clone());
+                rec.content = content;
+                rec.date_changed = Some(x.date_changed.clone());
+                rec.status = ItemStatus::Amended;
+            })?;
+        }
+        Kind::Withdrawn(x) => update_item(s, &x.item_id, index, |rec| {
+            rec.status = ItemStatus::Withdrawn
+        })?,
+        Kind::Redacted(x) => {
+            let digest = Hash::from_slice(&x.content_digest).unwrap_or(Hash::ZERO);
+            update_item(s, &x.item_id, index, |rec| rec.redacted.push(digest))?;
+        }
+        Kind::RequestReceived(r) => {
+            let received =
+                Date::parse(&r.date_received).map_err(|e| StoreError::Projection(e.to_string()))?;
+            let rec = RequestRecord {
+                request_id: r.request_id.clone(),
+                subject: r.subject.clone(),
+                clock: RequestClock::new(received),
+                decision: 0,
+                received_index: index,
+                history: vec![index],
+            };
+            s.put(key(b'r', r.request_id.as_bytes()), &rec)?;
+        }
+        Kind::RequestClarification(r) => {
+            let step = if r.stage == pb::ClarificationStage::Asked as i32 {
+                ClockEvent::ClarificationAsked
+            } else {
+                ClockEvent::ClarificationCorrected
+            };
+            update_request(s, &r.request_id, &r.date, index, step, 0, calendar)?;
+        }
+        Kind::ThirdPartyConsultation(r) => {
+            let step = if r.stage == pb::ConsultationStage::Started as i32 {
+                ClockEvent::ConsultationStarted
+            } else {
+                ClockEvent::ConsultationEnded
+            };
+            update_request(s, &r.request_id, &r.date, index, step, 0, calendar)?;
+        }
+        Kind::RequestExtended(r) => {
+            update_request(
+                s,
+                &r.request_id,
+                &r.date,
+                index,
+                ClockEvent::Extended,
+                0,
+                calendar,
+            )?;
+        }
+        Kind::RequestAnswered(r) => {
+            update_request(
+                s,
+                &r.request_id,
+                &r.date_answered,
+                index,
+                ClockEvent::Answered,
+                r.decision,
+                calendar,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn update_item(
+    s: &mut Staged<'_>,
+    id: &str,
+    index: u64,
+    f: impl FnOnce(&mut ItemRecord),
+) -> Result<(), StoreError> {
+    let k = key(b'i', id.as_bytes());
+    if let Some(mut rec) = s.get::<ItemRecord>(&k)? {
+        f(&mut rec);
+        rec.history.push(index);
+        s.put(k, &rec)?;
+    }
+    Ok(())
+}
+
+fn update_request(
+    s: &mut Staged<'_>,
+    id: &str,
+    date: &str,
+    index: u64,
+    step: fn(Date) -> ClockEvent,
+    decision: i32,
+    calendar: &WorkCalendar,
+) -> Result<(), StoreError> {
+    let k = key(b'r', id.as_bytes());
+    if let Some(mut rec) = s.get::<RequestRecord>(&k)? {
+        if let Ok(d) = Date::parse(date) {
+            // The fold accepted the event, so the clock accepts it too; a
+            // calendar gap leaves the clock as it was (reported elsewhere).
+            let _ = rec.clock.apply(calendar, step(d));
+        }
+        if decision != 0 {
+            rec.decision = decision;
+        }
+        rec.history.push(index);
+        s.put(k, &rec)?;
+    }
+    Ok(())
+}
