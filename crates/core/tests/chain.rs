@@ -399,3 +399,44 @@ fn failed_push_leaves_the_verifier_unchanged() {
     assert_eq!(v.state(), &before);
     v.push(entries[5].clone()).unwrap();
 }
+
+#[test]
+fn apply_all_is_all_or_nothing() {
+    use gongkai_core::calendar::WorkCalendar;
+    use gongkai_core::catalog::Catalog;
+    use gongkai_core::event::Event;
+
+    let cal = WorkCalendar::shipped();
+    let mut log = TestLog::new(key(1));
+    log.define("m", pb::Periodicity::None, "");
+    log.publish("a", "m", "");
+    log.publish("b", "m", "");
+    log.publish("a", "m", ""); // duplicate id: breaks item-id-unique
+    let events: Vec<Event> = log
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| e.decode_event(i as u64).unwrap())
+        .collect();
+    let mut catalog = Catalog::new();
+    catalog.apply_all(&events[..3], cal).unwrap();
+    let before = catalog.clone();
+    // "b" is fine, the second "a" is not: nothing of the batch may stick.
+    let err = catalog.apply_all(&events[3..], cal).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::RuleViolation {
+                index: 4,
+                rule: "item-id-unique",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(catalog, before);
+    let b = gongkai_core::types::ItemId::new("b").unwrap();
+    assert!(!catalog.items.contains_key(&b));
+    catalog.apply_all(&events[3..4], cal).unwrap();
+    assert!(catalog.items.contains_key(&b));
+}
