@@ -22,7 +22,7 @@ pub mod log;
 mod server;
 pub mod service;
 
-pub use server::{Node, init, run};
+pub use server::{CheckReport, check, init, run};
 
 /// Errors of the node. One place ([`From<NodeError> for tonic::Status`])
 /// turns them into gRPC statuses; internal details are logged, not echoed.

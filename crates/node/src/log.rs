@@ -102,6 +102,8 @@ pub struct Log {
     key_state: PathBuf,
     /// Set when the sequencer stopped after a failure that needs a reload.
     failed: watch::Sender<Option<String>>,
+    /// Entries the projection lacked at open and got from the journal.
+    replayed_on_open: u64,
 }
 
 /// State only the sequencer touches.
@@ -243,6 +245,7 @@ impl Log {
             checkpoint: Mutex::new(None),
             key_state,
             failed: watch::channel(None).0,
+            replayed_on_open: len - applied,
         };
         if applied < len {
             tracing::info!(
@@ -348,6 +351,29 @@ impl Log {
             },
             applied,
         ))
+    }
+
+    /// Opens the log without starting the sequencer (for `gongkai node
+    /// check`): the same verification and projection replay as a start.
+    ///
+    /// # Errors
+    /// As at start.
+    pub fn open_for_check(opts: &OpenOptions<'_>) -> Result<Log, NodeError> {
+        Log::open(opts).map(|(log, _)| log)
+    }
+
+    /// Entries the projection lacked at open (replayed from the journal).
+    pub fn replayed_on_open(&self) -> u64 {
+        self.replayed_on_open
+    }
+
+    /// The largest checkpoint size the node's key has signed (from the key
+    /// state file).
+    ///
+    /// # Errors
+    /// [`NodeError::Fatal`] if the state file is damaged.
+    pub fn signed_size(&self) -> Result<u64, NodeError> {
+        read_key_state(&self.key_state)
     }
 
     /// The origin.

@@ -17,12 +17,6 @@ use crate::config::NodeConfig;
 use crate::log::{self, Log, OpenOptions};
 use crate::service::NodeService;
 
-/// A running node's handles, for callers that embed it (tests, the demo).
-pub struct Node {
-    /// The log.
-    pub log: Arc<Log>,
-}
-
 /// Creates the log of a new department (data dir, journal, Genesis entry).
 ///
 /// # Errors
@@ -31,6 +25,37 @@ pub fn init(config: &NodeConfig, key: &SigningKey) -> Result<(), NodeError> {
     let origin = Origin::new(&config.origin).map_err(|e| NodeError::Fatal(e.to_string()))?;
     let opts = open_options(config, &origin, key);
     Log::create(&opts, &config.department, &config.division_code)
+}
+
+/// What `gongkai node check` found.
+#[derive(Debug, Clone)]
+pub struct CheckReport {
+    /// Entries in the journal, all verified (chain, rules, signatures).
+    pub size: u64,
+    /// Bytes of a torn, unacknowledged tail cut from the journal.
+    pub truncated_bytes: u64,
+    /// Entries the projection lacked and got from the journal.
+    pub replayed: u64,
+    /// Largest checkpoint size the key has signed.
+    pub signed_size: u64,
+}
+
+/// Verifies a node's data directory offline, exactly as a start does (the
+/// whole journal: framing, chain, catalog rules, signatures; the key; the
+/// signed size), repairing only derived state: a torn unacknowledged tail
+/// is cut and the projection catches up with the journal.
+///
+/// # Errors
+/// [`NodeError::Fatal`] naming what is wrong.
+pub fn check(config: &NodeConfig, key: &SigningKey) -> Result<CheckReport, NodeError> {
+    let origin = Origin::new(&config.origin).map_err(|e| NodeError::Fatal(e.to_string()))?;
+    let log = Log::open_for_check(&open_options(config, &origin, key))?;
+    Ok(CheckReport {
+        size: log.journal().len(),
+        truncated_bytes: log.journal().truncated_on_open(),
+        replayed: log.replayed_on_open(),
+        signed_size: log.signed_size()?,
+    })
 }
 
 fn open_options<'a>(
