@@ -844,6 +844,83 @@ impl Cosigner {
     }
 }
 
+// ---- private keys ------------------------------------------------------
+
+/// The prefix of a private-key string.
+const PRIVATE_KEY_PREFIX: &str = "PRIVATE+KEY+";
+
+/// Formats a private key in the text form of Go's
+/// `golang.org/x/mod/sumdb/note`:
+/// `PRIVATE+KEY+<name>+<8 lowercase hex digits of the key id>+<base64(type byte || 32-byte seed)>`.
+///
+/// The key id is the one of the matching verifier key ([`key_id`]), so the
+/// string names exactly one vkey. For [`KeyType::CosignatureV1`] the type
+/// byte is `0x04`; Go's note package only reads `0x01` keys.
+///
+/// The string is a secret: write it only to a file readable by its owner.
+pub fn format_private_key(name: &KeyName, key_type: KeyType, key: &SigningKey) -> String {
+    let id = key_id(name, key_type, &key.public_key());
+    let mut bytes = Vec::with_capacity(33);
+    bytes.push(key_type.byte());
+    bytes.extend_from_slice(&key.seed());
+    format!(
+        "{PRIVATE_KEY_PREFIX}{name}+{id:08x}+{}",
+        STANDARD.encode(bytes)
+    )
+}
+
+/// Parses a private-key string written by [`format_private_key`] (or by Go's
+/// `note.GenerateKey`), strictly: the `PRIVATE+KEY+` prefix, a valid
+/// [`KeyName`], 8 lowercase hex digits, canonical base64 of a supported
+/// type byte and a 32-byte seed, and a key id that matches the key the seed
+/// derives. Surrounding whitespace is not accepted; trim a file's final
+/// newline before calling.
+///
+/// # Errors
+/// [`Error::MalformedVerifierKey`] naming what is wrong (the message says
+/// "private key"; the secret itself is never echoed).
+pub fn parse_private_key(text: &str) -> Result<(KeyName, KeyType, SigningKey), Error> {
+    let rest = text
+        .strip_prefix(PRIVATE_KEY_PREFIX)
+        .ok_or(Error::MalformedVerifierKey(
+            "private key does not start with PRIVATE+KEY+",
+        ))?;
+    // The base64 part may itself contain '+', so split only twice.
+    let mut parts = rest.splitn(3, '+');
+    let (Some(name), Some(hex), Some(b64)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(Error::MalformedVerifierKey(
+            "private key: expected PRIVATE+KEY+<name>+<id>+<key>",
+        ));
+    };
+    let name = KeyName::new(name)
+        .map_err(|_| Error::MalformedVerifierKey("private key: invalid key name"))?;
+    if hex.len() != 8 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err(Error::MalformedVerifierKey(
+            "private key: key id is not 8 lowercase hex digits",
+        ));
+    }
+    let id = u32::from_str_radix(hex, 16)
+        .map_err(|_| Error::MalformedVerifierKey("private key: key id is not hex"))?;
+    let bytes = decode_base64("private key", b64)
+        .map_err(|_| Error::MalformedVerifierKey("private key: key is not canonical base64"))?;
+    let (&type_byte, seed) = bytes
+        .split_first()
+        .ok_or(Error::MalformedVerifierKey("private key: empty key"))?;
+    let key_type = KeyType::from_byte(type_byte).ok_or(Error::MalformedVerifierKey(
+        "private key: unsupported signature type",
+    ))?;
+    let seed: [u8; 32] = seed
+        .try_into()
+        .map_err(|_| Error::MalformedVerifierKey("private key: seed is not 32 bytes"))?;
+    let key = SigningKey::from_seed(seed);
+    if key_id(&name, key_type, &key.public_key()) != id {
+        return Err(Error::MalformedVerifierKey(
+            "private key: key id does not match the key",
+        ));
+    }
+    Ok((name, key_type, key))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1208,6 +1285,75 @@ mod tests {
                     prop_assert_eq!(n.to_string().into_bytes(), bytes);
                 }
             }
+        }
+    }
+
+    // ---- private keys --------------------------------------------------
+
+    fn go_vector(file: &str) -> String {
+        let path = format!(
+            "{}/tests/vectors/go-note/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(path)
+            .unwrap()
+            .trim_end_matches('\n')
+            .to_owned()
+    }
+
+    #[test]
+    fn go_private_key_vector_derives_the_go_vkey() {
+        let skey = go_vector("peter.skey");
+        let (n, key_type, key) = parse_private_key(&skey).unwrap();
+        assert_eq!(n.as_str(), "PeterNeumann");
+        assert_eq!(key_type, KeyType::Ed25519);
+        let vkey = VerifierKey::new(n.clone(), key_type, key.public_key());
+        assert_eq!(vkey.to_string(), go_vector("peter.vkey"));
+        // And formatting gives Go's string back, byte for byte.
+        assert_eq!(format_private_key(&n, key_type, &key), skey);
+    }
+
+    #[test]
+    fn private_key_round_trip_both_types() {
+        for key_type in [KeyType::Ed25519, KeyType::CosignatureV1] {
+            let key = SigningKey::from_seed([7; 32]);
+            let n = name("gongkai.example/510122/finance");
+            let text = format_private_key(&n, key_type, &key);
+            assert!(text.starts_with("PRIVATE+KEY+gongkai.example/510122/finance+"));
+            let (n2, t2, k2) = parse_private_key(&text).unwrap();
+            assert_eq!((n2, t2, k2.seed()), (n.clone(), key_type, key.seed()));
+        }
+        // The id differs between the two types for the same seed and name.
+        let key = SigningKey::from_seed([7; 32]);
+        let n = name("w");
+        assert_ne!(
+            format_private_key(&n, KeyType::Ed25519, &key)[..22],
+            format_private_key(&n, KeyType::CosignatureV1, &key)[..22]
+        );
+    }
+
+    #[test]
+    fn private_key_manglings_are_rejected() {
+        let skey = go_vector("peter.skey");
+        let bad = [
+            String::new(),
+            skey.replacen("PRIVATE+KEY+", "PRIVATE+KEY", 1),
+            skey.replacen("PRIVATE", "private", 1),
+            skey.replacen("c74f20a3", "c74f20a4", 1),
+            skey.replacen("c74f20a3", "C74F20A3", 1),
+            skey.replacen("c74f20a3", "c74f20a", 1),
+            skey.replacen("PeterNeumann", "PeterNeumanm", 1),
+            skey.replacen("PeterNeumann", "", 1),
+            format!("{skey}\n"),
+            format!(" {skey}"),
+            skey[..skey.len() - 4].to_owned(),
+            // A vkey is not a private key.
+            go_vector("peter.vkey"),
+            // Type byte 0x02 (unsupported), seed otherwise the same.
+            skey.replacen("+AYEK", "+AoEK", 1),
+        ];
+        for text in &bad {
+            assert!(parse_private_key(text).is_err(), "accepted {text:?}");
         }
     }
 }

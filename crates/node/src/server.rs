@@ -165,7 +165,19 @@ pub async fn run(
         }
         let _ = stop_tx.send(true);
     };
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Small request/response pairs: without TCP_NODELAY, Nagle's algorithm
+    // and delayed ACKs add ~40 ms to every acknowledgement.
+    let incoming = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        |s| {
+            if let Ok(s) = &s
+                && let Err(e) = s.set_nodelay(true)
+            {
+                tracing::warn!(error = %e, "could not set TCP_NODELAY");
+            }
+            s
+        },
+    );
     builder
         .add_service(svc)
         .serve_with_incoming_shutdown(incoming, stop_all)
