@@ -277,6 +277,26 @@ def run(addr, token, origin, ev, pb, pb_grpc):
         "Append retried with the same idempotency key: replayed, same entry",
     )
 
+    # Refusals arrive as gRPC status codes (the rule name only in the text).
+    def refused(req, metadata, code, text):
+        try:
+            stub.Append(req, metadata=metadata, timeout=RPC_TIMEOUT)
+        except grpc.RpcError as e:
+            return e.code() == code and text in (e.details() or "")
+        return False
+
+    check(
+        refused(publish, [], grpc.StatusCode.UNAUTHENTICATED, "Bearer"),
+        "Append without a token: UNAUTHENTICATED",
+    )
+    dup = pb.AppendRequest()
+    dup.CopyFrom(publish)
+    dup.idempotency_key = f"{run_id}-dup"
+    check(
+        refused(dup, auth, grpc.StatusCode.FAILED_PRECONDITION, "item-id-unique"),
+        "Append of the same item id under a new key: FAILED_PRECONDITION, rule item-id-unique",
+    )
+
     # 4. The receipt: leaf hash, framing, body, signature.
     entry = receipt.entry
     check(
