@@ -298,17 +298,74 @@ fn check_receipt(r: &v1::Receipt, request_id: &str) -> Acked {
     }
 }
 
+/// A write request of the test: RequestReceived events with these ids, as
+/// one Append (one id) or one AppendBatch (several).
+#[derive(Clone, Debug)]
+struct Write {
+    key: String,
+    ids: Vec<String>,
+}
+
+impl Write {
+    /// Sends it; on success returns the receipts (checked against the
+    /// request) and the `replayed` flag.
+    async fn send(
+        &self,
+        c: &mut DisclosureNodeClient<Channel>,
+    ) -> Result<(Vec<Acked>, bool), tonic::Status> {
+        let (receipts, replayed) = if self.ids.len() > 1 {
+            let r = c
+                .append_batch(authed(v1::AppendBatchRequest {
+                    idempotency_key: self.key.clone(),
+                    events: self
+                        .ids
+                        .iter()
+                        .map(|i| v1::WriteEvent {
+                            kind: Some(received(i)),
+                        })
+                        .collect(),
+                }))
+                .await?
+                .into_inner();
+            (r.receipts, r.replayed)
+        } else {
+            let r = c
+                .append(authed(v1::AppendRequest {
+                    idempotency_key: self.key.clone(),
+                    event: Some(v1::WriteEvent {
+                        kind: Some(received(&self.ids[0])),
+                    }),
+                }))
+                .await?
+                .into_inner();
+            (r.receipt.into_iter().collect(), r.replayed)
+        };
+        assert_eq!(receipts.len(), self.ids.len(), "one receipt per event");
+        let acked: Vec<Acked> = receipts
+            .iter()
+            .zip(&self.ids)
+            .map(|(r, i)| check_receipt(r, i))
+            .collect();
+        for w in acked.windows(2) {
+            assert_eq!(w[1].index, w[0].index + 1, "a batch is contiguous");
+        }
+        Ok((acked, replayed))
+    }
+}
+
 /// What the writing clients of one round saw.
 #[derive(Default)]
 struct RoundLog {
     acked: Vec<Acked>,
+    /// Requests that failed after the kill started: in the log or not.
+    unacked: Vec<Write>,
     /// Errors answered before the kill was started: always a bug.
     unexpected: Vec<String>,
 }
 
 /// One writing client: appends until a request fails, which after the kill
-/// is every request. Singles (some with an idempotency key) and batches of
-/// 2 to 5 events, each a RequestReceived with a unique request id.
+/// is every request. Singles and batches of 2 to 5 events, half of them
+/// with an idempotency key, each event a RequestReceived with a unique id.
 async fn writer(
     url: String,
     round: u64,
@@ -321,62 +378,103 @@ async fn writer(
     let Ok(mut c) = DisclosureNodeClient::connect(url).await else {
         return;
     };
-    let mut seq = 0u64;
-    loop {
-        let batch = rng.below(5) == 0;
-        let n = if batch { 2 + rng.below(4) } else { 1 };
-        let ids: Vec<String> = (0..n).map(|i| format!("r{round}-{id}-{seq}-{i}")).collect();
-        let key = if rng.below(2) == 0 {
-            format!("k{round}-{id}-{seq}")
+    for seq in 0.. {
+        let n = if rng.below(5) == 0 {
+            2 + rng.below(4)
         } else {
-            String::new()
+            1
         };
-        seq += 1;
-        let result = if batch {
-            c.append_batch(authed(v1::AppendBatchRequest {
-                idempotency_key: key,
-                events: ids
-                    .iter()
-                    .map(|i| v1::WriteEvent {
-                        kind: Some(received(i)),
-                    })
-                    .collect(),
-            }))
-            .await
-            .map(|r| r.into_inner().receipts)
-        } else {
-            c.append(authed(v1::AppendRequest {
-                idempotency_key: key,
-                event: Some(v1::WriteEvent {
-                    kind: Some(received(&ids[0])),
-                }),
-            }))
-            .await
-            .map(|r| r.into_inner().receipt.into_iter().collect())
+        let write = Write {
+            key: if rng.below(2) == 0 {
+                format!("k{round}-{id}-{seq}")
+            } else {
+                String::new()
+            },
+            ids: (0..n).map(|i| format!("r{round}-{id}-{seq}-{i}")).collect(),
         };
-        match result {
-            Ok(receipts) => {
-                assert_eq!(receipts.len(), ids.len(), "one receipt per event");
-                let acked: Vec<Acked> = receipts
-                    .iter()
-                    .zip(&ids)
-                    .map(|(r, i)| check_receipt(r, i))
-                    .collect();
-                for w in acked.windows(2) {
-                    assert_eq!(w[1].index, w[0].index + 1, "a batch is contiguous");
-                }
+        match write.send(&mut c).await {
+            Ok((acked, replayed)) => {
+                assert!(!replayed, "a fresh key was replayed");
                 out.lock().unwrap().acked.extend(acked);
             }
             Err(status) => {
                 // Not acknowledged. Before the kill nothing may fail.
-                if !killing.load(Ordering::SeqCst) {
-                    out.lock()
-                        .unwrap()
-                        .unexpected
-                        .push(format!("client {id}: {status:?}"));
+                let mut out = out.lock().unwrap();
+                if killing.load(Ordering::SeqCst) {
+                    out.unacked.push(write);
+                } else {
+                    out.unexpected.push(format!("client {id}: {status:?}"));
                 }
                 return;
             }
+        }
+    }
+}
+
+/// How the retries of unacknowledged requests went.
+#[derive(Debug, Default)]
+struct Retries {
+    /// Not in the log before the retry: appended now.
+    appended: usize,
+    /// In the log, with a key: replayed with the logged receipts.
+    replayed: usize,
+    /// In the log, with a key the node no longer knows: refused as a
+    /// duplicate request id (the gap documented in log.rs).
+    key_forgotten: usize,
+    /// In the log, without a key: refused as a duplicate request id.
+    refused: usize,
+}
+
+/// Retries every unacknowledged request after the restart, as a client
+/// would. `log` is the whole log as just read. A request is in the log
+/// completely or not at all; a retry must then append it, replay it with
+/// exactly the logged entries, or refuse it as a duplicate.
+async fn retry_unacked(
+    node: &NodeProcess,
+    unacked: &[Write],
+    log: &[Vec<u8>],
+    acked: &mut Vec<Acked>,
+    stats: &mut Retries,
+) {
+    let mut logged = std::collections::HashMap::new();
+    for (i, e) in log.iter().enumerate() {
+        if let Kind::RequestReceived(r) = prepare(e.clone(), i as u64).unwrap().event.kind {
+            logged.insert(r.request_id, i as u64);
+        }
+    }
+    let mut c = node.client().await;
+    for w in unacked {
+        let at: Vec<Option<u64>> = w.ids.iter().map(|i| logged.get(i).copied()).collect();
+        let durable = at[0].is_some();
+        assert!(
+            at.iter().all(|a| a.is_some() == durable),
+            "{w:?} is only partly in the log: {at:?}"
+        );
+        match w.send(&mut c).await {
+            Ok((receipts, false)) if !durable => {
+                stats.appended += 1;
+                acked.extend(receipts);
+            }
+            Ok((receipts, true)) if durable && !w.key.is_empty() => {
+                for (r, a) in receipts.iter().zip(&at) {
+                    assert_eq!(Some(r.index), *a, "{w:?} replayed at another index");
+                    assert_eq!(&r.entry, &log[usize::try_from(r.index).unwrap()]);
+                }
+                stats.replayed += 1;
+                acked.extend(receipts);
+            }
+            Err(s)
+                if durable
+                    && s.code() == tonic::Code::FailedPrecondition
+                    && s.message().contains("request-id-unique") =>
+            {
+                if w.key.is_empty() {
+                    stats.refused += 1;
+                } else {
+                    stats.key_forgotten += 1;
+                }
+            }
+            other => panic!("retry of {w:?} (in the log: {durable}): {other:?}"),
         }
     }
 }
@@ -469,7 +567,7 @@ async fn check_after_restart(
     acked: &[Acked],
     verified: &mut Vec<Vec<u8>>,
     verifier: &mut ChainVerifier,
-) {
+) -> Vec<Vec<u8>> {
     let mut c = node.client().await;
     let entries = all_entries(&mut c).await;
     for a in acked {
@@ -504,6 +602,7 @@ async fn check_after_restart(
     let vkey = Checkpoint::log_verifier_key(&Origin::new(ORIGIN).unwrap(), &key().public_key());
     cp.verify(&vkey, &Verifiers::default(), 0).unwrap();
     verifier.check_checkpoint(cp.checkpoint()).unwrap();
+    entries
 }
 
 /// The scenario: `rounds` times, `clients` concurrent writers and a SIGKILL
@@ -520,6 +619,7 @@ async fn crash_rounds(rounds: u64, clients: u64, rebuild_every_round: bool) {
     let mut acked: Vec<Acked> = Vec::new();
     let mut verified: Vec<Vec<u8>> = Vec::new();
     let mut verifier = ChainVerifier::new(Origin::new(ORIGIN).unwrap(), &[key().public_key()]);
+    let mut retries = Retries::default();
     let started = Instant::now();
     let mut node = NodeProcess::start(&root).await;
     {
@@ -580,14 +680,17 @@ async fn crash_rounds(rounds: u64, clients: u64, rebuild_every_round: bool) {
         acked.extend(seen.acked);
 
         node = NodeProcess::start(&root).await;
-        check_after_restart(&node, &acked, &mut verified, &mut verifier).await;
+        let log = check_after_restart(&node, &acked, &mut verified, &mut verifier).await;
         eprintln!(
-            "round {round}: killed after {delay} ms, {round_acks} entries acknowledged, log size {}",
-            verified.len()
+            "round {round}: killed after {delay} ms, {round_acks} entries acknowledged, {} requests not, log size {}",
+            seen.unacked.len(),
+            log.len()
         );
+        retry_unacked(&node, &seen.unacked, &log, &mut acked, &mut retries).await;
         if rebuild_every_round || round + 1 == rounds {
             check_projection_rebuild(node, &root, &scratch).await;
             node = NodeProcess::start(&root).await;
+            check_after_restart(&node, &acked, &mut verified, &mut verifier).await;
         }
     }
     drop(node);
@@ -596,7 +699,7 @@ async fn crash_rounds(rounds: u64, clients: u64, rebuild_every_round: bool) {
     indexes.dedup();
     assert_eq!(indexes.len(), acked.len(), "no index acknowledged twice");
     eprintln!(
-        "{rounds} kills, {} acknowledged entries, log size {}, {:.1} s",
+        "{rounds} kills, {} acknowledged entries, log size {}, retries {retries:?}, {:.1} s",
         acked.len(),
         verified.len(),
         started.elapsed().as_secs_f64()
