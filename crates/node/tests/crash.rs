@@ -359,6 +359,8 @@ struct RoundLog {
     acked: Vec<Acked>,
     /// Requests that failed after the kill started: in the log or not.
     unacked: Vec<Write>,
+    /// Acknowledged requests with an idempotency key, and their receipts.
+    keyed: Vec<(Write, Vec<Acked>)>,
     /// Errors answered before the kill was started: always a bug.
     unexpected: Vec<String>,
 }
@@ -395,7 +397,11 @@ async fn writer(
         match write.send(&mut c).await {
             Ok((acked, replayed)) => {
                 assert!(!replayed, "a fresh key was replayed");
-                out.lock().unwrap().acked.extend(acked);
+                let mut out = out.lock().unwrap();
+                if !write.key.is_empty() {
+                    out.keyed.push((write, acked.clone()));
+                }
+                out.acked.extend(acked);
             }
             Err(status) => {
                 // Not acknowledged. Before the kill nothing may fail.
@@ -423,6 +429,11 @@ struct Retries {
     key_forgotten: usize,
     /// In the log, without a key: refused as a duplicate request id.
     refused: usize,
+    /// Acknowledged with a key, retried: replayed with the same receipts.
+    acked_replayed: usize,
+    /// Acknowledged with a key, retried: the node lost the key in the kill
+    /// and refused the retry as a duplicate request id.
+    acked_key_forgotten: usize,
 }
 
 /// Retries every unacknowledged request after the restart, as a client
@@ -475,6 +486,34 @@ async fn retry_unacked(
                 }
             }
             other => panic!("retry of {w:?} (in the log: {durable}): {other:?}"),
+        }
+    }
+}
+
+/// Retries acknowledged requests that carried an idempotency key, as a
+/// client that lost the answer would. The node must replay them with the
+/// acknowledged receipts; since idempotency keys live only in sled, which a
+/// kill can roll back, it may instead have forgotten the key and refuse the
+/// retry as a duplicate. It must never append the request a second time.
+async fn retry_acked(node: &NodeProcess, keyed: &[(Write, Vec<Acked>)], stats: &mut Retries) {
+    let mut c = node.client().await;
+    for (w, receipts) in keyed {
+        match w.send(&mut c).await {
+            Ok((again, true)) => {
+                let same = again
+                    .iter()
+                    .zip(receipts)
+                    .all(|(a, b)| a.index == b.index && a.entry == b.entry);
+                assert!(same, "{w:?} replayed with other receipts");
+                stats.acked_replayed += 1;
+            }
+            Err(s)
+                if s.code() == tonic::Code::FailedPrecondition
+                    && s.message().contains("request-id-unique") =>
+            {
+                stats.acked_key_forgotten += 1;
+            }
+            other => panic!("retry of acknowledged {w:?}: {other:?}"),
         }
     }
 }
@@ -687,6 +726,7 @@ async fn crash_rounds(rounds: u64, clients: u64, rebuild_every_round: bool) {
             log.len()
         );
         retry_unacked(&node, &seen.unacked, &log, &mut acked, &mut retries).await;
+        retry_acked(&node, &seen.keyed, &mut retries).await;
         if rebuild_every_round || round + 1 == rounds {
             check_projection_rebuild(node, &root, &scratch).await;
             node = NodeProcess::start(&root).await;
