@@ -11,6 +11,16 @@
 //! acknowledged entry, a changed byte, a log that no longer verifies or a
 //! projection that drifted from the journal are all bugs.
 //!
+//! After each restart the clients' requests are retried with their
+//! idempotency keys: unacknowledged ones must be appended, replayed with
+//! the logged entries, or refused as duplicates (never half a batch, never
+//! twice); acknowledged ones must be replayed with the same receipts or —
+//! the known gap of `log.rs`, keys are not in the journal — refused.
+//!
+//! What `kill -9` cannot show: the process dies but the page cache
+//! survives, so a missing `fdatasync` goes unnoticed here. Power loss is
+//! the business of the store's fault-injecting file (`store/src/fault.rs`).
+//!
 //! The seed of a run is printed; set `GONGKAI_CRASH_SEED` to replay the
 //! same kill delays and request mix (process scheduling still varies).
 
