@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+mod keys;
 pub mod log;
 mod server;
 pub mod service;

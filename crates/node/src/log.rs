@@ -23,16 +23,10 @@
 //! work, so no half-applied in-memory state survives. A crash between 2 and
 //! 3 is repaired at start: the projection is replayed from the journal.
 //!
-//! Known gap: idempotency keys live only in the projection, and the journal
-//! does not carry them, so replay cannot restore them. The projection is
-//! not synced before the acknowledgement (sled writes it back in the
-//! background, every 500 ms by default), so a crash forgets the keys of
-//! every group whose sled batch had not reached the file yet — not only
-//! the group between steps 2 and 3, but also groups already acknowledged
-//! (`tests/crash.rs` sees this after most `kill -9`s). A retry of one of
-//! those requests is then judged afresh by the catalog rules: a repeated
-//! publication is refused as `item-id-unique`, a repeated request as
-//! `request-id-unique`, not replayed; it is never appended twice.
+//! Idempotency keys are made durable before the entries they name: the
+//! sequencer appends the group's keys to the key file ([`crate::keys`]) and
+//! syncs it just before step 2, so a client that lost an acknowledgement
+//! gets the original receipt back even after a crash.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -54,6 +48,7 @@ use gongkai_store::{ContentStore, DataDir, Journal, JournalOptions, StoreError};
 use tokio::sync::{oneshot, watch};
 
 use crate::NodeError;
+use crate::keys::KeyLog;
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
@@ -117,6 +112,7 @@ struct Sequencer {
     writer: LogWriter,
     catalog: Catalog,
     tree: TreeState,
+    keys: KeyLog,
 }
 
 /// The largest checkpoint size this key has signed for the log, kept beside
@@ -241,7 +237,9 @@ impl Log {
                  the log. See `gongkai node restore --help` for the safe way back"
             )));
         }
-        let (seq, applied) = Self::replay(&journal, &projection, &content, opts)?;
+        let (keys, records) = KeyLog::open(&opts.data_dir.join("idempotency"), len)?;
+        projection.put_idempotency(&records)?;
+        let (seq, applied) = Self::replay(&journal, &projection, &content, keys, opts)?;
         let log = Log {
             origin: opts.origin.clone(),
             journal,
@@ -271,6 +269,7 @@ impl Log {
         journal: &Journal,
         projection: &Projection,
         content: &ContentStore,
+        keys: KeyLog,
         opts: &OpenOptions<'_>,
     ) -> Result<(Sequencer, u64), NodeError> {
         let len = journal.len();
@@ -354,6 +353,7 @@ impl Log {
                 writer,
                 catalog: state.catalog,
                 tree,
+                keys,
             },
             applied,
         ))
@@ -573,14 +573,17 @@ fn process_group(
     }
 
     if !entries.is_empty() {
-        // Commit point: returns only after fdatasync covered every entry.
-        let range = match log
-            .journal
-            .append(&entries.iter().map(Entry::as_bytes).collect::<Vec<_>>())
-        {
+        // The keys first (synced), so no durable entry lacks its key.
+        // Commit point: the journal append returns only after fdatasync
+        // covered every entry.
+        let appended = seq.keys.append(&keys).and_then(|()| {
+            log.journal
+                .append(&entries.iter().map(Entry::as_bytes).collect::<Vec<_>>())
+                .map_err(NodeError::from)
+        });
+        let range = match appended {
             Ok(r) => r,
-            Err(e) => {
-                let err = NodeError::from(e);
+            Err(err) => {
                 for (job, plan) in jobs.into_iter().zip(plans) {
                     let outcome = match plan {
                         Planned::Done(r) => r,

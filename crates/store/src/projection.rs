@@ -335,6 +335,21 @@ impl Projection {
         self.db.apply_batch(batch).map_err(sled_err)
     }
 
+    /// Stores idempotency records (loaded from the node's durable key file
+    /// at start; re-storing a record is harmless).
+    ///
+    /// # Errors
+    /// [`StoreError::Projection`] on a sled failure.
+    pub fn put_idempotency(&self, keys: &[(String, IdempotencyRecord)]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (k, rec) in keys {
+            let v = serde_json::to_vec(rec)
+                .map_err(|e| StoreError::Projection(format!("encode: {e}")))?;
+            batch.insert(key(b'k', k.as_bytes()), v);
+        }
+        self.db.apply_batch(batch).map_err(sled_err)
+    }
+
     /// Stores a signed checkpoint of `size`.
     ///
     /// # Errors
