@@ -216,6 +216,22 @@ fn main() {
     let chain_1t_batched = best(rounds, n, || {
         black_box(chain_parallel(&entries, &trusted, 1).root());
     });
+    let prepare_only = best(rounds, n, || {
+        for (i, e) in entries.iter().enumerate() {
+            black_box(prepare(e.clone(), i as u64).unwrap());
+        }
+    });
+    let prepared: Vec<Prepared> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| prepare(e.clone(), i as u64).unwrap())
+        .collect();
+    let links_only = best(rounds, n, || {
+        let mut v = ChainVerifier::new(Origin::new(ORIGIN).unwrap(), &trusted);
+        for p in &prepared {
+            black_box(v.push_prepared(p).unwrap());
+        }
+    });
     let sign = best(rounds, 4096, || {
         for (_, m, _) in &items[..4096.min(n)] {
             black_box(signer.sign(m));
@@ -241,6 +257,14 @@ fn main() {
         "{:<48} {:>14.0}",
         format!("raw ZIP-215 batch verify, {threads} threads"),
         batch_t
+    );
+    println!(
+        "{:<48} {:>14.0}",
+        "  prepare only (decode, canonical, hashes)", prepare_only
+    );
+    println!(
+        "{:<48} {:>14.0}",
+        "  links + catalog rules + tree only", links_only
     );
     println!(
         "{:<48} {:>14.0}",
