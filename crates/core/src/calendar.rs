@@ -912,16 +912,38 @@ impl RequestClock {
         }
     }
 
+    /// The deadline in force if it falls on or before `limit`; `None` if
+    /// the clock is stopped, paused before reaching it, or the deadline is
+    /// after `limit`. Counts only days up to `limit`, so a question about a
+    /// date the holiday table covers never needs a year it does not cover.
+    fn due_by(&self, calendar: &WorkCalendar, limit: Date) -> Result<Option<Date>, Error> {
+        let n = ANSWER_WORKING_DAYS
+            + if self.extended_on.is_some() {
+                EXTENSION_WORKING_DAYS
+            } else {
+                0
+            };
+        let excluded = |d: Date| self.excluded.iter().any(|&(a, b)| a <= d && d <= b);
+        let paused_from = match self.status {
+            ClockStatus::AwaitingCorrection { .. } => return Ok(None),
+            ClockStatus::Running => None,
+            ClockStatus::Consulting { since } => Some(since),
+        };
+        calendar.walk(self.counts_from, n, excluded, |d| {
+            d > limit || paused_from.is_some_and(|s| d >= s)
+        })
+    }
+
     /// Whether an answer on `answer` is late: after the deadline in force.
     /// Never late while the clock is stopped or paused.
     ///
     /// # Errors
-    /// As [`RequestClock::deadline`].
+    /// [`Error::CalendarYearNotCovered`] if a day up to `answer` is in a
+    /// year the calendar does not cover.
     pub fn is_late(&self, calendar: &WorkCalendar, answer: Date) -> Result<bool, Error> {
-        Ok(match self.deadline(calendar)? {
-            Some(Deadline::Due { date }) => answer > date,
-            Some(Deadline::Paused { .. }) | None => false,
-        })
+        Ok(self
+            .due_by(calendar, answer)?
+            .is_some_and(|due| answer > due))
     }
 
     /// Whether an extension dated `date` would be valid: not yet extended,
@@ -929,16 +951,15 @@ impl RequestClock {
     /// deadline in force (always, while an open consultation pauses it).
     ///
     /// # Errors
-    /// As [`RequestClock::deadline`].
+    /// As [`RequestClock::is_late`], for days up to `date`.
     pub fn can_extend_on(&self, calendar: &WorkCalendar, date: Date) -> Result<bool, Error> {
         if self.extended_on.is_some() || self.answered_on.is_some() {
             return Ok(false);
         }
-        Ok(match self.deadline(calendar)? {
-            Some(Deadline::Due { date: due }) => date <= due,
-            Some(Deadline::Paused { .. }) => true,
-            None => false,
-        })
+        if matches!(self.status, ClockStatus::AwaitingCorrection { .. }) {
+            return Ok(false);
+        }
+        Ok(self.due_by(calendar, date)?.is_none_or(|due| date <= due))
     }
 }
 
@@ -952,6 +973,29 @@ mod tests {
 
     fn cal() -> &'static WorkCalendar {
         WorkCalendar::shipped()
+    }
+
+    #[test]
+    fn decisions_need_only_the_days_they_are_about() {
+        // Received mid-December of the last covered year: the deadline
+        // itself falls in an uncovered year, but an extension the next day
+        // and an answer a week later are decided by covered days alone.
+        let last = cal().last_year();
+        let received = Date::new(last, 12, 15).unwrap();
+        let clock = RequestClock::new(received);
+        assert!(clock.deadline(cal()).is_err());
+        assert!(
+            clock
+                .can_extend_on(cal(), received.add_days(1).unwrap())
+                .unwrap()
+        );
+        assert!(!clock.is_late(cal(), received.add_days(7).unwrap()).unwrap());
+        // A date in the uncovered year still cannot be judged.
+        assert!(
+            clock
+                .is_late(cal(), Date::new(last + 1, 1, 20).unwrap())
+                .is_err()
+        );
     }
 
     fn working(text: &str) -> bool {

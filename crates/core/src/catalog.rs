@@ -408,7 +408,7 @@ impl Catalog {
             }
         }
         for r in &p.related {
-            if r.origin.is_empty() || r.origin == event.origin.as_str() {
+            if r.origin.is_empty() {
                 let target = parse(index, ItemId::new(&r.item_id))?;
                 if !self.items.contains_key(&target) {
                     return Err(violation(

@@ -191,12 +191,38 @@ impl ChainVerifier {
 
     /// Continues from a saved state (which the caller verified earlier and
     /// matched against a checkpoint it trusts).
-    pub fn resume(state: ChainState) -> ChainVerifier {
-        ChainVerifier {
+    ///
+    /// # Errors
+    /// [`Error::ChainBroken`] (field `state`) if the state is inconsistent:
+    /// its size differs from its tree's, it has entries but no key (or a key
+    /// but no entries), or its size is 2^63 or more.
+    pub fn resume(state: ChainState) -> Result<ChainVerifier, Error> {
+        let broken = |expected: String, found: String| Error::ChainBroken {
+            index: state.size,
+            field: "state",
+            expected,
+            found,
+        };
+        if state.size != state.tree.size() {
+            return Err(broken(
+                format!("tree of size {}", state.size),
+                format!("tree of size {}", state.tree.size()),
+            ));
+        }
+        if (state.size == 0) != state.keys.is_empty() {
+            return Err(broken(
+                "keys exactly when entries exist".into(),
+                format!("{} keys", state.keys.len()),
+            ));
+        }
+        if state.size >= 1 << 63 {
+            return Err(broken("size below 2^63".into(), state.size.to_string()));
+        }
+        Ok(ChainVerifier {
             state,
             trusted_genesis_keys: Vec::new(),
             calendar: WorkCalendar::shipped(),
-        }
+        })
     }
 
     /// The state so far.

@@ -305,6 +305,21 @@ impl SignedCheckpoint {
                 found: self.checkpoint.origin.to_string(),
             });
         }
+        // A cosignature must never count as the department's signature, nor
+        // a plain signature (which has no timestamp) as a cosignature.
+        if log_key.key_type() != KeyType::Ed25519 {
+            return Err(Error::MalformedVerifierKey(
+                "the log key must be an Ed25519 (0x01) key",
+            ));
+        }
+        if witnesses
+            .iter()
+            .any(|w| w.key_type() != KeyType::CosignatureV1)
+        {
+            return Err(Error::MalformedVerifierKey(
+                "witness keys must be tlog-cosignature/v1 (0x04) keys",
+            ));
+        }
         let mut log = self.note.verify(&Verifiers::from(log_key.clone()))?;
         let cosignatures = self.note.verify_quorum(witnesses, required)?;
         Ok(VerifiedCheckpoint {
@@ -448,16 +463,16 @@ mod tests {
             parsed.verify(&wrong, &witnesses, 0),
             Err(Error::NoteQuorum { found: 0, .. })
         ));
-        // The department's own signature is not a cosignature.
+        // The department's own signature is not a cosignature: a plain
+        // (0x01) key is refused as a witness key, and a cosigner key as the
+        // log key.
         let as_witness = Verifiers::from(log_key.clone());
-        assert_eq!(
-            parsed
-                .verify(&log_key, &as_witness, 1)
-                .unwrap()
-                .cosignatures[0]
-                .key_type,
-            KeyType::Ed25519
-        );
+        assert!(matches!(
+            parsed.verify(&log_key, &as_witness, 1),
+            Err(Error::MalformedVerifierKey(_))
+        ));
+        let witness_as_log = witnesses.iter().next().unwrap().clone();
+        assert!(parsed.verify(&witness_as_log, &witnesses, 0).is_err());
     }
 
     #[test]

@@ -119,7 +119,15 @@ impl Event {
         let kind = msg
             .kind
             .ok_or_else(|| f.err("kind", "no event kind is set".into()))?;
-        f.kind(&kind, date)?;
+        if matches!(kind, Kind::Genesis(_)) && !signer.is_canonical() {
+            // The first key, like every rotated-to key, must not be a
+            // small-order point: under such a key anyone can forge.
+            return Err(f.err(
+                "signer",
+                "must be the canonical encoding of a point not of small order".into(),
+            ));
+        }
+        f.kind(&kind, date, &msg.origin)?;
         Ok(Event {
             origin,
             index: msg.index,
@@ -247,11 +255,22 @@ impl Fields {
             .map_err(|e| self.err(field, e.to_string()))
     }
 
-    fn refs(&self, field: &'static str, refs: &[pb::ItemRef]) -> Result<(), Error> {
+    fn refs(
+        &self,
+        field: &'static str,
+        refs: &[pb::ItemRef],
+        own_origin: &str,
+    ) -> Result<(), Error> {
         if refs.len() > MAX_REPEATED {
             return Err(self.err(field, format!("more than {MAX_REPEATED}")));
         }
         for (i, r) in refs.iter().enumerate() {
+            if r.origin == own_origin {
+                return Err(self.err(
+                    field,
+                    format!("reference {i}: leave origin empty for this log's own items"),
+                ));
+            }
             if !r.origin.is_empty() {
                 Origin::new(&r.origin).map_err(|e| self.err(field, e.to_string()))?;
             }
@@ -315,7 +334,7 @@ impl Fields {
         Ok(())
     }
 
-    fn kind(&self, kind: &Kind, today: Date) -> Result<(), Error> {
+    fn kind(&self, kind: &Kind, today: Date, origin: &str) -> Result<(), Error> {
         match kind {
             Kind::Genesis(g) => {
                 self.short("genesis.department", &g.department)?;
@@ -355,7 +374,7 @@ impl Fields {
                     MAX_LONG_TEXT,
                     false,
                 )?;
-                self.refs("published.related", &p.related)?;
+                self.refs("published.related", &p.related, origin)?;
                 if !p.period.is_empty() {
                     Period::parse(&p.period)
                         .map_err(|e| self.err("published.period", e.to_string()))?;
@@ -445,11 +464,17 @@ impl Fields {
                 if let Some(c) = &r.content {
                     self.content("request_answered.content", Some(c))?;
                 }
-                self.refs("request_answered.items", &r.items)?;
+                self.refs("request_answered.items", &r.items, origin)?;
             }
             Kind::KeyRotated(k) => {
-                PublicKey::from_slice(&k.next_key)
+                let next = PublicKey::from_slice(&k.next_key)
                     .map_err(|e| self.err("key_rotated.next_key", e.to_string()))?;
+                if !next.is_canonical() {
+                    return Err(self.err(
+                        "key_rotated.next_key",
+                        "must be the canonical encoding of a point not of small order".into(),
+                    ));
+                }
                 crate::keys::Signature::from_slice(&k.proof)
                     .map_err(|e| self.err("key_rotated.proof", e.to_string()))?;
                 self.text("key_rotated.reason", &k.reason, MAX_LONG_TEXT, false)?;

@@ -329,6 +329,60 @@ fn state_machine_violations_are_named() {
 }
 
 #[test]
+fn small_order_keys_are_refused() {
+    // The identity point (y = 1) decodes but has small order: under it,
+    // R = rB, S = r verifies for every message, so anyone could sign.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut log = TestLog::new(key(1));
+    log.push(Kind::KeyRotated(pb::KeyRotated {
+        next_key: identity.to_vec(),
+        proof: vec![0; 64],
+        reason: String::new(),
+    }));
+    let err = verify(&log.bytes()).err().unwrap();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidField {
+                index: 1,
+                field: "key_rotated.next_key",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn own_origin_must_be_left_out_of_references() {
+    let mut log = TestLog::new(key(1));
+    log.define("m", pb::Periodicity::None, "");
+    log.publish("a", "m", "");
+    log.push(Kind::Published(pb::Published {
+        item_id: "b".into(),
+        matter_id: "m".into(),
+        title: "t".into(),
+        content: Some(content("b")),
+        date_formed: "2026-03-01".into(),
+        related: vec![pb::ItemRef {
+            origin: common::ORIGIN.into(),
+            item_id: "a".into(),
+            relation: pb::Relation::Draft as i32,
+        }],
+        ..Default::default()
+    }));
+    assert!(matches!(
+        verify(&log.bytes()),
+        Err(Error::InvalidField {
+            index: 3,
+            field: "published.related",
+            ..
+        })
+    ));
+}
+
+#[test]
 fn answered_twice_is_refused() {
     let mut log = TestLog::new(key(1));
     let received = Kind::RequestReceived(pb::RequestReceived {
@@ -375,13 +429,17 @@ fn resume_from_serialized_state() {
         let head = verify(&entries[..cut]).unwrap();
         let json = serde_json::to_string(head.state()).unwrap();
         let state: ChainState = serde_json::from_str(&json).unwrap();
-        let mut v = ChainVerifier::resume(state);
+        let mut v = ChainVerifier::resume(state).unwrap();
         for e in &entries[cut..] {
             v.push(e.clone()).unwrap();
         }
         assert_eq!(v.root(), full.root());
         assert_eq!(v.state(), full.state());
     }
+    // An inconsistent saved state is refused.
+    let mut bad = verify(&entries[..5]).unwrap().into_state();
+    bad.size += 1;
+    assert!(ChainVerifier::resume(bad).is_err());
 }
 
 #[test]
