@@ -483,6 +483,10 @@ pub fn start(
     Ok((log, tx, handle))
 }
 
+/// Journal bytes to have free per queued event before a group is planned
+/// (a generous estimate of an entry with its record framing).
+const ROOM_PER_EVENT: u64 = 4096;
+
 /// Most events taken into one group.
 const MAX_GROUP_EVENTS: usize = 8192;
 
@@ -503,6 +507,19 @@ fn run_sequencer(log: &Log, mut seq: Sequencer, rx: &std::sync::mpsc::Receiver<W
                 }
                 Err(_) => break,
             }
+        }
+        // Below the disk reserve, refuse the group before anything changes,
+        // so the node keeps serving reads and stays consistent.
+        let room: u64 = jobs
+            .iter()
+            .map(|j| j.kinds.len() as u64 * ROOM_PER_EVENT)
+            .sum();
+        if let Err(e) = log.journal.check_room(room) {
+            let err = NodeError::from(e);
+            for job in jobs {
+                let _ = job.reply.send(Err(err.clone()));
+            }
+            continue;
         }
         if let Err(e) = process_group(log, &mut seq, jobs, calendar) {
             tracing::error!(error = %e, "append failed: refusing further writes; restart the node to reload from disk");

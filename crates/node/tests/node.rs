@@ -33,6 +33,10 @@ struct TestNode {
 }
 
 fn config(dir: &Path) -> NodeConfig {
+    config_with_reserve(dir, 1 << 20)
+}
+
+fn config_with_reserve(dir: &Path, reserve: u64) -> NodeConfig {
     let hash = hex(&Sha256::digest(TOKEN.as_bytes()));
     let text = format!(
         r#"
@@ -43,7 +47,7 @@ data_dir = "{}"
 key = "{}"
 plaintext = true
 checkpoint_interval_ms = 50
-free_space_reserve = 1048576
+free_space_reserve = {reserve}
 [[writers]]
 name = "clerk"
 token_sha256 = "{hash}"
@@ -78,10 +82,13 @@ impl TestNode {
     }
 
     async fn start(&mut self) -> Result<(), String> {
+        self.start_with(config(self.dir.path())).await
+    }
+
+    async fn start_with(&mut self, cfg: NodeConfig) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         self.url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
-        let cfg = config(self.dir.path());
         let key = self.key.clone();
         let task = tokio::spawn(gongkai_node::run(cfg, key, listener, async {
             let _ = rx.await;
@@ -691,4 +698,46 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), target).unwrap();
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn below_the_disk_reserve_writes_are_refused_cleanly() {
+    let mut node = TestNode::create().await;
+    node.stop().await;
+    // A reserve larger than any disk: every write must be refused up front.
+    let cfg = config_with_reserve(node.dir.path(), u64::MAX / 4);
+    node.start_with(cfg).await.unwrap();
+    let mut c = node.client().await;
+    let before = all_entries(&mut c).await;
+    let e = append(
+        &mut c,
+        "k1",
+        W::MatterDefined(pb::MatterDefined {
+            matter_id: "budget".into(),
+            matter: Some(matter()),
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    // The node keeps serving, and nothing changed.
+    assert_eq!(all_entries(&mut c).await, before);
+    checkpoint_at_least(&mut c, 1).await;
+    node.stop().await;
+    // With room again, the same request (same key) is appended normally.
+    node.start().await.unwrap();
+    let mut c = node.client().await;
+    let r = append(
+        &mut c,
+        "k1",
+        W::MatterDefined(pb::MatterDefined {
+            matter_id: "budget".into(),
+            matter: Some(matter()),
+        }),
+    )
+    .await
+    .unwrap();
+    assert!(!r.replayed);
+    assert_eq!(r.receipt.unwrap().index, 1);
+    node.stop().await;
 }

@@ -541,6 +541,31 @@ impl Journal {
         self.shared().truncated_on_open
     }
 
+    /// Checks that `bytes` more would leave the free-space reserve intact,
+    /// without writing anything. Callers that change in-memory state before
+    /// appending ask first, so a full disk is refused cleanly instead of
+    /// failing an append whose effects they would have to undo.
+    ///
+    /// # Errors
+    /// [`StoreError::DiskFull`] below the reserve; [`StoreError::Io`] if the
+    /// free space cannot be read.
+    pub fn check_room(&self, bytes: u64) -> Result<(), StoreError> {
+        let shared = self.shared();
+        let free = shared
+            .file
+            .free_space()
+            .map_err(|e| StoreError::io(&shared.path, "statvfs", e))?;
+        if free < bytes + shared.options.reserve_bytes {
+            return Err(StoreError::DiskFull {
+                path: shared.path.clone(),
+                free,
+                needed: bytes,
+                reserve: shared.options.reserve_bytes,
+            });
+        }
+        Ok(())
+    }
+
     /// Whether an I/O failure has poisoned the journal (reopen to recover).
     pub fn is_poisoned(&self) -> bool {
         self.shared().poisoned.load(Ordering::SeqCst)
