@@ -456,3 +456,40 @@ async fn shutdown_ends_follow_streams_and_loses_no_acknowledged_write() {
     );
     node.stop().await.unwrap();
 }
+
+/// Known gap, kept as a reproduction: a follower that stops reading while
+/// it has a large backlog keeps `run` from returning after shutdown. The
+/// follow task blocks in `tx.send` (not watching `shutdown`), and the
+/// server's graceful shutdown waits for the open response stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known: a stalled Follow client blocks graceful shutdown"]
+async fn shutdown_with_a_stalled_follower() {
+    let mut node = TestNode::create().await;
+    let mut c = node.client(node.tls()).await;
+    for b in 0..12 {
+        let events = (0..1000)
+            .map(|i| v1::WriteEvent {
+                kind: Some(W::MatterDefined(pb::MatterDefined {
+                    matter_id: format!("m{b}-{i}"),
+                    matter: Some(matter()),
+                })),
+            })
+            .collect();
+        c.append_batch(with_token(v1::AppendBatchRequest {
+            idempotency_key: format!("b{b}"),
+            events,
+        }))
+        .await
+        .unwrap();
+    }
+    let _unread = c
+        .follow(v1::FollowRequest {
+            origin: ORIGIN.into(),
+            start: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    node.stop().await.unwrap();
+}
