@@ -466,7 +466,7 @@ pub fn start(
 ) -> Result<
     (
         Arc<Log>,
-        std::sync::mpsc::Sender<WriteJob>,
+        std::sync::mpsc::Sender<Option<WriteJob>>,
         std::thread::JoinHandle<()>,
     ),
     NodeError,
@@ -474,7 +474,7 @@ pub fn start(
     let (log, seq) = Log::open(opts)?;
     let log = Arc::new(log);
     log.sign_checkpoint(opts.key)?;
-    let (tx, rx) = std::sync::mpsc::channel::<WriteJob>();
+    let (tx, rx) = std::sync::mpsc::channel::<Option<WriteJob>>();
     let thread_log = Arc::clone(&log);
     let handle = std::thread::Builder::new()
         .name("gongkai-sequencer".into())
@@ -494,16 +494,24 @@ const MAX_GROUP_EVENTS: usize = 8192;
 /// could not sync, the projection could not be written) stops it: every
 /// later write is refused and [`Log::failed`] fires, on which the server
 /// shuts down so that the process restarts and reloads from disk.
-fn run_sequencer(log: &Log, mut seq: Sequencer, rx: &std::sync::mpsc::Receiver<WriteJob>) {
+fn run_sequencer(log: &Log, mut seq: Sequencer, rx: &std::sync::mpsc::Receiver<Option<WriteJob>>) {
     let calendar = WorkCalendar::shipped();
-    while let Ok(first) = rx.recv() {
+    let mut stopping = false;
+    while !stopping {
+        // `None` (or every sender gone) asks the sequencer to finish what
+        // is queued before it, then stop.
+        let Ok(Some(first)) = rx.recv() else { break };
         let mut jobs = vec![first];
         let mut events = jobs[0].kinds.len();
         while events < MAX_GROUP_EVENTS {
             match rx.try_recv() {
-                Ok(job) => {
+                Ok(Some(job)) => {
                     events += job.kinds.len();
                     jobs.push(job);
+                }
+                Ok(None) => {
+                    stopping = true;
+                    break;
                 }
                 Err(_) => break,
             }
@@ -528,7 +536,7 @@ fn run_sequencer(log: &Log, mut seq: Sequencer, rx: &std::sync::mpsc::Receiver<W
         }
     }
     // Refuse whatever is still queued.
-    while let Ok(job) = rx.try_recv() {
+    while let Ok(Some(job)) = rx.try_recv() {
         let _ = job.reply.send(Err(NodeError::Unavailable(
             "the node stopped accepting writes after a storage failure; it must be restarted"
                 .into(),

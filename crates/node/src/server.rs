@@ -17,6 +17,10 @@ use crate::config::NodeConfig;
 use crate::log::{self, Log, OpenOptions};
 use crate::service::NodeService;
 
+/// How long graceful shutdown waits for open responses (e.g. a Follow
+/// stream whose client stopped reading) before closing their connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Creates the log of a new department (data dir, journal, Genesis entry).
 ///
 /// # Errors
@@ -124,6 +128,7 @@ pub async fn run(
     };
 
     let config = Arc::new(config);
+    let stop_sequencer = jobs.clone();
     let service = NodeService::new(Arc::clone(&log), jobs, Arc::clone(&config), stop_rx);
     let mut builder =
         Server::builder().max_concurrent_streams(Some(config.limits.max_concurrent_streams));
@@ -152,6 +157,7 @@ pub async fn run(
     let mut failed = log.failed();
     let failure = Arc::new(std::sync::Mutex::new(None::<String>));
     let failure_slot = Arc::clone(&failure);
+    let mut stopped = stop_tx.subscribe();
     let stop_all = async move {
         tokio::select! {
             () = shutdown => {}
@@ -178,14 +184,27 @@ pub async fn run(
             s
         },
     );
-    builder
+    let server = builder
         .add_service(svc)
-        .serve_with_incoming_shutdown(incoming, stop_all)
-        .await
-        .map_err(|e| NodeError::Fatal(format!("server: {e}")))?;
+        .serve_with_incoming_shutdown(incoming, stop_all);
+    tokio::pin!(server);
+    // Graceful shutdown waits for open responses; a client that stopped
+    // reading (a stalled Follow) must not keep the node up forever, so after
+    // a grace period the remaining connections are dropped.
+    let grace = async {
+        let _ = stopped.wait_for(|s| *s).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        r = &mut server => r.map_err(|e| NodeError::Fatal(format!("server: {e}")))?,
+        () = grace => tracing::warn!("open streams did not end within the shutdown grace period; closing them"),
+    }
+    drop(server);
 
-    // The server no longer takes requests: let the sequencer finish what is
-    // queued (its queue closes when the service, the last sender, is gone).
+    // The server no longer takes requests (and the service refuses new
+    // writes once stopping): the sequencer finishes what is queued before
+    // the stop marker, then ends.
+    let _ = stop_sequencer.send(None);
     let _ = signer.await;
     let _ = tokio::task::spawn_blocking(move || sequencer.join()).await;
     if let Some(reason) = failure.lock().ok().and_then(|f| f.clone()) {

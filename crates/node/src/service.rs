@@ -38,7 +38,7 @@ pub const CONTENT_CHUNK: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct NodeService {
     log: Arc<Log>,
-    jobs: std::sync::mpsc::Sender<WriteJob>,
+    jobs: std::sync::mpsc::Sender<Option<WriteJob>>,
     token_hashes: Arc<Vec<[u8; 32]>>,
     config: Arc<NodeConfig>,
     shutdown: watch::Receiver<bool>,
@@ -51,7 +51,7 @@ impl NodeService {
     /// when `shutdown` becomes true.
     pub fn new(
         log: Arc<Log>,
-        jobs: std::sync::mpsc::Sender<WriteJob>,
+        jobs: std::sync::mpsc::Sender<Option<WriteJob>>,
         config: Arc<NodeConfig>,
         shutdown: watch::Receiver<bool>,
     ) -> NodeService {
@@ -142,8 +142,11 @@ impl NodeService {
             kinds,
             reply,
         };
+        if *self.shutdown.borrow() {
+            return Err(Status::unavailable("the node is shutting down"));
+        }
         self.jobs
-            .send(job)
+            .send(Some(job))
             .map_err(|_| Status::unavailable("the node is shutting down"))?;
         rx.await
             .map_err(|_| Status::unavailable("the node stopped before answering"))?
@@ -465,12 +468,12 @@ impl v1::disclosure_node_server::DisclosureNode for NodeService {
                             }
                         };
                     for entry in batch {
-                        if tx
-                            .send(Ok(v1::FollowResponse { index: next, entry }))
-                            .await
-                            .is_err()
-                        {
-                            return;
+                        let item = Ok(v1::FollowResponse { index: next, entry });
+                        // A client that stops reading must not keep this
+                        // task (and the shutdown) waiting.
+                        tokio::select! {
+                            sent = tx.send(item) => if sent.is_err() { return },
+                            _ = shutdown.wait_for(|s| *s) => return,
                         }
                         next += 1;
                     }
