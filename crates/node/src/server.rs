@@ -184,10 +184,11 @@ pub async fn run(
             s
         },
     );
-    let server = builder
-        .add_service(svc)
-        .serve_with_incoming_shutdown(incoming, stop_all);
-    tokio::pin!(server);
+    let mut server = Box::pin(
+        builder
+            .add_service(svc)
+            .serve_with_incoming_shutdown(incoming, stop_all),
+    );
     // Graceful shutdown waits for open responses; a client that stopped
     // reading (a stalled Follow) must not keep the node up forever, so after
     // a grace period the remaining connections are dropped.
