@@ -96,12 +96,7 @@ impl Entry {
     /// # Errors
     /// [`Error::MalformedEntry`] if the body exceeds [`MAX_BODY_LEN`].
     pub fn sign_body(body: &[u8], key: &SigningKey, index: u64) -> Result<Entry, Error> {
-        if body.len() > MAX_BODY_LEN {
-            return Err(Error::MalformedEntry {
-                index,
-                reason: format!("body of {} bytes exceeds {MAX_BODY_LEN}", body.len()),
-            });
-        }
+        Entry::check_body_len(body, index)?;
         let signature = key.sign(&signed_message(body));
         let mut bytes = Vec::with_capacity(body.len() + ENTRY_OVERHEAD);
         bytes.push(ENTRY_VERSION);
@@ -110,6 +105,21 @@ impl Entry {
         bytes.extend_from_slice(body);
         bytes.extend_from_slice(&signature.0);
         Ok(Entry { bytes })
+    }
+
+    /// Checks that `body` fits an entry: the one reason
+    /// [`Entry::sign_body`] refuses a body, for callers that sign later.
+    ///
+    /// # Errors
+    /// [`Error::MalformedEntry`] if the body exceeds [`MAX_BODY_LEN`].
+    pub fn check_body_len(body: &[u8], index: u64) -> Result<(), Error> {
+        if body.len() > MAX_BODY_LEN {
+            return Err(Error::MalformedEntry {
+                index,
+                reason: format!("body of {} bytes exceeds {MAX_BODY_LEN}", body.len()),
+            });
+        }
+        Ok(())
     }
 
     /// The verbatim entry bytes.

@@ -96,8 +96,16 @@ impl LogWriter {
     /// Records that `entry` (signed elsewhere from [`LogWriter::next_body`],
     /// e.g. on another thread) was appended at `time_ms`.
     pub fn advance(&mut self, entry: &Entry, time_ms: u64) {
+        self.advance_body(entry.body_hash(), time_ms);
+    }
+
+    /// Records that the body with hash `body_hash` (see
+    /// [`crate::hash::body_hash`]) was appended at `time_ms`. The chain
+    /// links bodies, not signatures, so a writer can sequence a run of
+    /// bodies first and have them signed afterwards, in parallel.
+    pub fn advance_body(&mut self, body_hash: Hash, time_ms: u64) {
         self.size += 1;
-        self.last_body_hash = entry.body_hash();
+        self.last_body_hash = body_hash;
         self.last_time_ms = time_ms;
     }
 

@@ -6,9 +6,12 @@
 //! it takes everything queued as one *group*:
 //!
 //! 1. for each request: replay it if its idempotency key is known; else
-//!    build the bodies, check the field rules and the catalog rules (all or
-//!    nothing per request), check that named content is in the content
-//!    store, sign — nothing is changed for a refused request;
+//!    build and encode the bodies (chained by body hash), check the field
+//!    rules and the catalog rules (all or nothing per request), check that
+//!    named content is in the content store — nothing is changed for a
+//!    refused request; then sign every accepted body of the group, split
+//!    over the cores (signatures are independent once the bodies are
+//!    chained);
 //! 2. append the group's entries to the journal: **returns only after
 //!    `fdatasync`** (one sync for the whole group — group commit). This is
 //!    the commit point: from here on the entries are in the log;
@@ -38,6 +41,7 @@ use gongkai_core::chain::{ChainVerifier, prepare};
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongkai_core::entry::Entry;
 use gongkai_core::event::{Event, Kind, pb};
+use gongkai_core::hash::body_hash;
 use gongkai_core::keys::SigningKey;
 use gongkai_core::merkle::TreeState;
 use gongkai_core::types::Origin;
@@ -45,6 +49,7 @@ use gongkai_core::writer::LogWriter;
 use gongkai_core::{Error as CoreError, Hash};
 use gongkai_store::projection::{Applied, IdempotencyRecord, Projection};
 use gongkai_store::{ContentStore, DataDir, Journal, JournalOptions, StoreError};
+use prost::Message as _;
 use tokio::sync::{oneshot, watch};
 
 use crate::NodeError;
@@ -564,7 +569,7 @@ fn process_group(
     calendar: &WorkCalendar,
 ) -> Result<(), NodeError> {
     let base = seq.writer.size();
-    let mut entries: Vec<Entry> = Vec::new();
+    let mut bodies: Vec<Vec<u8>> = Vec::new();
     let mut events: Vec<Event> = Vec::new();
     let mut keys: Vec<(String, IdempotencyRecord)> = Vec::new();
     let mut plans = Vec::with_capacity(jobs.len());
@@ -575,9 +580,9 @@ fn process_group(
                 at: usize::try_from(start - base).unwrap_or(0),
                 count,
             },
-            Ok(JobPlan::New(new_entries, new_events)) => {
-                let at = entries.len();
-                let count = new_entries.len();
+            Ok(JobPlan::New(new_bodies, new_events)) => {
+                let at = bodies.len();
+                let count = new_bodies.len();
                 if let Some(k) = &job.key {
                     keys.push((
                         k.clone(),
@@ -588,7 +593,7 @@ fn process_group(
                         },
                     ));
                 }
-                entries.extend(new_entries);
+                bodies.extend(new_bodies);
                 events.extend(new_events);
                 Planned::Append { at, count }
             }
@@ -597,11 +602,20 @@ fn process_group(
         plans.push(plan);
     }
 
-    if !entries.is_empty() {
+    // Signing cannot fail here (every body's size was checked while
+    // planning); if it did, the sequencer state already moved on, so it is
+    // handled like a failed append: refuse the group, reload.
+    let signed = sign_all(&bodies, base, seq.writer.key()).map_err(NodeError::from);
+    drop(bodies);
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut leaf_hashes: Vec<Hash> = Vec::new();
+    if !events.is_empty() {
         // The keys first (synced), so no durable entry lacks its key.
         // Commit point: the journal append returns only after fdatasync
         // covered every entry.
-        let appended = seq.keys.append(&keys).and_then(|()| {
+        let appended = signed.and_then(|signed| {
+            entries = signed;
+            seq.keys.append(&keys)?;
             log.journal
                 .append(&entries.iter().map(Entry::as_bytes).collect::<Vec<_>>())
                 .map_err(NodeError::from)
@@ -628,8 +642,8 @@ fn process_group(
         // Durable. Now the derived state: tree, projection, content.
         let mut nodes = Vec::new();
         let mut applied = Vec::with_capacity(entries.len());
-        for (i, (entry, event)) in entries.iter().zip(&events).enumerate() {
-            let leaf_hash = entry.leaf_hash();
+        leaf_hashes = entries.iter().map(Entry::leaf_hash).collect();
+        for (i, (&leaf_hash, event)) in leaf_hashes.iter().zip(&events).enumerate() {
             nodes.extend(seq.tree.append(leaf_hash));
             applied.push(Applied {
                 index: base + i as u64,
@@ -646,10 +660,11 @@ fn process_group(
         let receipts = |at: usize, count: usize| {
             entries[at..at + count]
                 .iter()
+                .zip(&leaf_hashes[at..at + count])
                 .enumerate()
-                .map(|(i, e)| Receipt {
+                .map(|(i, (e, &leaf_hash))| Receipt {
                     index: base + (at + i) as u64,
-                    leaf_hash: e.leaf_hash(),
+                    leaf_hash,
                     entry: e.as_bytes().to_vec(),
                 })
                 .collect()
@@ -673,11 +688,15 @@ fn process_group(
 
 enum JobPlan {
     Replay(Appended),
-    Same { start: u64, count: usize },
-    New(Vec<Entry>, Vec<Event>),
+    Same {
+        start: u64,
+        count: usize,
+    },
+    /// Encoded bodies (sequenced and checked, not yet signed) and events.
+    New(Vec<Vec<u8>>, Vec<Event>),
 }
 
-/// Validates and signs one job against the current state, advancing the
+/// Validates and sequences one job against the current state, advancing the
 /// sequencer state only if every event passes.
 fn plan_job(
     log: &Log,
@@ -723,20 +742,72 @@ fn plan_job(
     }
     let now = now_ms();
     let mut writer = seq.writer.clone();
-    let mut entries = Vec::with_capacity(job.kinds.len());
+    let mut bodies = Vec::with_capacity(job.kinds.len());
     let mut events = Vec::with_capacity(job.kinds.len());
     for kind in &job.kinds {
         let body = writer.next_body(kind.clone(), now);
-        let event = Event::from_message(body.clone(), body.index)?;
+        let (index, time_ms) = (body.index, body.time_ms);
+        // Encoded once: these exact bytes are hashed for the chain link now
+        // and signed later (see `sign_all`).
+        let encoded = body.encode_to_vec();
+        Entry::check_body_len(&encoded, index)?;
+        let event = Event::from_message(body, index)?;
         check_content(log, &event)?;
-        let entry = Entry::sign(&body, writer.key())?;
-        writer.advance(&entry, body.time_ms);
-        entries.push(entry);
+        writer.advance_body(body_hash(&encoded), time_ms);
+        bodies.push(encoded);
         events.push(event);
     }
     seq.catalog.apply_all(&events, calendar)?;
     seq.writer = writer;
-    Ok(JobPlan::New(entries, events))
+    Ok(JobPlan::New(bodies, events))
+}
+
+/// Groups smaller than this are signed on the sequencer thread alone: a
+/// thread start would cost more than it saves.
+const PARALLEL_SIGN_MIN: usize = 64;
+
+/// Signs the sequenced `bodies` (indexes `base..`), in order. Signing is
+/// the largest CPU cost of an append and each signature depends only on
+/// its own body (the chain links body hashes, fixed while planning), so a
+/// large group is split over the machine's cores, joined before anything
+/// is written. The result is identical to signing one by one (Ed25519
+/// signatures are deterministic).
+fn sign_all(bodies: &[Vec<u8>], base: u64, key: &SigningKey) -> Result<Vec<Entry>, CoreError> {
+    let sign = |part: &[Vec<u8>], first: u64| -> Result<Vec<Entry>, CoreError> {
+        part.iter()
+            .zip(first..)
+            .map(|(body, index)| Entry::sign_body(body, key, index))
+            .collect()
+    };
+    // Asked once: on Linux the answer reads cgroup files.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads = *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .min(8)
+    });
+    if threads < 2 || bodies.len() < PARALLEL_SIGN_MIN {
+        return sign(bodies, base);
+    }
+    let chunk = bodies.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        // The first chunk is signed on this thread, the others alongside.
+        let others: Vec<_> = bodies
+            .chunks(chunk)
+            .zip((base..).step_by(chunk))
+            .skip(1)
+            .map(|(part, first)| s.spawn(move || sign(part, first)))
+            .collect();
+        let mut entries = sign(&bodies[..chunk], base)?;
+        entries.reserve(bodies.len() - chunk);
+        for handle in others {
+            match handle.join() {
+                Ok(part) => entries.extend(part?),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        Ok(entries)
+    })
 }
 
 /// Removes the content of redacted versions (idempotent: replaying a
