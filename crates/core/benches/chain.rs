@@ -18,7 +18,7 @@ use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use common::{ORIGIN, T0, content, key, matter};
-use gongkai_core::chain::{ChainVerifier, Prepared, SignatureCheck, prepare, verify_signatures};
+use gongkai_core::chain::{ChainVerifier, Prepared, prepare, verify_signatures};
 use gongkai_core::entry::signed_message;
 use gongkai_core::event::{Kind, pb};
 use gongkai_core::keys::{BatchVerifier, PublicKey, Signature, SigningKey};
@@ -92,68 +92,71 @@ fn raw_batch(items: &[(PublicKey, Vec<u8>, Signature)]) {
 }
 
 /// Parallel chain verification as callers do it: a pool of `threads`
-/// workers prepares chunks (framing, decoding, canonical check, hashes) and
-/// batch-verifies signature chunks, while the calling thread checks links
-/// and catalog rules in order and hands each chunk's signatures back to the
-/// pool. Both kinds of parallel work overlap the sequential part.
+/// workers takes whole chunks of 1,024 entries, prepares each entry
+/// (framing, decoding, canonical check, hashes), builds the signature checks
+/// the entries claim ([`Prepared::signature_checks`]) and batch-verifies
+/// them, while the calling thread checks links and catalog rules in order.
+/// They are the checks `push_prepared` would return, so the calling thread
+/// uses `push_verified`, which does not build them again. At most `2 * threads`
+/// chunks are in flight.
 fn chain_parallel(entries: &[Vec<u8>], trusted: &[PublicKey], threads: usize) -> ChainVerifier {
-    enum Job {
-        Prepare(usize, Vec<Vec<u8>>),
-        Verify(Vec<SignatureCheck>),
-    }
+    type Done = (usize, Vec<Prepared>, Result<(), gongkai_core::Error>);
     let origin = Origin::new(ORIGIN).unwrap();
     let mut v = ChainVerifier::new(origin, trusted);
-    let chunks: Vec<Vec<Vec<u8>>> = entries.chunks(BATCH).map(<[Vec<u8>]>::to_vec).collect();
-    let total = chunks.len();
-    let (job_tx, job_rx) = mpsc::channel::<Job>();
+    let total = entries.len().div_ceil(BATCH);
+    let (job_tx, job_rx) = mpsc::channel::<usize>();
     let job_rx = Mutex::new(job_rx);
-    let (prepared_tx, prepared_rx) = mpsc::channel::<(usize, Vec<Prepared>)>();
+    let (done_tx, done_rx) = mpsc::channel::<Done>();
     std::thread::scope(|s| {
         for _ in 0..threads {
-            let prepared_tx = prepared_tx.clone();
+            let done_tx = done_tx.clone();
             let job_rx = &job_rx;
             s.spawn(move || {
                 loop {
                     let job = job_rx.lock().unwrap().recv();
-                    match job {
-                        Ok(Job::Prepare(c, chunk)) => {
-                            let base = (c * BATCH) as u64;
-                            let out = chunk
-                                .into_iter()
-                                .enumerate()
-                                .map(|(i, e)| prepare(e, base + i as u64).unwrap())
-                                .collect();
-                            if prepared_tx.send((c, out)).is_err() {
-                                return;
-                            }
-                        }
-                        Ok(Job::Verify(checks)) => {
-                            verify_signatures(&checks, &mut rand::rng()).unwrap()
-                        }
-                        Err(_) => return,
+                    let Ok(c) = job else { return };
+                    let base = c * BATCH;
+                    let chunk = &entries[base..(base + BATCH).min(entries.len())];
+                    let prepared: Vec<Prepared> = chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| prepare(e.clone(), (base + i) as u64).unwrap())
+                        .collect();
+                    let mut checks = Vec::with_capacity(prepared.len());
+                    for p in &prepared {
+                        checks.extend(p.signature_checks().unwrap());
+                    }
+                    let verdict = verify_signatures(&checks, &mut rand::rng());
+                    if done_tx.send((c, prepared, verdict)).is_err() {
+                        return;
                     }
                 }
             });
         }
         // Keep a bounded number of chunks in flight.
-        let mut queued = chunks.into_iter().enumerate();
-        for (c, chunk) in queued.by_ref().take(2 * threads) {
-            job_tx.send(Job::Prepare(c, chunk)).unwrap();
+        let mut queued = 0..total;
+        for c in queued.by_ref().take(2 * threads) {
+            job_tx.send(c).unwrap();
         }
         let mut pending = std::collections::BTreeMap::new();
         for next in 0..total {
             while !pending.contains_key(&next) {
-                let (c, p) = prepared_rx.recv().unwrap();
-                pending.insert(c, p);
+                let (c, p, verdict) = done_rx.recv().unwrap();
+                pending.insert(c, (p, verdict));
             }
-            let part = pending.remove(&next).unwrap();
-            let checks: Vec<_> = part
-                .iter()
-                .flat_map(|p| v.push_prepared(p).unwrap())
-                .collect();
-            job_tx.send(Job::Verify(checks)).unwrap();
-            if let Some((c, chunk)) = queued.next() {
-                job_tx.send(Job::Prepare(c, chunk)).unwrap();
+            let (part, verdict) = pending.remove(&next).unwrap();
+            // Report errors in log order: a bad signature at index i counts
+            // only once the entries before it, and its own links, passed.
+            let bad = verdict.as_ref().err().and_then(gongkai_core::Error::index);
+            for p in &part {
+                v.push_verified(p).unwrap();
+                if Some(p.event.index) == bad {
+                    break;
+                }
+            }
+            verdict.unwrap();
+            if let Some(c) = queued.next() {
+                job_tx.send(c).unwrap();
             }
         }
         drop(job_tx);

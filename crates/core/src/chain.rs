@@ -47,6 +47,46 @@ pub struct Prepared {
     pub body_hash: Hash,
 }
 
+impl Prepared {
+    /// The signatures this entry relies on, as its body claims them: the
+    /// event signature under the body's `signer` and, for `KeyRotated`, the
+    /// next key's proof of possession for the body's `origin` and `index`.
+    ///
+    /// When [`ChainVerifier::push_prepared`] accepts the entry it returns
+    /// exactly these (its link checks make the claimed signer, origin and
+    /// index the ones in force), so a caller may build and verify them as
+    /// soon as the entry is prepared, before its links are checked, and need
+    /// not verify the returned ones again. The caller must still push every
+    /// entry in order and reject the log if any check or push fails.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPublicKey`] or [`Error::InvalidLength`] for a
+    /// malformed rotation key or proof (never for a [`prepare`]d entry,
+    /// whose field rules checked both).
+    pub fn signature_checks(&self) -> Result<Vec<SignatureCheck>, Error> {
+        let e = &self.event;
+        let mut checks = Vec::with_capacity(1);
+        checks.push(SignatureCheck {
+            index: e.index,
+            key: e.signer,
+            message: signed_message(self.entry.body()),
+            signature: self.entry.signature(),
+            rotation_proof: false,
+        });
+        if let Kind::KeyRotated(r) = &e.kind {
+            let next = PublicKey::from_slice(&r.next_key)?;
+            checks.push(SignatureCheck {
+                index: e.index,
+                key: next,
+                message: rotation_message(e.origin.as_str(), e.index, &next),
+                signature: Signature::from_slice(&r.proof)?,
+                rotation_proof: true,
+            });
+        }
+        Ok(checks)
+    }
+}
+
 /// Runs the per-entry checks on `bytes`, read at log position `index`.
 ///
 /// # Errors
@@ -64,7 +104,7 @@ pub fn prepare(bytes: Vec<u8>, index: u64) -> Result<Prepared, Error> {
 }
 
 /// A signature the chain relies on, to be verified by the caller.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignatureCheck {
     /// Index of the entry it belongs to.
     pub index: u64,
@@ -252,12 +292,11 @@ impl ChainVerifier {
     /// Any chain, field, rule or signature error, naming the index.
     pub fn push(&mut self, bytes: Vec<u8>) -> Result<(), Error> {
         let prepared = prepare(bytes, self.state.size)?;
-        let checks = self.check_links(&prepared)?;
-        for c in &checks {
+        self.check_links(&prepared)?;
+        for c in &prepared.signature_checks()? {
             c.verify()?;
         }
-        self.commit(&prepared, checks)?;
-        Ok(())
+        self.commit(&prepared)
     }
 
     /// Checks the links and rules of a [`prepare`]d entry and advances, but
@@ -268,12 +307,28 @@ impl ChainVerifier {
     /// # Errors
     /// Any chain or rule error, naming the index.
     pub fn push_prepared(&mut self, prepared: &Prepared) -> Result<Vec<SignatureCheck>, Error> {
-        let checks = self.check_links(prepared)?;
-        self.commit(prepared, checks)
+        self.check_links(prepared)?;
+        let checks = prepared.signature_checks()?;
+        self.commit(prepared)?;
+        Ok(checks)
     }
 
-    /// Link checks; returns the signatures to verify. Changes nothing.
-    fn check_links(&self, p: &Prepared) -> Result<Vec<SignatureCheck>, Error> {
+    /// Checks the links and rules of a [`prepare`]d entry and advances,
+    /// like [`ChainVerifier::push_prepared`], for a caller that verifies the
+    /// entry's [`Prepared::signature_checks`] itself (e.g. batched on a
+    /// worker thread as soon as the entry was prepared; they are the checks
+    /// `push_prepared` would return). The caller must discard the verifier
+    /// if any of them fails. On error the verifier is unchanged.
+    ///
+    /// # Errors
+    /// Any chain or rule error, naming the index.
+    pub fn push_verified(&mut self, prepared: &Prepared) -> Result<(), Error> {
+        self.check_links(prepared)?;
+        self.commit(prepared)
+    }
+
+    /// Link checks. Changes nothing.
+    fn check_links(&self, p: &Prepared) -> Result<(), Error> {
         let s = &self.state;
         let e = &p.event;
         let index = s.size;
@@ -331,13 +386,6 @@ impl ChainVerifier {
                 found: e.signer.to_hex(),
             });
         }
-        let mut checks = vec![SignatureCheck {
-            index,
-            key,
-            message: signed_message(p.entry.body()),
-            signature: p.entry.signature(),
-            rotation_proof: false,
-        }];
         if let Kind::KeyRotated(r) = &e.kind {
             let next = PublicKey::from_slice(&r.next_key)?;
             if next == key {
@@ -347,25 +395,17 @@ impl ChainVerifier {
                     detail: "the next key equals the key in force".into(),
                 });
             }
-            checks.push(SignatureCheck {
-                index,
-                key: next,
-                message: rotation_message(s.origin.as_str(), index, &next),
-                signature: Signature::from_slice(&r.proof)?,
-                rotation_proof: true,
-            });
+            Signature::from_slice(&r.proof)?;
         }
-        Ok(checks)
+        // The links above made the body's signer, origin and index the ones
+        // in force, so the checks the body claims are the checks.
+        Ok(())
     }
 
     /// Applies the catalog rules, then advances. Atomic: the catalog fold
     /// leaves the state unchanged on error, and nothing else is touched
     /// before it succeeds.
-    fn commit(
-        &mut self,
-        p: &Prepared,
-        checks: Vec<SignatureCheck>,
-    ) -> Result<Vec<SignatureCheck>, Error> {
+    fn commit(&mut self, p: &Prepared) -> Result<(), Error> {
         self.state.catalog.apply(&p.event, self.calendar)?;
         let s = &mut self.state;
         match &p.event.kind {
@@ -379,11 +419,11 @@ impl ChainVerifier {
             }),
             _ => {}
         }
-        s.tree.append(p.leaf_hash);
+        s.tree.append_leaf(p.leaf_hash);
         s.size += 1;
         s.last_body_hash = p.body_hash;
         s.last_time_ms = p.event.time_ms;
-        Ok(checks)
+        Ok(())
     }
 
     /// Checks that `checkpoint` describes exactly the entries verified so

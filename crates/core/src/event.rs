@@ -96,7 +96,13 @@ impl Event {
             index,
             reason: format!("body does not decode: {e}"),
         })?;
-        if msg.encoded_len() != body.len() || msg.encode_to_vec() != body {
+        // Compare lengths first; then encode once into an exactly-sized buffer.
+        if msg.encoded_len() != body.len() {
+            return Err(Error::NonCanonicalBody { index });
+        }
+        let mut again = Vec::with_capacity(body.len());
+        msg.encode_raw(&mut again);
+        if again != body {
             return Err(Error::NonCanonicalBody { index });
         }
         Event::from_message(msg, index)

@@ -289,6 +289,15 @@ impl TreeState {
         completed
     }
 
+    /// Appends a leaf hash, like [`TreeState::append`], for callers that do
+    /// not need the completed subtrees (no allocation).
+    ///
+    /// # Panics
+    /// If the tree already holds `u64::MAX` leaves (unreachable in practice).
+    pub fn append_leaf(&mut self, leaf_hash: Hash) {
+        self.push(leaf_hash, |_, _| {});
+    }
+
     /// Appends a leaf hash, reporting each completed subtree to `sink`.
     fn push(&mut self, leaf_hash: Hash, mut sink: impl FnMut(NodeId, Hash)) {
         let index = self.size;

@@ -498,3 +498,27 @@ fn apply_all_is_all_or_nothing() {
     catalog.apply_all(&events[3..4], cal).unwrap();
     assert!(catalog.items.contains_key(&b));
 }
+
+#[test]
+fn claimed_checks_are_the_pushed_checks() {
+    // A caller may verify `Prepared::signature_checks` before the links:
+    // whenever `push_prepared` accepts an entry, it returns exactly those.
+    let mut log = TestLog::new(key(1));
+    log.define("m", pb::Periodicity::None, "");
+    let rot = log.writer.rotate(key(2), "", log.time + 1).unwrap();
+    log.entries.push(rot);
+    log.push(Kind::MatterRetired(pb::MatterRetired {
+        matter_id: "m".into(),
+        reason: "r".into(),
+        legal_basis: String::new(),
+    }));
+    let mut v = ChainVerifier::new(origin(), &trusted());
+    let mut rotations = 0;
+    for (i, e) in log.bytes().into_iter().enumerate() {
+        let p = prepare(e, i as u64).unwrap();
+        let claimed = p.signature_checks().unwrap();
+        rotations += usize::from(claimed.len() == 2);
+        assert_eq!(v.push_prepared(&p).unwrap(), claimed);
+    }
+    assert_eq!(rotations, 1);
+}
