@@ -42,6 +42,46 @@ enum NodeCommand {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Start a new log under a new origin after the data directory was
+    /// restored from a backup older than what the key has signed.
+    ///
+    /// A node whose journal is shorter than the largest checkpoint its key
+    /// signed refuses to start: appending would give signed indexes new
+    /// content, a fork of the department's own log. The tail the backup
+    /// lacks can only come from a mirror, and replication to the county does
+    /// not exist yet, so the safe way back today is a new log:
+    ///
+    /// 1. the old data is verified without changing anything in it (as
+    ///    `check`, but a journal shorter than the signed size is expected);
+    ///    the old data directory stays as it is, as evidence;
+    /// 2. a new key for --new-origin is written to --new-key (mode 0600,
+    ///    and its verifier key to <new-key>.vkey);
+    /// 3. a new config is written next to the old one, <config without
+    ///    .toml>.new-origin.toml: the same settings, with the new origin, key
+    ///    and data directory (default <old data_dir>.new-origin);
+    /// 4. the new log is created there; its Genesis entry names the same
+    ///    department as the old log's Genesis.
+    ///
+    /// It prints what the department must publish: the old origin's last
+    /// signed size against what the backup holds, and the new origin and its
+    /// verifier key. Stop the node first; nothing is overwritten.
+    #[command(verbatim_doc_comment)]
+    Restore {
+        /// The old node's config file (its data directory is the restored
+        /// backup; its key is the old origin's key).
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// The new log's origin (must differ from the old one).
+        #[arg(long, value_name = "ORIGIN")]
+        new_origin: String,
+        /// Where to write the new origin's private key (must not exist).
+        #[arg(long, value_name = "PATH")]
+        new_key: PathBuf,
+        /// The new log's data directory (must not exist or be empty).
+        /// Default: <old data_dir>.new-origin.
+        #[arg(long, value_name = "DIR")]
+        new_data_dir: Option<PathBuf>,
+    },
     /// Run a local node for trying gongkai out: on first use creates a key,
     /// a writer token, a config (plaintext, loopback only) and the log in
     /// DIR; later runs resume the same log. Prints the address, the origin
@@ -125,10 +165,202 @@ pub fn run(args: NodeArgs) -> Result<()> {
                 .into()),
             }
         }
+        (
+            Some(NodeCommand::Restore {
+                config,
+                new_origin,
+                new_key,
+                new_data_dir,
+            }),
+            _,
+        ) => restore(&config, &new_origin, &new_key, new_data_dir),
         (Some(NodeCommand::Dev { dir, port }), _) => dev(&dir, port),
         (None, Some(config)) => serve(&config),
-        (None, None) => bail!("give --config FILE to run a node (or a subcommand: init, check)"),
+        (None, None) => {
+            bail!("give --config FILE to run a node (or a subcommand: init, check, restore, dev)")
+        }
     }
+}
+
+/// `<path>` with `suffix` appended to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut p = path.as_os_str().to_os_string();
+    p.push(suffix);
+    PathBuf::from(p)
+}
+
+/// Where `gongkai node restore` writes the new config: next to the old one,
+/// `finance.toml` → `finance.new-origin.toml`.
+pub fn restore_config_path(config: &Path) -> PathBuf {
+    let base = if config.extension().is_some_and(|e| e == "toml") {
+        config.with_extension("")
+    } else {
+        config.to_path_buf()
+    };
+    with_suffix(&base, ".new-origin.toml")
+}
+
+fn restore(
+    config: &Path,
+    new_origin: &str,
+    new_key: &Path,
+    new_data_dir: Option<PathBuf>,
+) -> Result<()> {
+    use gongkai_core::note::KeyType;
+    use gongkai_core::types::{KeyName, Origin};
+    let refused = |m: String| -> anyhow::Error { crate::client::Failure::Refused(m).into() };
+    let (cfg, key) = load(config)?;
+    Origin::new(new_origin).map_err(|e| anyhow::anyhow!("--new-origin: {e}"))?;
+    if new_origin == cfg.origin {
+        bail!(
+            "--new-origin must differ from the old origin {}",
+            cfg.origin
+        );
+    }
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let new_data_dir =
+        abs(&new_data_dir.unwrap_or_else(|| with_suffix(&cfg.data_dir, ".new-origin")));
+    let new_key = abs(new_key);
+    let new_config = restore_config_path(config);
+    for p in [
+        new_key.clone(),
+        crate::keyfile::vkey_path(&new_key),
+        with_suffix(&new_key, ".state"),
+        new_config.clone(),
+    ] {
+        if p.exists() {
+            bail!("{} already exists; refusing to overwrite it", p.display());
+        }
+    }
+    if new_data_dir.exists()
+        && std::fs::read_dir(&new_data_dir)
+            .with_context(|| format!("read {}", new_data_dir.display()))?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "{} is not empty; give --new-data-dir an empty or new directory",
+            new_data_dir.display()
+        );
+    }
+
+    // 1. The old data, verified without changing it.
+    let old = gongkai_node::verify_read_only(&cfg, &key).map_err(|e| {
+        refused(format!(
+            "{}: the old data does not verify: {e}",
+            cfg.data_dir.display()
+        ))
+    })?;
+    if old.size >= old.signed_size {
+        return Err(refused(format!(
+            "{}: the journal holds {} entries and the key has signed at most {}: the data is not \
+             older than the log, so no new origin is needed; `gongkai node check` and start the node",
+            cfg.origin, old.size, old.signed_size
+        )));
+    }
+
+    // 2. The new key.
+    let vkey = crate::keyfile::write_key(
+        &new_key,
+        &KeyName::new(new_origin)?,
+        KeyType::Ed25519,
+        &SigningKey::generate(&mut rand::rng()),
+        false,
+    )?;
+
+    // 3. The new config: the old settings with the new origin, key and data
+    // directory; the department as the old log's Genesis names it.
+    let text =
+        std::fs::read_to_string(config).with_context(|| format!("read {}", config.display()))?;
+    let mut table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("parse {}", config.display()))?;
+    let path_value = |p: &Path| toml::Value::String(p.to_string_lossy().into_owned());
+    table.insert("origin".into(), toml::Value::String(new_origin.into()));
+    table.insert("key".into(), path_value(&new_key));
+    table.insert("data_dir".into(), path_value(&new_data_dir));
+    table.insert(
+        "department".into(),
+        toml::Value::String(old.department.clone()),
+    );
+    table.insert(
+        "division_code".into(),
+        toml::Value::String(old.division_code.clone()),
+    );
+    let body = toml::to_string(&table).context("encode the new config")?;
+    let new_text = format!(
+        "# Written by `gongkai node restore` from {}: the log {} continued under a new origin\n\
+         # because its data directory was restored from a backup older than its key's\n\
+         # checkpoints ({} entries held, {} signed).\n{body}",
+        abs(config).display(),
+        cfg.origin,
+        old.size,
+        old.signed_size
+    );
+    NodeConfig::from_toml(&new_text)
+        .map_err(|e| anyhow::anyhow!("the new config would be invalid: {e}"))?;
+    write_private(&new_config, &new_text)?;
+
+    // 4. The new log.
+    let (new_cfg, new_signing) = load(&new_config)?;
+    gongkai_node::init(&new_cfg, &new_signing)?;
+
+    let lost = old.signed_size - old.size;
+    println!(
+        "old log {} (left untouched, keep it as evidence)",
+        cfg.origin
+    );
+    println!("  data dir     {}", cfg.data_dir.display());
+    println!(
+        "  verified     {} entries (chain, rules, signatures), root {}",
+        old.size, old.root
+    );
+    if old.torn_bytes > 0 {
+        println!(
+            "  torn tail    {} bytes of a never-acknowledged write after them (not cut)",
+            old.torn_bytes
+        );
+    }
+    println!(
+        "  signed size  {} (the largest checkpoint its key signed)",
+        old.signed_size
+    );
+    println!(
+        "  missing      {lost} entries (indexes {} to {}) that were signed but are not in this backup",
+        old.size,
+        old.signed_size - 1
+    );
+    println!("new log {new_origin}");
+    println!("  department   {} ({})", old.department, old.division_code);
+    println!("  key          {} (0600)", new_key.display());
+    println!("  vkey         {vkey}");
+    println!(
+        "               also in {}",
+        crate::keyfile::vkey_path(&new_key).display()
+    );
+    println!("  data dir     {}", new_data_dir.display());
+    println!("  config       {}", new_config.display());
+    println!();
+    println!("publish (to the county, the inspection office and on the department's site):");
+    println!(
+        "  - {} ends: its key signed checkpoints up to size {}, but the department's copy holds only {} \
+         entries (root {}); the {lost} entries from index {} on are lost to the department",
+        cfg.origin, old.signed_size, old.size, old.root, old.size
+    );
+    println!(
+        "  - {} continues {} from now on; its verifier key is {vkey}",
+        new_origin, old.department
+    );
+    println!(
+        "  - the reason (restored from an old backup) and that the old key is retired: never start a node \
+         with {} again",
+        config.display()
+    );
+    println!();
+    println!(
+        "start the new node with: gongkai node --config {}",
+        new_config.display()
+    );
+    Ok(())
 }
 
 /// Origin of the `node dev` log.

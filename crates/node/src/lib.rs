@@ -23,7 +23,7 @@ pub mod log;
 mod server;
 pub mod service;
 
-pub use server::{CheckReport, check, init, run};
+pub use server::{CheckReport, check, init, run, verify_read_only};
 
 /// Errors of the node. One place ([`From<NodeError> for tonic::Status`])
 /// turns them into gRPC statuses; internal details are logged, not echoed.

@@ -872,3 +872,150 @@ impl From<StoreError> for NodeError {
         }
     }
 }
+
+/// What a read-only verification of a data directory found (for `gongkai
+/// node restore`).
+#[derive(Clone, Debug)]
+pub struct Verified {
+    /// Entries in the journal, all verified (framing, chain, catalog rules,
+    /// signatures).
+    pub size: u64,
+    /// Bytes of a torn, never-acknowledged tail after the last whole record.
+    /// It is reported, not cut: the data is left exactly as found.
+    pub torn_bytes: u64,
+    /// The tree root at `size`.
+    pub root: Hash,
+    /// The largest checkpoint size the key has signed (`<key>.state`).
+    pub signed_size: u64,
+    /// The department named by the log's Genesis entry.
+    pub department: String,
+    /// The division code named by the log's Genesis entry.
+    pub division_code: String,
+}
+
+/// A journal file opened read-only. Recovery's "cut the torn tail" only
+/// shortens the length this handle reports; writes are refused.
+struct ReadOnlyFile {
+    file: std::fs::File,
+    len: std::sync::atomic::AtomicU64,
+}
+
+impl gongkai_store::JournalFile for ReadOnlyFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset)
+    }
+    fn write_at(&self, _: &[u8], _: u64) -> std::io::Result<()> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "journal opened read-only",
+        ))
+    }
+    fn sync(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn truncate(&self, len: u64) -> std::io::Result<()> {
+        self.len.store(len, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    fn size(&self) -> std::io::Result<u64> {
+        Ok(self.len.load(std::sync::atomic::Ordering::SeqCst))
+    }
+    fn free_space(&self) -> std::io::Result<u64> {
+        Ok(0)
+    }
+}
+
+/// Verifies a data directory **without changing anything in it**: the
+/// journal is opened read-only (a torn tail is reported, not cut), the
+/// projection, content store and idempotency file are not opened. The
+/// checks are those of a start — every record's framing, the chain, the
+/// catalog rules, every signature, and that the key in force is `key` —
+/// except that a journal shorter than the size the key has signed is
+/// accepted (that is the situation `gongkai node restore` handles).
+///
+/// Refuses if a node has the journal open (it holds an exclusive lock).
+///
+/// # Errors
+/// [`NodeError::Fatal`] naming what is wrong.
+pub fn verify_read_only(opts: &OpenOptions<'_>) -> Result<Verified, NodeError> {
+    let path = opts.data_dir.join("journal");
+    if !path.exists() {
+        return Err(NodeError::Fatal(format!(
+            "{} holds no journal",
+            opts.data_dir.display()
+        )));
+    }
+    // Checks the format marker; with the marker present nothing is written.
+    DataDir::open(opts.data_dir)?;
+    let file = std::fs::File::open(&path)
+        .map_err(|e| NodeError::Fatal(format!("open {}: {e}", path.display())))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared).map_err(|_| {
+        NodeError::Fatal(format!(
+            "{} is in use (is the node running?): stop it first",
+            path.display()
+        ))
+    })?;
+    let len = file
+        .metadata()
+        .map_err(|e| NodeError::Fatal(format!("stat {}: {e}", path.display())))?
+        .len();
+    if len == 0 {
+        return Err(NodeError::Fatal(format!("{} is empty", path.display())));
+    }
+    let ro = ReadOnlyFile {
+        file,
+        len: std::sync::atomic::AtomicU64::new(len),
+    };
+    let journal = Journal::open_with(
+        Box::new(ro),
+        &path,
+        opts.origin.as_str(),
+        journal_options(opts),
+    )?;
+    let size = journal.len();
+    if size == 0 {
+        return Err(NodeError::Fatal(format!(
+            "{} holds no entries",
+            path.display()
+        )));
+    }
+    let genesis = prepare(journal.read(0)?, 0)?;
+    let (department, division_code) = match &genesis.event.kind {
+        Kind::Genesis(g) => (g.department.clone(), g.division_code.clone()),
+        _ => {
+            return Err(NodeError::Fatal("entry 0 is not a Genesis entry".into()));
+        }
+    };
+    let mut verifier = ChainVerifier::new(opts.origin.clone(), &[genesis.event.signer]);
+    let mut tree = TreeState::new();
+    const CHUNK: u64 = 4096;
+    let mut start = 0;
+    while start < size {
+        let end = (start + CHUNK).min(size);
+        for (i, bytes) in journal.read_range(start, end)?.into_iter().enumerate() {
+            let p = prepare(bytes, start + i as u64)?;
+            for c in &verifier.push_prepared(&p)? {
+                c.verify()?;
+            }
+            tree.append(p.leaf_hash);
+        }
+        start = end;
+    }
+    let in_force = verifier.into_state().key_in_force();
+    if in_force != Some(opts.key.public_key()) {
+        return Err(NodeError::Fatal(format!(
+            "the key file's public key {} is not the key in force for this log ({})",
+            opts.key.public_key(),
+            in_force.map_or_else(|| "none".into(), |k| k.to_hex())
+        )));
+    }
+    let key_state = PathBuf::from(format!("{}.state", opts.key_path.display()));
+    Ok(Verified {
+        size,
+        torn_bytes: journal.truncated_on_open(),
+        root: tree.root(),
+        signed_size: read_key_state(&key_state)?,
+        department,
+        division_code,
+    })
+}

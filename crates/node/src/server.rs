@@ -62,6 +62,18 @@ pub fn check(config: &NodeConfig, key: &SigningKey) -> Result<CheckReport, NodeE
     })
 }
 
+/// Verifies a node's data directory without changing anything in it (see
+/// [`log::verify_read_only`]): as `check`, but a journal shorter than the
+/// size the key has signed is reported rather than refused. For `gongkai
+/// node restore`, which must leave the old data intact as evidence.
+///
+/// # Errors
+/// [`NodeError::Fatal`] naming what is wrong.
+pub fn verify_read_only(config: &NodeConfig, key: &SigningKey) -> Result<log::Verified, NodeError> {
+    let origin = Origin::new(&config.origin).map_err(|e| NodeError::Fatal(e.to_string()))?;
+    log::verify_read_only(&open_options(config, &origin, key))
+}
+
 fn open_options<'a>(
     config: &'a NodeConfig,
     origin: &'a Origin,

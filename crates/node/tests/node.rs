@@ -685,6 +685,70 @@ async fn refuses_to_start_from_an_old_backup() {
         err.contains("already signed a checkpoint of size 2"),
         "{err}"
     );
+    assert!(err.contains("gongkai node restore"), "{err}");
+
+    // `gongkai node restore` verifies the old data without touching it: the
+    // shorter journal is reported, not refused, and not a byte changes.
+    let snapshot = |dir: &Path| {
+        let mut files = Vec::new();
+        walk(dir, &mut files);
+        files
+    };
+    let before = snapshot(&node.data());
+    let v = gongkai_node::verify_read_only(&config(node.dir.path()), &node.key).unwrap();
+    assert_eq!((v.size, v.signed_size, v.torn_bytes), (1, 2, 0));
+    assert_eq!(v.department, "某某县财政局");
+    assert_eq!(v.division_code, "510122");
+    assert_eq!(
+        v.root,
+        merkle::root(&[leaf_hash(&journal_entry(&node.data(), 0))])
+    );
+    assert_eq!(snapshot(&node.data()), before);
+}
+
+#[test]
+fn read_only_verification_reports_a_torn_tail_without_cutting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::from_seed([42; 32]);
+    let cfg = config(dir.path());
+    gongkai_node::init(&cfg, &key).unwrap();
+    let journal = dir.path().join("data/journal");
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes.extend_from_slice(&[7, 0, 0]); // a torn record header
+    std::fs::write(&journal, &bytes).unwrap();
+    let v = gongkai_node::verify_read_only(&cfg, &key).unwrap();
+    assert_eq!((v.size, v.torn_bytes), (1, 3));
+    assert_eq!(std::fs::read(&journal).unwrap(), bytes);
+    // Another key is refused.
+    let err = gongkai_node::verify_read_only(&cfg, &SigningKey::from_seed([1; 32])).unwrap_err();
+    assert!(err.to_string().contains("not the key in force"), "{err}");
+}
+
+/// Every file under `dir` with its bytes, sorted by path.
+fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+}
+
+/// Entry `index` of the journal in `data`, read with the store's reader.
+fn journal_entry(data: &Path, index: u64) -> Vec<u8> {
+    let j = gongkai_store::Journal::open(
+        data.join("journal"),
+        ORIGIN,
+        gongkai_store::JournalOptions::default(),
+    )
+    .unwrap();
+    j.read(index).unwrap()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
