@@ -44,6 +44,9 @@ pub struct NodeService {
     shutdown: watch::Receiver<bool>,
 }
 
+/// `(category, restricted)` of a matter.
+type MatterFacts = (String, bool);
+
 type Stream2<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 impl NodeService {
@@ -157,27 +160,35 @@ impl NodeService {
         r.map_err(|e| Status::from(NodeError::from(e)))
     }
 
-    /// Is the content of items of this matter restricted?
-    fn restricted_matter(&self, matter_id: &str) -> Result<bool, Status> {
-        let m = self.read(self.log.projection().matter(matter_id))?;
-        Ok(m.is_some_and(|m| m.matter().audience == pb::Audience::Group as i32))
-    }
-
-    fn item_view(&self, rec: &ItemRecord) -> Result<v1::ItemView, Status> {
-        let matter = self.read(self.log.projection().matter(&rec.matter_id))?;
-        let (category, restricted) = matter.map_or((String::new(), false), |m| {
+    /// What an item's view takes from its matter: the category, and
+    /// whether content is restricted (the audience is a specific group).
+    fn matter_facts(&self, matter_id: &str) -> Result<MatterFacts, Status> {
+        let matter = self.read(self.log.projection().matter(matter_id))?;
+        Ok(matter.map_or((String::new(), false), |m| {
             let m = m.matter();
             (m.category, m.audience == pb::Audience::Group as i32)
-        });
-        Ok(v1::ItemView {
+        }))
+    }
+
+    /// Page size: the client's, capped by the config; 100 by default.
+    fn page_size(&self, requested: u32) -> usize {
+        let n = match requested {
+            0 => 100,
+            n => n.min(self.config.limits.max_page),
+        };
+        usize::try_from(n).unwrap_or(100)
+    }
+
+    fn item_view(&self, rec: &ItemRecord, (category, restricted): MatterFacts) -> v1::ItemView {
+        v1::ItemView {
             item_id: rec.item_id.clone(),
             matter_id: rec.matter_id.clone(),
             category,
             title: rec.title.clone(),
-            content: Some(pb::ContentRef {
-                digest: rec.content.digest.0.to_vec(),
-                length: rec.content.length,
-                media_type: rec.content.media_type.clone(),
+            content: rec.current().map(|c| pb::ContentRef {
+                digest: c.digest.0.to_vec(),
+                length: c.length,
+                media_type: c.media_type.clone(),
             }),
             status: status_pb(rec.status) as i32,
             date_formed: rec.date_formed.clone(),
@@ -199,7 +210,7 @@ impl NodeService {
                 })
                 .collect(),
             legal_basis: rec.legal_basis.clone(),
-        })
+        }
     }
 }
 
@@ -573,7 +584,7 @@ impl v1::disclosure_node_server::DisclosureNode for NodeService {
             });
         }
         Ok(Response::new(v1::GetItemResponse {
-            item: Some(self.item_view(&rec)?),
+            item: Some(self.item_view(&rec, self.matter_facts(&rec.matter_id)?)),
             history,
         }))
     }
@@ -584,16 +595,24 @@ impl v1::disclosure_node_server::DisclosureNode for NodeService {
     ) -> Result<Response<v1::ListItemsResponse>, Status> {
         let req = req.into_inner();
         self.check_origin(&req.origin)?;
-        let page = match req.page_size {
-            0 => 100,
-            n => n.min(self.config.limits.max_page),
-        } as usize;
+        let page = self.page_size(req.page_size);
         let after = page_token_after(&req.page_token)?;
         let mut items = Vec::new();
+        let mut matters: std::collections::HashMap<String, MatterFacts> =
+            std::collections::HashMap::new();
         let mut next = String::new();
         for rec in self.log.projection().items_after(&after) {
             let rec = self.read(rec)?;
-            let view = self.item_view(&rec)?;
+            // One matter lookup per matter, not per item.
+            let facts = match matters.get(&rec.matter_id) {
+                Some(f) => f.clone(),
+                None => {
+                    let f = self.matter_facts(&rec.matter_id)?;
+                    matters.insert(rec.matter_id.clone(), f.clone());
+                    f
+                }
+            };
+            let view = self.item_view(&rec, facts);
             let keep = (req.category.is_empty() || view.category == req.category)
                 && (req.matter_id.is_empty() || view.matter_id == req.matter_id)
                 && (req.status == 0 || view.status == req.status)
@@ -642,10 +661,7 @@ impl v1::disclosure_node_server::DisclosureNode for NodeService {
     ) -> Result<Response<v1::ListRequestsResponse>, Status> {
         let req = req.into_inner();
         self.check_origin(&req.origin)?;
-        let page = match req.page_size {
-            0 => 100,
-            n => n.min(self.config.limits.max_page),
-        } as usize;
+        let page = self.page_size(req.page_size);
         let after = page_token_after(&req.page_token)?;
         let calendar = WorkCalendar::shipped();
         let mut out = Vec::new();
@@ -695,7 +711,7 @@ impl v1::disclosure_node_server::DisclosureNode for NodeService {
         let item = self.read(self.log.projection().item_of_content(&digest))?;
         let media_type = match &item {
             Some(rec) => {
-                if self.restricted_matter(&rec.matter_id)? {
+                if self.matter_facts(&rec.matter_id)?.1 {
                     self.authorize(&req).map_err(|_| {
                         Status::permission_denied(
                             "restricted content: its audience is a specific group",

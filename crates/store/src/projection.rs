@@ -80,9 +80,7 @@ pub struct ItemRecord {
     pub matter_id: String,
     /// Current title.
     pub title: String,
-    /// Current content.
-    pub content: ContentRecord,
-    /// Content of every version, oldest first.
+    /// Content of every version, oldest first; the last is current.
     pub versions: Vec<ContentRecord>,
     /// Status.
     pub status: ItemStatus,
@@ -109,6 +107,12 @@ pub struct ItemRecord {
 }
 
 impl ItemRecord {
+    /// The current content (of the newest version); `None` only for a
+    /// damaged record (Published creates the first version).
+    pub fn current(&self) -> Option<&ContentRecord> {
+        self.versions.last()
+    }
+
     /// Media type of the version whose content has `digest`.
     pub fn content_media_type(&self, digest: &Hash) -> String {
         self.versions
@@ -571,7 +575,6 @@ fn apply_event(
                 item_id: p.item_id.clone(),
                 matter_id: p.matter_id.clone(),
                 title: p.title.clone(),
-                content: ContentRecord::from_pb(p.content.as_ref()),
                 versions: vec![ContentRecord::from_pb(p.content.as_ref())],
                 status: ItemStatus::Current,
                 date_formed: p.date_formed.clone(),
@@ -594,7 +597,7 @@ fn apply_event(
                 history: vec![index],
             };
             s.writes.insert(
-                key(b'd', &rec.content.digest.0),
+                key(b'd', &rec.versions[0].digest.0),
                 p.item_id.as_bytes().to_vec(),
             );
             s.put(key(b'i', p.item_id.as_bytes()), &rec)?;
@@ -605,8 +608,7 @@ fn apply_event(
                 .insert(key(b'd', &content.digest.0), x.item_id.as_bytes().to_vec());
             update_item(s, &x.item_id, index, |rec| {
                 rec.title = x.title.clone();
-                rec.versions.push(content.clone());
-                rec.content = content;
+                rec.versions.push(content);
                 rec.date_changed = Some(x.date_changed.clone());
                 rec.status = ItemStatus::Amended;
             })?;
