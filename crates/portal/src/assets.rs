@@ -17,6 +17,16 @@ pub struct Asset {
 /// Every asset the portal serves.
 pub const ASSETS: &[Asset] = &[
     Asset {
+        name: "portal.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: include_bytes!("../assets/portal.css"),
+    },
+    Asset {
+        name: "portal.mjs",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../assets/portal.mjs"),
+    },
+    Asset {
         name: "noble.mjs",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../assets/noble.mjs"),
