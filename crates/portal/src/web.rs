@@ -73,6 +73,7 @@ pub fn router(source: Arc<dyn Source>, config: PortalConfig) -> Router {
         .route("/d/{slug}/requests", get(requests_page))
         .route("/d/{slug}/items/{*id}", get(item_page))
         .route("/assets/{*name}", get(asset))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/api/v1/county", get(api_county))
         .route("/api/v1/evidence", get(api_evidence))
         .route("/api/v1/inspection", get(api_inspection))
