@@ -18,6 +18,7 @@ use gongkai_core::date::Date;
 use gongkai_core::types::{ItemId, MatterId, RequestId};
 
 mod bench;
+mod certs;
 pub mod client;
 mod import;
 pub mod input;
@@ -111,6 +112,9 @@ pub enum Command {
     Node(node::NodeArgs),
     /// Make a writer token and the config lines for a node.
     Token(node::TokenArgs),
+    /// Make the county's TLS certificates: a CA, server certificates, and
+    /// client certificates for department nodes and writer systems.
+    Certs(certs::CertsArgs),
     /// Benchmarks against a running node (throughput, latency, raw limits).
     Bench(bench::BenchArgs),
 }
@@ -561,6 +565,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(a) => node::run(a),
         Command::Token(a) => node::token(&a),
         Command::Bench(a) => bench::run(a),
+        Command::Certs(a) => {
+            let files = certs::run(&a)?;
+            if cli.json {
+                println!("{}", serde_json::json!({ "written": files }));
+            } else {
+                for f in files {
+                    println!("wrote {}", f.display());
+                }
+            }
+            Ok(())
+        }
         command => run_client(Cli { command, ..cli }),
     }
 }
@@ -592,7 +607,11 @@ fn run_client(cli: Cli) -> anyhow::Result<()> {
         let node = client::Node::connect(&cli.conn)?;
         let json = cli.json;
         match cli.command {
-            Command::Keygen(_) | Command::Node(_) | Command::Token(_) | Command::Bench(_) => Ok(()),
+            Command::Keygen(_)
+            | Command::Node(_)
+            | Command::Token(_)
+            | Command::Bench(_)
+            | Command::Certs(_) => Ok(()),
             Command::Upload(a) => write::upload(&node, a, json).await,
             Command::Matter(c) => write::matter(&node, c, json).await,
             Command::Publish(a) => write::publish(&node, a, json).await,
