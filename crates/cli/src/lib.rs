@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use gongkai_core::date::Date;
 use gongkai_core::types::{ItemId, MatterId, RequestId};
 
+mod admin;
 mod bench;
 mod certs;
 pub mod client;
@@ -562,7 +563,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         return write::keygen(a, cli.json);
     }
     match cli.command {
-        Command::Node(a) => node::run(a),
+        Command::Node(a) => node::run(a, &cli.conn, cli.json),
         Command::Token(a) => node::token(&a),
         Command::Bench(a) => bench::run(a),
         Command::Certs(a) => {
