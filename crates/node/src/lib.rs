@@ -8,6 +8,8 @@
 //! * [`config`]: the TOML configuration;
 //! * [`log`]: the append path (validate → sequence → sign → journal with
 //!   group commit → project → acknowledge), recovery at start, checkpoints;
+//! * [`view`]: the read side of a log ([`view::LogView`]) and the read RPCs
+//!   over any [`view::LogSource`], shared with the county's mirrors;
 //! * [`service`]: the gRPC service, writer authentication, limits;
 //! * [`run`]: the server, with graceful shutdown.
 //!
@@ -23,6 +25,7 @@ mod keys;
 pub mod log;
 mod server;
 pub mod service;
+pub mod view;
 
 pub use server::{CheckReport, check, init, run, verify_read_only};
 

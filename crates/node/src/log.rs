@@ -32,7 +32,7 @@
 //! gets the original receipt back even after a crash.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use gongkai_core::calendar::WorkCalendar;
@@ -54,6 +54,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::NodeError;
 use crate::keys::KeyLog;
+use crate::view::LogView;
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
@@ -95,16 +96,11 @@ pub struct WriteJob {
     pub reply: oneshot::Sender<Result<Appended, NodeError>>,
 }
 
-/// The read side of the log, shared by every RPC handler.
+/// A department node's log: the read side ([`LogView`], shared with every
+/// RPC handler through [`Log::view`]) plus what only the node has (the key
+/// state, the sequencer's failure signal).
 pub struct Log {
-    origin: Origin,
-    journal: Journal,
-    projection: Projection,
-    content: ContentStore,
-    /// Committed size: entries durable *and* projected.
-    size: watch::Sender<u64>,
-    /// The newest signed checkpoint: `(size, root, note)`.
-    checkpoint: Mutex<Option<(u64, String)>>,
+    view: Arc<LogView>,
     key_state: PathBuf,
     /// Set when the sequencer stopped after a failure that needs a reload.
     failed: watch::Sender<Option<String>>,
@@ -246,12 +242,13 @@ impl Log {
         projection.put_idempotency(&records)?;
         let (seq, applied) = Self::replay(&journal, &projection, &content, keys, opts)?;
         let log = Log {
-            origin: opts.origin.clone(),
-            journal,
-            projection,
-            content,
-            size: watch::channel(len).0,
-            checkpoint: Mutex::new(None),
+            view: Arc::new(LogView::new(
+                opts.origin.clone(),
+                journal,
+                projection,
+                content,
+                len,
+            )),
             key_state,
             failed: watch::channel(None).0,
             replayed_on_open: len - applied,
@@ -387,45 +384,16 @@ impl Log {
         read_key_state(&self.key_state)
     }
 
-    /// The origin.
-    pub fn origin(&self) -> &Origin {
-        &self.origin
-    }
-
-    /// The journal (durable entries).
-    pub fn journal(&self) -> &Journal {
-        &self.journal
-    }
-
-    /// The projection.
-    pub fn projection(&self) -> &Projection {
-        &self.projection
-    }
-
-    /// The content store.
-    pub fn content(&self) -> &ContentStore {
-        &self.content
-    }
-
-    /// Committed size (durable and projected).
-    pub fn size(&self) -> u64 {
-        *self.size.borrow()
-    }
-
-    /// A receiver that changes whenever the committed size grows.
-    pub fn watch_size(&self) -> watch::Receiver<u64> {
-        self.size.subscribe()
+    /// The read side, shared with the RPC handlers (and, through the same
+    /// type, with the county's mirrors).
+    pub fn view(&self) -> &Arc<LogView> {
+        &self.view
     }
 
     /// Fires with the reason when the sequencer stopped after a storage
     /// failure; the server then shuts down so the process reloads from disk.
     pub fn failed(&self) -> watch::Receiver<Option<String>> {
         self.failed.subscribe()
-    }
-
-    /// The newest signed checkpoint `(size, note)`.
-    pub fn checkpoint(&self) -> Option<(u64, String)> {
-        self.checkpoint.lock().ok().and_then(|c| c.clone())
     }
 
     /// Signs a checkpoint of the committed size if it is newer than the last
@@ -446,9 +414,7 @@ impl Log {
             write_key_state(&self.key_state, size)?;
         }
         self.projection.put_checkpoint(size, &note)?;
-        if let Ok(mut c) = self.checkpoint.lock() {
-            *c = Some((size, note));
-        }
+        self.view.set_checkpoint(size, note);
         Ok(true)
     }
 }
@@ -653,7 +619,7 @@ fn process_group(
         }
         log.projection.apply(&applied, &nodes, &keys, calendar)?;
         remove_redacted(&log.content, &events);
-        log.size.send_replace(seq.writer.size());
+        log.view.publish_size(seq.writer.size());
     }
 
     for (job, plan) in jobs.into_iter().zip(plans) {
@@ -970,4 +936,12 @@ pub fn verify_read_only(opts: &OpenOptions<'_>) -> Result<Verified, NodeError> {
         department,
         division_code,
     })
+}
+
+impl std::ops::Deref for Log {
+    type Target = LogView;
+
+    fn deref(&self) -> &LogView {
+        &self.view
+    }
 }

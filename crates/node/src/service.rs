@@ -6,77 +6,36 @@
 //! matter's audience is a specific group (restricted content), which needs a
 //! writer credential too.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
 use gongkai_core::Hash;
-use gongkai_core::calendar::{Deadline, WorkCalendar};
-use gongkai_core::catalog::ItemStatus;
-use gongkai_core::event::{Kind, pb};
-use gongkai_core::merkle;
+use gongkai_core::event::Kind;
 use gongkai_proto::v1::{self, write_event};
-use gongkai_store::projection::{ItemRecord, MatterRecord, RequestRecord};
 use prost::Message as _;
 use rand::RngExt as _;
 use sha2::{Digest as _, Sha256};
 use tokio::sync::{oneshot, watch};
-use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::NodeError;
 use crate::config::NodeConfig;
 use crate::log::{Appended, Log, WriteJob};
+use crate::view::{LogSource, LogView, ReadService, ResponseStream};
 
 /// Longest idempotency key, bytes.
 pub const MAX_IDEMPOTENCY_KEY: usize = 128;
-/// Entries per GetEntries page when the client does not say.
-pub const DEFAULT_PAGE: u32 = 256;
-/// Bytes per content chunk sent by GetContent.
-pub const CONTENT_CHUNK: usize = 64 * 1024;
+pub use crate::view::{CONTENT_CHUNK, DEFAULT_PAGE};
 
-/// The service: shared log, the sequencer's queue, credentials and limits.
-#[derive(Clone)]
-pub struct NodeService {
+/// The node as a [`LogSource`]: its one log, writer credentials (which
+/// also unlock restricted content), limits, shutdown, replication state.
+pub struct NodeSource {
     log: Arc<Log>,
-    jobs: std::sync::mpsc::Sender<Option<WriteJob>>,
-    token_hashes: Arc<Vec<[u8; 32]>>,
+    token_hashes: Vec<[u8; 32]>,
     config: Arc<NodeConfig>,
     shutdown: watch::Receiver<bool>,
 }
 
-/// `(category, restricted)` of a matter.
-type MatterFacts = (String, bool);
-
-type Stream2<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
-
-impl NodeService {
-    /// A service over `log`, sending writes to `jobs`. Follow streams end
-    /// when `shutdown` becomes true.
-    pub fn new(
-        log: Arc<Log>,
-        jobs: std::sync::mpsc::Sender<Option<WriteJob>>,
-        config: Arc<NodeConfig>,
-        shutdown: watch::Receiver<bool>,
-    ) -> NodeService {
-        let token_hashes = config
-            .writers
-            .iter()
-            .filter_map(|w| {
-                let bytes: Vec<u8> = (0..32)
-                    .map(|i| u8::from_str_radix(w.token_sha256.get(2 * i..2 * i + 2)?, 16).ok())
-                    .collect::<Option<_>>()?;
-                bytes.try_into().ok()
-            })
-            .collect();
-        NodeService {
-            log,
-            jobs,
-            token_hashes: Arc::new(token_hashes),
-            config,
-            shutdown,
-        }
-    }
-
+impl NodeSource {
     /// Checks the writer credential of a request.
     fn authorize<T>(&self, req: &Request<T>) -> Result<(), Status> {
         if req.peer_certs().is_some_and(|c| !c.is_empty()) {
@@ -96,7 +55,7 @@ impl NodeService {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         // Compare every listed hash so timing does not reveal which matched.
         let mut ok = false;
-        for h in self.token_hashes.iter() {
+        for h in &self.token_hashes {
             ok |= constant_eq(h, &digest);
         }
         if ok {
@@ -120,6 +79,71 @@ impl NodeService {
             )))
         }
     }
+}
+
+impl LogSource for NodeSource {
+    fn view(&self, origin: &str) -> Result<Arc<LogView>, Status> {
+        self.check_origin(origin)?;
+        Ok(Arc::clone(self.log.view()))
+    }
+
+    fn may_read_restricted<T>(&self, req: &Request<T>) -> bool {
+        self.authorize(req).is_ok()
+    }
+
+    fn max_page(&self) -> u32 {
+        self.config.limits.max_page
+    }
+
+    fn shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// The service: the shared log and its reads, the sequencer's queue,
+/// credentials and limits.
+#[derive(Clone)]
+pub struct NodeService {
+    source: Arc<NodeSource>,
+    reads: ReadService<NodeSource>,
+    jobs: std::sync::mpsc::Sender<Option<WriteJob>>,
+}
+
+impl NodeService {
+    /// A service over `log`, sending writes to `jobs`. Follow streams end
+    /// when `shutdown` becomes true.
+    pub fn new(
+        log: Arc<Log>,
+        jobs: std::sync::mpsc::Sender<Option<WriteJob>>,
+        config: Arc<NodeConfig>,
+        shutdown: watch::Receiver<bool>,
+    ) -> NodeService {
+        let token_hashes = config
+            .writers
+            .iter()
+            .filter_map(|w| {
+                let bytes: Vec<u8> = (0..32)
+                    .map(|i| u8::from_str_radix(w.token_sha256.get(2 * i..2 * i + 2)?, 16).ok())
+                    .collect::<Option<_>>()?;
+                bytes.try_into().ok()
+            })
+            .collect();
+        let source = Arc::new(NodeSource {
+            log,
+            token_hashes,
+            config,
+            shutdown,
+        });
+        NodeService {
+            reads: ReadService::new(Arc::clone(&source)),
+            source,
+            jobs,
+        }
+    }
+
+    fn authorize<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        self.source.authorize(req)
+    }
 
     async fn submit(
         &self,
@@ -132,7 +156,7 @@ impl NodeService {
                 "idempotency_key is longer than {MAX_IDEMPOTENCY_KEY} bytes"
             )));
         }
-        if self.log.failed().borrow().is_some() {
+        if self.source.log.failed().borrow().is_some() {
             return Err(NodeError::Unavailable(
                 "the node stopped accepting writes after a storage failure".into(),
             )
@@ -145,7 +169,7 @@ impl NodeService {
             kinds,
             reply,
         };
-        if *self.shutdown.borrow() {
+        if *self.source.shutdown.borrow() {
             return Err(Status::unavailable("the node is shutting down"));
         }
         self.jobs
@@ -155,75 +179,10 @@ impl NodeService {
             .map_err(|_| Status::unavailable("the node stopped before answering"))?
             .map_err(Status::from)
     }
-
-    fn read<T>(&self, r: Result<T, gongkai_store::StoreError>) -> Result<T, Status> {
-        r.map_err(|e| Status::from(NodeError::from(e)))
-    }
-
-    /// What an item's view takes from its matter: the category, and
-    /// whether content is restricted (the audience is a specific group).
-    fn matter_facts(&self, matter_id: &str) -> Result<MatterFacts, Status> {
-        let matter = self.read(self.log.projection().matter(matter_id))?;
-        Ok(matter.map_or((String::new(), false), |m| {
-            let m = m.matter();
-            (m.category, m.audience == pb::Audience::Group as i32)
-        }))
-    }
-
-    /// Page size: the client's, capped by the config; 100 by default.
-    fn page_size(&self, requested: u32) -> usize {
-        let n = match requested {
-            0 => 100,
-            n => n.min(self.config.limits.max_page),
-        };
-        usize::try_from(n).unwrap_or(100)
-    }
-
-    fn item_view(&self, rec: &ItemRecord, (category, restricted): MatterFacts) -> v1::ItemView {
-        v1::ItemView {
-            item_id: rec.item_id.clone(),
-            matter_id: rec.matter_id.clone(),
-            category,
-            title: rec.title.clone(),
-            content: rec.current().map(|c| pb::ContentRef {
-                digest: c.digest.0.to_vec(),
-                length: c.length,
-                media_type: c.media_type.clone(),
-            }),
-            status: status_pb(rec.status) as i32,
-            date_formed: rec.date_formed.clone(),
-            date_changed: rec.date_changed.clone().unwrap_or_default(),
-            period: rec.period.clone(),
-            imported: rec.imported,
-            restricted,
-            redacted: !rec.redacted.is_empty(),
-            published_index: rec.published_index,
-            last_index: rec.last_index(),
-            published_time_ms: rec.published_time_ms,
-            related: rec
-                .related
-                .iter()
-                .map(|r| pb::ItemRef {
-                    origin: r.origin.clone(),
-                    item_id: r.item_id.clone(),
-                    relation: r.relation,
-                })
-                .collect(),
-            legal_basis: rec.legal_basis.clone(),
-        }
-    }
 }
 
 fn constant_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn status_pb(s: ItemStatus) -> v1::ItemStatus {
-    match s {
-        ItemStatus::Current => v1::ItemStatus::Current,
-        ItemStatus::Amended => v1::ItemStatus::Amended,
-        ItemStatus::Withdrawn => v1::ItemStatus::Withdrawn,
-    }
 }
 
 fn kind_of(event: v1::WriteEvent) -> Result<Kind, Status> {
@@ -266,13 +225,6 @@ fn fingerprint(parts: &[&[u8]]) -> Hash {
     Hash(*h.finalize().as_bytes())
 }
 
-fn page_token_after(token: &str) -> Result<String, Status> {
-    if token.len() > 256 {
-        return Err(Status::invalid_argument("page_token too long"));
-    }
-    Ok(token.to_owned())
-}
-
 #[tonic::async_trait]
 impl v1::disclosure_node_server::DisclosureNode for NodeService {
     async fn append(
@@ -302,11 +254,11 @@ impl v1::disclosure_node_server::DisclosureNode for NodeService {
         if req.events.is_empty() {
             return Err(Status::invalid_argument("events: at least one is required"));
         }
-        if req.events.len() > self.config.limits.max_batch_events {
+        if req.events.len() > self.source.config.limits.max_batch_events {
             return Err(Status::resource_exhausted(format!(
                 "{} events in one batch; the limit is {}",
                 req.events.len(),
-                self.config.limits.max_batch_events
+                self.source.config.limits.max_batch_events
             )));
         }
         let encoded: Vec<Vec<u8>> = req.events.iter().map(|e| e.encode_to_vec()).collect();
@@ -338,7 +290,7 @@ impl v1::disclosure_node_server::DisclosureNode for NodeService {
                 "the first message must be `start`",
             ));
         };
-        let max = self.config.limits.max_content_bytes;
+        let max = self.source.config.limits.max_content_bytes;
         if start.length == 0 {
             return Err(Status::invalid_argument(
                 "length: content must not be empty",
@@ -395,7 +347,7 @@ impl v1::disclosure_node_server::DisclosureNode for NodeService {
                 "the content does not hash to expected_digest under the given salt",
             ));
         }
-        let log = Arc::clone(&self.log);
+        let log = Arc::clone(&self.source.log);
         let digest = *commitment.digest();
         tokio::task::spawn_blocking(move || log.content().put(&digest, &salt, &content))
             .await
@@ -410,369 +362,89 @@ impl v1::disclosure_node_server::DisclosureNode for NodeService {
         &self,
         req: Request<v1::GetCheckpointRequest>,
     ) -> Result<Response<v1::GetCheckpointResponse>, Status> {
-        self.check_origin(&req.get_ref().origin)?;
-        let (_, note) = self
-            .log
-            .checkpoint()
-            .ok_or_else(|| Status::unavailable("no checkpoint signed yet"))?;
-        Ok(Response::new(v1::GetCheckpointResponse {
-            checkpoint: note,
-        }))
+        self.reads.get_checkpoint(req).await
     }
 
     async fn get_entries(
         &self,
         req: Request<v1::GetEntriesRequest>,
     ) -> Result<Response<v1::GetEntriesResponse>, Status> {
-        let req = req.into_inner();
-        self.check_origin(&req.origin)?;
-        let size = self.log.size();
-        if req.start >= size {
-            return Err(Status::out_of_range(format!(
-                "start {} is at or past the log size {size}",
-                req.start
-            )));
-        }
-        let limit = match req.limit {
-            0 => DEFAULT_PAGE,
-            n => n.min(self.config.limits.max_page),
-        };
-        let end = size.min(req.start + u64::from(limit));
-        let log = Arc::clone(&self.log);
-        let entries = tokio::task::spawn_blocking(move || log.journal().read_range(req.start, end))
-            .await
-            .map_err(|_| Status::internal("read task failed"))?;
-        Ok(Response::new(v1::GetEntriesResponse {
-            start: req.start,
-            entries: self.read(entries)?,
-        }))
+        self.reads.get_entries(req).await
     }
 
-    type FollowStream = Stream2<v1::FollowResponse>;
+    type FollowStream = ResponseStream<v1::FollowResponse>;
 
     async fn follow(
         &self,
         req: Request<v1::FollowRequest>,
     ) -> Result<Response<Self::FollowStream>, Status> {
-        let req = req.into_inner();
-        self.check_origin(&req.origin)?;
-        let log = Arc::clone(&self.log);
-        let mut size = log.watch_size();
-        let mut shutdown = self.shutdown.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
-        tokio::spawn(async move {
-            let mut next = req.start;
-            loop {
-                let end = *size.borrow_and_update();
-                while next < end {
-                    let to = end.min(next + u64::from(DEFAULT_PAGE));
-                    let l = Arc::clone(&log);
-                    let from = next;
-                    let batch =
-                        match tokio::task::spawn_blocking(move || l.journal().read_range(from, to))
-                            .await
-                        {
-                            Ok(Ok(b)) => b,
-                            _ => {
-                                let _ = tx.send(Err(Status::internal("read failed"))).await;
-                                return;
-                            }
-                        };
-                    for entry in batch {
-                        let item = Ok(v1::FollowResponse { index: next, entry });
-                        // A client that stops reading must not keep this
-                        // task (and the shutdown) waiting.
-                        tokio::select! {
-                            sent = tx.send(item) => if sent.is_err() { return },
-                            _ = shutdown.wait_for(|s| *s) => return,
-                        }
-                        next += 1;
-                    }
-                }
-                tokio::select! {
-                    changed = size.changed() => if changed.is_err() { return },
-                    _ = shutdown.wait_for(|s| *s) => return,
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        self.reads.follow(req).await
     }
 
     async fn get_inclusion_proof(
         &self,
         req: Request<v1::GetInclusionProofRequest>,
     ) -> Result<Response<v1::GetInclusionProofResponse>, Status> {
-        let req = req.into_inner();
-        self.check_origin(&req.origin)?;
-        let tree_size = match req.tree_size {
-            0 => self.log.checkpoint().map_or(0, |(s, _)| s),
-            n => n,
-        };
-        if tree_size > self.log.size() {
-            return Err(Status::out_of_range(format!(
-                "tree size {tree_size} is larger than the log ({})",
-                self.log.size()
-            )));
-        }
-        let index = match req.leaf {
-            Some(v1::get_inclusion_proof_request::Leaf::Index(i)) => i,
-            Some(v1::get_inclusion_proof_request::Leaf::LeafHash(h)) => {
-                let h = Hash::from_slice(&h)
-                    .map_err(|e| Status::invalid_argument(format!("leaf_hash: {e}")))?;
-                self.read(self.log.projection().index_of_leaf(&h))?
-                    .ok_or_else(|| Status::not_found(format!("no entry with leaf hash {h}")))?
-            }
-            None => return Err(Status::invalid_argument("give index or leaf_hash")),
-        };
-        if index >= tree_size {
-            return Err(Status::out_of_range(format!(
-                "index {index} is not in a tree of size {tree_size}"
-            )));
-        }
-        let proof = merkle::inclusion_proof(self.log.projection(), index, tree_size)
-            .map_err(|e| Status::from(NodeError::Storage(e.to_string())))?;
-        let entry = self.read(self.log.journal().read(index))?;
-        let checkpoint = self
-            .read(self.log.projection().checkpoint(tree_size))?
-            .unwrap_or_default();
-        Ok(Response::new(v1::GetInclusionProofResponse {
-            index,
-            tree_size,
-            proof: proof.iter().map(|h| h.0.to_vec()).collect(),
-            entry,
-            checkpoint,
-        }))
+        self.reads.get_inclusion_proof(req).await
     }
 
     async fn get_consistency_proof(
         &self,
         req: Request<v1::GetConsistencyProofRequest>,
     ) -> Result<Response<v1::GetConsistencyProofResponse>, Status> {
-        let req = req.into_inner();
-        self.check_origin(&req.origin)?;
-        if req.old_size > req.new_size || req.new_size > self.log.size() {
-            return Err(Status::out_of_range(format!(
-                "need old_size <= new_size <= {} (got {} and {})",
-                self.log.size(),
-                req.old_size,
-                req.new_size
-            )));
-        }
-        let proof = merkle::consistency_proof(self.log.projection(), req.old_size, req.new_size)
-            .map_err(|e| Status::from(NodeError::Storage(e.to_string())))?;
-        Ok(Response::new(v1::GetConsistencyProofResponse {
-            proof: proof.iter().map(|h| h.0.to_vec()).collect(),
-        }))
+        self.reads.get_consistency_proof(req).await
     }
 
     async fn get_item(
         &self,
         req: Request<v1::GetItemRequest>,
     ) -> Result<Response<v1::GetItemResponse>, Status> {
-        let req = req.into_inner();
-        self.check_origin(&req.origin)?;
-        let rec = self
-            .read(self.log.projection().item(&req.item_id))?
-            .ok_or_else(|| Status::not_found(format!("no item {}", req.item_id)))?;
-        let mut history = Vec::with_capacity(rec.history.len());
-        for &index in &rec.history {
-            history.push(v1::HistoryEntry {
-                index,
-                entry: self.read(self.log.journal().read(index))?,
-            });
-        }
-        Ok(Response::new(v1::GetItemResponse {
-            item: Some(self.item_view(&rec, self.matter_facts(&rec.matter_id)?)),
-            history,
-        }))
+        self.reads.get_item(req).await
     }
 
     async fn list_items(
         &self,
         req: Request<v1::ListItemsRequest>,
     ) -> Result<Response<v1::ListItemsResponse>, Status> {
-        let req = req.into_inner();
-        self.check_origin(&req.origin)?;
-        let page = self.page_size(req.page_size);
-        let after = page_token_after(&req.page_token)?;
-        let mut items = Vec::new();
-        let mut matters: std::collections::HashMap<String, MatterFacts> =
-            std::collections::HashMap::new();
-        let mut next = String::new();
-        for rec in self.log.projection().items_after(&after) {
-            let rec = self.read(rec)?;
-            // One matter lookup per matter, not per item.
-            let facts = match matters.get(&rec.matter_id) {
-                Some(f) => f.clone(),
-                None => {
-                    let f = self.matter_facts(&rec.matter_id)?;
-                    matters.insert(rec.matter_id.clone(), f.clone());
-                    f
-                }
-            };
-            let view = self.item_view(&rec, facts);
-            let keep = (req.category.is_empty() || view.category == req.category)
-                && (req.matter_id.is_empty() || view.matter_id == req.matter_id)
-                && (req.status == 0 || view.status == req.status)
-                && (req.date_from.is_empty() || view.date_formed >= req.date_from)
-                && (req.date_to.is_empty() || view.date_formed <= req.date_to)
-                && (req.title_contains.is_empty() || view.title.contains(&req.title_contains));
-            if keep {
-                if items.len() == page {
-                    next = items
-                        .last()
-                        .map(|v: &v1::ItemView| v.item_id.clone())
-                        .unwrap_or_default();
-                    break;
-                }
-                items.push(view);
-            }
-        }
-        Ok(Response::new(v1::ListItemsResponse {
-            items,
-            next_page_token: next,
-        }))
+        self.reads.list_items(req).await
     }
 
     async fn list_matters(
         &self,
         req: Request<v1::ListMattersRequest>,
     ) -> Result<Response<v1::ListMattersResponse>, Status> {
-        self.check_origin(&req.get_ref().origin)?;
-        let mut matters = Vec::new();
-        for m in self.log.projection().matters() {
-            let m: MatterRecord = self.read(m)?;
-            matters.push(v1::MatterView {
-                matter_id: m.matter_id.clone(),
-                matter: Some(m.matter()),
-                active: m.active,
-                defined_index: m.defined_index,
-                last_index: m.history.last().copied().unwrap_or(m.defined_index),
-            });
-        }
-        Ok(Response::new(v1::ListMattersResponse { matters }))
+        self.reads.list_matters(req).await
     }
 
     async fn list_requests(
         &self,
         req: Request<v1::ListRequestsRequest>,
     ) -> Result<Response<v1::ListRequestsResponse>, Status> {
-        let req = req.into_inner();
-        self.check_origin(&req.origin)?;
-        let page = self.page_size(req.page_size);
-        let after = page_token_after(&req.page_token)?;
-        let calendar = WorkCalendar::shipped();
-        let mut out = Vec::new();
-        let mut next = String::new();
-        for r in self.log.projection().requests_after(&after) {
-            let r: RequestRecord = self.read(r)?;
-            if out.len() == page {
-                next = out
-                    .last()
-                    .map(|v: &v1::RequestView| v.request_id.clone())
-                    .unwrap_or_default();
-                break;
-            }
-            let deadline = match r.clock.deadline(calendar) {
-                Ok(Some(Deadline::Due { date })) => date.to_string(),
-                _ => String::new(),
-            };
-            let answered = r.clock.answered_on();
-            out.push(v1::RequestView {
-                request_id: r.request_id.clone(),
-                subject: r.subject.clone(),
-                date_received: r.clock.received().to_string(),
-                deadline,
-                date_answered: answered.map(|d| d.to_string()).unwrap_or_default(),
-                decision: r.decision,
-                late: answered.is_some_and(|d| r.clock.is_late(calendar, d).unwrap_or(false)),
-                extended: r.clock.extended_on().is_some(),
-                received_index: r.received_index,
-                last_index: r.history.last().copied().unwrap_or(r.received_index),
-            });
-        }
-        Ok(Response::new(v1::ListRequestsResponse {
-            requests: out,
-            next_page_token: next,
-        }))
+        self.reads.list_requests(req).await
     }
 
-    type GetContentStream = Stream2<v1::GetContentResponse>;
+    type GetContentStream = ResponseStream<v1::GetContentResponse>;
 
     async fn get_content(
         &self,
         req: Request<v1::GetContentRequest>,
     ) -> Result<Response<Self::GetContentStream>, Status> {
-        self.check_origin(&req.get_ref().origin)?;
-        let digest = Hash::from_slice(&req.get_ref().digest)
-            .map_err(|e| Status::invalid_argument(format!("digest: {e}")))?;
-        let item = self.read(self.log.projection().item_of_content(&digest))?;
-        let media_type = match &item {
-            Some(rec) => {
-                if self.matter_facts(&rec.matter_id)?.1 {
-                    self.authorize(&req).map_err(|_| {
-                        Status::permission_denied(
-                            "restricted content: its audience is a specific group",
-                        )
-                    })?;
-                }
-                rec.content_media_type(&digest)
-            }
-            None => return Err(Status::not_found(format!("no published content {digest}"))),
-        };
-        let blob = self.read(self.log.content().get(&digest))?.ok_or_else(|| {
-            Status::not_found(format!("content {digest} is not held (redacted?)"))
-        })?;
-        let (tx, rx) = tokio::sync::mpsc::channel(8);
-        let header = v1::GetContentResponse {
-            part: Some(v1::get_content_response::Part::Header(v1::ContentHeader {
-                salt: blob.salt.to_vec(),
-                length: blob.len,
-                media_type,
-            })),
-        };
-        tokio::task::spawn_blocking(move || {
-            use std::io::Read as _;
-            let mut file = blob.file;
-            if tx.blocking_send(Ok(header)).is_err() {
-                return;
-            }
-            let mut left = blob.len;
-            while left > 0 {
-                let mut buf =
-                    vec![0u8; CONTENT_CHUNK.min(usize::try_from(left).unwrap_or(CONTENT_CHUNK))];
-                if let Err(e) = file.read_exact(&mut buf) {
-                    let _ = tx
-                        .blocking_send(Err(Status::internal(format!("content read failed: {e}"))));
-                    return;
-                }
-                left -= buf.len() as u64;
-                let part = v1::get_content_response::Part::Chunk(buf);
-                if tx
-                    .blocking_send(Ok(v1::GetContentResponse { part: Some(part) }))
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        self.reads.get_content(req).await
     }
 
     async fn get_status(
         &self,
         req: Request<v1::GetStatusRequest>,
     ) -> Result<Response<v1::GetStatusResponse>, Status> {
-        self.check_origin(&req.get_ref().origin)?;
+        self.source.check_origin(&req.get_ref().origin)?;
+        let log = &self.source.log;
+        let size = log.size();
+        let cosigned_size = log.cosigned().map_or(0, |(s, _)| s);
         Ok(Response::new(v1::GetStatusResponse {
-            origin: self.log.origin().to_string(),
-            size: self.log.size(),
-            checkpoint_size: self.log.checkpoint().map_or(0, |(s, _)| s),
-            cosigned_size: 0,
+            origin: log.origin().to_string(),
+            size,
+            checkpoint_size: log.checkpoint().map_or(0, |(s, _)| s),
+            cosigned_size,
             replication_lag: 0,
             last_replicated_ms: 0,
         }))
