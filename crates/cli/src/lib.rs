@@ -21,12 +21,14 @@ mod admin;
 mod bench;
 mod certs;
 pub mod client;
+mod demo;
 mod import;
 pub mod input;
 pub mod keyfile;
 mod node;
 pub mod output;
 mod read;
+mod sample;
 mod write;
 
 use client::Connection;
@@ -113,6 +115,10 @@ pub enum Command {
     Node(node::NodeArgs),
     /// Make a writer token and the config lines for a node.
     Token(node::TokenArgs),
+    /// Run a whole county on this machine: department nodes, the county
+    /// aggregator and its public portal, with a sample published, cosigned
+    /// and verified. Resumes the same county when run again.
+    Demo(demo::DemoArgs),
     /// Make the county's TLS certificates: a CA, server certificates, and
     /// client certificates for department nodes and writer systems.
     Certs(certs::CertsArgs),
@@ -566,6 +572,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(a) => node::run(a, &cli.conn, cli.json),
         Command::Token(a) => node::token(&a),
         Command::Bench(a) => bench::run(a),
+        Command::Demo(a) => demo::run(&a, cli.json),
         Command::Certs(a) => {
             let files = certs::run(&a)?;
             if cli.json {
@@ -584,8 +591,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// Installs the log subscriber for long-running commands (RUST_LOG sets the
 /// level; default info).
 pub fn init_tracing() {
+    init_tracing_at("info");
+}
+
+/// As [`init_tracing`], with another default level.
+pub fn init_tracing_at(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -612,7 +624,8 @@ fn run_client(cli: Cli) -> anyhow::Result<()> {
             | Command::Node(_)
             | Command::Token(_)
             | Command::Bench(_)
-            | Command::Certs(_) => Ok(()),
+            | Command::Certs(_)
+            | Command::Demo(_) => Ok(()),
             Command::Upload(a) => write::upload(&node, a, json).await,
             Command::Matter(c) => write::matter(&node, c, json).await,
             Command::Publish(a) => write::publish(&node, a, json).await,

@@ -146,7 +146,7 @@ pub struct TokenArgs {
     name: String,
 }
 
-fn load(config: &Path) -> Result<(NodeConfig, SigningKey)> {
+pub(crate) fn load(config: &Path) -> Result<(NodeConfig, SigningKey)> {
     let text =
         std::fs::read_to_string(config).with_context(|| format!("read {}", config.display()))?;
     let cfg =
@@ -491,20 +491,20 @@ fn dev(dir: &Path, port: u16) -> Result<()> {
     serve(&config)
 }
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     use rand::Rng as _;
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
 
-fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 /// Writes a file only its owner can read.
-fn write_private(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = std::fs::OpenOptions::new()
