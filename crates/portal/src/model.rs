@@ -32,6 +32,27 @@ pub trait LogRead: Send + Sync {
     fn checkpoint(&self) -> Option<(u64, String)>;
 }
 
+/// A node's or a mirror's read side: the portal shows the newest checkpoint
+/// the county cosigned (falling back to the department's own newest one).
+impl LogRead for gongkai_node::view::LogView {
+    fn origin(&self) -> &str {
+        gongkai_node::view::LogView::origin(self).as_str()
+    }
+    fn journal(&self) -> &Journal {
+        gongkai_node::view::LogView::journal(self)
+    }
+    fn projection(&self) -> &Projection {
+        gongkai_node::view::LogView::projection(self)
+    }
+    fn content(&self) -> &ContentStore {
+        gongkai_node::view::LogView::content(self)
+    }
+    fn checkpoint(&self) -> Option<(u64, String)> {
+        self.cosigned()
+            .or_else(|| gongkai_node::view::LogView::checkpoint(self))
+    }
+}
+
 /// The county as the portal presents it.
 #[derive(Clone, Debug, Serialize)]
 pub struct CountyInfo {

@@ -7,7 +7,7 @@
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use gongkai_core::checkpoint::SignedCheckpoint;
@@ -18,38 +18,13 @@ use gongkai_core::note::{Cosigner, KeyType, VerifierKey};
 use gongkai_core::types::{ContentRef, KeyName, Origin};
 use gongkai_node::log::{Log, OpenOptions, WriteJob};
 use gongkai_portal::{CountyInfo, DepartmentInfo, EvidenceInfo, LogRead, PortalConfig, Source};
-use gongkai_store::projection::Projection;
-use gongkai_store::{ContentStore, Journal};
+use gongkai_store::ContentStore;
 
 pub const ORIGIN: &str = "gongkai.example/510122/finance";
 pub const WITNESS: &str = "gongkai.example/510122/county";
 
-/// The department log with a checkpoint note the test can replace.
-pub struct Mirror {
-    pub log: Arc<Log>,
-    pub note: Mutex<Option<(u64, String)>>,
-}
-
-impl LogRead for Mirror {
-    fn origin(&self) -> &str {
-        self.log.origin().as_str()
-    }
-    fn journal(&self) -> &Journal {
-        self.log.journal()
-    }
-    fn projection(&self) -> &Projection {
-        self.log.projection()
-    }
-    fn content(&self) -> &ContentStore {
-        self.log.content()
-    }
-    fn checkpoint(&self) -> Option<(u64, String)> {
-        self.note.lock().ok().and_then(|n| n.clone())
-    }
-}
-
 pub struct County {
-    pub mirror: Arc<Mirror>,
+    pub log: Arc<Log>,
     pub vkey: String,
     pub witness_vkey: String,
     pub evidence: Vec<EvidenceInfo>,
@@ -66,8 +41,8 @@ impl Source for County {
         }
     }
     fn departments(&self) -> Vec<DepartmentInfo> {
-        let size = self.mirror.log.size();
-        let cosigned = self.mirror.checkpoint().map_or(0, |(s, _)| s);
+        let size = self.log.size();
+        let cosigned = self.log.cosigned().map_or(0, |(s, _)| s);
         vec![DepartmentInfo {
             origin: ORIGIN.into(),
             name: "某某县财政局".into(),
@@ -80,7 +55,7 @@ impl Source for County {
         }]
     }
     fn log(&self, origin: &str) -> Option<Arc<dyn LogRead>> {
-        (origin == ORIGIN).then(|| Arc::clone(&self.mirror) as Arc<dyn LogRead>)
+        (origin == ORIGIN).then(|| Arc::clone(self.log.view()) as Arc<dyn LogRead>)
     }
     fn evidence(&self) -> Vec<EvidenceInfo> {
         self.evidence.clone()
@@ -260,12 +235,9 @@ pub fn start() -> Fixture {
         KeyType::Ed25519,
         key.public_key(),
     );
-    let mirror = Arc::new(Mirror {
-        log,
-        note: Mutex::new(Some((size, signed.to_string()))),
-    });
+    log.set_cosigned(size, signed.to_string());
     let county = Arc::new(County {
-        mirror,
+        log,
         vkey: vkey.to_string(),
         witness_vkey: witness.verifier_key().to_string(),
         evidence: Vec::new(),
