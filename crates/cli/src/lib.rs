@@ -17,14 +17,23 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use gongkai_core::date::Date;
 use gongkai_core::types::{ItemId, MatterId, RequestId};
 
+pub mod audit;
 mod bench;
 pub mod client;
+pub mod engine;
+pub mod export;
+pub mod fetch;
 mod import;
 pub mod input;
 pub mod keyfile;
+pub mod layout;
+pub mod monitor;
 mod node;
 pub mod output;
+pub mod prove;
 mod read;
+pub mod trust;
+pub mod verify;
 mod write;
 
 use client::Connection;
@@ -105,6 +114,25 @@ pub enum Command {
     Checkpoint(CheckpointArgs),
     /// Download a document by its digest and check it before saving.
     Content(ContentArgs),
+    // ---- verification (the inspection office, auditors, citizens) ---------
+    /// Verify logs from a server: whole, or incrementally from --state
+    /// (exit 0 clean, 1 violations, 2 could not verify).
+    Verify(verify::VerifyArgs),
+    /// Write a self-contained export of logs (tiles, entry bundles,
+    /// checkpoints, content) for offline audit.
+    Export(export::ExportArgs),
+    /// Verify an export offline and report amendments, withdrawals,
+    /// lateness, missing disclosures, back-dating (exit 0 clean, 1
+    /// violations, 2 unreadable).
+    Audit(audit::AuditArgs),
+    /// Write a proof bundle of one item's history (entries, inclusion
+    /// proofs, the signed checkpoint).
+    Prove(prove::ProveArgs),
+    /// Verify a proof bundle offline (exit 0 verified, 1 not).
+    CheckProof(prove::CheckProofArgs),
+    /// Follow logs and alert (JSON lines on stderr, --on-alert CMD) on any
+    /// rollback, fork or invalid entry.
+    Monitor(monitor::MonitorArgs),
     // ---- operator commands ------------------------------------------------
     /// Run a department node (`--config FILE`), create its log (`init`),
     /// verify its data offline (`check`), or try one out locally (`dev`).
@@ -535,7 +563,7 @@ pub struct ContentArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             let (code, line) = describe(&e);
             eprintln!("error: {line}");
@@ -553,14 +581,16 @@ pub fn describe(e: &anyhow::Error) -> (u8, String) {
     (code, format!("{e:#}"))
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<u8> {
     if let Command::Keygen(a) = &cli.command {
-        return write::keygen(a, cli.json);
+        return write::keygen(a, cli.json).map(|()| 0);
     }
     match cli.command {
-        Command::Node(a) => node::run(a),
-        Command::Token(a) => node::token(&a),
-        Command::Bench(a) => bench::run(a),
+        Command::Node(a) => node::run(a).map(|()| 0),
+        Command::Token(a) => node::token(&a).map(|()| 0),
+        Command::Bench(a) => bench::run(a).map(|()| 0),
+        Command::Audit(a) => audit::run(a, cli.json),
+        Command::CheckProof(a) => prove::check(a, cli.json),
         command => run_client(Cli { command, ..cli }),
     }
 }
@@ -584,15 +614,25 @@ pub fn today() -> String {
     gongkai_core::date::Date::from_unix_ms_cst(ms).map_or_else(|_| String::new(), |d| d.to_string())
 }
 
-fn run_client(cli: Cli) -> anyhow::Result<()> {
+fn run_client(cli: Cli) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let node = client::Node::connect(&cli.conn)?;
         let json = cli.json;
-        match cli.command {
-            Command::Keygen(_) | Command::Node(_) | Command::Token(_) | Command::Bench(_) => Ok(()),
+        let token = cli.conn.token.clone();
+        let done = match cli.command {
+            Command::Verify(a) => return verify::run(&node, token.as_deref(), a, json).await,
+            Command::Monitor(a) => return monitor::run(&node, token.as_deref(), a).await,
+            Command::Export(a) => export::run(&node, a, json).await,
+            Command::Prove(a) => prove::prove(&node, a, json).await,
+            Command::Keygen(_)
+            | Command::Node(_)
+            | Command::Token(_)
+            | Command::Bench(_)
+            | Command::Audit(_)
+            | Command::CheckProof(_) => Ok(()),
             Command::Upload(a) => write::upload(&node, a, json).await,
             Command::Matter(c) => write::matter(&node, c, json).await,
             Command::Publish(a) => write::publish(&node, a, json).await,
@@ -608,7 +648,8 @@ fn run_client(cli: Cli) -> anyhow::Result<()> {
             Command::Status => read::status(&node, json).await,
             Command::Checkpoint(a) => read::checkpoint(&node, a, json).await,
             Command::Content(a) => read::content(&node, a, json).await,
-        }
+        };
+        done.map(|()| 0)
     })
 }
 
