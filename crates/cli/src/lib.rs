@@ -19,6 +19,7 @@ use gongkai_core::types::{ItemId, MatterId, RequestId};
 
 pub mod audit;
 mod bench;
+mod bench_audit;
 pub mod client;
 pub mod engine;
 pub mod export;
