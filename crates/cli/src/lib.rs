@@ -3,7 +3,10 @@
 //!
 //! In scope: key files ([`keyfile`]), the client commands of a department
 //! clerk (writes: matters, items, requests, bulk import; reads: catalog,
-//! item history with verification, content download). Everything that
+//! item history with verification, content download), and the tools of the
+//! inspection office and third parties: [`verify`], [`export`], [`audit`],
+//! [`prove`] / `check-proof` and [`monitor`], with the keys they trust from
+//! a [`trust`] file. Everything that
 //! hashes, signs or verifies is `gongkai-core`'s; this crate wires it to
 //! the node's gRPC API (`gongkai-proto`). Server commands (`node`,
 //! `aggregator`) join the [`Command`] enum once those crates exist.
@@ -49,6 +52,10 @@ Exit codes:
      same idempotency key, so a retry never records an event twice)
   4  the node's answer does not verify (signature, inclusion proof or
      content hash): do not rely on it, and tell the inspection office
+
+verify, audit, monitor --once and check-proof use their own codes:
+  0 clean / verified, 1 violations found, 2 could not verify (unreachable,
+  unreadable export, bad arguments).
 
 Environment: GONGKAI_SERVER, GONGKAI_TOKEN, GONGKAI_ORIGIN stand in for
 --server, --token, --origin.";

@@ -54,7 +54,7 @@ pub struct VerifyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TrustArgs {
     /// The trust file (TOML): department keys per origin, witness keys,
-    /// quorum. See docs/FORMAT.md § 16.1.
+    /// quorum. See docs/FORMAT.md § 16.4.
     #[arg(long, value_name = "FILE")]
     pub trust: Option<PathBuf>,
     /// A department verifier key (vkey string or .vkey file); repeatable.
