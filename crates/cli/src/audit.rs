@@ -272,63 +272,66 @@ pub fn audit_log(root: &Path, origin: &Origin, trust: &Trust, as_of: Date) -> Re
     let mut tiles = TileBuilder::new();
     let mut expected: BTreeSet<String> = BTreeSet::new();
     let mut uses: Vec<ContentUse> = Vec::new();
-    let mut pending: Vec<Vec<u8>> = Vec::new();
     let threads = crate::engine::threads();
+    let mut bundles = entry_bundles_for_size(size).into_iter();
+    // A bundle that cannot be read ends the stream; reported after it.
+    let mut unreadable: Option<(&'static str, u64, String, String)> = None;
+    let next = || {
+        let mut chunk: Vec<Vec<u8>> = Vec::new();
+        while chunk.len() < CHUNK {
+            let Some(b) = bundles.next() else { break };
+            let path = b.path();
+            let read = std::fs::read(dir.join(&path));
+            let failed = match &read {
+                Err(e) => Some(("missing-file", format!("entry bundle: {e}"))),
+                Ok(bytes) => match decode_bundle(bytes, usize::from(b.width())) {
+                    Ok(entries) => {
+                        chunk.extend(entries.into_iter().map(<[u8]>::to_vec));
+                        None
+                    }
+                    Err(e) => Some(("malformed-bundle", e.to_string())),
+                },
+            };
+            if let Some((kind, detail)) = failed {
+                unreadable = Some((kind, b.first_entry(), path, detail));
+                bundles = Vec::new().into_iter();
+                break;
+            }
+        }
+        (!chunk.is_empty()).then_some(chunk)
+    };
+    let mut expected_bundles: BTreeSet<String> = entry_bundles_for_size(size)
+        .iter()
+        .map(|b| b.path())
+        .collect();
+    expected.append(&mut expected_bundles);
+    let result = crate::engine::verify_stream(&mut verifier, next, threads, |p, v| {
+        review.observe(&p.event);
+        uses.extend(content_uses(&p.event));
+        for (id, hashes) in tiles.push(p.leaf_hash) {
+            compare_tile(&dir, &mut cx, &id.path(), &hashes, p.event.index);
+            expected.insert(id.path());
+        }
+        if wanted.contains(&v.size()) {
+            roots.insert(v.size(), v.root());
+        }
+    });
     let mut complete = true;
-    let bundles = entry_bundles_for_size(size);
-    let last = bundles.len();
-    for (n, b) in bundles.into_iter().enumerate() {
-        let path = b.path();
-        expected.insert(path.clone());
-        let bytes = match std::fs::read(dir.join(&path)) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                cx.violation(
-                    "missing-file",
-                    Some(b.first_entry()),
-                    &path,
-                    format!("entry bundle: {e}"),
-                );
-                complete = false;
-                break;
-            }
-        };
-        match decode_bundle(&bytes, usize::from(b.width())) {
-            Ok(entries) => pending.extend(entries.into_iter().map(<[u8]>::to_vec)),
-            Err(e) => {
-                cx.violation(
-                    "malformed-bundle",
-                    Some(b.first_entry()),
-                    &path,
-                    format!("{e}"),
-                );
-                complete = false;
-                break;
-            }
+    if let Err(e) = result {
+        let index = e.index();
+        let file = index
+            .and_then(|i| layout::bundle_of(i, size))
+            .map_or_else(String::new, |b| b.path());
+        cx.violation(error_kind(&e), index, &file, e.to_string());
+        complete = false;
+    }
+    if let Some((kind, first, path, detail)) = unreadable {
+        // Entries before the bad bundle were verified; the log is broken
+        // from there.
+        if complete {
+            cx.violation(kind, Some(first), &path, detail);
         }
-        if pending.len() >= CHUNK || n + 1 == last {
-            let chunk = std::mem::take(&mut pending);
-            let result = crate::engine::verify_entries(&mut verifier, chunk, threads, |p, v| {
-                review.observe(&p.event);
-                uses.extend(content_uses(&p.event));
-                for (id, hashes) in tiles.push(p.leaf_hash) {
-                    compare_tile(&dir, &mut cx, &id.path(), &hashes, p.event.index);
-                    expected.insert(id.path());
-                }
-                if wanted.contains(&v.size()) {
-                    roots.insert(v.size(), v.root());
-                }
-            });
-            if let Err(e) = result {
-                let index = e.index();
-                let file = index
-                    .and_then(|i| layout::bundle_of(i, size))
-                    .map_or_else(String::new, |b| b.path());
-                cx.violation(error_kind(&e), index, &file, e.to_string());
-                complete = false;
-                break;
-            }
-        }
+        complete = false;
     }
     out.entries_verified = verifier.size();
     // 4. The edge of the tree, stray files, the root and signatures.

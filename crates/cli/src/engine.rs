@@ -62,21 +62,14 @@ fn work(start: u64, entries: Vec<Vec<u8>>) -> Part {
     }
 }
 
-/// Verifies `entries`, which continue `verifier`'s log at its size, on
-/// `threads` threads, calling `each` with every entry once it is accepted
-/// (and the verifier advanced past it). Stops at the first failure, in log
-/// order; the verifier must then be discarded.
-///
-/// # Errors
-/// The first framing, field, chain, rule or signature error, naming its
-/// index.
-pub fn verify_entries(
-    verifier: &mut ChainVerifier,
-    entries: Vec<Vec<u8>>,
-    threads: usize,
-    mut each: impl FnMut(&Prepared, &ChainVerifier),
-) -> Result<(), Error> {
-    let start = verifier.size();
+/// The parallel half of verification: `entries` (at indexes from `start`)
+/// prepared and their signatures batch-verified on `threads` threads.
+pub struct Checked {
+    parts: Vec<Option<Part>>,
+}
+
+/// Runs the parallel half on `entries` at indexes from `start`.
+pub fn check_parallel(start: u64, entries: Vec<Vec<u8>>, threads: usize) -> Checked {
     let mut batches: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
     let mut rest = entries;
     let mut at = start;
@@ -114,7 +107,22 @@ pub fn verify_entries(
             }
         }
     });
-    for part in parts {
+    Checked { parts }
+}
+
+/// The sequential half: links and catalog rules in log order, calling
+/// `each` with every accepted entry. Stops at the first failure, in log
+/// order; the verifier must then be discarded.
+///
+/// # Errors
+/// The first framing, field, chain, rule or signature error, naming its
+/// index.
+pub fn apply(
+    verifier: &mut ChainVerifier,
+    checked: Checked,
+    mut each: impl FnMut(&Prepared, &ChainVerifier),
+) -> Result<(), Error> {
+    for part in checked.parts {
         let Some(part) = part else {
             return Err(Error::HashStore("a verification worker failed".into()));
         };
@@ -136,4 +144,137 @@ pub fn verify_entries(
         }
     }
     Ok(())
+}
+
+/// Verifies `entries`, which continue `verifier`'s log at its size, on
+/// `threads` threads, calling `each` with every entry once it is accepted.
+///
+/// # Errors
+/// As [`apply`].
+pub fn verify_entries(
+    verifier: &mut ChainVerifier,
+    entries: Vec<Vec<u8>>,
+    threads: usize,
+    each: impl FnMut(&Prepared, &ChainVerifier),
+) -> Result<(), Error> {
+    let checked = check_parallel(verifier.size(), entries, threads);
+    apply(verifier, checked, each)
+}
+
+/// Verifies a stream of chunks that continue `verifier`'s log, with the
+/// parallel half of chunk `k + 1` running while the calling thread does
+/// the sequential half of chunk `k` (so the cores never wait for it).
+/// `next` yields the chunks in order and `None` at the end.
+///
+/// # Errors
+/// As [`apply`].
+pub fn verify_stream(
+    verifier: &mut ChainVerifier,
+    mut next: impl FnMut() -> Option<Vec<Vec<u8>>>,
+    threads: usize,
+    mut each: impl FnMut(&Prepared, &ChainVerifier),
+) -> Result<(), Error> {
+    std::thread::scope(|s| {
+        let mut at = verifier.size();
+        let spawn = |chunk: Vec<Vec<u8>>, at: &mut u64| {
+            let start = *at;
+            *at += chunk.len() as u64;
+            s.spawn(move || check_parallel(start, chunk, threads))
+        };
+        let mut pending = next().map(|c| spawn(c, &mut at));
+        while let Some(handle) = pending.take() {
+            pending = next().map(|c| spawn(c, &mut at));
+            let checked = handle
+                .join()
+                .map_err(|_| Error::HashStore("a verification worker failed".into()))?;
+            apply(verifier, checked, &mut each)?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use gongkai_core::event::{Kind, pb};
+    use gongkai_core::keys::SigningKey;
+    use gongkai_core::types::Origin;
+    use gongkai_core::writer::LogWriter;
+
+    use super::*;
+
+    const T0: u64 = 1_772_413_200_000;
+
+    fn log(n: u64) -> (Vec<Vec<u8>>, SigningKey) {
+        let key = SigningKey::from_seed([21; 32]);
+        let mut w = LogWriter::new(
+            Origin::new("gongkai.example/510122/finance").unwrap(),
+            key.clone(),
+        );
+        let mut out = Vec::new();
+        for i in 0..n {
+            let kind = if i == 0 {
+                Kind::Genesis(pb::Genesis {
+                    department: "某某县财政局".into(),
+                    division_code: "510122".into(),
+                })
+            } else {
+                Kind::RequestReceived(pb::RequestReceived {
+                    request_id: format!("r{i}"),
+                    date_received: "2026-03-02".into(),
+                    subject: "请求公开".into(),
+                })
+            };
+            out.push(w.append(kind, T0 + i).unwrap().into_bytes());
+        }
+        (out, key)
+    }
+
+    fn stream(entries: &[Vec<u8>], key: &SigningKey, chunk: usize) -> (Result<(), Error>, u64) {
+        let mut v = ChainVerifier::new(
+            Origin::new("gongkai.example/510122/finance").unwrap(),
+            &[key.public_key()],
+        );
+        let mut chunks = entries.chunks(chunk).map(<[Vec<u8>]>::to_vec);
+        let mut seen = 0;
+        let r = verify_stream(
+            &mut v,
+            || chunks.next(),
+            3,
+            |p, _| {
+                assert_eq!(p.event.index, seen, "in order");
+                seen += 1;
+            },
+        );
+        (r, seen)
+    }
+
+    #[test]
+    fn streamed_chunks_verify_in_order_and_errors_come_in_log_order() {
+        let (entries, key) = log(3000);
+        let (r, seen) = stream(&entries, &key, 700);
+        r.unwrap();
+        assert_eq!(seen, 3000);
+        // A bad signature at 2500 and a broken link at 1500 (entry 1500
+        // replaced by 1499: wrong index): the link, which comes first.
+        let mut bad = entries.clone();
+        let last = bad[2500].len() - 1;
+        bad[2500][last] ^= 1;
+        let (r, _) = stream(&bad, &key, 700);
+        assert!(
+            matches!(r, Err(Error::BadSignature { index: 2500, .. })),
+            "{r:?}"
+        );
+        bad[1500] = entries[1499].clone();
+        let (r, seen) = stream(&bad, &key, 700);
+        assert_eq!(r.unwrap_err().index(), Some(1500));
+        assert_eq!(seen, 1500);
+        // A signature failing in the same batch as, but after, a link
+        // failure: still the link.
+        let mut bad = entries.clone();
+        bad[10] = entries[9].clone();
+        let last = bad[20].len() - 1;
+        bad[20][last] ^= 1;
+        let (r, _) = stream(&bad, &key, 5000);
+        assert_eq!(r.unwrap_err().index(), Some(10));
+    }
 }
