@@ -33,7 +33,7 @@ use serde_json::json;
 use crate::export::files_under;
 use crate::layout;
 use crate::output::{Table, print_json};
-use crate::trust::{Trust, check_signatures};
+use crate::trust::{Trust, check_signatures, key_for_size};
 use crate::verify::{ContentUse, TrustArgs, content_uses, is_redacted, is_restricted};
 
 /// Entries verified per hand-off to the worker threads.
@@ -354,7 +354,8 @@ pub fn audit_log(root: &Path, origin: &Origin, trust: &Trust, as_of: Date) -> Re
         if let Err(e) = verifier.check_checkpoint(cp.checkpoint()) {
             cx.violation("root-mismatch", None, layout::CHECKPOINT, e.to_string());
         }
-        let verdict = check_signatures(&cp, &verifier.state().checkpoint_keys(), trust);
+        let keys = key_for_size(&verifier.state().keys, size);
+        let verdict = check_signatures(&cp, &keys, trust);
         out.cosignatures = verdict.cosignatures;
         if let Some(v) = verdict.violation {
             cx.violation("checkpoint-signature", None, layout::CHECKPOINT, v);
@@ -368,10 +369,10 @@ pub fn audit_log(root: &Path, origin: &Origin, trust: &Trust, as_of: Date) -> Re
             cx.push(s, "not-cosigned", None, layout::CHECKPOINT, c);
         }
     }
-    let all_keys: Vec<_> = verifier.state().keys.iter().map(|k| k.key).collect();
     for (file, c) in &others {
         let s = c.checkpoint().size;
-        let signed = check_signatures(c, &all_keys, &Trust::default())
+        let keys = key_for_size(&verifier.state().keys, s);
+        let signed = check_signatures(c, &keys, &Trust::default())
             .violation
             .is_none();
         if s > size {

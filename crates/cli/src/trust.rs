@@ -171,6 +171,19 @@ impl Trust {
     }
 }
 
+/// The key that must sign a checkpoint of `size` (FORMAT.md § 11.1): the
+/// key in force after entry `size - 1`, from a verified chain's key epochs.
+/// A verifier that walked the chain accepts no other.
+pub fn key_for_size(keys: &[gongkai_core::chain::KeyEpoch], size: u64) -> Vec<PublicKey> {
+    // The key in force after entry `size - 1` is the one that would sign
+    // entry `size`: after a rotation at `i`, the next key (from `i + 1`).
+    keys.iter()
+        .rev()
+        .find(|k| k.from_index <= size)
+        .map(|k| vec![k.key])
+        .unwrap_or_default()
+}
+
 /// The verdict on a checkpoint's signatures.
 #[derive(Debug, Clone, Default)]
 pub struct CheckpointVerdict {
@@ -273,6 +286,32 @@ mod tests {
             KeyName::new("county.example").unwrap(),
             SigningKey::from_seed([seed; 32]),
         )
+    }
+
+    #[test]
+    fn the_key_in_force_signs_each_size() {
+        use gongkai_core::chain::KeyEpoch;
+        let k = |n: u8| SigningKey::from_seed([n; 32]).public_key();
+        // Genesis key 1; a key_rotated at index 5 hands over to key 2.
+        let epochs = [
+            KeyEpoch {
+                from_index: 0,
+                key: k(1),
+            },
+            KeyEpoch {
+                from_index: 6,
+                key: k(2),
+            },
+        ];
+        assert_eq!(key_for_size(&epochs, 1), vec![k(1)]);
+        assert_eq!(key_for_size(&epochs, 5), vec![k(1)]);
+        assert_eq!(
+            key_for_size(&epochs, 6),
+            vec![k(2)],
+            "in force after the rotation at 5"
+        );
+        assert_eq!(key_for_size(&epochs, 7), vec![k(2)]);
+        assert!(key_for_size(&[], 3).is_empty());
     }
 
     #[test]

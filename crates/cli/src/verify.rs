@@ -355,7 +355,8 @@ async fn verify_log_inner(
         out.violations.push(format!("checkpoint: {e}"));
         return Ok(());
     }
-    let verdict = check_signatures(&cp, &verifier.state().checkpoint_keys(), trust);
+    let keys = crate::trust::key_for_size(&verifier.state().keys, new.size);
+    let verdict = check_signatures(&cp, &keys, trust);
     out.cosignatures = verdict.cosignatures;
     if let Some(v) = verdict.violation {
         out.violations
