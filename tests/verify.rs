@@ -46,6 +46,18 @@ fn incremental_verify_catches_rollback_and_fork_and_monitor_alerts() {
     a.define_matter("dibao", GROUP_MATTER);
     a.publish("budget-a", "budget", &today, "预算", &[]);
     a.publish("dibao-1", "dibao", &today, "低保名单", &[]);
+    let secret = a.publish("names", "budget", &today, "含个人信息", &[]);
+    a.ok(&[
+        "redact",
+        "--item",
+        "names",
+        "--digest",
+        &secret,
+        "--reason",
+        "个人信息",
+        "--basis",
+        "条例第十五条",
+    ]);
     let size = a.wait_checkpoint();
 
     // Whole log, public reader: restricted content is reported as such.
@@ -56,6 +68,7 @@ fn incremental_verify_catches_rollback_and_fork_and_monitor_alerts() {
     assert_eq!(log["new_entries"], size, "{out}");
     assert_eq!(log["content_ok"], 1, "{out}");
     assert_eq!(log["content_restricted"], 1, "{out}");
+    assert_eq!(log["content_redacted"], 1, "{out}");
     assert!(
         log["warnings"][0].as_str().unwrap().contains("no witness"),
         "{out}"
