@@ -142,7 +142,7 @@ impl StateFile {
     /// # Errors
     /// Local I/O.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(self).context("encode state")?;
+        let bytes = serde_json::to_vec(self).context("encode state")?;
         write_atomic(path, &bytes, 0o600)
     }
 }
