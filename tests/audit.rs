@@ -521,6 +521,26 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
             file: Some(format!("checkpoints/{size}")),
         },
         Case {
+            name: "back-dated: entries claim times before a cosignature on a checkpoint that lacked them",
+            tamper: Box::new({
+                let o = older.clone();
+                let w = Cosigner::new(
+                    KeyName::new("county.example").unwrap(),
+                    SigningKey::from_seed([77; 32]),
+                );
+                move |dir: &Path| {
+                    // The county saw size1 a day from now: every later
+                    // entry claims an earlier time.
+                    let mut c = SignedCheckpoint::parse(&o).unwrap();
+                    c.cosign(&w, now + 86_400).unwrap();
+                    std::fs::write(dir.join(format!("checkpoints/{size1}")), c.to_string())
+                        .unwrap();
+                }
+            }),
+            index: Some(size1),
+            file: Some(bundle.clone()),
+        },
+        Case {
             name: "delete the checkpoint",
             tamper: Box::new(|dir: &Path| std::fs::remove_file(dir.join("checkpoint")).unwrap()),
             index: None,
