@@ -746,6 +746,26 @@ fn late_disclosures_requests_and_missing_periods_are_reported() {
         md.contains(&format!("logs/{ORIGIN}/tile/entries/000.p/")),
         "{md}"
     );
+    // The HTML report too, escaped.
+    let html = d.join("report.html");
+    let o = gongkai(&[
+        "audit",
+        export.to_str().unwrap(),
+        "--trust",
+        trust.to_str().unwrap(),
+        "--report",
+        html.to_str().unwrap(),
+    ]);
+    expect_code(&o, 1);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+    assert!(page.contains("<td>late-answer</td>"), "{page}");
+    // The text report names the same findings.
+    assert!(
+        text(&o.stdout).contains("VIOLATION late-disclosure"),
+        "{}",
+        text(&o.stdout)
+    );
 }
 
 /// The export and proof-bundle vectors of docs/vectors/ (FORMAT.md § 16,

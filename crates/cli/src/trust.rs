@@ -289,6 +289,12 @@ mod tests {
     }
 
     #[test]
+    fn the_example_trust_file_parses() {
+        let t = Trust::parse(include_str!("../../../docs/examples/trust.toml")).unwrap();
+        assert_eq!((t.logs.len(), t.witnesses.len(), t.quorum), (1, 1, 1));
+    }
+
+    #[test]
     fn the_key_in_force_signs_each_size() {
         use gongkai_core::chain::KeyEpoch;
         let k = |n: u8| SigningKey::from_seed([n; 32]).public_key();
