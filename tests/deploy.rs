@@ -33,7 +33,10 @@ fn systemd_units_verify_cleanly() {
             .expect("systemd-analyze must be installed (scripts/test installs systemd)");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{instance}: {stderr}");
-        assert!(stderr.trim().is_empty(), "{instance} has warnings:\n{stderr}");
+        assert!(
+            stderr.trim().is_empty(),
+            "{instance} has warnings:\n{stderr}"
+        );
         checked.push(instance);
     }
     checked.sort();

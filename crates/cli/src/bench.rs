@@ -31,6 +31,9 @@ enum BenchCommand {
     /// catalog checks, signing, journal group commit with fdatasync,
     /// projection, acknowledgement.
     Append(AppendArgs),
+    /// Audit a large generated export, next to the raw ZIP-215 batch
+    /// verification rate measured in the same run.
+    Audit(crate::bench_audit::AuditBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -61,7 +64,10 @@ struct AppendArgs {
 
 /// Runs `gongkai bench …`.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let BenchCommand::Append(a) = args.command;
+    let a = match args.command {
+        BenchCommand::Append(a) => a,
+        BenchCommand::Audit(a) => return crate::bench_audit::run(&a),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

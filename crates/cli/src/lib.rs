@@ -3,7 +3,10 @@
 //!
 //! In scope: key files ([`keyfile`]), the client commands of a department
 //! clerk (writes: matters, items, requests, bulk import; reads: catalog,
-//! item history with verification, content download). Everything that
+//! item history with verification, content download), and the tools of the
+//! inspection office and third parties: [`verify`], [`export`], [`audit`],
+//! [`prove`] / `check-proof` and [`monitor`], with the keys they trust from
+//! a [`trust`] file. Everything that
 //! hashes, signs or verifies is `gongkai-core`'s; this crate wires it to
 //! the node's gRPC API (`gongkai-proto`). Server commands (`node`,
 //! `aggregator`) join the [`Command`] enum once those crates exist.
@@ -18,17 +21,27 @@ use gongkai_core::date::Date;
 use gongkai_core::types::{ItemId, MatterId, RequestId};
 
 mod admin;
+pub mod audit;
 mod bench;
+mod bench_audit;
 mod certs;
 pub mod client;
 mod demo;
+pub mod engine;
+pub mod export;
+pub mod fetch;
 mod import;
 pub mod input;
 pub mod keyfile;
+pub mod layout;
+pub mod monitor;
 mod node;
 pub mod output;
+pub mod prove;
 mod read;
 mod sample;
+pub mod trust;
+pub mod verify;
 mod write;
 
 use client::Connection;
@@ -43,6 +56,10 @@ Exit codes:
      same idempotency key, so a retry never records an event twice)
   4  the node's answer does not verify (signature, inclusion proof or
      content hash): do not rely on it, and tell the inspection office
+
+verify, audit, monitor --once and check-proof use their own codes:
+  0 clean / verified, 1 violations found, 2 could not verify (unreachable,
+  unreadable export, bad arguments).
 
 Environment: GONGKAI_SERVER, GONGKAI_TOKEN, GONGKAI_ORIGIN stand in for
 --server, --token, --origin.";
@@ -109,6 +126,25 @@ pub enum Command {
     Checkpoint(CheckpointArgs),
     /// Download a document by its digest and check it before saving.
     Content(ContentArgs),
+    // ---- verification (the inspection office, auditors, citizens) ---------
+    /// Verify logs from a server: whole, or incrementally from --state
+    /// (exit 0 clean, 1 violations, 2 could not verify).
+    Verify(verify::VerifyArgs),
+    /// Write a self-contained export of logs (tiles, entry bundles,
+    /// checkpoints, content) for offline audit.
+    Export(export::ExportArgs),
+    /// Verify an export offline and report amendments, withdrawals,
+    /// lateness, missing disclosures, back-dating (exit 0 clean, 1
+    /// violations, 2 unreadable).
+    Audit(audit::AuditArgs),
+    /// Write a proof bundle of one item's history (entries, inclusion
+    /// proofs, the signed checkpoint).
+    Prove(prove::ProveArgs),
+    /// Verify a proof bundle offline (exit 0 verified, 1 not).
+    CheckProof(prove::CheckProofArgs),
+    /// Follow logs and alert (JSON lines on stderr, --on-alert CMD) on any
+    /// rollback, fork or invalid entry.
+    Monitor(monitor::MonitorArgs),
     // ---- operator commands ------------------------------------------------
     /// Run a department node (`--config FILE`), create its log (`init`),
     /// verify its data offline (`check`), or try one out locally (`dev`).
@@ -546,7 +582,7 @@ pub struct ContentArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             let (code, line) = describe(&e);
             eprintln!("error: {line}");
@@ -564,15 +600,17 @@ pub fn describe(e: &anyhow::Error) -> (u8, String) {
     (code, format!("{e:#}"))
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<u8> {
     if let Command::Keygen(a) = &cli.command {
-        return write::keygen(a, cli.json);
+        return write::keygen(a, cli.json).map(|()| 0);
     }
     match cli.command {
-        Command::Node(a) => node::run(a, &cli.conn, cli.json),
-        Command::Token(a) => node::token(&a),
-        Command::Bench(a) => bench::run(a),
-        Command::Demo(a) => demo::run(&a, cli.json),
+        Command::Node(a) => node::run(a, &cli.conn, cli.json).map(|()| 0),
+        Command::Token(a) => node::token(&a).map(|()| 0),
+        Command::Bench(a) => bench::run(a).map(|()| 0),
+        Command::Audit(a) => audit::run(a, cli.json),
+        Command::CheckProof(a) => prove::check(a, cli.json),
+        Command::Demo(a) => demo::run(&a, cli.json).map(|()| 0),
         Command::Certs(a) => {
             let files = certs::run(&a)?;
             if cli.json {
@@ -582,7 +620,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     println!("wrote {}", f.display());
                 }
             }
-            Ok(())
+            Ok(0)
         }
         command => run_client(Cli { command, ..cli }),
     }
@@ -612,20 +650,27 @@ pub fn today() -> String {
     gongkai_core::date::Date::from_unix_ms_cst(ms).map_or_else(|_| String::new(), |d| d.to_string())
 }
 
-fn run_client(cli: Cli) -> anyhow::Result<()> {
+fn run_client(cli: Cli) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let node = client::Node::connect(&cli.conn)?;
         let json = cli.json;
-        match cli.command {
+        let token = cli.conn.token.clone();
+        let done = match cli.command {
+            Command::Verify(a) => return verify::run(&node, token.as_deref(), a, json).await,
+            Command::Monitor(a) => return monitor::run(&node, token.as_deref(), a).await,
+            Command::Export(a) => export::run(&node, a, json).await,
+            Command::Prove(a) => prove::prove(&node, a, json).await,
             Command::Keygen(_)
             | Command::Node(_)
             | Command::Token(_)
             | Command::Bench(_)
             | Command::Certs(_)
-            | Command::Demo(_) => Ok(()),
+            | Command::Demo(_)
+            | Command::Audit(_)
+            | Command::CheckProof(_) => Ok(()),
             Command::Upload(a) => write::upload(&node, a, json).await,
             Command::Matter(c) => write::matter(&node, c, json).await,
             Command::Publish(a) => write::publish(&node, a, json).await,
@@ -641,7 +686,8 @@ fn run_client(cli: Cli) -> anyhow::Result<()> {
             Command::Status => read::status(&node, json).await,
             Command::Checkpoint(a) => read::checkpoint(&node, a, json).await,
             Command::Content(a) => read::content(&node, a, json).await,
-        }
+        };
+        done.map(|()| 0)
     })
 }
 
