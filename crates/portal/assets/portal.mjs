@@ -22,13 +22,13 @@ async function run(button, out) {
   try {
     const res = await fetch(button.dataset.proof, { cache: 'no-store' });
     if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.json().catch(() => ({}))).error ?? ''}`);
-    const bundle = await res.json();
-    const result = verifyItemBundle(bundle, trust);
+    const answer = await res.json();
+    const result = verifyItemBundle(answer, trust);
     const list = el('ul');
     for (const s of result.steps) list.append(el('li', s));
     const keys = el('p', `${T.fp}: ` + [...trust.logKeys, ...trust.witnesses].map((k) => fingerprint(parseVkey(k))).join(' · '), 'note');
     const parts = [el('strong', `✔ ${T.ok}`), list, el('p', T.inclusion), keys];
-    if (bundle.pending?.length) parts.push(el('p', T.pending + bundle.pending.join(', '), 'note'));
+    if (answer.pending?.length) parts.push(el('p', T.pending + answer.pending.join(', '), 'note'));
     out.replaceChildren(...parts);
     out.className = 'verified';
     out.dataset.state = 'verified';

@@ -457,17 +457,30 @@ export function verifyCheckpoint(note, logKeys, witnesses = []) {
 
 // ------------------------------------------------------------ one item
 
+const BUNDLE_FIELDS = ['checkpoint', 'entries', 'format', 'item_id', 'origin', 'statement'];
+const ITEM_KINDS = new Set(['published', 'amended', 'withdrawn', 'redacted']);
+
+/** The item id an item event concerns (field 1 of its message), or null. */
+function itemOf(ev) {
+  if (!ITEM_KINDS.has(ev.kind)) return null;
+  const f = fields(ev.kindBytes).find((x) => x.num === 1 && x.wire === 2);
+  return f ? dec.decode(f.value) : '';
+}
+
 /**
- * Verifies what the portal's proof endpoint returns for one item: the
- * checkpoint (department signature and `quorum` cosignatures), then for
- * every entry of the item's history its signature, its link to the entry
- * before it, and its inclusion in the checkpoint's tree. `bundle` is the
- * JSON of /api/v1/logs/<origin>/items/<id>/proof (base64 fields); `trust`
- * is { logKeys: [vkey], witnesses: [vkey], quorum }.
+ * Verifies a proof bundle (FORMAT.md § 18, `gongkai-proof/v1`): the
+ * checkpoint (a trusted department signature and `quorum` witness
+ * cosignatures), then every entry — parsed, naming the origin and its
+ * index, concerning the item, signed by the signer its body names, and
+ * included in the checkpoint's tree. `trust` is { logKeys: [vkey],
+ * witnesses: [vkey], quorum }.
  *
- * Returns { checkpoint, steps: [string], entries }; throws VerifyError.
+ * Returns { checkpoint, steps: [string], entries: [parsed] }; throws VerifyError.
  */
-export function verifyItemBundle(bundle, trust) {
+export function verifyProofBundle(bundle, trust) {
+  const keys = Object.keys(bundle).sort();
+  if (keys.join() !== BUNDLE_FIELDS.join()) throw new VerifyError('bad_bundle', `unexpected fields: ${keys.join(', ')}`);
+  if (bundle.format !== 'gongkai-proof/v1') throw new VerifyError('bad_bundle', `format ${bundle.format}`);
   const steps = [];
   const logKeys = trust.logKeys.map(parseVkey);
   const witnesses = (trust.witnesses ?? []).map(parseVkey);
@@ -481,26 +494,50 @@ export function verifyItemBundle(bundle, trust) {
   for (const c of cp.cosignatures) {
     steps.push(`cosigned by ${c.witness.name} (key ${fingerprint(c.witness)}) at ${new Date(c.time * 1000).toISOString()}`);
   }
+  if (!Array.isArray(bundle.entries) || bundle.entries.length === 0) throw new VerifyError('bad_bundle', 'no entries');
   const entries = [];
-  for (const h of bundle.history) {
-    const entry = fromBase64(h.entry);
-    const p = parseEntry(entry);
-    if (p.event.origin !== cp.origin) throw new VerifyError('chain_broken:origin', `entry ${h.index} is of another log`, h.index);
-    if (p.event.index !== BigInt(h.index)) throw new VerifyError('chain_broken:index', `entry at ${h.index} says index ${p.event.index}`, h.index);
-    // The key that signed: one of the trusted log keys (rotations inside
-    // the item's history are followed by the full verifiers, not here).
-    const key = logKeys.find((k) => equal(k.key, p.event.signer));
-    if (!key) throw new VerifyError('wrong_signer', `entry ${h.index} is signed by ${hex(p.event.signer)}, which is not a trusted key of ${cp.origin}`, h.index);
-    verifyEntrySignature(p, key.key, h.index);
-    if (h.index > 0) {
-      const prev = parseEntry(fromBase64(h.prev_entry));
-      if (prev.event.index !== BigInt(h.index - 1)) throw new VerifyError('chain_broken:index', `the entry before ${h.index} has index ${prev.event.index}`, h.index);
-      if (!equal(p.event.prevHash, prev.bodyHash)) throw new VerifyError('chain_broken:prev_hash', `entry ${h.index} does not link to entry ${h.index - 1}`, h.index);
-      verifyInclusion(h.index - 1, cp.size, prev.leafHash, h.prev_proof.map(fromBase64), cp.root);
+  let last = -1;
+  for (const e of bundle.entries) {
+    const index = e.index;
+    if (!Number.isSafeInteger(index) || index <= last) throw new VerifyError('bad_bundle', 'entries are not in increasing index order', index);
+    last = index;
+    let p;
+    try {
+      p = parseEntry(fromBase64(e.entry));
+    } catch (err) {
+      err.index = index;
+      throw err;
     }
-    verifyInclusion(h.index, cp.size, p.leafHash, h.proof.map(fromBase64), cp.root);
-    steps.push(`entry ${h.index} (${p.event.kind}): signature valid, linked to entry ${h.index - 1}, included in the tree of size ${cp.size}`);
-    entries.push({ index: h.index, kind: p.event.kind, time_ms: Number(p.event.timeMs) });
+    if (p.event.origin !== cp.origin) throw new VerifyError('chain_broken:origin', `entry ${index} is of another log`, index);
+    if (p.event.index !== BigInt(index)) throw new VerifyError('chain_broken:index', `entry at ${index} says index ${p.event.index}`, index);
+    if (itemOf(p.event) !== bundle.item_id) throw new VerifyError('bad_bundle', `entry ${index} is not about item ${bundle.item_id}`, index);
+    verifyEntrySignature(p, p.event.signer, index);
+    verifyInclusion(index, cp.size, p.leafHash, e.proof.map(fromBase64), cp.root);
+    entries.push({ index, parsed: p });
   }
   return { checkpoint: cp, steps, entries };
+}
+
+/**
+ * What the portal's proof endpoint returns: a § 18 bundle, plus for each
+ * entry the entry before it with its inclusion proof, so the chain link
+ * (prev_hash) is checked too. Returns { checkpoint, steps, entries }.
+ */
+export function verifyItemBundle(answer, trust) {
+  const result = verifyProofBundle(answer.bundle, trust);
+  const cp = result.checkpoint;
+  const links = new Map((answer.links ?? []).map((l) => [l.index, l]));
+  for (const { index, parsed } of result.entries) {
+    if (index > 0) {
+      const l = links.get(index);
+      if (!l) throw new VerifyError('chain_broken:prev_hash', `no entry before ${index} to check the link`, index);
+      const prev = parseEntry(fromBase64(l.prev_entry));
+      if (prev.event.index !== BigInt(index - 1)) throw new VerifyError('chain_broken:index', `the entry before ${index} has index ${prev.event.index}`, index);
+      verifyInclusion(index - 1, cp.size, prev.leafHash, l.prev_proof.map(fromBase64), cp.root);
+      if (!equal(parsed.event.prevHash, prev.bodyHash)) throw new VerifyError('chain_broken:prev_hash', `entry ${index} does not link to entry ${index - 1}`, index);
+    }
+    const link = index > 0 ? `linked to entry ${index - 1}` : 'the first entry';
+    result.steps.push(`entry ${index} (${parsed.event.kind}): signature valid, ${link}, included in the tree of size ${cp.size}`);
+  }
+  return result;
 }

@@ -43,11 +43,12 @@ try {
   // A tampered proof: flip one byte of the first history entry.
   await page.route('**/api/v1/logs/*/proof/**', async (route) => {
     const res = await route.fetch();
-    const bundle = await res.json();
-    const bytes = Buffer.from(bundle.history[0].entry, 'base64');
+    const answer = await res.json();
+    const entries = answer.bundle.entries;
+    const bytes = Buffer.from(entries[0].entry, 'base64');
     bytes[bytes.length - 70] ^= 0x01; // inside the body, before the signature
-    bundle.history[0].entry = bytes.toString('base64');
-    await route.fulfill({ response: res, json: bundle });
+    entries[0].entry = bytes.toString('base64');
+    await route.fulfill({ response: res, json: answer });
   });
   await page.goto(base + itemPath + '?lang=en');
   await page.click('#verify');

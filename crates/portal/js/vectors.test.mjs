@@ -106,3 +106,22 @@ test('strict base64 and vkeys', () => {
   const k = vec.keys[0].vkey;
   assert.throws(() => v.parseVkey(k.replace('+52bd93a4+', '+52bd93a5+')), { code: 'bad_key' });
 });
+
+test('the proof-bundle vector (FORMAT.md § 18)', () => {
+  const bundle = JSON.parse(readFileSync(new URL('proof-bundle.json', dir), 'utf8'));
+  const trust = {
+    logKeys: [readFileSync(new URL('log-genesis.vkey', dir), 'utf8'), readFileSync(new URL('log-rotated.vkey', dir), 'utf8')],
+    witnesses: [readFileSync(new URL('witness.vkey', dir), 'utf8')],
+    quorum: 1,
+  };
+  const r = v.verifyProofBundle(bundle, trust);
+  assert.deepEqual(r.entries.map((e) => e.index), bundle.entries.map((e) => e.index));
+  // Unknown fields, another item, a flipped proof hash, a missing quorum.
+  assert.throws(() => v.verifyProofBundle({ ...bundle, extra: 1 }, trust), { code: 'bad_bundle' });
+  assert.throws(() => v.verifyProofBundle({ ...bundle, item_id: 'other' }, trust), { code: 'bad_bundle' });
+  const flipped = structuredClone(bundle);
+  flipped.entries[0].proof[0] = v.toBase64(v.EMPTY_ROOT);
+  assert.throws(() => v.verifyProofBundle(flipped, trust), { code: 'bad_proof' });
+  assert.throws(() => v.verifyProofBundle(bundle, { ...trust, quorum: 2 }), { code: 'not_cosigned' });
+  assert.throws(() => v.verifyProofBundle(bundle, { ...trust, logKeys: [trust.witnesses[0]] }), { code: 'bad_checkpoint' });
+});

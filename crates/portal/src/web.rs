@@ -865,73 +865,71 @@ async fn api_item(
     Ok(axum::Json(out).into_response())
 }
 
-/// One history entry of a proof bundle (base64 fields), with the entry
-/// before it so the browser can check the chain link.
+/// The entry before a proven one, with its inclusion proof, so the browser
+/// can check the chain link (not part of the § 18 bundle).
 #[derive(Serialize)]
-struct ProofEntry {
+struct Link {
     index: u64,
-    entry: String,
-    proof: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prev_entry: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prev_proof: Option<Vec<String>>,
+    prev_entry: String,
+    prev_proof: Vec<String>,
 }
 
+/// `{ bundle: <gongkai-proof/v1, FORMAT.md § 18>, links: [...], pending: [...] }`:
+/// the item's history as of the newest cosigned checkpoint, the entries
+/// before each for the chain links, and the history entries not yet in
+/// that checkpoint.
 async fn api_proof(
     State(app): State<App>,
     Path((slug, id)): Path<(String, String)>,
 ) -> Result<Response, Failure> {
+    use gongkai_core::proof::{PROOF_FORMAT, PROOF_STATEMENT, ProofBundle, ProvenEntry};
     let (log, _) = log_of(&app, &slug).map_err(Failure::json)?;
     let out = blocking(move || {
         let Some(rec) = log.projection().item(&id).map_err(ModelError::from)? else {
             return Err(Failure::new(StatusCode::NOT_FOUND, format!("no item {id}")));
         };
         let Some((size, note)) = log.checkpoint() else {
-            return Err(Failure::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no checkpoint yet",
-            ));
+            return Err(Failure::new(StatusCode::SERVICE_UNAVAILABLE, "no checkpoint yet"));
         };
         let proof = |index: u64| -> Result<Vec<String>, Failure> {
             let p = merkle::inclusion_proof(log.projection(), index, size).map_err(|e| {
-                Failure::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("proof of {index}: {e}"),
-                )
+                Failure::new(StatusCode::INTERNAL_SERVER_ERROR, format!("proof of {index}: {e}"))
             })?;
             Ok(p.iter().map(|h| B64.encode(h.0)).collect())
         };
         let read = |index: u64| -> Result<String, Failure> {
             Ok(B64.encode(log.journal().read(index).map_err(ModelError::from)?))
         };
-        let mut history = Vec::new();
+        let mut entries = Vec::new();
+        let mut links = Vec::new();
         let mut pending = Vec::new();
         for &index in &rec.history {
             if index >= size {
                 pending.push(index);
                 continue;
             }
-            let (prev_entry, prev_proof) = if index > 0 {
-                (Some(read(index - 1)?), Some(proof(index - 1)?))
-            } else {
-                (None, None)
-            };
-            history.push(ProofEntry {
+            if index > 0 {
+                links.push(Link {
+                    index,
+                    prev_entry: read(index - 1)?,
+                    prev_proof: proof(index - 1)?,
+                });
+            }
+            entries.push(ProvenEntry {
                 index,
                 entry: read(index)?,
                 proof: proof(index)?,
-                prev_entry,
-                prev_proof,
             });
         }
-        Ok(serde_json::json!({
-            "origin": log.origin(),
-            "item_id": id,
-            "checkpoint": note,
-            "history": history,
-            "pending": pending,
-        }))
+        let bundle = ProofBundle {
+            format: PROOF_FORMAT.into(),
+            origin: log.origin().to_owned(),
+            item_id: id,
+            checkpoint: note,
+            entries,
+            statement: PROOF_STATEMENT.into(),
+        };
+        Ok(serde_json::json!({ "bundle": bundle, "links": links, "pending": pending }))
     })
     .await
     .map_err(Failure::json)?;

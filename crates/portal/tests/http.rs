@@ -167,26 +167,31 @@ fn json_api_and_the_proof_bundle_verify_with_core() {
     assert_eq!(item["history"].as_array().unwrap().len(), 2);
     assert_eq!(item["history"][1]["reason"], "表3数据有误");
 
-    // The proof bundle: every entry is included in the cosigned checkpoint.
-    let bundle = get(f.pages, &format!("/api/v1/logs/{SLUG}/proof/budget-2026")).json();
-    let cp = SignedCheckpoint::parse(bundle["checkpoint"].as_str().unwrap()).unwrap();
+    // The proof bundle is FORMAT.md § 18's, and core's checker accepts it.
+    let answer = get(f.pages, &format!("/api/v1/logs/{SLUG}/proof/budget-2026")).json();
+    let bundle: gongkai_core::proof::ProofBundle =
+        serde_json::from_value(answer["bundle"].clone()).unwrap();
+    let log_key: gongkai_core::note::VerifierKey = f.county.vkey.parse().unwrap();
+    let witness: gongkai_core::note::VerifierKey = f.county.witness_vkey.parse().unwrap();
+    let proven = bundle
+        .verify(&[log_key], &gongkai_core::note::Verifiers::from(witness), 1)
+        .unwrap();
+    assert_eq!(proven.events.len(), 2);
+    // The links: the entry before each, included in the same tree.
+    let cp = SignedCheckpoint::parse(&bundle.checkpoint).unwrap();
     let (size, root) = (cp.checkpoint().size, cp.checkpoint().root);
-    let history = bundle["history"].as_array().unwrap();
-    assert_eq!(history.len(), 2);
-    for h in history {
-        let index = h["index"].as_u64().unwrap();
-        let entry = B64.decode(h["entry"].as_str().unwrap()).unwrap();
-        let proof: Vec<Hash> = h["proof"]
+    let links = answer["links"].as_array().unwrap();
+    assert_eq!(links.len(), 2);
+    for l in links {
+        let index = l["index"].as_u64().unwrap() - 1;
+        let entry = B64.decode(l["prev_entry"].as_str().unwrap()).unwrap();
+        let proof: Vec<Hash> = l["prev_proof"]
             .as_array()
             .unwrap()
             .iter()
             .map(|p| Hash::from_slice(&B64.decode(p.as_str().unwrap()).unwrap()).unwrap())
             .collect();
         merkle::verify_inclusion(&leaf_hash(&entry), index, size, &proof, &root).unwrap();
-        assert!(
-            h["prev_entry"].is_string(),
-            "the entry before, for the chain link"
-        );
     }
     let inspection = get(f.pages, "/api/v1/inspection").json();
     assert_eq!(inspection["departments"][0]["origin"], ORIGIN);
