@@ -19,6 +19,7 @@ use gongkai_core::types::{ItemId, MatterId, RequestId};
 
 mod bench;
 pub mod client;
+mod county;
 mod import;
 pub mod input;
 pub mod keyfile;
@@ -113,6 +114,12 @@ pub enum Command {
     Token(node::TokenArgs),
     /// Benchmarks against a running node (throughput, latency, raw limits).
     Bench(bench::BenchArgs),
+    /// Run the county aggregator (`--config FILE`).
+    Aggregator(county::AggregatorArgs),
+    /// Ask the county aggregator (at --server): status, county checkpoint,
+    /// evidence.
+    #[command(subcommand)]
+    County(county::CountyCommand),
 }
 
 /// `gongkai keygen`.
@@ -561,6 +568,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Node(a) => node::run(a),
         Command::Token(a) => node::token(&a),
         Command::Bench(a) => bench::run(a),
+        Command::Aggregator(a) => county::run_aggregator(&a),
+        Command::County(c) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(county::run(&cli.conn, c, cli.json))
+        }
         command => run_client(Cli { command, ..cli }),
     }
 }
@@ -592,7 +606,12 @@ fn run_client(cli: Cli) -> anyhow::Result<()> {
         let node = client::Node::connect(&cli.conn)?;
         let json = cli.json;
         match cli.command {
-            Command::Keygen(_) | Command::Node(_) | Command::Token(_) | Command::Bench(_) => Ok(()),
+            Command::Keygen(_)
+            | Command::Node(_)
+            | Command::Token(_)
+            | Command::Bench(_)
+            | Command::Aggregator(_)
+            | Command::County(_) => Ok(()),
             Command::Upload(a) => write::upload(&node, a, json).await,
             Command::Matter(c) => write::matter(&node, c, json).await,
             Command::Publish(a) => write::publish(&node, a, json).await,
