@@ -189,7 +189,11 @@ impl Replicator {
             .await
             .map_err(|s| format!("GetMirrorState: {}", s.message()))?
             .into_inner();
-        self.adopt(&state)?;
+        if let Err(e) = self.adopt(&state) {
+            // Not fatal to the round: the county decides what this log's
+            // checkpoint is (e.g. evidence of a fork), so keep pushing.
+            tracing::error!(error = %e, "the county's cosigned checkpoint is not this log's");
+        }
         if !state.suspended.is_empty() {
             tracing::error!(reason = %state.suspended, "the county suspended cosigning of this log");
             return Err(format!(
@@ -199,8 +203,32 @@ impl Replicator {
         }
         let mut next = state.staged_end;
         if next > size {
+            // The county holds more of this log than the node: the data
+            // directory is older than what was replicated. The county
+            // decides what this checkpoint is (stale, or evidence of a
+            // fork); the node reports it and keeps trying.
+            let answer = client
+                .push(request(
+                    v1::PushRequest {
+                        origin: origin.clone(),
+                        start: size,
+                        entries: Vec::new(),
+                        checkpoint: note.clone(),
+                    },
+                    self.token.as_deref(),
+                ))
+                .await;
+            let detail = match answer {
+                Ok(_) => String::new(),
+                Err(s) => format!(": the county answered {}", s.message()),
+            };
+            tracing::error!(
+                county = next,
+                node = size,
+                "the county holds more of this log than the node (restored from a backup?){detail}"
+            );
             return Err(format!(
-                "the county holds {next} entries of this log but the node only {size} (restored from a backup?)"
+                "the county holds {next} entries of this log but the node only {size}{detail}"
             ));
         }
         let mut last = state;
