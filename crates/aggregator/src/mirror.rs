@@ -602,7 +602,12 @@ impl Mirror {
                     e.signer
                 )));
             }
-            if !e.signer.is_canonical() || !p.entry.signature().has_canonical_r() {
+            // The signer equals the key in force, whose encoding the field
+            // rules checked (genesis, key_rotated); `R` by a byte test (one
+            // that does not decode fails the signature check below).
+            if (index == 0 && !e.signer.is_canonical())
+                || !p.entry.signature().r_encoding_is_canonical()
+            {
                 return Err(invalid(format!(
                     "entry {index}: non-canonical key or signature encoding"
                 )));
@@ -792,13 +797,6 @@ impl Mirror {
         n: u64,
     ) -> Result<(), AggregatorError> {
         let origin = self.origin.as_str();
-        let (read, old) = ctx.state.versioned(origin)?;
-        if old.cosigned_size >= n {
-            return Err(AggregatorError::Precondition(format!(
-                "stale checkpoint: the county already cosigned size {} of {origin}",
-                old.cosigned_size
-            )));
-        }
         if !st.staged.is_empty() {
             let base = self.view.journal().len();
             // 1. Durable: returns after fdatasync.
@@ -847,7 +845,19 @@ impl Mirror {
             st.staged_bytes = 0;
             self.view.publish_size(self.view.journal().len());
         }
-        // 3. The cosigned record, atomically against what was read.
+        // 3. The cosigned record: compare-and-swap against the record read
+        // here, which must still be below `n`. (Every writer of a record
+        // holds this mirror's lock, so the swap failing would be a bug; it
+        // would leave verified entries beyond the cosigned size, which the
+        // next checkpoint covers, never a cosignature the county did not
+        // check.)
+        let (read, old) = ctx.state.versioned(origin)?;
+        if old.cosigned_size >= n {
+            return Err(AggregatorError::Precondition(format!(
+                "stale checkpoint: the county already cosigned size {} of {origin}",
+                old.cosigned_size
+            )));
+        }
         let now = now_ms();
         let mut rec = old.clone();
         rec.cosigned_note = self.cosign(ctx, cp, now / 1000)?;
@@ -890,7 +900,8 @@ impl Mirror {
     ///
     /// # Errors
     /// INVALID_ARGUMENT for a mismatch, NOT_FOUND for a digest not
-    /// committed or not missing.
+    /// committed or not missing. Takes the mirror's lock: call it from a
+    /// blocking thread.
     pub fn store_content(
         &self,
         ctx: &Context,
@@ -899,6 +910,8 @@ impl Mirror {
         content: &[u8],
     ) -> Result<bool, AggregatorError> {
         let origin = self.origin.as_str();
+        // Records change only under the mirror's lock.
+        let _guard = self.staging.blocking_lock();
         let Some(length) = ctx.state.missing_length(origin, digest)? else {
             if self.view.content().contains(digest)? {
                 return Ok(false);
@@ -922,22 +935,19 @@ impl Mirror {
         ctx.state.remove_missing(origin, digest)?;
         let (read, mut rec) = ctx.state.versioned(origin)?;
         rec.content_bytes += length;
-        // Accounting only; a lost race here is retried once.
-        if ctx.state.swap_record(origin, read, &rec).is_err() {
-            let (read, mut rec) = ctx.state.versioned(origin)?;
-            rec.content_bytes += length;
-            ctx.state.swap_record(origin, read, &rec)?;
-        }
+        ctx.state.swap_record(origin, read, &rec)?;
         Ok(true)
     }
 
     /// Re-cosigns the cosigned checkpoint if older than the interval
-    /// (freshness without a push). Returns whether it did.
+    /// (freshness without a push). Returns whether it did. Takes the
+    /// mirror's lock: call it from a blocking thread.
     ///
     /// # Errors
     /// Storage errors.
     pub fn refresh(&self, ctx: &Context) -> Result<bool, AggregatorError> {
         let origin = self.origin.as_str();
+        let _guard = self.staging.blocking_lock();
         let (read, mut rec) = ctx.state.versioned(origin)?;
         let now = now_ms() / 1000;
         if rec.suspended.is_some()

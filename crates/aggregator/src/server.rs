@@ -212,14 +212,14 @@ fn periodic(county: &County) -> Result<(), AggregatorError> {
         let (index, _) = county.county_log.append(&leaf.encode())?;
         tracing::info!(index, departments = sizes.len(), "county leaf appended");
         for (origin, size) in sizes {
-            // The record may have moved on meanwhile; retry a few times.
-            for _ in 0..5 {
-                let (read, mut rec) = state.versioned(&origin)?;
-                rec.leafed_size = rec.leafed_size.max(size);
-                if state.swap_record(&origin, read, &rec).is_ok() {
-                    break;
-                }
-            }
+            // Records change only under their mirror's lock.
+            let Some(mirror) = county.mirrors.get(&origin) else {
+                continue;
+            };
+            let _guard = mirror.staging.blocking_lock();
+            let (read, mut rec) = state.versioned(&origin)?;
+            rec.leafed_size = rec.leafed_size.max(size);
+            state.swap_record(&origin, read, &rec)?;
         }
     }
     let now = now_ms();

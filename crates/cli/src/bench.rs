@@ -31,6 +31,10 @@ enum BenchCommand {
     /// catalog checks, signing, journal group commit with fdatasync,
     /// projection, acknowledgement.
     Append(AppendArgs),
+    /// The county aggregator: catch-up rate after an outage (next to the
+    /// raw batch-verify rate) and mirror lag with several departments
+    /// writing, all in this process.
+    County(crate::bench_county::CountyBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -61,7 +65,10 @@ struct AppendArgs {
 
 /// Runs `gongkai bench …`.
 pub fn run(args: BenchArgs) -> Result<()> {
-    let BenchCommand::Append(a) = args.command;
+    let a = match args.command {
+        BenchCommand::Append(a) => a,
+        BenchCommand::County(c) => return crate::bench_county::run(&c),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -18,6 +18,7 @@ use gongkai_core::date::Date;
 use gongkai_core::types::{ItemId, MatterId, RequestId};
 
 mod bench;
+mod bench_county;
 pub mod client;
 mod county;
 mod import;

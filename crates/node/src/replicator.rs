@@ -231,6 +231,10 @@ impl Replicator {
                 "the county holds {next} entries of this log but the node only {size}{detail}"
             ));
         }
+        // Checkpoint a long catch-up in steps, so the county never stages
+        // more than about half its bound.
+        let step_bytes = (state.max_staged_bytes / 2).max(1 << 20);
+        let mut staged_bytes = 0u64;
         let mut last = state;
         loop {
             let end = if next < size {
@@ -248,17 +252,26 @@ impl Replicator {
                 Vec::new()
             };
             let last_package = end == size;
+            staged_bytes += entries.iter().map(|e| e.len() as u64).sum::<u64>();
+            let checkpoint = if last_package {
+                note.clone()
+            } else if staged_bytes >= step_bytes {
+                staged_bytes = 0;
+                let (log, key) = (Arc::clone(&self.log), self.key.clone());
+                tokio::task::spawn_blocking(move || log.checkpoint_at(&key, end))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?
+            } else {
+                String::new()
+            };
             let resp = client
                 .push(request(
                     v1::PushRequest {
                         origin: origin.clone(),
                         start: next,
                         entries,
-                        checkpoint: if last_package {
-                            note.clone()
-                        } else {
-                            String::new()
-                        },
+                        checkpoint,
                     },
                     self.token.as_deref(),
                 ))
