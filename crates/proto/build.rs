@@ -39,11 +39,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         root.join("gongkai/v1/node.proto"),
         root.join("gongkai/v1/event.proto"),
+        root.join("gongkai/v1/county.proto"),
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
     }
-    let descriptors = protox::compile([&files[0]], [&root])?;
+    let descriptors = protox::compile([&files[0], &files[2]], [&root])?;
     let mut config = tonic_prost_build::configure();
     for t in CORE_TYPES {
         config = config.extern_path(

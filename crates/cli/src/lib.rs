@@ -24,8 +24,10 @@ mod admin;
 pub mod audit;
 mod bench;
 mod bench_audit;
+mod bench_county;
 mod certs;
 pub mod client;
+mod county;
 mod demo;
 pub mod engine;
 pub mod export;
@@ -160,6 +162,12 @@ pub enum Command {
     Certs(certs::CertsArgs),
     /// Benchmarks against a running node (throughput, latency, raw limits).
     Bench(bench::BenchArgs),
+    /// Run the county aggregator (`--config FILE`).
+    Aggregator(county::AggregatorArgs),
+    /// Ask the county aggregator (at --server): status, county checkpoint,
+    /// evidence.
+    #[command(subcommand)]
+    County(county::CountyCommand),
 }
 
 /// `gongkai keygen`.
@@ -622,6 +630,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(0)
         }
+        Command::Aggregator(a) => county::run_aggregator(&a).map(|()| 0),
+        Command::County(c) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime
+                .block_on(county::run(&cli.conn, c, cli.json))
+                .map(|()| 0)
+        }
         command => run_client(Cli { command, ..cli }),
     }
 }
@@ -670,7 +687,9 @@ fn run_client(cli: Cli) -> anyhow::Result<u8> {
             | Command::Certs(_)
             | Command::Demo(_)
             | Command::Audit(_)
-            | Command::CheckProof(_) => Ok(()),
+            | Command::CheckProof(_)
+            | Command::Aggregator(_)
+            | Command::County(_) => Ok(()),
             Command::Upload(a) => write::upload(&node, a, json).await,
             Command::Matter(c) => write::matter(&node, c, json).await,
             Command::Publish(a) => write::publish(&node, a, json).await,

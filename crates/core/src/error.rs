@@ -185,6 +185,14 @@ pub enum Error {
         len: usize,
     },
 
+    // ---- evidence and the county log ----------------------------------
+    /// An evidence file that is malformed or does not prove what it claims.
+    #[error("evidence: {0}")]
+    InvalidEvidence(String),
+    /// A county leaf that is malformed.
+    #[error("county leaf: {0}")]
+    MalformedCountyLeaf(String),
+
     // ---- signed notes, checkpoints, cosignatures -------------------------
     /// Text that is not a well-formed signed note.
     #[error("malformed note: {0}")]

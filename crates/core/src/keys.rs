@@ -130,6 +130,27 @@ impl Signature {
         Ok(Signature(array))
     }
 
+    /// True if `R`'s encoding is canonical *or `R` does not decode at all*
+    /// — a byte test, without decompressing the point, for callers that
+    /// verify the signature anyway (a signature whose `R` does not decode
+    /// never verifies, so together they give [`Signature::has_canonical_r`]).
+    ///
+    /// An encoding that decodes is non-canonical exactly when its `y`
+    /// (bit 255 cleared) is at least `p = 2^255 − 19`, or when `x = 0`
+    /// (`y = 1` or `y = p − 1`) and the sign bit is set.
+    pub fn r_encoding_is_canonical(&self) -> bool {
+        let r = &self.0[..32];
+        let sign = r[31] & 0x80 != 0;
+        let top = r[31] & 0x7f;
+        let y_at_least_p = top == 0x7f && r[1..31].iter().all(|&b| b == 0xff) && r[0] >= 0xed;
+        if y_at_least_p {
+            return false;
+        }
+        let y_is_one = r[0] == 1 && r[1..31].iter().all(|&b| b == 0) && top == 0;
+        let y_is_p_minus_one = r[0] == 0xec && r[1..31].iter().all(|&b| b == 0xff) && top == 0x7f;
+        !(sign && (y_is_one || y_is_p_minus_one))
+    }
+
     /// True if `R` is a canonical point encoding (required at ingestion).
     pub fn has_canonical_r(&self) -> bool {
         let mut r = [0u8; 32];
@@ -324,5 +345,53 @@ mod tests {
             good.queue(i, &key(1).public_key(), m, &key(1).sign(m));
         }
         assert!(good.verify(&mut rand::rng()).is_ok());
+    }
+
+    #[test]
+    fn cheap_r_check_agrees_with_decompression() {
+        let mut cases: Vec<[u8; 32]> = Vec::new();
+        let p_minus = |d: u8| {
+            let mut b = [0xffu8; 32];
+            b[0] = 0xed - d;
+            b[31] = 0x7f;
+            b
+        };
+        for d in 0..=20u8 {
+            cases.push(p_minus(d));
+        }
+        for y in [0u8, 1, 2, 3, 0xec, 0xed, 0xee, 0xff] {
+            let mut b = [0u8; 32];
+            b[0] = y;
+            cases.push(b);
+            let mut hi = [0xffu8; 32];
+            hi[0] = y;
+            hi[31] = 0x7f;
+            cases.push(hi);
+        }
+        let mut seed = 7u64;
+        for _ in 0..2000 {
+            let mut b = [0u8; 32];
+            for x in &mut b {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                *x = (seed >> 33) as u8;
+            }
+            cases.push(b);
+        }
+        for mut c in cases {
+            for sign in [false, true] {
+                c[31] = (c[31] & 0x7f) | if sign { 0x80 } else { 0 };
+                let mut sig = [0u8; 64];
+                sig[..32].copy_from_slice(&c);
+                let s = Signature(sig);
+                let decodes = CompressedEdwardsY(c).decompress().is_some();
+                if decodes {
+                    assert_eq!(s.r_encoding_is_canonical(), s.has_canonical_r(), "{c:?}");
+                } else {
+                    assert!(!s.has_canonical_r());
+                }
+            }
+        }
     }
 }

@@ -12,6 +12,8 @@
 //!   `tlog-checkpoint` and `tlog-cosignature/v1`;
 //! * [`event`] and [`entry`]: the protobuf event body, its canonical-encoding
 //!   rule and the signed, framed entry;
+//! * [`evidence`]: self-contained proofs of a department's misbehaviour;
+//! * [`county`]: the county log's leaves;
 //! * [`chain`]: the chain verifier (index, `prev_hash`, time, keys,
 //!   signatures, catalog rules, Merkle root);
 //! * [`writer`]: sequencing and signing new entries;
@@ -34,10 +36,12 @@ pub mod calendar;
 pub mod catalog;
 pub mod chain;
 pub mod checkpoint;
+pub mod county;
 pub mod date;
 pub mod entry;
 mod error;
 pub mod event;
+pub mod evidence;
 pub mod hash;
 pub mod keys;
 pub mod merkle;

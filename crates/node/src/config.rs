@@ -68,6 +68,65 @@ pub struct NodeConfig {
     /// Bytes of memory sled may use for its page cache.
     #[serde(default = "default_cache_bytes")]
     pub cache_bytes: u64,
+    /// Replication to the county aggregator (optional).
+    #[serde(default)]
+    pub county: Option<CountyLinkConfig>,
+}
+
+/// Where and how the node replicates its log to the county aggregator.
+///
+/// ```toml
+/// [county]
+/// address = "https://county.example:7500"
+/// ca = "/etc/gongkai/tls/county-ca.crt"         # the county's server CA
+/// client_cert = "/etc/gongkai/tls/finance-push.crt"  # URI SAN urn:gongkai:push:<origin>
+/// client_key = "/etc/gongkai/tls/finance-push.key"
+/// # token_file = "/etc/gongkai/county-push.token"   # instead of a certificate (plaintext tests)
+/// # witness_vkey = "county.example/witness+…"       # check the county's cosignatures
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountyLinkConfig {
+    /// The aggregator's address, `https://host:port` (or `http://` for
+    /// plaintext loopback tests).
+    pub address: String,
+    /// PEM CA of the aggregator's server certificate.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate issued by the county CA.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    /// Its private key.
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
+    /// A file holding the push token (instead of a client certificate).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// The county's cosigning vkey; when set, cosignatures are checked
+    /// before the node serves them.
+    #[serde(default)]
+    pub witness_vkey: Option<String>,
+    /// Milliseconds between replication rounds when nothing happens (a
+    /// heartbeat; new entries start a round at once).
+    #[serde(default = "default_replicate_interval_ms")]
+    pub interval_ms: u64,
+    /// First retry delay after an error, milliseconds (doubles, with
+    /// jitter, up to `max_backoff_ms`).
+    #[serde(default = "default_min_backoff_ms")]
+    pub min_backoff_ms: u64,
+    /// Largest retry delay, milliseconds.
+    #[serde(default = "default_max_backoff_ms")]
+    pub max_backoff_ms: u64,
+}
+
+fn default_replicate_interval_ms() -> u64 {
+    2_000
+}
+fn default_min_backoff_ms() -> u64 {
+    200
+}
+fn default_max_backoff_ms() -> u64 {
+    30_000
 }
 
 /// TLS for the node's gRPC server.
@@ -193,6 +252,20 @@ impl NodeConfig {
                     "writers.{}: token_sha256 must be 64 lowercase hex digits",
                     w.name
                 ));
+            }
+        }
+        if let Some(c) = &self.county {
+            if !(c.address.starts_with("https://") || c.address.starts_with("http://")) {
+                return Err("county.address: must start with https:// or http://".into());
+            }
+            if c.client_cert.is_some() != c.client_key.is_some() {
+                return Err("county: client_cert and client_key go together".into());
+            }
+            if c.interval_ms == 0 || c.min_backoff_ms == 0 || c.max_backoff_ms < c.min_backoff_ms {
+                return Err(
+                    "county: intervals must be positive and max_backoff_ms >= min_backoff_ms"
+                        .into(),
+                );
             }
         }
         if self.checkpoint_interval_ms == 0 {

@@ -11,6 +11,7 @@
 //! * [`view`]: the read side of a log ([`view::LogView`]) and the read RPCs
 //!   over any [`view::LogSource`], shared with the county's mirrors;
 //! * [`service`]: the gRPC service, writer authentication, limits;
+//! * [`replicator`]: replication to the county aggregator;
 //! * [`run`]: the server, with graceful shutdown.
 //!
 //! Formats and verification are `gongkai-core`'s; storage is
@@ -23,6 +24,7 @@ pub mod admin;
 pub mod config;
 mod keys;
 pub mod log;
+pub mod replicator;
 mod server;
 pub mod service;
 pub mod view;

@@ -419,6 +419,35 @@ impl Log {
     }
 }
 
+impl Log {
+    /// A signed checkpoint of an earlier committed size `size` (for the
+    /// replicator, which checkpoints a long catch-up in steps so the
+    /// county's staging stays bounded). The key state is raised first if
+    /// `size` is beyond it, as for any checkpoint.
+    ///
+    /// # Errors
+    /// [`NodeError::Invalid`] beyond the committed size; storage errors.
+    pub fn checkpoint_at(&self, key: &SigningKey, size: u64) -> Result<String, NodeError> {
+        if size > self.size() {
+            return Err(NodeError::Invalid(format!(
+                "size {size} is beyond the committed size {}",
+                self.size()
+            )));
+        }
+        if let Some(note) = self.projection.checkpoint(size)? {
+            return Ok(note);
+        }
+        let root = gongkai_core::merkle::root_at(&self.projection, size)?;
+        let note = SignedCheckpoint::sign(&Checkpoint::new(self.origin.clone(), size, root), key)?
+            .to_string();
+        if read_key_state(&self.key_state)? < size {
+            write_key_state(&self.key_state, size)?;
+        }
+        self.projection.put_checkpoint(size, &note)?;
+        Ok(note)
+    }
+}
+
 fn journal_options(opts: &OpenOptions<'_>) -> JournalOptions {
     JournalOptions {
         reserve_bytes: opts.reserve_bytes,

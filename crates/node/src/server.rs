@@ -139,9 +139,26 @@ pub async fn run(
         })
     };
 
+    let replication = Arc::new(crate::replicator::ReplicationStatus::default());
+    let replicator = match &config.county {
+        Some(link) => Some(crate::replicator::spawn(
+            Arc::clone(&log),
+            key.clone(),
+            link,
+            Arc::clone(&replication),
+            stop_rx.clone(),
+        )?),
+        None => None,
+    };
     let config = Arc::new(config);
     let stop_sequencer = jobs.clone();
-    let service = NodeService::new(Arc::clone(&log), jobs, Arc::clone(&config), stop_rx);
+    let service = NodeService::new(
+        Arc::clone(&log),
+        jobs,
+        Arc::clone(&config),
+        stop_rx,
+        replication,
+    );
     let mut builder =
         Server::builder().max_concurrent_streams(Some(config.limits.max_concurrent_streams));
     if !config.plaintext {
@@ -219,6 +236,9 @@ pub async fn run(
     // the stop marker, then ends.
     let _ = stop_sequencer.send(None);
     let _ = signer.await;
+    if let Some(r) = replicator {
+        let _ = r.await;
+    }
     let _ = tokio::task::spawn_blocking(move || sequencer.join()).await;
     if let Some(reason) = failure.lock().ok().and_then(|f| f.clone()) {
         return Err(NodeError::Fatal(format!(

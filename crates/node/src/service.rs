@@ -33,6 +33,7 @@ pub struct NodeSource {
     token_hashes: Vec<[u8; 32]>,
     config: Arc<NodeConfig>,
     shutdown: watch::Receiver<bool>,
+    replication: Arc<crate::replicator::ReplicationStatus>,
 }
 
 impl NodeSource {
@@ -111,12 +112,13 @@ pub struct NodeService {
 
 impl NodeService {
     /// A service over `log`, sending writes to `jobs`. Follow streams end
-    /// when `shutdown` becomes true.
+    /// when `shutdown` becomes true; GetStatus reports `replication`.
     pub fn new(
         log: Arc<Log>,
         jobs: std::sync::mpsc::Sender<Option<WriteJob>>,
         config: Arc<NodeConfig>,
         shutdown: watch::Receiver<bool>,
+        replication: Arc<crate::replicator::ReplicationStatus>,
     ) -> NodeService {
         let token_hashes = config
             .writers
@@ -133,6 +135,7 @@ impl NodeService {
             token_hashes,
             config,
             shutdown,
+            replication,
         });
         NodeService {
             reads: ReadService::new(Arc::clone(&source)),
@@ -445,8 +448,8 @@ impl v1::disclosure_node_server::DisclosureNode for NodeService {
             size,
             checkpoint_size: log.checkpoint().map_or(0, |(s, _)| s),
             cosigned_size,
-            replication_lag: 0,
-            last_replicated_ms: 0,
+            replication_lag: size.saturating_sub(self.source.replication.mirrored()),
+            last_replicated_ms: self.source.replication.last_replicated_ms(),
         }))
     }
 }

@@ -889,11 +889,17 @@ async fn api_proof(
             return Err(Failure::new(StatusCode::NOT_FOUND, format!("no item {id}")));
         };
         let Some((size, note)) = log.checkpoint() else {
-            return Err(Failure::new(StatusCode::SERVICE_UNAVAILABLE, "no checkpoint yet"));
+            return Err(Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no checkpoint yet",
+            ));
         };
         let proof = |index: u64| -> Result<Vec<String>, Failure> {
             let p = merkle::inclusion_proof(log.projection(), index, size).map_err(|e| {
-                Failure::new(StatusCode::INTERNAL_SERVER_ERROR, format!("proof of {index}: {e}"))
+                Failure::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("proof of {index}: {e}"),
+                )
             })?;
             Ok(p.iter().map(|h| B64.encode(h.0)).collect())
         };

@@ -17,5 +17,7 @@ pub mod v1 {
     tonic::include_proto!("gongkai.v1");
 }
 
+pub use v1::county_client::CountyClient;
+pub use v1::county_server::{County, CountyServer};
 pub use v1::disclosure_node_client::DisclosureNodeClient;
 pub use v1::disclosure_node_server::{DisclosureNode, DisclosureNodeServer};

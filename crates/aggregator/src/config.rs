@@ -1,0 +1,250 @@
+//! The aggregator's configuration file (TOML; unknown keys are refused).
+//!
+//! ```toml
+//! origin = "gongkai.example/510122/county"     # the county log's origin
+//! log_key = "/etc/gongkai/county-log.key"      # signs county checkpoints (name = origin)
+//! witness_key = "/etc/gongkai/county-witness.key"  # cosigns department checkpoints
+//! data_dir = "/var/lib/gongkai/county"
+//! listen = "0.0.0.0:7500"
+//! admin_token_sha256 = "…"                     # `gongkai county evidence clear`
+//!
+//! [tls]
+//! cert = "/etc/gongkai/tls/county.crt"
+//! key = "/etc/gongkai/tls/county.key"
+//! client_ca = "/etc/gongkai/tls/county-ca.crt" # issues the nodes' client certificates
+//!
+//! [[departments]]
+//! origin = "gongkai.example/510122/finance"
+//! vkey = "gongkai.example/510122/finance+1a2b3c4d+AU…"
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use gongkai_core::note::{KeyType, VerifierKey};
+use gongkai_core::types::Origin;
+use serde::Deserialize;
+
+/// Everything the county aggregator needs to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountyConfig {
+    /// Origin of the county log (also the county log key's name).
+    pub origin: String,
+    /// Private key of the county log (0600).
+    pub log_key: PathBuf,
+    /// Private key that cosigns department checkpoints (0600). Its key name
+    /// is the witness name in the `tlog-cosignature/v1` lines. A separate
+    /// key from `log_key`.
+    pub witness_key: PathBuf,
+    /// Directory of the mirrors, the county state and the evidence files.
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Serve plaintext gRPC (loopback tests only; pushes then need tokens).
+    #[serde(default)]
+    pub plaintext: bool,
+    /// TLS (required unless `plaintext = true`). With `client_ca`, nodes
+    /// push with client certificates issued by that CA.
+    #[serde(default)]
+    pub tls: Option<gongkai_node::config::TlsConfig>,
+    /// SHA-256 (hex) of the operator token for ClearEvidence.
+    #[serde(default)]
+    pub admin_token_sha256: Option<String>,
+    /// Readers allowed to read restricted content from the mirrors.
+    #[serde(default)]
+    pub readers: Vec<gongkai_node::config::WriterConfig>,
+    /// The departments whose logs the county mirrors. Any other origin is
+    /// refused.
+    #[serde(default)]
+    pub departments: Vec<DepartmentConfig>,
+    /// Milliseconds between county-log leaves (one leaf holds every
+    /// department that advanced since the last one).
+    #[serde(default = "default_county_interval_ms")]
+    pub county_interval_ms: u64,
+    /// Re-cosign an unchanged checkpoint when the last cosignature is older
+    /// than this (freshness), milliseconds.
+    #[serde(default = "default_recosign_interval_ms")]
+    pub recosign_interval_ms: u64,
+    /// Alert (error log, status flag) when a department has not pushed for
+    /// this long, milliseconds.
+    #[serde(default = "default_alert_no_push_ms")]
+    pub alert_no_push_ms: u64,
+    /// Alert when a department's log has not advanced for this long.
+    #[serde(default = "default_alert_no_advance_ms")]
+    pub alert_no_advance_ms: u64,
+    /// Bytes of staged (verified, not yet checkpointed) entries per origin;
+    /// a push beyond gets RESOURCE_EXHAUSTED.
+    #[serde(default = "default_max_staged_bytes")]
+    pub max_staged_bytes: u64,
+    /// Largest gRPC message decoded.
+    #[serde(default = "default_max_message")]
+    pub max_message_bytes: usize,
+    /// Largest document accepted by PushContent.
+    #[serde(default = "default_max_content")]
+    pub max_content_bytes: u64,
+    /// Largest page of entries or items.
+    #[serde(default = "default_page")]
+    pub max_page: u32,
+    /// sled cache per database, bytes.
+    #[serde(default = "default_cache_bytes")]
+    pub cache_bytes: u64,
+    /// Entries timed more than this far ahead of the county's clock are
+    /// refused, milliseconds.
+    #[serde(default = "default_max_future_ms")]
+    pub max_future_ms: u64,
+}
+
+/// A department the county mirrors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DepartmentConfig {
+    /// The log's origin.
+    pub origin: String,
+    /// The department's verifier key (its genesis key), a vkey string.
+    pub vkey: String,
+    /// The node's address, for operators (informational).
+    #[serde(default)]
+    pub address: Option<String>,
+    /// SHA-256 (hex) of a push token, for deployments without client
+    /// certificates (plaintext loopback tests).
+    #[serde(default)]
+    pub push_token_sha256: Option<String>,
+    /// Pushes per second this origin may make (a quota; 0 = unlimited).
+    #[serde(default = "default_pushes_per_sec")]
+    pub max_pushes_per_sec: u32,
+    /// Total content bytes mirrored for this origin (0 = unlimited).
+    #[serde(default)]
+    pub max_content_total_bytes: u64,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7500))
+}
+fn default_county_interval_ms() -> u64 {
+    60_000
+}
+fn default_recosign_interval_ms() -> u64 {
+    300_000
+}
+fn default_alert_no_push_ms() -> u64 {
+    3_600_000
+}
+fn default_alert_no_advance_ms() -> u64 {
+    7 * 24 * 3_600_000
+}
+fn default_max_staged_bytes() -> u64 {
+    64 << 20
+}
+fn default_max_message() -> usize {
+    32 << 20
+}
+fn default_max_content() -> u64 {
+    64 << 20
+}
+fn default_page() -> u32 {
+    1000
+}
+fn default_cache_bytes() -> u64 {
+    16 << 20
+}
+fn default_max_future_ms() -> u64 {
+    5 * 60_000
+}
+fn default_pushes_per_sec() -> u32 {
+    1000
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+impl CountyConfig {
+    /// Parses a TOML config.
+    ///
+    /// # Errors
+    /// A message naming the bad key or value.
+    pub fn from_toml(text: &str) -> Result<CountyConfig, String> {
+        let config: CountyConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot.
+    ///
+    /// # Errors
+    /// A message naming the bad setting.
+    pub fn check(&self) -> Result<(), String> {
+        Origin::new(&self.origin).map_err(|e| format!("origin: {e}"))?;
+        if !self.plaintext && self.tls.is_none() {
+            return Err(
+                "no [tls] section: configure TLS, or set plaintext = true explicitly".into(),
+            );
+        }
+        if let Some(t) = &self.admin_token_sha256
+            && !is_hex64(t)
+        {
+            return Err("admin_token_sha256: must be 64 lowercase hex digits".into());
+        }
+        for r in &self.readers {
+            if !is_hex64(&r.token_sha256) {
+                return Err(format!(
+                    "readers.{}: token_sha256 must be 64 lowercase hex digits",
+                    r.name
+                ));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for d in &self.departments {
+            d.verifier_key()?;
+            if !seen.insert(d.origin.clone()) {
+                return Err(format!("departments: {} is listed twice", d.origin));
+            }
+            if d.origin == self.origin {
+                return Err(format!(
+                    "departments: {} is the county's own origin",
+                    d.origin
+                ));
+            }
+            if let Some(t) = &d.push_token_sha256
+                && !is_hex64(t)
+            {
+                return Err(format!(
+                    "departments.{}: push_token_sha256 must be 64 lowercase hex digits",
+                    d.origin
+                ));
+            }
+        }
+        for (name, v) in [
+            ("county_interval_ms", self.county_interval_ms),
+            ("recosign_interval_ms", self.recosign_interval_ms),
+            ("max_staged_bytes", self.max_staged_bytes),
+        ] {
+            if v == 0 {
+                return Err(format!("{name}: must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DepartmentConfig {
+    /// The department's origin and verifier key, checked: the vkey must be
+    /// an Ed25519 (0x01) key named for the origin.
+    ///
+    /// # Errors
+    /// A message naming the problem.
+    pub fn verifier_key(&self) -> Result<(Origin, VerifierKey), String> {
+        let origin = Origin::new(&self.origin).map_err(|e| format!("departments.origin: {e}"))?;
+        let vkey = VerifierKey::parse(&self.vkey)
+            .map_err(|e| format!("departments.{}: vkey: {e}", self.origin))?;
+        if vkey.key_type() != KeyType::Ed25519 || vkey.name().as_str() != origin.as_str() {
+            return Err(format!(
+                "departments.{}: vkey must be an Ed25519 key named {}",
+                self.origin, self.origin
+            ));
+        }
+        Ok((origin, vkey))
+    }
+}

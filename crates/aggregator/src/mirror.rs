@@ -1,0 +1,982 @@
+//! One department's mirror: verification of pushes, staging, the atomic
+//! commit with the cosignature, and evidence.
+//!
+//! The mirror's data directory has the node's format (journal, projection,
+//! content), so the node's [`LogView`] serves it. Per origin, one lock
+//! serializes pushes; inside it:
+//!
+//! 1. a package of at most 256 entries continuing the staged end is checked
+//!    without touching any state — framing, canonical body and field rules,
+//!    origin, index, `prev_hash` links, time not ahead of the county clock,
+//!    canonical key and `R` encodings, signer = key in force, every
+//!    signature (batch-verified over the cores) — then folded into the
+//!    running chain state (catalog rules) and staged in memory (bounded);
+//! 2. with a checkpoint, the department's signature is checked, then the
+//!    root of mirror + staged at its size against the checkpoint's root and
+//!    consistency with the checkpoint last cosigned; then the commit, in
+//!    this order: **journal append (fdatasync)** → projection (sled) →
+//!    cosigned record (sled compare-and-swap, flushed) → served state. A
+//!    crash after the journal sync leaves verified entries beyond the
+//!    cosigned size, which the next checkpoint covers.
+//!
+//! A rejected push changes nothing (staged entries of a failed checkpoint
+//! are dropped; the node pushes them again). Misbehaviour that proves
+//! itself becomes evidence ([`gongkai_core::evidence`]) and suspends
+//! cosigning for the origin.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use gongkai_core::Hash;
+use gongkai_core::calendar::WorkCalendar;
+use gongkai_core::chain::{ChainVerifier, Prepared, prepare, verify_signatures};
+use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongkai_core::event::Kind;
+use gongkai_core::evidence::{Evidence, Misbehaviour};
+use gongkai_core::keys::{PublicKey, SigningKey};
+use gongkai_core::merkle::{self, TreeState};
+use gongkai_core::note::{Cosigner, Note, VerifierKey, Verifiers};
+use gongkai_core::types::{KeyName, Origin};
+use gongkai_node::view::LogView;
+use gongkai_store::projection::{Applied, Projection};
+use gongkai_store::{DataDir, JournalOptions};
+
+use crate::state::{DepartmentRecord, EvidenceRecord, State};
+use crate::{AggregatorError, now_ms};
+
+/// Most entries in one push.
+pub const MAX_PACKAGE: usize = 256;
+
+/// What a mirror needs from the county.
+pub struct Context {
+    /// The county database.
+    pub state: Arc<State>,
+    /// The county's cosigning key.
+    pub cosigner: Cosigner,
+    /// Bytes staged per origin at most.
+    pub max_staged_bytes: u64,
+    /// Entries this far ahead of the county clock are refused (ms).
+    pub max_future_ms: u64,
+    /// Re-cosign an unchanged checkpoint after this long (ms).
+    pub recosign_interval_ms: u64,
+}
+
+/// The mutable part of a mirror, under its lock.
+pub struct Staging {
+    /// Chain state at the staged end.
+    chain: ChainVerifier,
+    /// The mirror's tree at the journal's size.
+    tree: TreeState,
+    /// Verified entries after the journal, waiting for a checkpoint.
+    staged: Vec<Prepared>,
+    staged_bytes: u64,
+}
+
+/// One mirrored department.
+pub struct Mirror {
+    /// The department's origin.
+    pub origin: Origin,
+    /// Its verifier key (genesis key) from the config.
+    pub vkey: VerifierKey,
+    /// The read side.
+    pub view: Arc<LogView>,
+    /// Serializes pushes.
+    pub staging: Arc<tokio::sync::Mutex<Staging>>,
+}
+
+/// What the county tells a pusher about a mirror.
+#[derive(Clone, Debug, Default)]
+pub struct MirrorReport {
+    /// Entries durable in the mirror.
+    pub mirrored: u64,
+    /// Staged end.
+    pub staged_end: u64,
+    /// The cosigned record.
+    pub record: DepartmentRecord,
+}
+
+fn invalid(m: impl Into<String>) -> AggregatorError {
+    AggregatorError::Invalid(m.into())
+}
+
+/// The mirror directory of `origin` under `data_dir` (`/` escaped).
+pub fn mirror_dir(data_dir: &Path, origin: &Origin) -> PathBuf {
+    data_dir
+        .join("mirrors")
+        .join(origin.as_str().replace('%', "%25").replace('/', "%2F"))
+}
+
+fn genesis_key(vkey: &VerifierKey) -> PublicKey {
+    *vkey.public_key()
+}
+
+/// Reads, verifies and (re)folds the whole mirror journal, replaying what
+/// the projection lacks. Signatures are checked when `signatures` is set
+/// (at open); a rebuild after a refused push skips them (every stored
+/// entry was verified before it was written).
+fn fold_journal(
+    view: &LogView,
+    genesis: PublicKey,
+    signatures: bool,
+) -> Result<(ChainVerifier, TreeState), AggregatorError> {
+    let journal = view.journal();
+    let len = journal.len();
+    let applied = view.projection().applied()?;
+    if applied > len {
+        return Err(AggregatorError::Fatal(format!(
+            "mirror of {}: the projection holds {applied} entries, the journal {len}",
+            view.origin()
+        )));
+    }
+    let calendar = WorkCalendar::shipped();
+    let mut chain = ChainVerifier::new(view.origin().clone(), &[genesis]);
+    let mut tree = TreeState::new();
+    let mut rng = rand::rng();
+    let mut start = 0;
+    while start < len {
+        let end = (start + 4096).min(len);
+        let entries = journal.read_range(start, end)?;
+        let prepared = prepare_all(entries, start)
+            .map_err(|e| AggregatorError::Fatal(format!("mirror of {}: {e}", view.origin())))?;
+        let mut checks = Vec::new();
+        let mut nodes = Vec::new();
+        let mut to_apply = Vec::new();
+        for p in &prepared {
+            if signatures {
+                checks.extend(
+                    chain
+                        .push_prepared(p)
+                        .map_err(|e| AggregatorError::Fatal(format!("mirror: {e}")))?,
+                );
+            } else {
+                chain
+                    .push_verified(p)
+                    .map_err(|e| AggregatorError::Fatal(format!("mirror: {e}")))?;
+            }
+            let completed = tree.append(p.leaf_hash);
+            if p.event.index >= applied {
+                nodes.extend(completed);
+                to_apply.push(Applied {
+                    index: p.event.index,
+                    leaf_hash: p.leaf_hash,
+                    event: &p.event,
+                });
+            }
+        }
+        if signatures {
+            verify_signatures(&checks, &mut rng)
+                .map_err(|e| AggregatorError::Fatal(format!("mirror: {e}")))?;
+        }
+        view.projection().apply(&to_apply, &nodes, &[], calendar)?;
+        start = end;
+    }
+    Ok((chain, tree))
+}
+
+/// Prepares entries (framing, canonical body, field rules, hashes), split
+/// over the cores for large batches.
+fn prepare_all(entries: Vec<Vec<u8>>, start: u64) -> Result<Vec<Prepared>, gongkai_core::Error> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(8);
+    if threads < 2 || entries.len() < 64 {
+        return entries
+            .into_iter()
+            .zip(start..)
+            .map(|(e, i)| prepare(e, i))
+            .collect();
+    }
+    let chunk = entries.len().div_ceil(threads);
+    let mut parts: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut it = entries.into_iter();
+    loop {
+        let part: Vec<Vec<u8>> = it.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        parts.push(part);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(k, part)| {
+                let first = start + (k * chunk) as u64;
+                s.spawn(move || {
+                    part.into_iter()
+                        .zip(first..)
+                        .map(|(e, i)| prepare(e, i))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for h in handles {
+            match h.join() {
+                Ok(r) => out.extend(r?),
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Batch-verifies signature checks over the cores.
+fn verify_parallel(
+    checks: &[gongkai_core::chain::SignatureCheck],
+) -> Result<(), gongkai_core::Error> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(8);
+    if threads < 2 || checks.len() < 128 {
+        return verify_signatures(checks, &mut rand::rng());
+    }
+    let chunk = checks.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = checks
+            .chunks(chunk)
+            .map(|part| s.spawn(move || verify_signatures(part, &mut rand::rng())))
+            .collect();
+        for h in handles {
+            match h.join() {
+                Ok(r) => r?,
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        Ok(())
+    })
+}
+
+impl Mirror {
+    /// Opens (or creates) the mirror of a department: verifies its whole
+    /// journal (chain, rules, signatures from the configured genesis key)
+    /// and replays what the projection lacks.
+    ///
+    /// # Errors
+    /// [`AggregatorError::Fatal`] naming what is wrong.
+    pub fn open(
+        data_dir: &Path,
+        origin: Origin,
+        vkey: VerifierKey,
+        cache_bytes: u64,
+        record: &DepartmentRecord,
+    ) -> Result<Mirror, AggregatorError> {
+        let dir = mirror_dir(data_dir, &origin);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| AggregatorError::Fatal(format!("{}: {e}", dir.display())))?;
+        let data = DataDir::open(&dir)?;
+        let journal = data.journal(origin.as_str(), JournalOptions::default())?;
+        let content = data.content()?;
+        let projection = Projection::open(&dir.join("projection"), origin.as_str(), cache_bytes)?;
+        let len = journal.len();
+        if len < record.cosigned_size {
+            return Err(AggregatorError::Fatal(format!(
+                "mirror of {origin} holds {len} entries but the county cosigned size {}: the mirror's data directory is older than the county state",
+                record.cosigned_size
+            )));
+        }
+        let view = LogView::new(origin.clone(), journal, projection, content, len);
+        let (chain, tree) = fold_journal(&view, genesis_key(&vkey), true)?;
+        if !record.cosigned_note.is_empty() {
+            view.projection()
+                .put_checkpoint(record.cosigned_size, &record.cosigned_note)?;
+            view.set_checkpoint(record.cosigned_size, record.cosigned_note.clone());
+            view.set_cosigned(record.cosigned_size, record.cosigned_note.clone());
+        }
+        Ok(Mirror {
+            origin,
+            vkey,
+            view: Arc::new(view),
+            staging: Arc::new(tokio::sync::Mutex::new(Staging {
+                chain,
+                tree,
+                staged: Vec::new(),
+                staged_bytes: 0,
+            })),
+        })
+    }
+
+    /// The keys the department's chain has authorized (genesis and every
+    /// rotation), for checkpoint signatures and evidence.
+    fn keys(&self, st: &Staging) -> Vec<PublicKey> {
+        let mut keys: Vec<PublicKey> = st.chain.state().keys.iter().map(|k| k.key).collect();
+        let genesis = genesis_key(&self.vkey);
+        if !keys.contains(&genesis) {
+            keys.push(genesis);
+        }
+        keys
+    }
+
+    /// The state a pusher needs.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn report(&self, st: &Staging, ctx: &Context) -> Result<MirrorReport, AggregatorError> {
+        let mirrored = self.view.journal().len();
+        Ok(MirrorReport {
+            mirrored,
+            staged_end: mirrored + st.staged.len() as u64,
+            record: ctx.state.record(self.origin.as_str())?,
+        })
+    }
+
+    /// Drops staged entries and rebuilds the chain state from the journal.
+    fn reset(&self, st: &mut Staging) -> Result<(), AggregatorError> {
+        let (chain, tree) = fold_journal(&self.view, genesis_key(&self.vkey), false)?;
+        st.chain = chain;
+        st.tree = tree;
+        st.staged.clear();
+        st.staged_bytes = 0;
+        Ok(())
+    }
+
+    /// The entry at `index` among the journal and the staged entries.
+    fn entry_at(&self, st: &Staging, index: u64) -> Result<Vec<u8>, AggregatorError> {
+        let mirrored = self.view.journal().len();
+        if index < mirrored {
+            Ok(self.view.journal().read(index)?)
+        } else {
+            st.staged
+                .get(usize::try_from(index - mirrored).unwrap_or(usize::MAX))
+                .map(|p| p.entry.as_bytes().to_vec())
+                .ok_or_else(|| AggregatorError::Storage(format!("no entry {index}")))
+        }
+    }
+
+    /// Records evidence (after checking it proves what it claims), suspends
+    /// cosigning, drops staged entries, and returns the error to answer.
+    fn evidence(&self, st: &mut Staging, ctx: &Context, what: Misbehaviour) -> AggregatorError {
+        let evidence = Evidence {
+            origin: self.origin.clone(),
+            observed_secs: now_ms() / 1000,
+            what,
+        };
+        let keys = self.keys(st);
+        if let Err(e) = evidence.verify(&keys) {
+            // Never record what does not prove itself.
+            tracing::error!(origin = %self.origin, error = %e, "county built evidence that does not verify (bug)");
+            return AggregatorError::Storage(format!("evidence does not verify: {e}"));
+        }
+        let id = evidence.id();
+        let kind = evidence.what.kind();
+        let rec = EvidenceRecord {
+            id: id.clone(),
+            origin: self.origin.to_string(),
+            kind: kind.to_owned(),
+            observed: evidence.observed_secs,
+            cleared: false,
+        };
+        let result = ctx
+            .state
+            .put_evidence(&rec, &evidence.encode())
+            .and_then(|path| {
+                let (read, mut record) = ctx.state.versioned(self.origin.as_str())?;
+                record.suspended = Some(format!("evidence {id} ({kind})"));
+                ctx.state.swap_record(self.origin.as_str(), read, &record)?;
+                Ok(path)
+            });
+        match result {
+            Ok(path) => {
+                tracing::error!(
+                    origin = %self.origin, evidence = %id, kind, file = %path.display(),
+                    "MISBEHAVIOUR: evidence recorded; cosigning suspended until an operator clears it"
+                );
+                EVIDENCE_RECORDED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(e) => return e,
+        }
+        if let Err(e) = self.reset(st) {
+            return e;
+        }
+        AggregatorError::Misbehaviour {
+            id,
+            origin: self.origin.to_string(),
+            kind,
+        }
+    }
+
+    /// Checks a pushed entry that claims `index` on its own: framing, body,
+    /// origin, index, a trusted signer and its signature. Used before
+    /// treating a conflict as evidence.
+    fn signed_alone(
+        &self,
+        st: &Staging,
+        bytes: &[u8],
+        index: u64,
+    ) -> Result<Prepared, AggregatorError> {
+        let p =
+            prepare(bytes.to_vec(), index).map_err(|e| invalid(format!("entry {index}: {e}")))?;
+        if p.event.origin != self.origin || p.event.index != index {
+            return Err(invalid(format!(
+                "entry {index}: it is for {} index {}",
+                p.event.origin, p.event.index
+            )));
+        }
+        if !self.keys(st).contains(&p.event.signer) {
+            return Err(invalid(format!(
+                "entry {index}: signed by {}, a key the chain never authorized",
+                p.event.signer
+            )));
+        }
+        for c in p
+            .signature_checks()
+            .map_err(|e| invalid(e.to_string()))?
+            .iter()
+            .take(1)
+        {
+            c.verify()
+                .map_err(|e| invalid(format!("entry {index}: {e}")))?;
+        }
+        Ok(p)
+    }
+
+    /// Handles one push (called under the mirror's lock, on a blocking
+    /// thread). See the module docs for the order of checks and commits.
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT for tampered or malformed input, FAILED_PRECONDITION
+    /// for gaps, stale checkpoints, suspension and misbehaviour,
+    /// RESOURCE_EXHAUSTED beyond the staging bound.
+    pub fn push(
+        &self,
+        st: &mut Staging,
+        ctx: &Context,
+        start: u64,
+        entries: Vec<Vec<u8>>,
+        checkpoint: &str,
+    ) -> Result<MirrorReport, AggregatorError> {
+        let record = ctx.state.record(self.origin.as_str())?;
+        if let Some(reason) = &record.suspended {
+            return Err(AggregatorError::Precondition(format!(
+                "cosigning of {} is suspended: {reason}; an operator must review and clear it (`gongkai county evidence clear`)",
+                self.origin
+            )));
+        }
+        if entries.len() > MAX_PACKAGE {
+            return Err(invalid(format!(
+                "{} entries in one push; at most {MAX_PACKAGE}",
+                entries.len()
+            )));
+        }
+        let checkpoint = if checkpoint.is_empty() {
+            None
+        } else {
+            let cp = SignedCheckpoint::from_bytes(checkpoint.as_bytes())
+                .map_err(|e| invalid(format!("checkpoint: {e}")))?;
+            if cp.checkpoint().origin != self.origin {
+                return Err(invalid(format!(
+                    "checkpoint is for {}, this push is for {}",
+                    cp.checkpoint().origin,
+                    self.origin
+                )));
+            }
+            Some(cp)
+        };
+        if !entries.is_empty() {
+            let end = start
+                .checked_add(entries.len() as u64)
+                .ok_or_else(|| invalid("start overflows"))?;
+            let aligned = end % MAX_PACKAGE as u64 == 0
+                || checkpoint
+                    .as_ref()
+                    .is_some_and(|c| c.checkpoint().size == end);
+            if !aligned || (end - 1) / MAX_PACKAGE as u64 != start / MAX_PACKAGE as u64 {
+                return Err(invalid(format!(
+                    "package [{start}, {end}) is not aligned: a package ends on a multiple of {MAX_PACKAGE} or at the checkpoint's size, and never crosses one"
+                )));
+            }
+            self.stage(st, ctx, start, entries)?;
+        }
+        if let Some(cp) = checkpoint {
+            self.checkpoint(st, ctx, cp, record)?;
+        }
+        self.report(st, ctx)
+    }
+
+    fn stage(
+        &self,
+        st: &mut Staging,
+        ctx: &Context,
+        start: u64,
+        entries: Vec<Vec<u8>>,
+    ) -> Result<(), AggregatorError> {
+        let mirrored = self.view.journal().len();
+        let staged_end = mirrored + st.staged.len() as u64;
+        if start > staged_end {
+            return Err(AggregatorError::Precondition(format!(
+                "gap: the county has {}'s entries up to {staged_end}; push from {staged_end}, not {start}",
+                self.origin
+            )));
+        }
+        // Entries the county already has: identical ones are a harmless
+        // retransmission; a different, validly signed one is a fork.
+        let overlap = usize::try_from(staged_end - start)
+            .unwrap_or(usize::MAX)
+            .min(entries.len());
+        for (i, pushed) in entries[..overlap].iter().enumerate() {
+            let index = start + i as u64;
+            let ours = self.entry_at(st, index)?;
+            if ours != *pushed {
+                self.signed_alone(st, pushed, index)?;
+                return Err(self.evidence(
+                    st,
+                    ctx,
+                    Misbehaviour::EntryFork {
+                        index,
+                        a: ours,
+                        b: pushed.clone(),
+                    },
+                ));
+            }
+        }
+        let new: Vec<Vec<u8>> = entries.into_iter().skip(overlap).collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let bytes: u64 = new.iter().map(|e| e.len() as u64).sum();
+        if st.staged_bytes + bytes > ctx.max_staged_bytes {
+            return Err(AggregatorError::Exhausted(format!(
+                "{} bytes staged for {} and {bytes} more would exceed {}; send a checkpoint first",
+                st.staged_bytes, self.origin, ctx.max_staged_bytes
+            )));
+        }
+        // Checks without touching state.
+        let prepared = prepare_all(new, staged_end).map_err(|e| invalid(e.to_string()))?;
+        let now = now_ms();
+        let state = st.chain.state();
+        let mut last_body = state.last_body_hash;
+        let mut last_time = state.last_time_ms;
+        let key_in_force = state.key_in_force();
+        let mut checks = Vec::with_capacity(prepared.len());
+        for (position, p) in (staged_end..).zip(&prepared) {
+            let e = &p.event;
+            let index = e.index;
+            if index != position {
+                return Err(invalid(format!(
+                    "entry at position {position} says index {index} (skipped or repeated index)"
+                )));
+            }
+            if e.origin != self.origin {
+                return Err(invalid(format!(
+                    "entry {index}: origin {} (this log is {})",
+                    e.origin, self.origin
+                )));
+            }
+            if e.prev_hash != last_body {
+                if index > 0 && index == staged_end {
+                    // Validly signed but not linking to what the county
+                    // holds: the department signed two entries at index - 1.
+                    self.signed_alone(st, p.entry.as_bytes(), index)?;
+                    let ours = self.entry_at(st, index - 1)?;
+                    return Err(self.evidence(
+                        st,
+                        ctx,
+                        Misbehaviour::BrokenLink {
+                            index: index - 1,
+                            a: ours,
+                            b: p.entry.as_bytes().to_vec(),
+                        },
+                    ));
+                }
+                return Err(invalid(format!(
+                    "entry {index}: prev_hash {} is not the body hash of entry {} ({last_body})",
+                    e.prev_hash,
+                    index.saturating_sub(1)
+                )));
+            }
+            if e.time_ms < last_time {
+                return Err(invalid(format!("entry {index}: time goes backwards")));
+            }
+            if e.time_ms > now + ctx.max_future_ms {
+                return Err(invalid(format!(
+                    "entry {index}: time {} is more than {} s ahead of the county's clock",
+                    e.time_ms,
+                    ctx.max_future_ms / 1000
+                )));
+            }
+            if let Some(k) = key_in_force
+                && e.signer != k
+            {
+                return Err(invalid(format!(
+                    "entry {index}: signed by {}, the key in force is {k}",
+                    e.signer
+                )));
+            }
+            // The signer equals the key in force, whose encoding the field
+            // rules checked (genesis, key_rotated); `R` by a byte test (one
+            // that does not decode fails the signature check below).
+            if (index == 0 && !e.signer.is_canonical())
+                || !p.entry.signature().r_encoding_is_canonical()
+            {
+                return Err(invalid(format!(
+                    "entry {index}: non-canonical key or signature encoding"
+                )));
+            }
+            last_body = p.body_hash;
+            last_time = e.time_ms;
+            checks.extend(p.signature_checks().map_err(|e| invalid(e.to_string()))?);
+        }
+        verify_parallel(&checks).map_err(|e| invalid(e.to_string()))?;
+        // Fold into the chain (links again, catalog rules). A refusal here
+        // leaves the fold half-advanced: rebuild it.
+        for p in &prepared {
+            if let Err(e) = st.chain.push_verified(p) {
+                self.reset(st)?;
+                return Err(invalid(format!("entry {}: {e}", p.event.index)));
+            }
+        }
+        st.staged_bytes += bytes;
+        st.staged.extend(prepared);
+        Ok(())
+    }
+
+    /// The root at `size` of mirror + staged.
+    fn root_at(&self, st: &Staging, size: u64) -> Result<Hash, AggregatorError> {
+        let mirrored = self.view.journal().len();
+        if size <= mirrored {
+            return merkle::root_at(self.view.projection(), size)
+                .map_err(|e| AggregatorError::Storage(e.to_string()));
+        }
+        let mut tree = st.tree.clone();
+        for p in st
+            .staged
+            .iter()
+            .take(usize::try_from(size - mirrored).unwrap_or(usize::MAX))
+        {
+            tree.append_leaf(p.leaf_hash);
+        }
+        Ok(tree.root())
+    }
+
+    fn cosign(
+        &self,
+        ctx: &Context,
+        presented: &SignedCheckpoint,
+        time_secs: u64,
+    ) -> Result<String, AggregatorError> {
+        // Keep the department's (and other witnesses') lines; replace our
+        // own earlier cosignature.
+        let mut note =
+            Note::new(presented.text()).map_err(|e| AggregatorError::Storage(e.to_string()))?;
+        for s in presented.note().signatures() {
+            if !(s.name() == ctx.cosigner.name() && s.id() == ctx.cosigner.id()) {
+                note.add_signature(s.clone())
+                    .map_err(|e| AggregatorError::Storage(e.to_string()))?;
+            }
+        }
+        let mut cp = SignedCheckpoint::from_note(note)
+            .map_err(|e| AggregatorError::Storage(e.to_string()))?;
+        cp.cosign(&ctx.cosigner, time_secs)
+            .map_err(|e| AggregatorError::Storage(e.to_string()))?;
+        Ok(cp.to_string())
+    }
+
+    fn checkpoint(
+        &self,
+        st: &mut Staging,
+        ctx: &Context,
+        cp: SignedCheckpoint,
+        record: DepartmentRecord,
+    ) -> Result<(), AggregatorError> {
+        // The department's signature, under a key its chain authorized.
+        let keys = self.keys(st);
+        let vkeys = Verifiers::new(
+            keys.iter()
+                .map(|k| Checkpoint::log_verifier_key(&self.origin, k)),
+        )
+        .map_err(|e| AggregatorError::Storage(e.to_string()))?;
+        cp.note().verify(&vkeys).map_err(|e| {
+            invalid(format!(
+                "checkpoint of size {}: the department's signature does not verify: {e}",
+                cp.checkpoint().size
+            ))
+        })?;
+        let n = cp.checkpoint().size;
+        let c = record.cosigned_size;
+        let mirrored = self.view.journal().len();
+        let have = mirrored + st.staged.len() as u64;
+        let now = now_ms();
+        let cosigned = if record.cosigned_note.is_empty() {
+            None
+        } else {
+            Some(
+                SignedCheckpoint::parse(&record.cosigned_note)
+                    .map_err(|e| AggregatorError::Storage(format!("cosigned note: {e}")))?,
+            )
+        };
+        if n < c {
+            let root = self.root_at(st, n)?;
+            if root == cp.checkpoint().root {
+                return Err(AggregatorError::Precondition(format!(
+                    "stale checkpoint: the county already cosigned size {c} of {}, and {n} is consistent with it",
+                    self.origin
+                )));
+            }
+            let proof = merkle::consistency_proof(self.view.projection(), n, c)
+                .map_err(|e| AggregatorError::Storage(e.to_string()))?;
+            let larger =
+                cosigned.ok_or_else(|| AggregatorError::Storage("no cosigned note".into()))?;
+            return Err(self.evidence(
+                st,
+                ctx,
+                Misbehaviour::Inconsistent {
+                    larger: strip(&larger),
+                    smaller: cp,
+                    root,
+                    proof,
+                },
+            ));
+        }
+        if n == c && c > 0 {
+            let old =
+                cosigned.ok_or_else(|| AggregatorError::Storage("no cosigned note".into()))?;
+            if old.checkpoint().root != cp.checkpoint().root {
+                return Err(self.evidence(
+                    st,
+                    ctx,
+                    Misbehaviour::CheckpointFork {
+                        a: strip(&old),
+                        b: cp,
+                    },
+                ));
+            }
+            // Unchanged: re-cosign when the cosignature is old (freshness).
+            if now / 1000 >= record.cosigned_time + ctx.recosign_interval_ms / 1000 {
+                let (read, mut rec) = ctx.state.versioned(self.origin.as_str())?;
+                if rec.cosigned_size == c {
+                    rec.cosigned_note = self.cosign(ctx, &cp, now / 1000)?;
+                    rec.cosigned_time = now / 1000;
+                    rec.last_push_ms = now;
+                    rec.seen_size = rec.seen_size.max(n);
+                    ctx.state.swap_record(self.origin.as_str(), read, &rec)?;
+                    self.publish(c, &rec.cosigned_note)?;
+                }
+            } else {
+                let (read, mut rec) = ctx.state.versioned(self.origin.as_str())?;
+                rec.last_push_ms = now;
+                ctx.state.swap_record(self.origin.as_str(), read, &rec)?;
+            }
+            return Ok(());
+        }
+        if n > have {
+            return Err(AggregatorError::Precondition(format!(
+                "the checkpoint is for size {n} but the county has {}'s entries only up to {have}: push them first",
+                self.origin
+            )));
+        }
+        let root = self.root_at(st, n)?;
+        if root != cp.checkpoint().root {
+            let subtrees = TreeState::from_reader(self.view.projection(), c)
+                .map_err(|e| AggregatorError::Storage(e.to_string()))?
+                .peaks()
+                .to_vec();
+            let entries = (c..n)
+                .map(|i| self.entry_at(st, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Err(self.evidence(
+                st,
+                ctx,
+                Misbehaviour::NotExtension {
+                    old: cosigned.as_ref().map(strip),
+                    subtrees,
+                    entries,
+                    new: cp,
+                },
+            ));
+        }
+        self.commit(st, ctx, &cp, n)
+    }
+
+    /// Commit point order: journal (fdatasync) → projection → cosigned
+    /// record (compare-and-swap, flushed) → served state.
+    fn commit(
+        &self,
+        st: &mut Staging,
+        ctx: &Context,
+        cp: &SignedCheckpoint,
+        n: u64,
+    ) -> Result<(), AggregatorError> {
+        let origin = self.origin.as_str();
+        if !st.staged.is_empty() {
+            let base = self.view.journal().len();
+            // 1. Durable: returns after fdatasync.
+            let range = self.view.journal().append(
+                &st.staged
+                    .iter()
+                    .map(|p| p.entry.as_bytes())
+                    .collect::<Vec<_>>(),
+            )?;
+            if range.start != base {
+                return Err(AggregatorError::Fatal(format!(
+                    "mirror journal of {origin} assigned {} where {base} was expected",
+                    range.start
+                )));
+            }
+            // 2. The projection (derived; replayed at open if lost).
+            let mut nodes = Vec::new();
+            let mut applied = Vec::with_capacity(st.staged.len());
+            for p in &st.staged {
+                nodes.extend(st.tree.append(p.leaf_hash));
+                applied.push(Applied {
+                    index: p.event.index,
+                    leaf_hash: p.leaf_hash,
+                    event: &p.event,
+                });
+            }
+            self.view
+                .projection()
+                .apply(&applied, &nodes, &[], WorkCalendar::shipped())?;
+            for p in &st.staged {
+                match &p.event.kind {
+                    Kind::Published(x) => self.note_content(ctx, x.content.as_ref())?,
+                    Kind::Amended(x) => self.note_content(ctx, x.content.as_ref())?,
+                    Kind::Redacted(r) => {
+                        if let Ok(d) = Hash::from_slice(&r.content_digest) {
+                            ctx.state.remove_missing(origin, &d)?;
+                            if let Err(e) = self.view.content().remove(&d) {
+                                tracing::error!(origin, digest = %d, error = %e, "redacted content could not be removed");
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            st.staged.clear();
+            st.staged_bytes = 0;
+            self.view.publish_size(self.view.journal().len());
+        }
+        // 3. The cosigned record: compare-and-swap against the record read
+        // here, which must still be below `n`. (Every writer of a record
+        // holds this mirror's lock, so the swap failing would be a bug; it
+        // would leave verified entries beyond the cosigned size, which the
+        // next checkpoint covers, never a cosignature the county did not
+        // check.)
+        let (read, old) = ctx.state.versioned(origin)?;
+        if old.cosigned_size >= n {
+            return Err(AggregatorError::Precondition(format!(
+                "stale checkpoint: the county already cosigned size {} of {origin}",
+                old.cosigned_size
+            )));
+        }
+        let now = now_ms();
+        let mut rec = old.clone();
+        rec.cosigned_note = self.cosign(ctx, cp, now / 1000)?;
+        rec.presented_note = cp.to_string();
+        rec.cosigned_size = n;
+        rec.cosigned_time = now / 1000;
+        rec.seen_size = rec.seen_size.max(n);
+        rec.last_push_ms = now;
+        rec.last_advance_ms = now;
+        ctx.state.swap_record(origin, read, &rec)?;
+        // 4. Served.
+        self.publish(n, &rec.cosigned_note)?;
+        tracing::debug!(origin, size = n, "cosigned");
+        Ok(())
+    }
+
+    fn publish(&self, size: u64, note: &str) -> Result<(), AggregatorError> {
+        self.view.projection().put_checkpoint(size, note)?;
+        self.view.set_checkpoint(size, note.to_owned());
+        self.view.set_cosigned(size, note.to_owned());
+        Ok(())
+    }
+
+    fn note_content(
+        &self,
+        ctx: &Context,
+        content: Option<&gongkai_core::event::pb::ContentRef>,
+    ) -> Result<(), AggregatorError> {
+        if let Some(c) = content
+            && let Ok(d) = Hash::from_slice(&c.digest)
+            && !self.view.content().contains(&d)?
+        {
+            ctx.state.add_missing(self.origin.as_str(), &d, c.length)?;
+        }
+        Ok(())
+    }
+
+    /// Stores pushed content after checking it: a committed, unredacted,
+    /// missing digest, the committed length, `BLAKE3-keyed(salt, content)`.
+    ///
+    /// # Errors
+    /// INVALID_ARGUMENT for a mismatch, NOT_FOUND for a digest not
+    /// committed or not missing. Takes the mirror's lock: call it from a
+    /// blocking thread.
+    pub fn store_content(
+        &self,
+        ctx: &Context,
+        digest: &Hash,
+        salt: &[u8; 32],
+        content: &[u8],
+    ) -> Result<bool, AggregatorError> {
+        let origin = self.origin.as_str();
+        // Records change only under the mirror's lock.
+        let _guard = self.staging.blocking_lock();
+        let Some(length) = ctx.state.missing_length(origin, digest)? else {
+            if self.view.content().contains(digest)? {
+                return Ok(false);
+            }
+            return Err(AggregatorError::NotFound(format!(
+                "content {digest} is not committed by a mirrored entry of {origin} (or was redacted)"
+            )));
+        };
+        if content.len() as u64 != length {
+            return Err(invalid(format!(
+                "content {digest}: {} bytes, the commitment says {length}",
+                content.len()
+            )));
+        }
+        if gongkai_core::types::content_digest(salt, content) != *digest {
+            return Err(invalid(format!(
+                "content does not hash to {digest} under the given salt"
+            )));
+        }
+        self.view.content().put(digest, salt, content)?;
+        ctx.state.remove_missing(origin, digest)?;
+        let (read, mut rec) = ctx.state.versioned(origin)?;
+        rec.content_bytes += length;
+        ctx.state.swap_record(origin, read, &rec)?;
+        Ok(true)
+    }
+
+    /// Re-cosigns the cosigned checkpoint if older than the interval
+    /// (freshness without a push). Returns whether it did. Takes the
+    /// mirror's lock: call it from a blocking thread.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn refresh(&self, ctx: &Context) -> Result<bool, AggregatorError> {
+        let origin = self.origin.as_str();
+        let _guard = self.staging.blocking_lock();
+        let (read, mut rec) = ctx.state.versioned(origin)?;
+        let now = now_ms() / 1000;
+        if rec.suspended.is_some()
+            || rec.presented_note.is_empty()
+            || now < rec.cosigned_time + ctx.recosign_interval_ms / 1000
+        {
+            return Ok(false);
+        }
+        let presented = SignedCheckpoint::parse(&rec.presented_note)
+            .map_err(|e| AggregatorError::Storage(e.to_string()))?;
+        rec.cosigned_note = self.cosign(ctx, &presented, now)?;
+        rec.cosigned_time = now;
+        ctx.state.swap_record(origin, read, &rec)?;
+        self.publish(rec.cosigned_size, &rec.cosigned_note)?;
+        Ok(true)
+    }
+}
+
+/// The department's checkpoint without the county's cosignature lines is
+/// not needed for evidence: evidence verification ignores unknown keys, so
+/// notes are kept as they are.
+fn strip(cp: &SignedCheckpoint) -> SignedCheckpoint {
+    cp.clone()
+}
+
+/// Evidence recorded since start (a metric).
+pub static EVIDENCE_RECORDED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Builds the county's cosigner from its key file contents.
+pub fn cosigner(name: KeyName, key: SigningKey) -> Cosigner {
+    Cosigner::new(name, key)
+}

@@ -1,0 +1,251 @@
+//! The aggregator server: opens the county state, the mirrors and the
+//! county log, runs the periodic tasks (county leaves, freshness
+//! re-cosigning, withholding alerts) and serves gRPC until shutdown.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongkai_core::county::CountyLeaf;
+use gongkai_core::keys::SigningKey;
+use gongkai_core::note::Cosigner;
+use gongkai_core::types::{KeyName, Origin};
+use gongkai_proto::{CountyServer, DisclosureNodeServer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+
+use crate::config::CountyConfig;
+use crate::county_log::CountyLog;
+use crate::mirror::{Context, Mirror};
+use crate::service::{County, CountyService, MirrorService};
+use crate::state::State;
+use crate::{AggregatorError, now_ms};
+
+/// The county's two keys.
+pub struct Keys {
+    /// Signs the county log's checkpoints (its name must be the county
+    /// origin).
+    pub log: (KeyName, SigningKey),
+    /// Cosigns department checkpoints (tlog-cosignature/v1) under its name.
+    pub witness: (KeyName, SigningKey),
+}
+
+/// Runs the aggregator on `listener` until `shutdown` completes.
+///
+/// # Errors
+/// [`AggregatorError::Fatal`] when the state or a mirror cannot be opened.
+pub async fn run(
+    config: CountyConfig,
+    keys: Keys,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AggregatorError> {
+    config.check().map_err(AggregatorError::Fatal)?;
+    let origin = Origin::new(&config.origin).map_err(|e| AggregatorError::Fatal(e.to_string()))?;
+    if keys.log.0.as_str() != origin.as_str() {
+        return Err(AggregatorError::Fatal(format!(
+            "the county log key is named {}, not the county origin {origin}",
+            keys.log.0
+        )));
+    }
+    if keys.log.1.public_key() == keys.witness.1.public_key() {
+        return Err(AggregatorError::Fatal(
+            "the county log key and the witness key must be different keys".into(),
+        ));
+    }
+    let config = Arc::new(config);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let cosigner = Cosigner::new(keys.witness.0.clone(), keys.witness.1.clone());
+    let vkeys = (
+        Checkpoint::log_verifier_key(&origin, &keys.log.1.public_key()).to_string(),
+        cosigner.verifier_key().to_string(),
+    );
+    let county = {
+        let config = Arc::clone(&config);
+        let origin = origin.clone();
+        let log_key = keys.log.1.clone();
+        tokio::task::spawn_blocking(move || -> Result<County, AggregatorError> {
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                AggregatorError::Fatal(format!("{}: {e}", config.data_dir.display()))
+            })?;
+            let state = Arc::new(State::open(&config.data_dir, config.cache_bytes)?);
+            let mut mirrors = HashMap::new();
+            for d in &config.departments {
+                let (o, vkey) = d.verifier_key().map_err(AggregatorError::Fatal)?;
+                let record = state.record(o.as_str())?;
+                let m = Mirror::open(&config.data_dir, o.clone(), vkey, config.cache_bytes, &record)?;
+                tracing::info!(origin = %o, mirrored = m.view.size(), cosigned = record.cosigned_size, "mirror opened");
+                mirrors.insert(o.to_string(), Arc::new(m));
+            }
+            let county_log = Arc::new(CountyLog::open(
+                state.county_tree().clone(),
+                origin,
+                log_key,
+            )?);
+            let ctx = Arc::new(Context {
+                state,
+                cosigner,
+                max_staged_bytes: config.max_staged_bytes,
+                max_future_ms: config.max_future_ms,
+                recosign_interval_ms: config.recosign_interval_ms,
+            });
+            Ok(County::new(mirrors, ctx, county_log, Arc::clone(&config), stop_rx, vkeys))
+        })
+        .await
+        .map_err(|e| AggregatorError::Fatal(format!("start: {e}")))??
+    };
+    let county = Arc::new(county);
+    tracing::info!(origin = %origin, departments = county.mirrors.len(), addr = ?listener.local_addr().ok(), "county aggregator started");
+
+    let ticker = {
+        let county = Arc::clone(&county);
+        let mut stop = stop_tx.subscribe();
+        let interval = Duration::from_millis(config.county_interval_ms);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(interval);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
+                let c = Arc::clone(&county);
+                match tokio::task::spawn_blocking(move || periodic(&c)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "county periodic task failed"),
+                    Err(e) => tracing::error!(error = %e, "county periodic task panicked"),
+                }
+            }
+        })
+    };
+
+    let mut builder = Server::builder();
+    if !config.plaintext {
+        let tls = config.tls.as_ref().ok_or_else(|| {
+            AggregatorError::Fatal("TLS is required: add [tls] or set plaintext = true".into())
+        })?;
+        let read = |p: &std::path::Path| {
+            std::fs::read(p)
+                .map_err(|e| AggregatorError::Fatal(format!("read {}: {e}", p.display())))
+        };
+        let mut tls_config =
+            ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
+        if let Some(ca) = &tls.client_ca {
+            tls_config = tls_config
+                .client_ca_root(Certificate::from_pem(read(ca)?))
+                .client_auth_optional(true);
+        }
+        builder = builder
+            .tls_config(tls_config)
+            .map_err(|e| AggregatorError::Fatal(format!("TLS: {e}")))?;
+    }
+    let max = config.max_message_bytes;
+    let county_svc = CountyServer::new(CountyService::new(Arc::clone(&county)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max.max(8 << 20));
+    let mirror_svc = DisclosureNodeServer::new(MirrorService::new(Arc::clone(&county)))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max.max(8 << 20));
+    let mut stopped = stop_tx.subscribe();
+    let stop_all = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    let incoming = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        |s| {
+            if let Ok(s) = &s
+                && let Err(e) = s.set_nodelay(true)
+            {
+                tracing::warn!(error = %e, "could not set TCP_NODELAY");
+            }
+            s
+        },
+    );
+    let mut server = Box::pin(
+        builder
+            .add_service(county_svc)
+            .add_service(mirror_svc)
+            .serve_with_incoming_shutdown(incoming, stop_all),
+    );
+    let grace = async {
+        let _ = stopped.wait_for(|s| *s).await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    };
+    tokio::select! {
+        r = &mut server => r.map_err(|e| AggregatorError::Fatal(format!("server: {e}")))?,
+        () = grace => tracing::warn!("open streams did not end within the shutdown grace period; closing them"),
+    }
+    drop(server);
+    let _ = ticker.await;
+    county.ctx.state.flush()?;
+    tracing::info!("county aggregator stopped");
+    Ok(())
+}
+
+/// One round of the periodic work: a county leaf for the departments that
+/// advanced, freshness re-cosigning, withholding alerts.
+fn periodic(county: &County) -> Result<(), AggregatorError> {
+    let state = &county.ctx.state;
+    let mut advanced = Vec::new();
+    let mut sizes = Vec::new();
+    for (origin, rec) in state.records()? {
+        if !county.mirrors.contains_key(&origin) {
+            continue;
+        }
+        if rec.cosigned_size > rec.leafed_size && !rec.cosigned_note.is_empty() {
+            match SignedCheckpoint::parse(&rec.cosigned_note) {
+                Ok(cp) => {
+                    advanced.push(cp);
+                    sizes.push((origin.clone(), rec.cosigned_size));
+                }
+                Err(e) => tracing::error!(origin, error = %e, "cosigned note does not parse"),
+            }
+        }
+    }
+    if !advanced.is_empty() {
+        let leaf = CountyLeaf::new(now_ms() / 1000, advanced)
+            .map_err(|e| AggregatorError::Storage(e.to_string()))?;
+        let (index, _) = county.county_log.append(&leaf.encode())?;
+        tracing::info!(index, departments = sizes.len(), "county leaf appended");
+        for (origin, size) in sizes {
+            // Records change only under their mirror's lock.
+            let Some(mirror) = county.mirrors.get(&origin) else {
+                continue;
+            };
+            let _guard = mirror.staging.blocking_lock();
+            let (read, mut rec) = state.versioned(&origin)?;
+            rec.leafed_size = rec.leafed_size.max(size);
+            state.swap_record(&origin, read, &rec)?;
+        }
+    }
+    let now = now_ms();
+    for (origin, mirror) in &county.mirrors {
+        match mirror.refresh(&county.ctx) {
+            Ok(true) => tracing::debug!(origin, "re-cosigned for freshness"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(origin, error = %e, "re-cosigning failed"),
+        }
+        let rec = state.record(origin)?;
+        if rec.suspended.is_some() {
+            tracing::error!(origin, reason = ?rec.suspended, "ALERT: cosigning suspended (evidence recorded)");
+        }
+        if now.saturating_sub(rec.last_push_ms) > county.config.alert_no_push_ms {
+            tracing::error!(
+                origin,
+                last_push_ms = rec.last_push_ms,
+                "ALERT: the department has not pushed for too long (withholding?)"
+            );
+        } else if now.saturating_sub(rec.last_advance_ms) > county.config.alert_no_advance_ms {
+            tracing::error!(
+                origin,
+                last_advance_ms = rec.last_advance_ms,
+                "ALERT: the department's log has not advanced for too long"
+            );
+        }
+    }
+    Ok(())
+}

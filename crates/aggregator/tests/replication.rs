@@ -1,0 +1,1029 @@
+//! The county aggregator and department nodes over real gRPC on real
+//! sockets (port 0), with real journals and sled on disk: replication and
+//! cosigning, content mirroring, mirror reads, the county log, tampered
+//! pushes (refused with a precise reason, state unchanged), a lying
+//! department (evidence that verifies with the department's key alone),
+//! and the atomic cosigned-size check under concurrent pushes.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongkai_core::county::CountyLeaf;
+use gongkai_core::event::{Kind, pb};
+use gongkai_core::evidence::Evidence;
+use gongkai_core::hash::leaf_hash;
+use gongkai_core::keys::SigningKey;
+use gongkai_core::merkle;
+use gongkai_core::note::{Cosigner, VerifierKey, Verifiers};
+use gongkai_core::types::{KeyName, Origin};
+use gongkai_core::writer::LogWriter;
+use gongkai_proto::v1::{self, write_event::Kind as W};
+use gongkai_proto::{CountyClient, DisclosureNodeClient};
+use sha2::{Digest as _, Sha256};
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+const COUNTY: &str = "gongkai.example/510122/county";
+const WITNESS: &str = "gongkai.example/510122/county-witness";
+const WRITER: &str = "clerk-token";
+const ADMIN: &str = "admin-token";
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn sha(t: &str) -> String {
+    hex(&Sha256::digest(t.as_bytes()))
+}
+
+fn origin(n: usize) -> String {
+    format!("gongkai.example/510122/dept{n}")
+}
+
+fn dept_key(n: usize) -> SigningKey {
+    SigningKey::from_seed([n as u8 + 1; 32])
+}
+
+fn push_token(n: usize) -> String {
+    format!("push-token-{n}")
+}
+
+fn witness_key() -> SigningKey {
+    SigningKey::from_seed([200; 32])
+}
+
+fn witness_vkey() -> VerifierKey {
+    Cosigner::new(KeyName::new(WITNESS).unwrap(), witness_key()).verifier_key()
+}
+
+fn vkey(n: usize) -> VerifierKey {
+    Checkpoint::log_verifier_key(&Origin::new(&origin(n)).unwrap(), &dept_key(n).public_key())
+}
+
+struct Server<E> {
+    url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), E>>>,
+}
+
+impl<E: std::fmt::Debug> Server<E> {
+    async fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+    }
+}
+
+fn county_config(
+    dir: &Path,
+    departments: usize,
+    interval_ms: u64,
+) -> gongkai_aggregator::config::CountyConfig {
+    let mut text = format!(
+        r#"
+origin = "{COUNTY}"
+log_key = "unused"
+witness_key = "unused"
+data_dir = "{}"
+plaintext = true
+admin_token_sha256 = "{}"
+county_interval_ms = {interval_ms}
+recosign_interval_ms = 1000
+max_staged_bytes = 2000000
+"#,
+        dir.join("county").display(),
+        sha(ADMIN)
+    );
+    for n in 0..departments {
+        text.push_str(&format!(
+            "[[departments]]\norigin = \"{}\"\nvkey = \"{}\"\npush_token_sha256 = \"{}\"\n",
+            origin(n),
+            vkey(n),
+            sha(&push_token(n))
+        ));
+    }
+    gongkai_aggregator::config::CountyConfig::from_toml(&text).unwrap()
+}
+
+async fn start_county(
+    dir: &Path,
+    departments: usize,
+    interval_ms: u64,
+) -> Server<gongkai_aggregator::AggregatorError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel::<()>();
+    let keys = gongkai_aggregator::Keys {
+        log: (
+            KeyName::new(COUNTY).unwrap(),
+            SigningKey::from_seed([100; 32]),
+        ),
+        witness: (KeyName::new(WITNESS).unwrap(), witness_key()),
+    };
+    let task = tokio::spawn(gongkai_aggregator::run(
+        county_config(dir, departments, interval_ms),
+        keys,
+        listener,
+        async {
+            let _ = rx.await;
+        },
+    ));
+    for _ in 0..400 {
+        assert!(!task.is_finished(), "county exited: {:?}", task.await);
+        if let Ok(mut c) = CountyClient::connect(url.clone()).await
+            && c.get_county_status(v1::GetCountyStatusRequest {})
+                .await
+                .is_ok()
+        {
+            return Server {
+                url,
+                stop: Some(tx),
+                task: Some(task),
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("county did not start");
+}
+
+fn node_config(dir: &Path, n: usize, county: Option<&str>) -> gongkai_node::config::NodeConfig {
+    std::fs::write(dir.join("push.token"), push_token(n)).unwrap();
+    let mut text = format!(
+        r#"
+origin = "{}"
+department = "某某县第{n}局"
+division_code = "510122"
+data_dir = "{}"
+key = "{}"
+plaintext = true
+checkpoint_interval_ms = 100
+free_space_reserve = 1048576
+[[writers]]
+name = "clerk"
+token_sha256 = "{}"
+"#,
+        origin(n),
+        dir.join("data").display(),
+        dir.join("dept.key").display(),
+        sha(WRITER)
+    );
+    if let Some(url) = county {
+        text.push_str(&format!(
+            "[county]\naddress = \"{url}\"\ntoken_file = \"{}\"\nwitness_vkey = \"{}\"\ninterval_ms = 200\nmin_backoff_ms = 50\nmax_backoff_ms = 500\n",
+            dir.join("push.token").display(),
+            witness_vkey()
+        ));
+    }
+    gongkai_node::config::NodeConfig::from_toml(&text).unwrap()
+}
+
+async fn start_node(dir: &Path, n: usize, county: Option<&str>) -> Server<gongkai_node::NodeError> {
+    let cfg = node_config(dir, n, county);
+    if !dir.join("data").join("journal").exists() {
+        gongkai_node::init(&cfg, &dept_key(n)).unwrap();
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(gongkai_node::run(cfg, dept_key(n), listener, async {
+        let _ = rx.await;
+    }));
+    for _ in 0..400 {
+        assert!(!task.is_finished(), "node exited: {:?}", task.await);
+        if let Ok(mut c) = DisclosureNodeClient::connect(url.clone()).await
+            && c.get_status(v1::GetStatusRequest { origin: origin(n) })
+                .await
+                .is_ok()
+        {
+            return Server {
+                url,
+                stop: Some(tx),
+                task: Some(task),
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("node did not start");
+}
+
+fn authed<T>(msg: T, token: &str) -> Request<T> {
+    let mut r = Request::new(msg);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+fn today() -> String {
+    gongkai_core::date::Date::from_unix_ms_cst(gongkai_node::log::now_ms())
+        .unwrap()
+        .to_string()
+}
+
+fn request_event(id: &str) -> v1::WriteEvent {
+    v1::WriteEvent {
+        kind: Some(W::RequestReceived(pb::RequestReceived {
+            request_id: id.into(),
+            date_received: today(),
+            subject: "请求公开2025年决算".into(),
+        })),
+    }
+}
+
+async fn write_requests(url: &str, prefix: &str, count: usize) {
+    let mut c = DisclosureNodeClient::connect(url.to_owned()).await.unwrap();
+    let mut done = 0;
+    while done < count {
+        let n = (count - done).min(500);
+        let events = (done..done + n)
+            .map(|i| request_event(&format!("{prefix}-{i}")))
+            .collect();
+        c.append_batch(authed(
+            v1::AppendBatchRequest {
+                idempotency_key: format!("{prefix}-{done}"),
+                events,
+            },
+            WRITER,
+        ))
+        .await
+        .unwrap();
+        done += n;
+    }
+}
+
+async fn county_client(url: &str) -> CountyClient<Channel> {
+    CountyClient::connect(url.to_owned()).await.unwrap()
+}
+
+async fn mirror_state(url: &str, n: usize) -> v1::MirrorState {
+    county_client(url)
+        .await
+        .get_mirror_state(v1::GetMirrorStateRequest { origin: origin(n) })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Polls until the county cosigned at least `size` of department `n`.
+async fn wait_cosigned(url: &str, n: usize, size: u64) -> v1::MirrorState {
+    for _ in 0..1200 {
+        let s = mirror_state(url, n).await;
+        if s.cosigned_size >= size {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("county never cosigned {size} of {}", origin(n));
+}
+
+async fn node_size(url: &str, n: usize) -> u64 {
+    DisclosureNodeClient::connect(url.to_owned())
+        .await
+        .unwrap()
+        .get_status(v1::GetStatusRequest { origin: origin(n) })
+        .await
+        .unwrap()
+        .into_inner()
+        .size
+}
+
+/// Every entry of the county's mirror equals the node's, and the cosigned
+/// checkpoint verifies with the department key and the county witness key.
+async fn check_mirror(county: &str, node: &str, n: usize, size: u64) {
+    let mut mirror = DisclosureNodeClient::connect(county.to_owned())
+        .await
+        .unwrap();
+    let mut dept = DisclosureNodeClient::connect(node.to_owned())
+        .await
+        .unwrap();
+    let mut start = 0;
+    let mut leaves = Vec::new();
+    while start < size {
+        let req = v1::GetEntriesRequest {
+            origin: origin(n),
+            start,
+            limit: 1000,
+        };
+        let a = mirror.get_entries(req.clone()).await.unwrap().into_inner();
+        let b = dept.get_entries(req).await.unwrap().into_inner();
+        let k = a.entries.len().min(b.entries.len());
+        assert!(k > 0);
+        assert_eq!(a.entries[..k], b.entries[..k], "mirror differs at {start}");
+        leaves.extend(a.entries[..k].iter().map(|e| leaf_hash(e)));
+        start += k as u64;
+    }
+    let cp = mirror
+        .get_checkpoint(v1::GetCheckpointRequest { origin: origin(n) })
+        .await
+        .unwrap()
+        .into_inner();
+    let signed = SignedCheckpoint::parse(&cp.cosigned_checkpoint).unwrap();
+    signed
+        .verify(&vkey(n), &Verifiers::from(witness_vkey()), 1)
+        .unwrap();
+    let s = signed.checkpoint().size as usize;
+    assert_eq!(merkle::root(&leaves[..s]), signed.checkpoint().root);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_cosigning_content_and_county_log() {
+    let root = tempfile::tempdir().unwrap();
+    let mut county = start_county(root.path(), 2, 300).await;
+    let d0 = root.path().join("n0");
+    std::fs::create_dir_all(&d0).unwrap();
+    let mut node = start_node(&d0, 0, Some(&county.url)).await;
+
+    // A matter and an item with content: the content is mirrored too.
+    let mut c = DisclosureNodeClient::connect(node.url.clone())
+        .await
+        .unwrap();
+    let doc = "2026年部门预算（示例）".as_bytes().to_vec();
+    let content = c
+        .upload_content(authed(
+            tokio_stream::iter(vec![
+                v1::UploadContentRequest {
+                    part: Some(v1::upload_content_request::Part::Start(v1::UploadStart {
+                        media_type: "text/plain".into(),
+                        length: doc.len() as u64,
+                        ..Default::default()
+                    })),
+                },
+                v1::UploadContentRequest {
+                    part: Some(v1::upload_content_request::Part::Chunk(doc.clone())),
+                },
+            ]),
+            WRITER,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .content
+        .unwrap();
+    let matter = pb::Matter {
+        category: "财政预决算".into(),
+        level1: "财政预决算".into(),
+        level2: "部门预算".into(),
+        elements: vec!["预算报告".into()],
+        legal_basis: "《预算法》第十四条".into(),
+        deadline_working_days: 20,
+        responsible_body: "县财政局".into(),
+        channels: vec!["政府网站".into()],
+        audience: pb::Audience::Public as i32,
+        mode: pb::DisclosureMode::Proactive as i32,
+        ..Default::default()
+    };
+    c.append_batch(authed(
+        v1::AppendBatchRequest {
+            idempotency_key: "m".into(),
+            events: vec![
+                v1::WriteEvent {
+                    kind: Some(W::MatterDefined(pb::MatterDefined {
+                        matter_id: "budget".into(),
+                        matter: Some(matter),
+                    })),
+                },
+                v1::WriteEvent {
+                    kind: Some(W::Published(pb::Published {
+                        item_id: "budget-2026".into(),
+                        matter_id: "budget".into(),
+                        title: "2026年部门预算".into(),
+                        content: Some(content.clone()),
+                        date_formed: today(),
+                        ..Default::default()
+                    })),
+                },
+            ],
+        },
+        WRITER,
+    ))
+    .await
+    .unwrap();
+    write_requests(&node.url, "a", 700).await;
+    let size = node_size(&node.url, 0).await;
+    assert_eq!(size, 703);
+    let state = wait_cosigned(&county.url, 0, size).await;
+    assert!(state.suspended.is_empty());
+    check_mirror(&county.url, &node.url, 0, size).await;
+
+    // The node serves the cosignature beside its own signature.
+    let mut status = v1::GetStatusResponse::default();
+    for _ in 0..200 {
+        status = c
+            .get_status(v1::GetStatusRequest { origin: origin(0) })
+            .await
+            .unwrap()
+            .into_inner();
+        if status.cosigned_size == size {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status.cosigned_size, size);
+    assert_eq!(status.replication_lag, 0);
+    assert!(status.last_replicated_ms > 0);
+    let cp = c
+        .get_checkpoint(v1::GetCheckpointRequest { origin: origin(0) })
+        .await
+        .unwrap()
+        .into_inner();
+    SignedCheckpoint::parse(&cp.cosigned_checkpoint)
+        .unwrap()
+        .verify(&vkey(0), &Verifiers::from(witness_vkey()), 1)
+        .unwrap();
+
+    // Content reaches the mirror and is served from it.
+    let mut mirror = DisclosureNodeClient::connect(county.url.clone())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    for _ in 0..200 {
+        if let Ok(r) = mirror
+            .get_content(v1::GetContentRequest {
+                origin: origin(0),
+                digest: content.digest.clone(),
+            })
+            .await
+        {
+            let mut s = r.into_inner();
+            while let Some(m) = s.message().await.unwrap() {
+                if let Some(v1::get_content_response::Part::Chunk(b)) = m.part {
+                    got.extend(b);
+                }
+            }
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(got, doc);
+    let item = mirror
+        .get_item(v1::GetItemRequest {
+            origin: origin(0),
+            item_id: "budget-2026".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(item.history.len(), 1);
+    // Writes to the mirror are refused.
+    let e = mirror
+        .append(authed(
+            v1::AppendRequest {
+                idempotency_key: "x".into(),
+                event: Some(request_event("x")),
+            },
+            WRITER,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unimplemented);
+
+    // The county log holds a leaf with the cosigned checkpoint; the leaf's
+    // inclusion proof verifies against the signed county checkpoint.
+    let mut cc = county_client(&county.url).await;
+    let mut found = None;
+    for _ in 0..200 {
+        let cp = cc
+            .get_county_checkpoint(v1::GetCountyCheckpointRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .checkpoint;
+        let cp = SignedCheckpoint::parse(&cp).unwrap();
+        if cp.checkpoint().size > 0 {
+            let leaves = cc
+                .get_county_leaves(v1::GetCountyLeavesRequest {
+                    start: 0,
+                    limit: 100,
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .leaves;
+            if let Some(i) = leaves.iter().position(|l| {
+                CountyLeaf::decode(l)
+                    .unwrap()
+                    .checkpoints
+                    .iter()
+                    .any(|c| c.checkpoint().size == size)
+            }) {
+                found = Some((i as u64, cp));
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (index, county_cp) = found.expect("a county leaf with the cosigned checkpoint");
+    let proof = cc
+        .get_county_inclusion_proof(v1::GetCountyInclusionProofRequest {
+            index,
+            tree_size: county_cp.checkpoint().size,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let proof_hashes: Vec<_> = proof
+        .proof
+        .iter()
+        .map(|h| gongkai_core::Hash::from_slice(h).unwrap())
+        .collect();
+    merkle::verify_inclusion(
+        &leaf_hash(&proof.leaf),
+        index,
+        county_cp.checkpoint().size,
+        &proof_hashes,
+        &county_cp.checkpoint().root,
+    )
+    .unwrap();
+    let county_vkey = Checkpoint::log_verifier_key(
+        &Origin::new(COUNTY).unwrap(),
+        &SigningKey::from_seed([100; 32]).public_key(),
+    );
+    county_cp
+        .verify(&county_vkey, &Verifiers::default(), 0)
+        .unwrap();
+
+    // Restarting both sides resumes without a gap.
+    node.stop().await;
+    county.stop().await;
+    let mut county = start_county(root.path(), 2, 300).await;
+    let mut node = start_node(&d0, 0, Some(&county.url)).await;
+    write_requests(&node.url, "b", 300).await;
+    let size = node_size(&node.url, 0).await;
+    wait_cosigned(&county.url, 0, size).await;
+    check_mirror(&county.url, &node.url, 0, size).await;
+    node.stop().await;
+    county.stop().await;
+}
+
+/// Entries of a department log made directly with its key (for pushes the
+/// test crafts itself). `tag` makes two histories differ.
+fn history(n: usize, count: usize, tag: &str) -> Vec<Vec<u8>> {
+    let mut w = LogWriter::new(Origin::new(&origin(n)).unwrap(), dept_key(n));
+    let t = gongkai_node::log::now_ms() - 60_000;
+    let mut out = vec![
+        w.append(
+            Kind::Genesis(pb::Genesis {
+                department: "某某县局".into(),
+                division_code: "510122".into(),
+            }),
+            t,
+        )
+        .unwrap()
+        .into_bytes(),
+    ];
+    for i in 1..count {
+        out.push(
+            w.append(
+                Kind::RequestReceived(pb::RequestReceived {
+                    request_id: format!("{tag}-{i}"),
+                    date_received: today(),
+                    subject: "subject".into(),
+                }),
+                t + i as u64,
+            )
+            .unwrap()
+            .into_bytes(),
+        );
+    }
+    out
+}
+
+fn signed_checkpoint(n: usize, entries: &[Vec<u8>]) -> String {
+    let leaves: Vec<_> = entries.iter().map(|e| leaf_hash(e)).collect();
+    let cp = Checkpoint::new(
+        Origin::new(&origin(n)).unwrap(),
+        leaves.len() as u64,
+        merkle::root(&leaves),
+    );
+    SignedCheckpoint::sign(&cp, &dept_key(n))
+        .unwrap()
+        .to_string()
+}
+
+async fn push(
+    c: &mut CountyClient<Channel>,
+    n: usize,
+    start: u64,
+    entries: &[Vec<u8>],
+    checkpoint: &str,
+) -> Result<v1::MirrorState, tonic::Status> {
+    c.push(authed(
+        v1::PushRequest {
+            origin: origin(n),
+            start,
+            entries: entries.to_vec(),
+            checkpoint: checkpoint.to_owned(),
+        },
+        &push_token(n),
+    ))
+    .await
+    .map(|r| r.into_inner().state.unwrap_or_default())
+}
+
+/// Pushes `entries[from..]` in aligned packages, the last with `checkpoint`.
+async fn push_all(
+    c: &mut CountyClient<Channel>,
+    n: usize,
+    entries: &[Vec<u8>],
+    from: u64,
+    checkpoint: &str,
+) -> Result<v1::MirrorState, tonic::Status> {
+    let size = entries.len() as u64;
+    let mut next = from;
+    loop {
+        let end = ((next / 256 + 1) * 256).min(size);
+        let cp = if end == size { checkpoint } else { "" };
+        let s = push(c, n, next, &entries[next as usize..end as usize], cp).await?;
+        next = end;
+        if end == size {
+            return Ok(s);
+        }
+    }
+}
+
+/// What must not change when a push is refused.
+async fn snapshot(url: &str, n: usize) -> (u64, u64, u64, String) {
+    let s = mirror_state(url, n).await;
+    (
+        s.mirrored_size,
+        s.staged_end,
+        s.cosigned_size,
+        s.cosigned_checkpoint,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_pushes_are_refused_and_change_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let mut county = start_county(root.path(), 2, 60_000).await;
+    let mut c = county_client(&county.url).await;
+    let log = history(0, 600, "a");
+    let cp300 = signed_checkpoint(0, &log[..300]);
+    push_all(&mut c, 0, &log[..300], 0, &cp300).await.unwrap();
+    let before = snapshot(&county.url, 0).await;
+    assert_eq!(before.2, 300);
+
+    let expect = |r: Result<v1::MirrorState, tonic::Status>, code: Code, words: &str| {
+        let e = r.expect_err("must be refused");
+        assert_eq!(e.code(), code, "{}", e.message());
+        assert!(
+            e.message().contains(words),
+            "{:?} lacks {words:?}",
+            e.message()
+        );
+    };
+    // A flipped byte in a signature, and one in a body.
+    let mut bad_sig = log[300..512].to_vec();
+    let last = bad_sig[5].len() - 1;
+    bad_sig[5][last] ^= 1;
+    expect(
+        push(&mut c, 0, 300, &bad_sig, "").await,
+        Code::InvalidArgument,
+        "signature",
+    );
+    let mut bad_body = log[300..512].to_vec();
+    bad_body[7][10] ^= 0x20;
+    expect(
+        push(&mut c, 0, 300, &bad_body, "").await,
+        Code::InvalidArgument,
+        "entry",
+    );
+    // A skipped index and a repeated one.
+    let mut skipped = log[300..513].to_vec();
+    skipped.remove(3);
+    expect(
+        push(&mut c, 0, 300, &skipped, "").await,
+        Code::InvalidArgument,
+        "index",
+    );
+    let mut repeated = log[300..511].to_vec();
+    repeated.insert(3, log[302].clone());
+    expect(
+        push(&mut c, 0, 300, &repeated, "").await,
+        Code::InvalidArgument,
+        "index",
+    );
+    // A gap.
+    expect(
+        push(&mut c, 0, 301, &log[301..512], "").await,
+        Code::FailedPrecondition,
+        "gap",
+    );
+    // Misaligned package (crosses 512).
+    expect(
+        push(&mut c, 0, 300, &log[300..520], "").await,
+        Code::InvalidArgument,
+        "aligned",
+    );
+    // Another department's entries and checkpoint under this origin.
+    let other = history(1, 600, "a");
+    expect(
+        push(&mut c, 0, 300, &other[300..512], "").await,
+        Code::InvalidArgument,
+        "origin",
+    );
+    let other_cp = signed_checkpoint(1, &other[..300]);
+    expect(
+        push(&mut c, 0, 300, &[], &other_cp).await,
+        Code::InvalidArgument,
+        "checkpoint is for",
+    );
+    // A checkpoint not signed by the department.
+    let forged = {
+        let leaves: Vec<_> = log[..300].iter().map(|e| leaf_hash(e)).collect();
+        let cp = Checkpoint::new(Origin::new(&origin(0)).unwrap(), 300, merkle::root(&leaves));
+        SignedCheckpoint::sign(&cp, &SigningKey::from_seed([99; 32]))
+            .unwrap()
+            .to_string()
+    };
+    expect(
+        push(&mut c, 0, 300, &[], &forged).await,
+        Code::InvalidArgument,
+        "signature",
+    );
+    // Wrong credentials and unknown origins.
+    let e = c
+        .push(authed(
+            v1::PushRequest {
+                origin: origin(0),
+                start: 300,
+                entries: log[300..512].to_vec(),
+                checkpoint: String::new(),
+            },
+            &push_token(1),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    let e = c
+        .push(Request::new(v1::PushRequest {
+            origin: origin(0),
+            ..Default::default()
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated);
+    let e = c
+        .push(authed(
+            v1::PushRequest {
+                origin: "gongkai.example/510122/unknown".into(),
+                ..Default::default()
+            },
+            &push_token(0),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    // A stale checkpoint is refused, naming the cosigned size; not evidence.
+    let cp200 = signed_checkpoint(0, &log[..200]);
+    expect(
+        push(&mut c, 0, 300, &[], &cp200).await,
+        Code::FailedPrecondition,
+        "300",
+    );
+    assert_eq!(snapshot(&county.url, 0).await, before);
+    let ev = c
+        .list_evidence(v1::ListEvidenceRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ev.evidence.is_empty());
+
+    // The honest continuation is still accepted afterwards.
+    let cp600 = signed_checkpoint(0, &log);
+    let s = push_all(&mut c, 0, &log, 300, &cp600).await.unwrap();
+    assert_eq!(s.cosigned_size, 600);
+    county.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_department_leaves_evidence() {
+    let root = tempfile::tempdir().unwrap();
+    let mut county = start_county(root.path(), 1, 60_000).await;
+    let mut c = county_client(&county.url).await;
+    let honest = history(0, 400, "honest");
+    let cp = signed_checkpoint(0, &honest);
+    push_all(&mut c, 0, &honest, 0, &cp).await.unwrap();
+    let vkeys = [dept_key(0).public_key()];
+
+    let check_evidence = |text: &str, kind: &str| {
+        let e = Evidence::parse(text).unwrap();
+        assert_eq!(e.what.kind(), kind);
+        e.verify(&vkeys).unwrap();
+        assert!(e.verify(&[dept_key(5).public_key()]).is_err());
+    };
+    let latest_evidence = |c: &mut CountyClient<Channel>| {
+        let mut c = c.clone();
+        async move {
+            let list = c
+                .list_evidence(v1::ListEvidenceRequest::default())
+                .await
+                .unwrap()
+                .into_inner()
+                .evidence;
+            let last = list.iter().find(|e| !e.cleared).unwrap().clone();
+            c.get_evidence(v1::GetEvidenceRequest { id: last.id })
+                .await
+                .unwrap()
+                .into_inner()
+                .text
+        }
+    };
+    let clear = |c: &mut CountyClient<Channel>| {
+        let mut c = c.clone();
+        async move {
+            c.clear_evidence(authed(
+                v1::ClearEvidenceRequest { origin: origin(0) },
+                ADMIN,
+            ))
+            .await
+            .unwrap();
+        }
+    };
+
+    // 1. A different history of the same size: checkpoint fork.
+    let liar = history(0, 500, "liar");
+    let e = push(&mut c, 0, 400, &[], &signed_checkpoint(0, &liar[..400]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("evidence"), "{}", e.message());
+    check_evidence(&latest_evidence(&mut c).await, "checkpoint-fork");
+    // Cosigning is suspended: even the honest checkpoint is refused.
+    let e = push(&mut c, 0, 400, &[], &cp).await.unwrap_err();
+    assert!(e.message().contains("suspended"), "{}", e.message());
+    let s = mirror_state(&county.url, 0).await;
+    assert!(!s.suspended.is_empty());
+    // Without the admin token nobody clears it.
+    let e = c
+        .clear_evidence(authed(
+            v1::ClearEvidenceRequest { origin: origin(0) },
+            "nope",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied);
+    clear(&mut c).await;
+
+    // 2. A smaller, inconsistent checkpoint (an older copy that diverged).
+    let e = push(&mut c, 0, 400, &[], &signed_checkpoint(0, &liar[..250]))
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("evidence"), "{}", e.message());
+    check_evidence(&latest_evidence(&mut c).await, "inconsistent");
+    clear(&mut c).await;
+
+    // 3. Entries that do not link to the cosigned log (broken link).
+    let e = push(
+        &mut c,
+        0,
+        400,
+        &liar[400..500],
+        &signed_checkpoint(0, &liar),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.message().contains("evidence"), "{}", e.message());
+    check_evidence(&latest_evidence(&mut c).await, "broken-link");
+    clear(&mut c).await;
+
+    // 4. A different entry at an index the county already holds.
+    let e = push(
+        &mut c,
+        0,
+        256,
+        &liar[256..500],
+        &signed_checkpoint(0, &liar),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.message().contains("evidence"), "{}", e.message());
+    check_evidence(&latest_evidence(&mut c).await, "entry-fork");
+    clear(&mut c).await;
+
+    // 5. Honest entries, then a checkpoint whose root is not their
+    // extension.
+    let more = {
+        let mut all = honest.clone();
+        // Continue the honest chain with its own writer state.
+        let last = gongkai_core::chain::prepare(honest[399].clone(), 399).unwrap();
+        let mut w = LogWriter::resume(
+            Origin::new(&origin(0)).unwrap(),
+            dept_key(0),
+            400,
+            last.body_hash,
+            last.event.time_ms,
+        );
+        for i in 400..450 {
+            all.push(
+                w.append(
+                    Kind::RequestReceived(pb::RequestReceived {
+                        request_id: format!("more-{i}"),
+                        date_received: today(),
+                        subject: "s".into(),
+                    }),
+                    last.event.time_ms + 1,
+                )
+                .unwrap()
+                .into_bytes(),
+            );
+        }
+        all
+    };
+    let wrong_root = signed_checkpoint(0, &liar[..450]);
+    let e = push(&mut c, 0, 400, &more[400..450], &wrong_root)
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("evidence"), "{}", e.message());
+    check_evidence(&latest_evidence(&mut c).await, "not-extension");
+    clear(&mut c).await;
+
+    // After clearing, the honest continuation is cosigned again; the
+    // evidence files stay, marked cleared.
+    let s = push(
+        &mut c,
+        0,
+        400,
+        &more[400..450],
+        &signed_checkpoint(0, &more),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.cosigned_size, 450);
+    let list = c
+        .list_evidence(v1::ListEvidenceRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .evidence;
+    assert_eq!(list.len(), 5);
+    assert!(list.iter().all(|e| e.cleared));
+    // Evidence files are on disk, self-contained.
+    let files: Vec<PathBuf> = std::fs::read_dir(root.path().join("county/evidence"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 5);
+    county.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cosigned_size_never_goes_back_under_concurrent_pushes() {
+    let root = tempfile::tempdir().unwrap();
+    let mut county = start_county(root.path(), 1, 60_000).await;
+    let log = history(0, 1024, "a");
+    // Stage everything, then race checkpoints of many sizes.
+    let mut c = county_client(&county.url).await;
+    push_all(
+        &mut c,
+        0,
+        &log[..1000],
+        0,
+        &signed_checkpoint(0, &log[..1000]),
+    )
+    .await
+    .unwrap();
+    let sizes: Vec<usize> = (0..40).map(|i| 500 + (i * 37) % 500).collect();
+    let mut tasks = Vec::new();
+    for s in sizes {
+        let url = county.url.clone();
+        let cp = signed_checkpoint(0, &log[..s]);
+        tasks.push(tokio::spawn(async move {
+            let mut c = county_client(&url).await;
+            push(&mut c, 0, 1000, &[], &cp).await
+        }));
+    }
+    // And the growth to 1024 at the same time.
+    let url = county.url.clone();
+    let tail = log[1000..].to_vec();
+    let cp1024 = signed_checkpoint(0, &log);
+    tasks.push(tokio::spawn(async move {
+        let mut c = county_client(&url).await;
+        push(&mut c, 0, 1000, &tail, &cp1024).await
+    }));
+    let mut seen_max = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(s) => seen_max = seen_max.max(s.cosigned_size),
+            Err(e) => {
+                assert_eq!(e.code(), Code::FailedPrecondition, "{}", e.message());
+                assert!(e.message().contains("stale"), "{}", e.message());
+            }
+        }
+    }
+    assert_eq!(seen_max, 1024);
+    let s = mirror_state(&county.url, 0).await;
+    assert_eq!(s.cosigned_size, 1024);
+    assert!(s.suspended.is_empty());
+    county.stop().await;
+
+    // The state survives a restart, and the mirror is whole.
+    let mut county = start_county(root.path(), 1, 60_000).await;
+    let s = mirror_state(&county.url, 0).await;
+    assert_eq!((s.mirrored_size, s.cosigned_size), (1024, 1024));
+    county.stop().await;
+}
