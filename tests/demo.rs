@@ -85,7 +85,7 @@ fn port_base() -> u16 {
         let p = l.local_addr().unwrap().port();
         drop(l);
         let base = p.saturating_sub(100) / 100 * 100;
-        if base < 20_000 || base > 60_000 {
+        if !(20_000..=60_000).contains(&base) {
             continue;
         }
         let free = [0, 1, 2, 3, 80, 81]
