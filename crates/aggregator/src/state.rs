@@ -53,7 +53,7 @@ pub struct EvidenceRecord {
     pub id: String,
     /// Department.
     pub origin: String,
-    /// Kind (FORMAT.md § 17).
+    /// Kind (FORMAT.md § 20).
     pub kind: String,
     /// Unix seconds.
     pub observed: u64,

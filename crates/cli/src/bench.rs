@@ -35,6 +35,9 @@ enum BenchCommand {
     /// raw batch-verify rate) and mirror lag with several departments
     /// writing, all in this process.
     County(crate::bench_county::CountyBenchArgs),
+    /// Audit a large generated export, next to the raw ZIP-215 batch
+    /// verification rate measured in the same run.
+    Audit(crate::bench_audit::AuditBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +71,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let a = match args.command {
         BenchCommand::Append(a) => a,
         BenchCommand::County(c) => return crate::bench_county::run(&c),
+        BenchCommand::Audit(a) => return crate::bench_audit::run(&a),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

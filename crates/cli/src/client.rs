@@ -189,6 +189,16 @@ impl Node {
         })
     }
 
+    /// The origin given with --origin, if any.
+    pub fn origin_opt(&self) -> Option<&Origin> {
+        self.origin.as_ref()
+    }
+
+    /// The token given with --token, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
     /// A client handle for one call.
     pub fn client(&self) -> DisclosureNodeClient<Channel> {
         self.client.clone()

@@ -61,7 +61,7 @@ pub fn write_key(
     Ok(vkey)
 }
 
-fn write_file(path: &Path, bytes: &[u8], mode: u32, force: bool) -> Result<()> {
+pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32, force: bool) -> Result<()> {
     let mut opts = OpenOptions::new();
     opts.write(true).mode(mode);
     if force {

@@ -3,7 +3,10 @@
 //!
 //! In scope: key files ([`keyfile`]), the client commands of a department
 //! clerk (writes: matters, items, requests, bulk import; reads: catalog,
-//! item history with verification, content download). Everything that
+//! item history with verification, content download), and the tools of the
+//! inspection office and third parties: [`verify`], [`export`], [`audit`],
+//! [`prove`] / `check-proof` and [`monitor`], with the keys they trust from
+//! a [`trust`] file. Everything that
 //! hashes, signs or verifies is `gongkai-core`'s; this crate wires it to
 //! the node's gRPC API (`gongkai-proto`). Server commands (`node`,
 //! `aggregator`) join the [`Command`] enum once those crates exist.
@@ -17,16 +20,30 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use gongkai_core::date::Date;
 use gongkai_core::types::{ItemId, MatterId, RequestId};
 
+mod admin;
+pub mod audit;
 mod bench;
+mod bench_audit;
 mod bench_county;
+mod certs;
 pub mod client;
 mod county;
+mod demo;
+pub mod engine;
+pub mod export;
+pub mod fetch;
 mod import;
 pub mod input;
 pub mod keyfile;
+pub mod layout;
+pub mod monitor;
 mod node;
 pub mod output;
+pub mod prove;
 mod read;
+mod sample;
+pub mod trust;
+pub mod verify;
 mod write;
 
 use client::Connection;
@@ -41,6 +58,10 @@ Exit codes:
      same idempotency key, so a retry never records an event twice)
   4  the node's answer does not verify (signature, inclusion proof or
      content hash): do not rely on it, and tell the inspection office
+
+verify, audit, monitor --once and check-proof use their own codes:
+  0 clean / verified, 1 violations found, 2 could not verify (unreachable,
+  unreadable export, bad arguments).
 
 Environment: GONGKAI_SERVER, GONGKAI_TOKEN, GONGKAI_ORIGIN stand in for
 --server, --token, --origin.";
@@ -107,12 +128,38 @@ pub enum Command {
     Checkpoint(CheckpointArgs),
     /// Download a document by its digest and check it before saving.
     Content(ContentArgs),
+    // ---- verification (the inspection office, auditors, citizens) ---------
+    /// Verify logs from a server: whole, or incrementally from --state
+    /// (exit 0 clean, 1 violations, 2 could not verify).
+    Verify(verify::VerifyArgs),
+    /// Write a self-contained export of logs (tiles, entry bundles,
+    /// checkpoints, content) for offline audit.
+    Export(export::ExportArgs),
+    /// Verify an export offline and report amendments, withdrawals,
+    /// lateness, missing disclosures, back-dating (exit 0 clean, 1
+    /// violations, 2 unreadable).
+    Audit(audit::AuditArgs),
+    /// Write a proof bundle of one item's history (entries, inclusion
+    /// proofs, the signed checkpoint).
+    Prove(prove::ProveArgs),
+    /// Verify a proof bundle offline (exit 0 verified, 1 not).
+    CheckProof(prove::CheckProofArgs),
+    /// Follow logs and alert (JSON lines on stderr, --on-alert CMD) on any
+    /// rollback, fork or invalid entry.
+    Monitor(monitor::MonitorArgs),
     // ---- operator commands ------------------------------------------------
     /// Run a department node (`--config FILE`), create its log (`init`),
     /// verify its data offline (`check`), or try one out locally (`dev`).
     Node(node::NodeArgs),
     /// Make a writer token and the config lines for a node.
     Token(node::TokenArgs),
+    /// Run a whole county on this machine: department nodes, the county
+    /// aggregator and its public portal, with a sample published, cosigned
+    /// and verified. Resumes the same county when run again.
+    Demo(demo::DemoArgs),
+    /// Make the county's TLS certificates: a CA, server certificates, and
+    /// client certificates for department nodes and writer systems.
+    Certs(certs::CertsArgs),
     /// Benchmarks against a running node (throughput, latency, raw limits).
     Bench(bench::BenchArgs),
     /// Run the county aggregator (`--config FILE`).
@@ -543,7 +590,7 @@ pub struct ContentArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             let (code, line) = describe(&e);
             eprintln!("error: {line}");
@@ -561,20 +608,36 @@ pub fn describe(e: &anyhow::Error) -> (u8, String) {
     (code, format!("{e:#}"))
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<u8> {
     if let Command::Keygen(a) = &cli.command {
-        return write::keygen(a, cli.json);
+        return write::keygen(a, cli.json).map(|()| 0);
     }
     match cli.command {
-        Command::Node(a) => node::run(a),
-        Command::Token(a) => node::token(&a),
-        Command::Bench(a) => bench::run(a),
-        Command::Aggregator(a) => county::run_aggregator(&a),
+        Command::Node(a) => node::run(a, &cli.conn, cli.json).map(|()| 0),
+        Command::Token(a) => node::token(&a).map(|()| 0),
+        Command::Bench(a) => bench::run(a).map(|()| 0),
+        Command::Audit(a) => audit::run(a, cli.json),
+        Command::CheckProof(a) => prove::check(a, cli.json),
+        Command::Demo(a) => demo::run(&a, cli.json).map(|()| 0),
+        Command::Certs(a) => {
+            let files = certs::run(&a)?;
+            if cli.json {
+                println!("{}", serde_json::json!({ "written": files }));
+            } else {
+                for f in files {
+                    println!("wrote {}", f.display());
+                }
+            }
+            Ok(0)
+        }
+        Command::Aggregator(a) => county::run_aggregator(&a).map(|()| 0),
         Command::County(c) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(county::run(&cli.conn, c, cli.json))
+            runtime
+                .block_on(county::run(&cli.conn, c, cli.json))
+                .map(|()| 0)
         }
         command => run_client(Cli { command, ..cli }),
     }
@@ -583,8 +646,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// Installs the log subscriber for long-running commands (RUST_LOG sets the
 /// level; default info).
 pub fn init_tracing() {
+    init_tracing_at("info");
+}
+
+/// As [`init_tracing`], with another default level.
+pub fn init_tracing_at(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -599,18 +667,27 @@ pub fn today() -> String {
     gongkai_core::date::Date::from_unix_ms_cst(ms).map_or_else(|_| String::new(), |d| d.to_string())
 }
 
-fn run_client(cli: Cli) -> anyhow::Result<()> {
+fn run_client(cli: Cli) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let node = client::Node::connect(&cli.conn)?;
         let json = cli.json;
-        match cli.command {
+        let token = cli.conn.token.clone();
+        let done = match cli.command {
+            Command::Verify(a) => return verify::run(&node, token.as_deref(), a, json).await,
+            Command::Monitor(a) => return monitor::run(&node, token.as_deref(), a).await,
+            Command::Export(a) => export::run(&node, a, json).await,
+            Command::Prove(a) => prove::prove(&node, a, json).await,
             Command::Keygen(_)
             | Command::Node(_)
             | Command::Token(_)
             | Command::Bench(_)
+            | Command::Certs(_)
+            | Command::Demo(_)
+            | Command::Audit(_)
+            | Command::CheckProof(_)
             | Command::Aggregator(_)
             | Command::County(_) => Ok(()),
             Command::Upload(a) => write::upload(&node, a, json).await,
@@ -628,7 +705,8 @@ fn run_client(cli: Cli) -> anyhow::Result<()> {
             Command::Status => read::status(&node, json).await,
             Command::Checkpoint(a) => read::checkpoint(&node, a, json).await,
             Command::Content(a) => read::content(&node, a, json).await,
-        }
+        };
+        done.map(|()| 0)
     })
 }
 

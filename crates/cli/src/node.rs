@@ -82,6 +82,48 @@ enum NodeCommand {
         #[arg(long, value_name = "DIR")]
         new_data_dir: Option<PathBuf>,
     },
+    /// Copy a verified, consistent backup of the log while the node runs:
+    /// the journal's whole records (a prefix of the log), the content blobs
+    /// and the idempotency keys, into a new data directory. The projection
+    /// is rebuilt from the journal when a node starts on it. To restore,
+    /// stop the node and put the backup in place of its data directory; if
+    /// the key has signed more than the backup holds, the node refuses to
+    /// start until `gongkai node recover` pulls the missing tail back from
+    /// the county mirror.
+    Backup {
+        /// The node's config file.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// A new (or empty) directory for the backup.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Pull back, from a mirror (the county aggregator, given by --server),
+    /// the entries a restored backup lacks: they must continue the local
+    /// chain and give the root of a checkpoint signed by this log's key, so
+    /// only the same entries come back — never new content at an index the
+    /// key already signed. Stop the node first.
+    Recover {
+        /// The node's config file.
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Hand the log to a new key: writes the new key file (0600), appends a
+    /// key_rotated entry signed by the current key with the new key's proof
+    /// of possession, carries the signed size over to the new key's state
+    /// file, and points the config at the new key. Stop the node first;
+    /// publish the new verifier key (printed) to the county and verifiers.
+    RotateKey {
+        /// The node's config file (rewritten to name the new key).
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// Where to write the new private key (must not exist).
+        #[arg(long, value_name = "PATH")]
+        new_key: PathBuf,
+        /// Why the key changes (recorded in the log).
+        #[arg(long, default_value = "scheduled key rotation")]
+        reason: String,
+    },
     /// Run a local node for trying gongkai out: on first use creates a key,
     /// a writer token, a config (plaintext, loopback only) and the log in
     /// DIR; later runs resume the same log. Prints the address, the origin
@@ -104,7 +146,7 @@ pub struct TokenArgs {
     name: String,
 }
 
-fn load(config: &Path) -> Result<(NodeConfig, SigningKey)> {
+pub(crate) fn load(config: &Path) -> Result<(NodeConfig, SigningKey)> {
     let text =
         std::fs::read_to_string(config).with_context(|| format!("read {}", config.display()))?;
     let cfg =
@@ -121,8 +163,27 @@ fn load(config: &Path) -> Result<(NodeConfig, SigningKey)> {
 }
 
 /// Runs `gongkai node …`.
-pub fn run(args: NodeArgs) -> Result<()> {
+pub fn run(args: NodeArgs, conn: &crate::client::Connection, json: bool) -> Result<()> {
     match (args.command, args.config) {
+        (Some(NodeCommand::Backup { config, out }), _) => {
+            let (cfg, key) = load(&config)?;
+            crate::admin::backup(&cfg, &key, &out, json)
+        }
+        (Some(NodeCommand::Recover { config }), _) => {
+            let (cfg, key) = load(&config)?;
+            crate::admin::recover(&cfg, &key, conn, json)
+        }
+        (
+            Some(NodeCommand::RotateKey {
+                config,
+                new_key,
+                reason,
+            }),
+            _,
+        ) => {
+            let (cfg, key) = load(&config)?;
+            crate::admin::rotate_key(&config, &cfg, &key, &new_key, &reason, json)
+        }
         (Some(NodeCommand::Init { config }), _) => {
             let (cfg, key) = load(&config)?;
             gongkai_node::init(&cfg, &key)?;
@@ -430,20 +491,20 @@ fn dev(dir: &Path, port: u16) -> Result<()> {
     serve(&config)
 }
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     use rand::Rng as _;
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);
     hex::encode(bytes)
 }
 
-fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }
 
 /// Writes a file only its owner can read.
-fn write_private(path: &Path, text: &str) -> Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = std::fs::OpenOptions::new()

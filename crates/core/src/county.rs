@@ -1,4 +1,4 @@
-//! The county log's leaves (FORMAT.md § 16).
+//! The county log's leaves (FORMAT.md § 19).
 //!
 //! The county aggregator keeps its own Merkle log (the same BLAKE3 RFC 9162
 //! tree as a department log, §8). At a bounded rate it appends one leaf

@@ -322,6 +322,10 @@ pub enum Error {
         expected: Hash,
     },
 
+    /// A proof bundle that is malformed or does not prove what it claims.
+    #[error("proof bundle: {0}")]
+    ProofBundle(String),
+
     // ---- catalog rules ---------------------------------------------------
     /// An event that breaks a rule of the catalog state machine.
     #[error("entry {index}: rule {rule}: {detail}")]

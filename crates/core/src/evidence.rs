@@ -1,4 +1,4 @@
-//! Evidence of a department's misbehaviour (FORMAT.md § 17).
+//! Evidence of a department's misbehaviour (FORMAT.md § 20).
 //!
 //! Evidence holds only what proves misbehaviour by itself: anyone with the
 //! department's verifier key(s) checks it with [`Evidence::verify`], trusting

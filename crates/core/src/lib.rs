@@ -18,6 +18,9 @@
 //!   signatures, catalog rules, Merkle root);
 //! * [`writer`]: sequencing and signing new entries;
 //! * [`catalog`]: the catalog projection as a pure fold;
+//! * [`audit`]: the findings of an audit (lateness, missing periods,
+//!   back-dating) as a pure fold;
+//! * [`proof`]: proof bundles of one item's history;
 //! * [`calendar`] and [`date`]: China Standard Time dates and the working-day
 //!   calendar with its shipped holiday table.
 //!
@@ -28,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod calendar;
 pub mod catalog;
 pub mod chain;
@@ -42,6 +46,7 @@ pub mod hash;
 pub mod keys;
 pub mod merkle;
 pub mod note;
+pub mod proof;
 pub mod tile;
 pub mod types;
 pub mod writer;

@@ -200,6 +200,31 @@ pub fn root(leaf_hashes: &[Hash]) -> Hash {
     state.root()
 }
 
+/// Root of a perfect subtree from its `2^k` bottom hashes (each already a
+/// leaf or node hash): pairwise [`node_hash`] up to one. Used for the
+/// level-`8(L+1)` hash a full tile of 256 hashes makes (FORMAT.md § 9.1).
+/// An empty slice gives the empty root; a length that is not a power of two
+/// is reduced as far as pairs go (callers pass 256).
+pub fn root_of_perfect(hashes: &[Hash]) -> Hash {
+    if hashes.is_empty() {
+        return crate::hash::empty_root();
+    }
+    let mut row: Vec<Hash> = hashes.to_vec();
+    while row.len() > 1 {
+        row = row
+            .chunks(2)
+            .map(|p| {
+                if p.len() == 2 {
+                    node_hash(&p[0], &p[1])
+                } else {
+                    p[0]
+                }
+            })
+            .collect();
+    }
+    row[0]
+}
+
 /// The compact state of a growing tree: its size and the hashes of its
 /// maximal complete subtrees ("peaks"), largest (leftmost) first: one per set
 /// bit of the size, so `O(log n)` memory.

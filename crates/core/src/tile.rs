@@ -616,6 +616,91 @@ pub fn decode_bundle(bytes: &[u8], expected_count: usize) -> Result<Vec<&[u8]>, 
     Ok(entries)
 }
 
+/// Builds the hash tiles of a growing tree in one pass over its leaf
+/// hashes, in `O(8 × 256)` memory: the exporter writes the tiles it yields,
+/// the auditor compares them with the files of an export. It yields each
+/// full tile as soon as it is complete; [`TileBuilder::finish`] gives the
+/// partial right-edge tiles, so the tiles yielded for a tree of size `n` are
+/// exactly [`tiles_for_size`]`(n)` (FORMAT.md § 9.1).
+#[derive(Clone, Debug, Default)]
+pub struct TileBuilder {
+    /// Per tile level, the level-`8L` hashes not yet in a full tile.
+    pending: Vec<Vec<Hash>>,
+    size: u64,
+}
+
+impl TileBuilder {
+    /// A builder for the empty tree.
+    pub fn new() -> TileBuilder {
+        TileBuilder::default()
+    }
+
+    /// Leaves pushed so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends one leaf hash; returns the full tiles it completed (at most
+    /// one per level), lowest level first.
+    pub fn push(&mut self, leaf_hash: Hash) -> Vec<(TileId, Vec<Hash>)> {
+        let mut done = Vec::new();
+        let mut carry = leaf_hash;
+        let mut level = 0usize;
+        loop {
+            if self.pending.len() <= level {
+                self.pending
+                    .push(Vec::with_capacity(usize::from(TILE_WIDTH)));
+            }
+            let row = &mut self.pending[level];
+            row.push(carry);
+            if row.len() < usize::from(TILE_WIDTH) {
+                break;
+            }
+            let hashes = std::mem::take(row);
+            // A full tile's 256 hashes make one level-8(L+1) hash: the root
+            // of the perfect subtree over them.
+            carry = crate::merkle::root_of_perfect(&hashes);
+            let index = ((self.size + 1) >> (TILE_HEIGHT as usize * (level + 1))) - 1;
+            done.push((
+                TileId {
+                    level: level as u8,
+                    index,
+                    width: TILE_WIDTH,
+                },
+                hashes,
+            ));
+            level += 1;
+            if level > usize::from(MAX_TILE_LEVEL) {
+                break;
+            }
+        }
+        self.size += 1;
+        done
+    }
+
+    /// The partial tiles of the tree so far (one per level that has
+    /// hashes not yet in a full tile), lowest level first.
+    pub fn partial_tiles(&self) -> Vec<(TileId, Vec<Hash>)> {
+        let mut out = Vec::new();
+        for (level, row) in self.pending.iter().enumerate() {
+            if row.is_empty() {
+                continue;
+            }
+            let width = row.len() as u16;
+            let index = self.size >> (TILE_HEIGHT as usize * (level + 1));
+            out.push((
+                TileId {
+                    level: level as u8,
+                    index,
+                    width,
+                },
+                row.clone(),
+            ));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -898,5 +983,43 @@ mod tests {
                 len: 65_536
             })
         );
+    }
+
+    #[test]
+    fn tile_builder_yields_exactly_the_tiles_of_the_tree() {
+        let leaves: Vec<Hash> = (0u32..70_000)
+            .map(|i| leaf_hash(&i.to_be_bytes()))
+            .collect();
+        let mut builder = TileBuilder::new();
+        let mut hashes = MemoryHashes::new();
+        let mut built: HashMap<TileId, Vec<Hash>> = HashMap::new();
+        for (n, leaf) in leaves.iter().enumerate() {
+            for (id, h) in builder.push(*leaf) {
+                built.insert(id, h);
+            }
+            hashes.append(*leaf);
+            let size = n as u64 + 1;
+            if [1, 255, 256, 257, 65_535, 65_536, 65_537, 70_000].contains(&size) {
+                let mut now = built.clone();
+                for (id, h) in builder.partial_tiles() {
+                    now.insert(id, h);
+                }
+                let expected = tiles_for_size(size);
+                for id in &expected {
+                    assert_eq!(
+                        now.get(id),
+                        Some(&tile_hashes(&hashes, id).unwrap()),
+                        "size {size} tile {id}"
+                    );
+                }
+                let full_or_current: usize = expected.len();
+                let partial_now = builder.partial_tiles().len();
+                assert_eq!(
+                    built.len() + partial_now,
+                    full_or_current,
+                    "size {size}: no extra tiles"
+                );
+            }
+        }
     }
 }

@@ -888,38 +888,6 @@ pub struct Verified {
     pub division_code: String,
 }
 
-/// A journal file opened read-only. Recovery's "cut the torn tail" only
-/// shortens the length this handle reports; writes are refused.
-struct ReadOnlyFile {
-    file: std::fs::File,
-    len: std::sync::atomic::AtomicU64,
-}
-
-impl gongkai_store::JournalFile for ReadOnlyFile {
-    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-        std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset)
-    }
-    fn write_at(&self, _: &[u8], _: u64) -> std::io::Result<()> {
-        Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            "journal opened read-only",
-        ))
-    }
-    fn sync(&self) -> std::io::Result<()> {
-        Ok(())
-    }
-    fn truncate(&self, len: u64) -> std::io::Result<()> {
-        self.len.store(len, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
-    }
-    fn size(&self) -> std::io::Result<u64> {
-        Ok(self.len.load(std::sync::atomic::Ordering::SeqCst))
-    }
-    fn free_space(&self) -> std::io::Result<u64> {
-        Ok(0)
-    }
-}
-
 /// Verifies a data directory **without changing anything in it**: the
 /// journal is opened read-only (a torn tail is reported, not cut), the
 /// projection, content store and idempotency file are not opened. The
@@ -942,31 +910,15 @@ pub fn verify_read_only(opts: &OpenOptions<'_>) -> Result<Verified, NodeError> {
     }
     // Checks the format marker; with the marker present nothing is written.
     DataDir::open(opts.data_dir)?;
-    let file = std::fs::File::open(&path)
+    let lock = std::fs::File::open(&path)
         .map_err(|e| NodeError::Fatal(format!("open {}: {e}", path.display())))?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared).map_err(|_| {
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockShared).map_err(|_| {
         NodeError::Fatal(format!(
             "{} is in use (is the node running?): stop it first",
             path.display()
         ))
     })?;
-    let len = file
-        .metadata()
-        .map_err(|e| NodeError::Fatal(format!("stat {}: {e}", path.display())))?
-        .len();
-    if len == 0 {
-        return Err(NodeError::Fatal(format!("{} is empty", path.display())));
-    }
-    let ro = ReadOnlyFile {
-        file,
-        len: std::sync::atomic::AtomicU64::new(len),
-    };
-    let journal = Journal::open_with(
-        Box::new(ro),
-        &path,
-        opts.origin.as_str(),
-        journal_options(opts),
-    )?;
+    let journal = Journal::open_read_only(&path, opts.origin.as_str(), journal_options(opts))?;
     let size = journal.len();
     if size == 0 {
         return Err(NodeError::Fatal(format!(

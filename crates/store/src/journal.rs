@@ -153,6 +153,39 @@ impl JournalFile for DiskFile {
     }
 }
 
+/// A journal file opened read-only: recovery's "cut the torn tail" only
+/// shortens the length this handle reports, and writes are refused, so the
+/// file is left exactly as found (backups, offline checks).
+struct ReadOnlyFile {
+    file: File,
+    len: AtomicU64,
+}
+
+impl JournalFile for ReadOnlyFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+    fn write_at(&self, _: &[u8], _: u64) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "journal opened read-only",
+        ))
+    }
+    fn sync(&self) -> io::Result<()> {
+        Ok(())
+    }
+    fn truncate(&self, len: u64) -> io::Result<()> {
+        self.len.store(len, Ordering::SeqCst);
+        Ok(())
+    }
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.len.load(Ordering::SeqCst))
+    }
+    fn free_space(&self) -> io::Result<u64> {
+        Ok(0)
+    }
+}
+
 /// Journal settings.
 #[derive(Clone, Debug)]
 pub struct JournalOptions {
@@ -305,6 +338,36 @@ impl Journal {
             .map_err(|_| StoreError::Locked { path: path.into() })?;
         let dir = parent_dir(path).to_path_buf();
         Journal::open_with(Box::new(DiskFile { file, dir }), path, origin, options)
+    }
+
+    /// Opens a journal read-only, without taking its lock: the length is
+    /// that of the file now, a torn tail (a record being written by a
+    /// running node) is left out but not cut, and appends fail. Because the
+    /// journal is append-only, this is a consistent prefix of the log even
+    /// while a node appends to it (online backup).
+    ///
+    /// # Errors
+    /// As [`Journal::open`], except [`StoreError::Locked`]; an empty file is
+    /// [`StoreError::NotAJournal`].
+    pub fn open_read_only(
+        path: impl AsRef<Path>,
+        origin: &str,
+        options: JournalOptions,
+    ) -> Result<Journal, StoreError> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|e| StoreError::io(path, "open", e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| StoreError::io(path, "stat", e))?
+            .len();
+        if len == 0 {
+            return Err(StoreError::NotAJournal { path: path.into() });
+        }
+        let ro = ReadOnlyFile {
+            file,
+            len: AtomicU64::new(len),
+        };
+        Journal::open_with(Box::new(ro), path, origin, options)
     }
 
     /// Opens a journal over any [`JournalFile`] (alternative storage or

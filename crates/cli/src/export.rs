@@ -1,0 +1,309 @@
+//! `gongkai export`: write a self-contained, deterministic export of one or
+//! more logs in the layout of FORMAT.md § 16 (see [`crate::layout`]).
+//!
+//! Per log: the newest checkpoint fixes the size; the entry bundles are
+//! fetched (a full bundle already on disk from an interrupted run is
+//! reused: that is what makes the export resumable), the leaf hashes are
+//! checked against the checkpoint's root, the hash tiles are computed with
+//! core's tile builder, public content is downloaded and checked against
+//! its commitment, and the checkpoint is written last. Files are written
+//! with temp-file-and-rename; stale partial tiles of an earlier, smaller
+//! export are removed, so the same log always gives the same bytes.
+//! Restricted content (a group audience) and redacted content are not
+//! exported; `audit` reports them as restricted and redacted.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use gongkai_core::Hash;
+use gongkai_core::chain::KeyEpoch;
+use gongkai_core::checkpoint::Checkpoint;
+use gongkai_core::entry::Entry;
+use gongkai_core::event::Kind;
+use gongkai_core::keys::PublicKey;
+use gongkai_core::merkle::TreeState;
+use gongkai_core::tile::{
+    TileBuilder, decode_bundle, encode_bundle, encode_tile, entry_bundles_for_size,
+};
+use gongkai_core::types::Origin;
+use serde_json::json;
+
+use crate::client::{Failure, Node};
+use crate::fetch::{self, Content};
+use crate::layout;
+use crate::output::print_json;
+use crate::verify::{content_uses, write_atomic};
+
+/// `gongkai export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Export every log the trust file lists (instead of --origin).
+    #[arg(long)]
+    pub all: bool,
+    /// The trust file, for --all (its origins are exported).
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
+    /// The export directory (created; an interrupted export resumes).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// What was exported of one log.
+#[derive(Debug, serde::Serialize)]
+struct Exported {
+    origin: String,
+    size: u64,
+    bundles_fetched: usize,
+    bundles_reused: usize,
+    content: usize,
+    content_not_exported: usize,
+}
+
+/// Runs `gongkai export`.
+///
+/// # Errors
+/// Unreachable server, a server whose entries do not match its checkpoint
+/// (exit 4), local I/O.
+pub async fn run(node: &Node, a: ExportArgs, json: bool) -> Result<()> {
+    let origins = if a.all {
+        let Some(t) = &a.trust else {
+            bail!("--all needs --trust FILE (its logs are exported)");
+        };
+        crate::trust::Trust::load(t)?.logs.keys().cloned().collect()
+    } else {
+        vec![node.origin()?.clone()]
+    };
+    std::fs::create_dir_all(&a.out).with_context(|| format!("create {}", a.out.display()))?;
+    // Logs already in the manifest stay listed.
+    let mut listed = std::fs::read_to_string(a.out.join(layout::MANIFEST))
+        .ok()
+        .and_then(|t| layout::parse_manifest(&t).ok())
+        .unwrap_or_default();
+    let mut done = Vec::new();
+    for origin in &origins {
+        let e = export_log(node, origin, &a.out).await?;
+        listed.push(origin.clone());
+        done.push(e);
+    }
+    write_atomic(
+        &a.out.join(layout::MANIFEST),
+        layout::manifest(&listed).as_bytes(),
+        0o644,
+    )?;
+    if json {
+        print_json(&json!({"out": a.out, "logs": done}));
+    } else {
+        for e in &done {
+            println!(
+                "exported {} ({} entries; {} bundles fetched, {} reused; {} content blobs, {} not exported: restricted or redacted)",
+                e.origin,
+                e.size,
+                e.bundles_fetched,
+                e.bundles_reused,
+                e.content,
+                e.content_not_exported
+            );
+        }
+        println!(
+            "to {}; check it with: gongkai audit {} --trust FILE",
+            a.out.display(),
+            a.out.display()
+        );
+    }
+    Ok(())
+}
+
+fn write(dir: &Path, rel: &str, bytes: &[u8]) -> Result<()> {
+    let path = dir.join(rel);
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).with_context(|| format!("create {}", p.display()))?;
+    }
+    if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    write_atomic(&path, bytes, 0o644)
+}
+
+/// Every file under `dir`, relative, with `/` separators.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(rel) = p.strip_prefix(dir) {
+                out.push(rel.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn export_log(node: &Node, origin: &Origin, root: &Path) -> Result<Exported> {
+    let dir = layout::log_dir(root, origin)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let (text, cp) = fetch::checkpoint(node, origin).await?;
+    let size = cp.checkpoint().size;
+    let mut tree = TreeState::new();
+    let mut tiles = TileBuilder::new();
+    let mut expected: BTreeSet<String> = BTreeSet::new();
+    let mut keys: Vec<KeyEpoch> = Vec::new();
+    let mut uses = Vec::new();
+    let mut redacted: BTreeSet<Hash> = BTreeSet::new();
+    let (mut fetched, mut reused) = (0, 0);
+    for b in entry_bundles_for_size(size) {
+        let path = b.path();
+        let width = usize::from(b.width());
+        let on_disk = if b.is_partial() {
+            None
+        } else {
+            std::fs::read(dir.join(&path))
+                .ok()
+                .filter(|bytes| decode_bundle(bytes, width).is_ok())
+        };
+        let entries: Vec<Vec<u8>> = match &on_disk {
+            Some(bytes) => {
+                reused += 1;
+                decode_bundle(bytes, width)?
+                    .into_iter()
+                    .map(<[u8]>::to_vec)
+                    .collect()
+            }
+            None => {
+                fetched += 1;
+                fetch::entries(
+                    node,
+                    origin,
+                    b.first_entry(),
+                    b.first_entry() + width as u64,
+                )
+                .await?
+            }
+        };
+        for (i, bytes) in entries.iter().enumerate() {
+            let index = b.first_entry() + i as u64;
+            let leaf = gongkai_core::hash::leaf_hash(bytes);
+            tree.append_leaf(leaf);
+            for (id, hashes) in tiles.push(leaf) {
+                write(&dir, &id.path(), &encode_tile(&hashes))?;
+                expected.insert(id.path());
+            }
+            // Decode for the content and key lists; the audit verifies.
+            if let Ok(event) =
+                Entry::parse(bytes.clone(), index).and_then(|e| e.decode_event(index))
+            {
+                uses.extend(content_uses(&event));
+                match &event.kind {
+                    Kind::Genesis(_) => keys.push(KeyEpoch {
+                        from_index: 0,
+                        key: event.signer,
+                    }),
+                    Kind::KeyRotated(r) => {
+                        if let Ok(k) = PublicKey::from_slice(&r.next_key) {
+                            keys.push(KeyEpoch {
+                                from_index: index + 1,
+                                key: k,
+                            });
+                        }
+                    }
+                    Kind::Redacted(r) => {
+                        if let Ok(h) = Hash::from_slice(&r.content_digest) {
+                            redacted.insert(h);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if on_disk.is_none() {
+            let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+            write(&dir, &path, &encode_bundle(&refs)?)?;
+        }
+        expected.insert(path);
+    }
+    if tree.root() != cp.checkpoint().root {
+        return Err(Failure::Verify(format!(
+            "{origin}: the server's entries give root {} for size {size}, its checkpoint says {}; nothing trustworthy to export",
+            tree.root(),
+            cp.checkpoint().root
+        ))
+        .into());
+    }
+    for (id, hashes) in tiles.partial_tiles() {
+        write(&dir, &id.path(), &encode_tile(&hashes))?;
+        expected.insert(id.path());
+    }
+    // Stale tiles and bundles (partials of an earlier, smaller export).
+    for f in files_under(&dir.join("tile")) {
+        let rel = format!("tile/{f}");
+        if !expected.contains(&rel) {
+            std::fs::remove_file(dir.join(&rel)).with_context(|| format!("remove stale {rel}"))?;
+        }
+    }
+    // Content: public, not redacted; checked before it is written.
+    let mut content = 0;
+    let mut skipped = 0;
+    let mut wanted = BTreeSet::new();
+    for u in &uses {
+        if redacted.contains(&u.digest) || !wanted.insert(u.digest) {
+            continue;
+        }
+        let rel = layout::content_path(&u.digest);
+        if let Ok(bytes) = std::fs::read(dir.join(&rel))
+            && bytes.len() >= 32
+            && gongkai_core::types::content_digest(
+                &bytes[..32].try_into().unwrap_or([0; 32]),
+                &bytes[32..],
+            ) == u.digest
+        {
+            content += 1;
+            continue;
+        }
+        match fetch::content(node, origin, &u.digest, u.length, None).await? {
+            Content::Verified { salt, data } => {
+                let mut blob = salt.to_vec();
+                blob.extend_from_slice(&data);
+                write(&dir, &rel, &blob)?;
+                content += 1;
+            }
+            Content::Restricted | Content::NotFound(_) => skipped += 1,
+            Content::Mismatch(m) => {
+                return Err(Failure::Verify(format!(
+                    "{origin}: content {} does not match its commitment: {m}",
+                    u.digest
+                ))
+                .into());
+            }
+        }
+    }
+    for f in files_under(&dir.join(layout::CONTENT)) {
+        if Hash::from_hex(&f).is_ok_and(|h| redacted.contains(&h)) {
+            std::fs::remove_file(dir.join(layout::CONTENT).join(&f))
+                .with_context(|| format!("remove redacted content {f}"))?;
+        }
+    }
+    let vkeys: String = keys
+        .iter()
+        .map(|k| format!("{}\n", Checkpoint::log_verifier_key(origin, &k.key)))
+        .collect();
+    write(&dir, layout::VKEYS, vkeys.as_bytes())?;
+    write(&dir, &layout::checkpoint_path(size), text.as_bytes())?;
+    // Last: the checkpoint marks the export of this log complete.
+    write(&dir, layout::CHECKPOINT, text.as_bytes())?;
+    Ok(Exported {
+        origin: origin.to_string(),
+        size,
+        bundles_fetched: fetched,
+        bundles_reused: reused,
+        content,
+        content_not_exported: skipped,
+    })
+}

@@ -1,0 +1,70 @@
+// Drives the real portal in headless Chromium (Debian's /usr/bin/chromium,
+// through playwright-core): opens the county home, a department and an
+// item, presses "verify" and expects "verified"; then serves a tampered
+// proof (one flipped byte in an entry, as a poisoned cache or mirror would)
+// and expects "failed" with the reason. Saves screenshots of the main pages.
+//
+// Usage: node browser.test.mjs <portal base URL> <item path> <artifact dir>
+// Run by crates/portal/tests/browser.rs.
+import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+
+const [base, itemPath, out] = process.argv.slice(2);
+mkdirSync(out, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const errors = [];
+try {
+  const page = await browser.newPage({ viewport: { width: 412, height: 915 } }); // a phone
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+
+  await page.goto(base + '/');
+  await page.screenshot({ path: `${out}/home.png`, fullPage: true });
+  await page.click('table.departments a');
+  await page.waitForSelector('table.matters');
+  await page.screenshot({ path: `${out}/catalog.png`, fullPage: true });
+
+  await page.goto(base + itemPath);
+  await page.click('#verify');
+  await page.waitForSelector('#verify-result[data-state]');
+  const state = await page.getAttribute('#verify-result', 'data-state');
+  const text = await page.textContent('#verify-result');
+  assert.equal(state, 'verified', `expected verified, got: ${text}`);
+  assert.match(text, /已验证/);
+  assert.match(text, /cosigned by/);
+  await page.screenshot({ path: `${out}/item-verified.png`, fullPage: true });
+
+  // A tampered proof: flip one byte of the first history entry.
+  await page.route('**/api/v1/logs/*/proof/**', async (route) => {
+    const res = await route.fetch();
+    const answer = await res.json();
+    const entries = answer.bundle.entries;
+    const bytes = Buffer.from(entries[0].entry, 'base64');
+    bytes[bytes.length - 70] ^= 0x01; // inside the body, before the signature
+    entries[0].entry = bytes.toString('base64');
+    await route.fulfill({ response: res, json: answer });
+  });
+  await page.goto(base + itemPath + '?lang=en');
+  await page.click('#verify');
+  await page.waitForSelector('#verify-result[data-state]');
+  const bad = await page.getAttribute('#verify-result', 'data-state');
+  const why = await page.textContent('#verify-result');
+  assert.equal(bad, 'failed', `a tampered entry must fail: ${why}`);
+  assert.match(why, /Verification failed/);
+  assert.match(why, /signature does not verify|does not link|not included|non_canonical|field/);
+  await page.screenshot({ path: `${out}/item-tampered.png`, fullPage: true });
+  await page.unroute('**/api/v1/logs/*/proof/**');
+
+  await page.goto(base + '/inspection');
+  await page.screenshot({ path: `${out}/inspection.png`, fullPage: true });
+  assert.deepEqual(errors, [], 'no script errors or CSP violations');
+  console.log('browser: verified, tampered proof failed; screenshots in', out);
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,127 @@
+// Runs the portal's in-browser verifier (../assets/verify.mjs) against
+// docs/vectors/, so the JavaScript and the Rust implementations of
+// docs/FORMAT.md agree on every vector. Run by `cargo test -p gongkai-portal`
+// (tests/js.rs) with `node --test`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import * as v from '../assets/verify.mjs';
+
+const dir = new URL('../../../docs/vectors/', import.meta.url);
+const vec = JSON.parse(readFileSync(new URL('vectors.json', dir), 'utf8'));
+const entries = vec.entries.map((e) => v.fromHex(e.entry));
+const genesisKey = v.fromHex(vec.keys[0].public_key);
+
+test('hashes, framing and decoding of every entry', () => {
+  for (const [i, e] of vec.entries.entries()) {
+    const p = v.parseEntry(entries[i]);
+    assert.equal(v.hex(p.body), e.body, `body ${i}`);
+    assert.equal(v.hex(p.signature), e.signature, `signature ${i}`);
+    assert.equal(v.hex(p.leafHash), e.leaf_hash, `leaf hash ${i}`);
+    assert.equal(v.hex(p.bodyHash), e.body_hash, `body hash ${i}`);
+    assert.equal(v.hex(p.event.signer), e.signer, `signer ${i}`);
+    assert.equal(p.event.kind, e.kind, `kind ${i}`);
+    assert.equal(p.event.index, BigInt(e.index));
+  }
+  assert.equal(v.hex(v.EMPTY_ROOT), vec.empty_root);
+});
+
+test('the whole chain verifies, following the key rotation', () => {
+  const { key } = v.verifyRun(vec.origin, 0, entries, genesisKey);
+  assert.equal(v.hex(key), vec.keys[1].public_key);
+});
+
+test('roots at every size', () => {
+  const leaves = vec.entries.map((e) => v.fromHex(e.leaf_hash));
+  for (const r of vec.roots) assert.equal(v.hex(v.rootOf(leaves.slice(0, r.size))), r.root, `root ${r.size}`);
+});
+
+test('inclusion proofs, and a wrong one fails', () => {
+  for (const p of vec.inclusion_proofs) {
+    const proof = p.proof.map(v.fromHex);
+    v.verifyInclusion(p.index, p.size, v.fromHex(p.leaf_hash), proof, v.fromHex(p.root));
+    if (proof.length > 0) {
+      const bad = proof.map((h, i) => (i === 0 ? v.fromHex(p.leaf_hash) : h));
+      assert.throws(() => v.verifyInclusion(p.index, p.size, v.fromHex(p.leaf_hash), bad, v.fromHex(p.root)), { code: 'bad_proof' });
+    }
+    assert.throws(() => v.verifyInclusion(p.index, p.size, v.fromHex(p.leaf_hash), [...proof, proof[0] ?? v.EMPTY_ROOT], v.fromHex(p.root)), { code: 'bad_proof' });
+  }
+});
+
+test('consistency proofs, including m = 0 and m = n', () => {
+  for (const c of vec.consistency_proofs) {
+    const proof = c.proof.map(v.fromHex);
+    v.verifyConsistency(c.old_size, c.new_size, v.fromHex(c.old_root), v.fromHex(c.new_root), proof);
+    assert.throws(() => v.verifyConsistency(c.old_size, c.new_size, v.fromHex(c.new_root === c.old_root ? vec.empty_root : c.new_root), v.fromHex(c.new_root), proof), { code: 'bad_proof' });
+  }
+});
+
+test('the checkpoint: both log keys and the witness', () => {
+  const note = readFileSync(new URL('checkpoint.txt', dir), 'utf8');
+  const keys = [readFileSync(new URL('log-genesis.vkey', dir), 'utf8'), readFileSync(new URL('log-rotated.vkey', dir), 'utf8')].map(v.parseVkey);
+  const witness = v.parseVkey(readFileSync(new URL('witness.vkey', dir), 'utf8'));
+  for (const k of keys) {
+    const cp = v.verifyCheckpoint(note, [k], [witness]);
+    assert.equal(cp.size, vec.entries.length);
+    assert.equal(v.hex(cp.root), vec.roots[vec.roots.length - 1].root);
+    assert.equal(cp.cosignatures.length, 1);
+    assert.equal(cp.cosignatures[0].time, vec.checkpoint_cosigned_at);
+  }
+  // A cosignature is never a log signature, nor the reverse.
+  assert.throws(() => v.verifyCheckpoint(note, [{ ...witness, type: 0x01 }], []), { code: 'bad_checkpoint' });
+  // One flipped bit in the text breaks every signature.
+  const tampered = note.replace('\n18\n', '\n19\n');
+  assert.throws(() => v.verifyCheckpoint(tampered, keys, [witness]), { code: 'bad_checkpoint' });
+});
+
+test('content digests', () => {
+  for (const c of vec.content) {
+    assert.equal(v.hex(v.contentDigest(v.fromHex(c.salt), new TextEncoder().encode(c.content_utf8))), c.digest);
+  }
+});
+
+// Rules this verifier does not check (the catalog rules, §7, need the whole
+// catalog fold; the portal leaves them to `gongkai verify`/`audit`).
+const NOT_CHECKED_HERE = new Set(['rule:item-id-unique']);
+
+test('every invalid log is rejected at the expected index', () => {
+  for (const bad of vec.invalid) {
+    const run = () => v.verifyRun(vec.origin, 0, bad.entries.map(v.fromHex), genesisKey);
+    if (NOT_CHECKED_HERE.has(bad.expect)) {
+      assert.doesNotThrow(run, bad.description);
+      continue;
+    }
+    assert.throws(run, (e) => {
+      assert.equal(e.code, bad.expect, bad.description);
+      assert.equal(e.index, bad.index, bad.description);
+      return true;
+    });
+  }
+});
+
+test('strict base64 and vkeys', () => {
+  assert.throws(() => v.fromBase64('YQ'), { code: 'encoding' });
+  assert.throws(() => v.fromBase64('YR=='), { code: 'encoding' });
+  assert.deepEqual(v.fromBase64('YQ=='), Uint8Array.of(0x61));
+  const k = vec.keys[0].vkey;
+  assert.throws(() => v.parseVkey(k.replace('+52bd93a4+', '+52bd93a5+')), { code: 'bad_key' });
+});
+
+test('the proof-bundle vector (FORMAT.md § 18)', () => {
+  const bundle = JSON.parse(readFileSync(new URL('proof-bundle.json', dir), 'utf8'));
+  const trust = {
+    logKeys: [readFileSync(new URL('log-genesis.vkey', dir), 'utf8'), readFileSync(new URL('log-rotated.vkey', dir), 'utf8')],
+    witnesses: [readFileSync(new URL('witness.vkey', dir), 'utf8')],
+    quorum: 1,
+  };
+  const r = v.verifyProofBundle(bundle, trust);
+  assert.deepEqual(r.entries.map((e) => e.index), bundle.entries.map((e) => e.index));
+  // Unknown fields, another item, a flipped proof hash, a missing quorum.
+  assert.throws(() => v.verifyProofBundle({ ...bundle, extra: 1 }, trust), { code: 'bad_bundle' });
+  assert.throws(() => v.verifyProofBundle({ ...bundle, item_id: 'other' }, trust), { code: 'bad_bundle' });
+  const flipped = structuredClone(bundle);
+  flipped.entries[0].proof[0] = v.toBase64(v.EMPTY_ROOT);
+  assert.throws(() => v.verifyProofBundle(flipped, trust), { code: 'bad_proof' });
+  assert.throws(() => v.verifyProofBundle(bundle, { ...trust, quorum: 2 }), { code: 'not_cosigned' });
+  assert.throws(() => v.verifyProofBundle(bundle, { ...trust, logKeys: [trust.witnesses[0]] }), { code: 'bad_checkpoint' });
+});

@@ -1,0 +1,135 @@
+//! The portal's words, Chinese first, English available (`?lang=en`).
+
+/// A page language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    /// 中文 (default).
+    Zh,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// From the `lang` query parameter; Chinese unless `en`.
+    pub fn from_param(p: &str) -> Lang {
+        if p == "en" { Lang::En } else { Lang::Zh }
+    }
+
+    /// The `lang` attribute of `<html>`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+
+    /// The query suffix that keeps this language on links (`""` or `lang=en`).
+    pub fn query(self) -> &'static str {
+        match self {
+            Lang::Zh => "",
+            Lang::En => "lang=en",
+        }
+    }
+
+    /// Translates a message key; unknown keys come back as themselves.
+    pub fn t(self, key: &'static str) -> &'static str {
+        let (zh, en) = match key {
+            "portal" => ("政务公开门户", "Disclosure portal"),
+            "home" => ("首页", "Home"),
+            "inspection" => ("监督检查", "Inspection"),
+            "departments" => ("部门", "Departments"),
+            "department" => ("部门", "Department"),
+            "origin" => ("日志标识", "Log origin"),
+            "size" => ("条目数", "Entries"),
+            "cosigned" => ("县级副署", "County cosigned"),
+            "cosigned_at" => ("最近副署时间", "Last cosigned"),
+            "alerts" => ("警报", "Alerts"),
+            "none" => ("无", "none"),
+            "never" => ("从未", "never"),
+            "catalog" => ("公开目录", "Disclosure catalog"),
+            "matters" => ("标准目录事项", "Standard catalog of matters"),
+            "matter" => ("事项", "Matter"),
+            "category" => ("类别", "Category"),
+            "basis" => ("依据", "Legal basis"),
+            "deadline" => ("时限", "Deadline"),
+            "working_days" => ("个工作日", "working days"),
+            "audience" => ("公开对象", "Audience"),
+            "public" => ("社会公众", "the public"),
+            "periodicity" => ("周期", "Periodicity"),
+            "items" => ("信息", "Items"),
+            "item" => ("信息", "Item"),
+            "late" => ("逾期", "late"),
+            "missing" => ("缺失期次", "Missing periods"),
+            "obligations_met" => ("已履行", "met"),
+            "retired" => ("已废止", "retired"),
+            "changes" => ("变更次数", "Changes"),
+            "title" => ("标题", "Title"),
+            "status" => ("状态", "Status"),
+            "current" => ("现行", "current"),
+            "amended" => ("已更正", "amended"),
+            "withdrawn" => ("已撤回", "withdrawn"),
+            "redacted" => ("已删除内容", "redacted"),
+            "date_formed" => ("形成日期", "Formed"),
+            "date_published" => ("发布日期", "Published"),
+            "period" => ("期次", "Period"),
+            "search" => ("搜索标题", "Search titles"),
+            "filter" => ("筛选", "Filter"),
+            "all" => ("全部", "all"),
+            "from" => ("起", "from"),
+            "to" => ("止", "to"),
+            "next_page" => ("下一页", "Next page"),
+            "requests" => ("依申请公开", "Disclosure requests"),
+            "request" => ("申请", "Request"),
+            "subject" => ("申请内容", "Subject"),
+            "received" => ("收到日期", "Received"),
+            "answered" => ("答复日期", "Answered"),
+            "decision" => ("答复", "Decision"),
+            "extended" => ("已延期", "extended"),
+            "overdue" => ("超期未答复", "overdue"),
+            "on_time" => ("按时", "on time"),
+            "history" => ("历史记录", "History"),
+            "index" => ("序号", "Index"),
+            "event" => ("事件", "Event"),
+            "reason" => ("理由", "Reason"),
+            "date" => ("日期", "Date"),
+            "due" => ("应公开日期", "Due"),
+            "related" => ("相关信息", "Related items"),
+            "content" => ("正文", "Content"),
+            "download" => ("下载", "Download"),
+            "restricted" => (
+                "本事项仅向特定对象公开，正文不在此提供；其承诺值见下。",
+                "This matter is for a specific group; its content is not served here. Its commitment is below.",
+            ),
+            "content_gone" => (
+                "该版本正文已依法删除，承诺值保留。",
+                "This version's content was redacted; the commitment stays.",
+            ),
+            "imported" => ("批量导入（不计逾期）", "imported (not counted as late)"),
+            "verify" => ("在浏览器中验证", "Verify in this browser"),
+            "verify_note" => (
+                "验证在您的浏览器中进行：检查条目签名、链式哈希和在县级副署检查点中的包含证明。它证明这些条目在日志中；证明“之后没有遗漏的变更”需要对照最新检查点检查完整历史。它能发现被篡改的缓存、镜像或数据块，但不能防范同时提供脚本和密钥的恶意门户——请将下列密钥指纹与其他渠道公布的指纹核对。",
+                "Verification runs in your browser: entry signatures, chain links and inclusion in the county-cosigned checkpoint. It proves these entries are in the log; that no later change was left out needs the item's full history against the newest checkpoint. It catches tampered caches, mirrors or tiles, not a malicious portal serving both this script and the keys — compare the key fingerprints below with ones published elsewhere.",
+            ),
+            "keys" => ("验证所用密钥", "Keys verified against"),
+            "department_key" => ("部门密钥", "Department key"),
+            "county_key" => ("县级见证密钥", "County witness key"),
+            "evidence" => ("不当行为证据", "Evidence of misbehaviour"),
+            "late_items" => ("逾期公开", "Late disclosures"),
+            "late_requests" => ("逾期或超期的申请", "Late or overdue requests"),
+            "item_changes" => ("更正、撤回与删除", "Amendments, withdrawals and redactions"),
+            "catalog_changes" => ("目录变更", "Catalog changes"),
+            "no_findings" => ("无", "none"),
+            "checkpoint" => ("检查点", "Checkpoint"),
+            "tiles" => ("日志文件（tlog-tiles）", "Log files (tlog-tiles)"),
+            "not_found" => ("未找到", "Not found"),
+            "bad_request" => ("请求有误", "Bad request"),
+            "cleared" => ("已处理", "cleared"),
+            "kind" => ("类型", "Kind"),
+            _ => (key, key),
+        };
+        match self {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Rate limits on public reads: a token bucket per client IP address.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// Per-IP token buckets.
+pub struct RateLimiter {
+    per_sec: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+/// Buckets kept before idle ones are dropped.
+const MAX_TRACKED: usize = 100_000;
+
+impl RateLimiter {
+    /// `per_sec` requests per second per address, bursts of `burst`.
+    /// `per_sec == 0` turns the limit off.
+    pub fn new(per_sec: u32, burst: u32) -> RateLimiter {
+        RateLimiter {
+            per_sec: f64::from(per_sec),
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token for `ip`; false if its bucket is empty.
+    pub fn allow(&self, ip: IpAddr) -> bool {
+        self.allow_at(ip, Instant::now())
+    }
+
+    fn allow_at(&self, ip: IpAddr, now: Instant) -> bool {
+        if self.per_sec == 0.0 {
+            return true;
+        }
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return true;
+        };
+        if buckets.len() >= MAX_TRACKED {
+            let (per_sec, burst) = (self.per_sec, self.burst);
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * per_sec < burst
+            });
+        }
+        let (tokens, at) = buckets.entry(ip).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_sec).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_burst_then_refusal_then_refill() {
+        let l = RateLimiter::new(10, 3);
+        let ip: IpAddr = [192, 0, 2, 1].into();
+        let other: IpAddr = [192, 0, 2, 2].into();
+        let t = Instant::now();
+        assert!((0..3).all(|_| l.allow_at(ip, t)));
+        assert!(!l.allow_at(ip, t));
+        assert!(l.allow_at(other, t), "buckets are per address");
+        assert!(l.allow_at(ip, t + Duration::from_millis(150)));
+        assert!(!l.allow_at(ip, t + Duration::from_millis(150)));
+    }
+
+    #[test]
+    fn zero_turns_the_limit_off() {
+        let l = RateLimiter::new(0, 0);
+        let ip: IpAddr = [192, 0, 2, 1].into();
+        assert!((0..1000).all(|_| l.allow(ip)));
+    }
+}

@@ -1,0 +1,743 @@
+//! What the portal shows, computed from a log's store: departments, the
+//! catalog of matters with their obligations, items with their history and
+//! deadlines, requests, and the inspection findings. Pages and the JSON API
+//! render the same structures.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use gongkai_core::Hash;
+use gongkai_core::calendar::{Deadline, Period, Periodicity, WorkCalendar};
+use gongkai_core::catalog::ItemStatus;
+use gongkai_core::chain::prepare;
+use gongkai_core::date::Date;
+use gongkai_core::event::{Kind, kind_name, pb};
+use gongkai_store::projection::{ItemRecord, MatterRecord, Projection, RequestRecord};
+use gongkai_store::{ContentStore, Journal, StoreError};
+use serde::Serialize;
+
+/// Read access to one mirrored log (the aggregator's mirror of a
+/// department, or a node's own log).
+pub trait LogRead: Send + Sync {
+    /// The log's origin.
+    fn origin(&self) -> &str;
+    /// The entries.
+    fn journal(&self) -> &Journal;
+    /// Tree hashes and the catalog projection.
+    fn projection(&self) -> &Projection;
+    /// Content blobs.
+    fn content(&self) -> &ContentStore;
+    /// The newest checkpoint `(size, note)` with every signature and
+    /// cosignature it carries.
+    fn checkpoint(&self) -> Option<(u64, String)>;
+}
+
+/// A node's or a mirror's read side: the portal shows the newest checkpoint
+/// the county cosigned (falling back to the department's own newest one).
+impl LogRead for gongkai_node::view::LogView {
+    fn origin(&self) -> &str {
+        gongkai_node::view::LogView::origin(self).as_str()
+    }
+    fn journal(&self) -> &Journal {
+        gongkai_node::view::LogView::journal(self)
+    }
+    fn projection(&self) -> &Projection {
+        gongkai_node::view::LogView::projection(self)
+    }
+    fn content(&self) -> &ContentStore {
+        gongkai_node::view::LogView::content(self)
+    }
+    fn checkpoint(&self) -> Option<(u64, String)> {
+        self.cosigned()
+            .or_else(|| gongkai_node::view::LogView::checkpoint(self))
+    }
+}
+
+/// The county as the portal presents it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CountyInfo {
+    /// Display name, e.g. 某某县.
+    pub name: String,
+    /// The county log's origin.
+    pub origin: String,
+    /// The county's witness (cosigner) verifier keys.
+    pub witnesses: Vec<String>,
+    /// Cosignatures a reader requires (k of the witnesses).
+    pub quorum: usize,
+    /// The newest county checkpoint note, if any.
+    pub checkpoint: Option<String>,
+}
+
+/// One department as the aggregator knows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DepartmentInfo {
+    /// Origin of its log.
+    pub origin: String,
+    /// Display name (from config or its Genesis event).
+    pub name: String,
+    /// Its log verifier keys (the trust roots from the county config).
+    pub vkeys: Vec<String>,
+    /// Entries mirrored.
+    pub size: u64,
+    /// Largest size the county cosigned.
+    pub cosigned_size: u64,
+    /// Unix ms of the newest cosignature (0: never).
+    pub cosigned_ms: u64,
+    /// Evidence files recorded against it.
+    pub evidence: usize,
+    /// Current alerts (not advancing, not pushing, evidence).
+    pub alerts: Vec<String>,
+}
+
+/// A piece of evidence of misbehaviour.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvidenceInfo {
+    /// Its id (file name).
+    pub id: String,
+    /// Department.
+    pub origin: String,
+    /// What it proves.
+    pub kind: String,
+    /// Unix ms when recorded.
+    pub created_ms: u64,
+    /// Whether an operator cleared it.
+    pub cleared: bool,
+}
+
+/// Where the portal gets everything it shows.
+pub trait Source: Send + Sync + 'static {
+    /// The county.
+    fn county(&self) -> CountyInfo;
+    /// Every department, in display order.
+    fn departments(&self) -> Vec<DepartmentInfo>;
+    /// The mirrored log of `origin`.
+    fn log(&self, origin: &str) -> Option<Arc<dyn LogRead>>;
+    /// Evidence of misbehaviour, newest first.
+    fn evidence(&self) -> Vec<EvidenceInfo>;
+}
+
+/// Errors reading a log for display.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// A stored entry did not verify as an event (should not happen: the
+    /// aggregator verified it before storing).
+    #[error("entry {index}: {why}")]
+    Entry {
+        /// Its index.
+        index: u64,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// `origin` ⇄ URL path segment: `/` becomes `~` (origins never contain `~`).
+pub fn slug(origin: &str) -> String {
+    origin.replace('/', "~")
+}
+
+/// The origin of a slug.
+pub fn unslug(slug: &str) -> String {
+    slug.replace('~', "/")
+}
+
+/// Today in China Standard Time (`None` only for a clock past year 9999).
+pub fn today() -> Option<Date> {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+    Date::from_unix_ms_cst(ms).ok()
+}
+
+/// One entry of a history, decoded for display.
+#[derive(Clone, Debug, Serialize)]
+pub struct HistoryEvent {
+    /// Leaf index.
+    pub index: u64,
+    /// Kind name (FORMAT.md).
+    pub kind: &'static str,
+    /// Claimed time, Unix ms.
+    pub time_ms: u64,
+    /// Its date (CST).
+    pub date: String,
+    /// Title after this event (published, amended).
+    pub title: String,
+    /// Reason (amended, withdrawn, redacted, matter changes).
+    pub reason: String,
+    /// Legal basis (published, withdrawn, retired).
+    pub legal_basis: String,
+    /// Date the information changed (amended) or was formed (published).
+    pub date_info: String,
+    /// Content digest (hex) named by the event.
+    pub digest: String,
+    /// Whether that event met its disclosure deadline (None: no deadline).
+    pub on_time: Option<bool>,
+    /// The due date, when there is one.
+    pub due: String,
+}
+
+/// Decodes the entry at `index`.
+pub fn event_at(log: &dyn LogRead, index: u64) -> Result<gongkai_core::event::Event, ModelError> {
+    let bytes = log.journal().read(index)?;
+    prepare(bytes, index)
+        .map(|p| p.event)
+        .map_err(|e| ModelError::Entry {
+            index,
+            why: e.to_string(),
+        })
+}
+
+/// The department's display name from its Genesis event.
+pub fn genesis_name(log: &dyn LogRead) -> Option<String> {
+    match event_at(log, 0).ok()?.kind {
+        Kind::Genesis(g) => Some(g.department),
+        _ => None,
+    }
+}
+
+fn parse_date(s: &str) -> Option<Date> {
+    Date::parse(s).ok()
+}
+
+/// Due date and whether the event at `time_ms` met it.
+fn deadline(formed: &str, days: u32, time_ms: u64, imported: bool) -> (Option<bool>, String) {
+    if days == 0 || imported {
+        return (None, String::new());
+    }
+    let cal = WorkCalendar::shipped();
+    let (Some(formed), Ok(done)) = (parse_date(formed), Date::from_unix_ms_cst(time_ms)) else {
+        return (None, String::new());
+    };
+    match cal.disclosure_due(formed, days) {
+        Ok(due) => (Some(done <= due), due.to_string()),
+        Err(_) => (None, String::new()),
+    }
+}
+
+/// The history of an item, each entry decoded.
+pub fn item_history(
+    log: &dyn LogRead,
+    rec: &ItemRecord,
+    matter: Option<&pb::Matter>,
+) -> Result<Vec<HistoryEvent>, ModelError> {
+    let days = matter.map_or(0, |m| m.deadline_working_days);
+    let mut out = Vec::with_capacity(rec.history.len());
+    for &index in &rec.history {
+        let ev = event_at(log, index)?;
+        let mut h = HistoryEvent {
+            index,
+            kind: kind_name(&ev.kind),
+            time_ms: ev.time_ms,
+            date: ev.date.to_string(),
+            title: String::new(),
+            reason: String::new(),
+            legal_basis: String::new(),
+            date_info: String::new(),
+            digest: String::new(),
+            on_time: None,
+            due: String::new(),
+        };
+        match ev.kind {
+            Kind::Published(p) => {
+                (h.on_time, h.due) = deadline(&p.date_formed, days, ev.time_ms, p.imported);
+                h.title = p.title;
+                h.legal_basis = p.legal_basis;
+                h.date_info = p.date_formed;
+                h.digest = p.content.map(|c| hex::encode(c.digest)).unwrap_or_default();
+            }
+            Kind::Amended(a) => {
+                (h.on_time, h.due) = deadline(&a.date_changed, days, ev.time_ms, rec.imported);
+                h.title = a.title;
+                h.reason = a.reason;
+                h.date_info = a.date_changed;
+                h.digest = a.content.map(|c| hex::encode(c.digest)).unwrap_or_default();
+            }
+            Kind::Withdrawn(w) => {
+                h.reason = w.reason;
+                h.legal_basis = w.legal_basis;
+            }
+            Kind::Redacted(r) => {
+                h.reason = r.reason;
+                h.legal_basis = r.legal_basis;
+                h.digest = hex::encode(r.content_digest);
+            }
+            _ => {}
+        }
+        out.push(h);
+    }
+    Ok(out)
+}
+
+/// An item, for lists and its page.
+#[derive(Clone, Debug, Serialize)]
+pub struct ItemSummary {
+    /// Id.
+    pub item_id: String,
+    /// Matter id.
+    pub matter_id: String,
+    /// Matter name (level 1 / level 2).
+    pub matter_name: String,
+    /// Category of the matter.
+    pub category: String,
+    /// Current title.
+    pub title: String,
+    /// `current`, `amended`, `withdrawn` or `redacted`.
+    pub status: &'static str,
+    /// Date formed.
+    pub date_formed: String,
+    /// Date published (CST).
+    pub date_published: String,
+    /// Period (periodic matters).
+    pub period: String,
+    /// Bulk-imported.
+    pub imported: bool,
+    /// Audience is a specific group: content not served publicly.
+    pub restricted: bool,
+    /// Current content digest (hex), length and media type.
+    pub digest: String,
+    /// Length.
+    pub length: u64,
+    /// Media type.
+    pub media_type: String,
+    /// Whether the current content is still held (not redacted).
+    pub content_available: bool,
+    /// Publication met the matter's deadline (None: no deadline or imported).
+    pub on_time: Option<bool>,
+    /// Related items `(origin, id, relation)`.
+    pub related: Vec<(String, String, &'static str)>,
+    /// Index of the publishing entry.
+    pub published_index: u64,
+}
+
+/// `level1 / level2` (or just level 1).
+pub fn matter_name(m: &pb::Matter) -> String {
+    if m.level2.is_empty() {
+        m.level1.clone()
+    } else {
+        format!("{} / {}", m.level1, m.level2)
+    }
+}
+
+fn relation_name(r: i32) -> &'static str {
+    match pb::Relation::try_from(r) {
+        Ok(pb::Relation::Draft) => "draft",
+        Ok(pb::Relation::Consultation) => "consultation",
+        Ok(pb::Relation::Decision) => "decision",
+        _ => "related",
+    }
+}
+
+/// The status name used in filters, URLs and JSON.
+pub fn status_name(rec: &ItemRecord) -> &'static str {
+    match rec.status {
+        ItemStatus::Withdrawn => "withdrawn",
+        _ if !rec.redacted.is_empty() => "redacted",
+        ItemStatus::Amended => "amended",
+        ItemStatus::Current => "current",
+    }
+}
+
+/// Builds the summary of an item.
+pub fn summarize(rec: &ItemRecord, matter: Option<&pb::Matter>) -> ItemSummary {
+    let current = rec.current();
+    let digest = current.map(|c| c.digest).unwrap_or(Hash::ZERO);
+    let published = Date::from_unix_ms_cst(rec.published_time_ms)
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    let days = matter.map_or(0, |m| m.deadline_working_days);
+    let (on_time, _) = deadline(&rec.date_formed, days, rec.published_time_ms, rec.imported);
+    ItemSummary {
+        item_id: rec.item_id.clone(),
+        matter_id: rec.matter_id.clone(),
+        matter_name: matter.map(matter_name).unwrap_or_default(),
+        category: matter.map(|m| m.category.clone()).unwrap_or_default(),
+        title: rec.title.clone(),
+        status: status_name(rec),
+        date_formed: rec.date_formed.clone(),
+        date_published: published,
+        period: rec.period.clone(),
+        imported: rec.imported,
+        restricted: matter.is_some_and(|m| m.audience == pb::Audience::Group as i32),
+        digest: hex::encode(digest.0),
+        length: current.map_or(0, |c| c.length),
+        media_type: current.map(|c| c.media_type.clone()).unwrap_or_default(),
+        content_available: !rec.redacted.contains(&digest),
+        on_time,
+        related: rec
+            .related
+            .iter()
+            .map(|r| {
+                (
+                    r.origin.clone(),
+                    r.item_id.clone(),
+                    relation_name(r.relation),
+                )
+            })
+            .collect(),
+        published_index: rec.published_index,
+    }
+}
+
+/// Every matter of a log by id.
+pub fn matters(log: &dyn LogRead) -> Result<BTreeMap<String, MatterRecord>, ModelError> {
+    let mut out = BTreeMap::new();
+    for m in log.projection().matters() {
+        let m = m?;
+        out.insert(m.matter_id.clone(), m);
+    }
+    Ok(out)
+}
+
+/// Filters for item lists (all optional).
+#[derive(Clone, Debug, Default, serde::Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ItemFilter {
+    /// Matter id.
+    pub matter: String,
+    /// Category.
+    pub category: String,
+    /// `current`, `amended`, `withdrawn`, `redacted`.
+    pub status: String,
+    /// Formed on or after (YYYY-MM-DD).
+    pub from: String,
+    /// Formed on or before.
+    pub to: String,
+    /// Title contains.
+    pub q: String,
+    /// Page token: the last item id of the previous page.
+    pub after: String,
+    /// Language of pages (`zh`, `en`).
+    pub lang: String,
+}
+
+impl ItemFilter {
+    /// Checks the filter's values.
+    ///
+    /// # Errors
+    /// A message naming the bad parameter.
+    pub fn validate(&self) -> Result<(), String> {
+        if !matches!(
+            self.status.as_str(),
+            "" | "current" | "amended" | "withdrawn" | "redacted"
+        ) {
+            return Err(format!("status: unknown value {:?}", self.status));
+        }
+        for (name, d) in [("from", &self.from), ("to", &self.to)] {
+            if !d.is_empty() && Date::parse(d).is_err() {
+                return Err(format!("{name}: not a date (YYYY-MM-DD)"));
+            }
+        }
+        if [&self.matter, &self.category, &self.q, &self.after]
+            .iter()
+            .any(|s| s.len() > 256)
+        {
+            return Err("a parameter is longer than 256 bytes".into());
+        }
+        Ok(())
+    }
+
+    fn keep(&self, s: &ItemSummary) -> bool {
+        (self.matter.is_empty() || s.matter_id == self.matter)
+            && (self.category.is_empty() || s.category == self.category)
+            && (self.status.is_empty() || s.status == self.status)
+            && (self.from.is_empty() || s.date_formed >= self.from)
+            && (self.to.is_empty() || s.date_formed <= self.to)
+            && (self.q.is_empty() || s.title.contains(&self.q))
+    }
+}
+
+/// One page of items matching `filter`, and the token of the next page.
+pub fn list_items(
+    log: &dyn LogRead,
+    matters: &BTreeMap<String, MatterRecord>,
+    filter: &ItemFilter,
+    page: usize,
+) -> Result<(Vec<ItemSummary>, Option<String>), ModelError> {
+    let decoded: BTreeMap<&String, pb::Matter> =
+        matters.iter().map(|(id, m)| (id, m.matter())).collect();
+    let mut out = Vec::new();
+    for rec in log.projection().items_after(&filter.after) {
+        let rec = rec?;
+        let s = summarize(&rec, decoded.get(&rec.matter_id));
+        if filter.keep(&s) {
+            if out.len() == page {
+                let next = out.last().map(|x: &ItemSummary| x.item_id.clone());
+                return Ok((out, next));
+            }
+            out.push(s);
+        }
+    }
+    Ok((out, None))
+}
+
+/// A matter of the standard catalog with how its obligations stand.
+#[derive(Clone, Debug, Serialize)]
+pub struct MatterSummary {
+    /// Id.
+    pub matter_id: String,
+    /// Name.
+    pub name: String,
+    /// Category.
+    pub category: String,
+    /// Legal basis of the obligation.
+    pub basis: String,
+    /// Working days to disclose.
+    pub deadline_working_days: u32,
+    /// `public` or the group it is for.
+    pub audience: String,
+    /// Periodicity name (`none`, `annual`, …).
+    pub periodicity: &'static str,
+    /// Still in force.
+    pub active: bool,
+    /// Items published under it.
+    pub items: usize,
+    /// Items published late.
+    pub late: usize,
+    /// Periods due with no item (periodic matters).
+    pub missing_periods: Vec<String>,
+    /// How many times it was changed.
+    pub changes: usize,
+}
+
+fn periodicity(m: &pb::Matter) -> Option<Periodicity> {
+    match pb::Periodicity::try_from(m.periodicity) {
+        Ok(pb::Periodicity::Yearly) => Some(Periodicity::Yearly),
+        Ok(pb::Periodicity::HalfYearly) => Some(Periodicity::HalfYearly),
+        Ok(pb::Periodicity::Quarterly) => Some(Periodicity::Quarterly),
+        Ok(pb::Periodicity::Monthly) => Some(Periodicity::Monthly),
+        _ => None,
+    }
+}
+
+/// The catalog of matters with their obligations as of `today`.
+pub fn matter_summaries(
+    log: &dyn LogRead,
+    matters: &BTreeMap<String, MatterRecord>,
+    today: Date,
+) -> Result<Vec<MatterSummary>, ModelError> {
+    let mut items: BTreeMap<String, (usize, usize, Vec<String>)> = BTreeMap::new();
+    for rec in log.projection().items_after("") {
+        let rec = rec?;
+        let m = matters.get(&rec.matter_id).map(MatterRecord::matter);
+        let s = summarize(&rec, m.as_ref());
+        let e = items.entry(rec.matter_id.clone()).or_default();
+        e.0 += 1;
+        if s.on_time == Some(false) {
+            e.1 += 1;
+        }
+        if !rec.period.is_empty() && rec.status != ItemStatus::Withdrawn {
+            e.2.push(rec.period.clone());
+        }
+    }
+    let cal = WorkCalendar::shipped();
+    let mut out = Vec::new();
+    for (id, rec) in matters {
+        let m = rec.matter();
+        let (count, late, periods) = items.remove(id).unwrap_or_default();
+        let mut missing = Vec::new();
+        if let (Some(p), Some(from), true) =
+            (periodicity(&m), parse_date(&m.periods_from), rec.active)
+            && let Ok(due) = cal.periods_due(p, from, m.deadline_working_days, today)
+        {
+            for (period, due_on) in due {
+                let label = period.to_string();
+                if due_on < today
+                    && !periods
+                        .iter()
+                        .any(|x| Period::parse(x).ok() == Some(period))
+                {
+                    missing.push(label);
+                }
+            }
+        }
+        out.push(MatterSummary {
+            matter_id: id.clone(),
+            name: matter_name(&m),
+            category: m.category.clone(),
+            basis: m.legal_basis.clone(),
+            deadline_working_days: m.deadline_working_days,
+            audience: if m.audience == pb::Audience::Group as i32 {
+                m.audience_group.clone()
+            } else {
+                "public".into()
+            },
+            periodicity: periodicity(&m).map_or("none", |p| match p {
+                Periodicity::Yearly => "yearly",
+                Periodicity::HalfYearly => "half-yearly",
+                Periodicity::Quarterly => "quarterly",
+                Periodicity::Monthly => "monthly",
+            }),
+            active: rec.active,
+            items: count,
+            late,
+            missing_periods: missing,
+            changes: rec.history.len().saturating_sub(1),
+        });
+    }
+    Ok(out)
+}
+
+/// A disclosure request, for display.
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestSummary {
+    /// Id.
+    pub request_id: String,
+    /// Subject.
+    pub subject: String,
+    /// Date received.
+    pub received: String,
+    /// Answer deadline (empty while the clock is paused).
+    pub deadline: String,
+    /// Date answered (empty: open).
+    pub answered: String,
+    /// Decision name (empty: open).
+    pub decision: String,
+    /// Extended.
+    pub extended: bool,
+    /// Answered after the deadline.
+    pub late: bool,
+    /// Open past the deadline as of today.
+    pub overdue: bool,
+}
+
+/// Every request, in id order.
+pub fn requests(log: &dyn LogRead, today: Date) -> Result<Vec<RequestSummary>, ModelError> {
+    let cal = WorkCalendar::shipped();
+    let mut out = Vec::new();
+    for r in log.projection().requests_after("") {
+        let r: RequestRecord = r?;
+        let due = match r.clock.deadline(cal) {
+            Ok(Some(Deadline::Due { date })) => Some(date),
+            _ => None,
+        };
+        let answered = r.clock.answered_on();
+        out.push(RequestSummary {
+            request_id: r.request_id.clone(),
+            subject: r.subject.clone(),
+            received: r.clock.received().to_string(),
+            deadline: due.map(|d| d.to_string()).unwrap_or_default(),
+            answered: answered.map(|d| d.to_string()).unwrap_or_default(),
+            decision: if answered.is_some() {
+                pb::Decision::try_from(r.decision)
+                    .map(|d| {
+                        d.as_str_name()
+                            .trim_start_matches("DECISION_")
+                            .to_lowercase()
+                    })
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            },
+            extended: r.clock.extended_on().is_some(),
+            late: answered.is_some_and(|d| r.clock.is_late(cal, d).unwrap_or(false)),
+            overdue: answered.is_none() && due.is_some_and(|d| d < today),
+        });
+    }
+    Ok(out)
+}
+
+/// The inspection office's view of one department.
+#[derive(Clone, Debug, Serialize)]
+pub struct Inspection {
+    /// Department origin.
+    pub origin: String,
+    /// Department name.
+    pub name: String,
+    /// Items published after their matter's deadline.
+    pub late_items: Vec<ItemSummary>,
+    /// `(matter id, matter name, period)` due with no item.
+    pub missing: Vec<(String, String, String)>,
+    /// Requests answered late or open past their deadline.
+    pub late_requests: Vec<RequestSummary>,
+    /// Amendments, withdrawals and redactions in the period, with the item.
+    pub changes: Vec<(String, HistoryEvent)>,
+    /// Matter changes and retirements in the period.
+    pub catalog_changes: Vec<(String, HistoryEvent)>,
+}
+
+/// Builds the inspection view of one log for events dated in `[from, to]`.
+pub fn inspect(
+    log: &dyn LogRead,
+    name: &str,
+    from: Date,
+    to: Date,
+    today: Date,
+) -> Result<Inspection, ModelError> {
+    let matters = matters(log)?;
+    let mut late_items = Vec::new();
+    let mut changes = Vec::new();
+    for rec in log.projection().items_after("") {
+        let rec = rec?;
+        let m = matters.get(&rec.matter_id).map(MatterRecord::matter);
+        let s = summarize(&rec, m.as_ref());
+        if s.on_time == Some(false) {
+            late_items.push(s);
+        }
+        for &index in rec.history.iter().skip(1) {
+            let ev = event_at(log, index)?;
+            if ev.date < from || ev.date > to {
+                continue;
+            }
+            let h = item_history(
+                log,
+                &ItemRecord {
+                    history: vec![index],
+                    ..rec.clone()
+                },
+                m.as_ref(),
+            )?;
+            changes.extend(h.into_iter().map(|h| (rec.item_id.clone(), h)));
+        }
+    }
+    let mut missing = Vec::new();
+    let mut catalog_changes = Vec::new();
+    for s in matter_summaries(log, &matters, today)? {
+        for p in &s.missing_periods {
+            missing.push((s.matter_id.clone(), s.name.clone(), p.clone()));
+        }
+    }
+    for (id, rec) in &matters {
+        for &index in rec.history.iter().skip(1) {
+            let ev = event_at(log, index)?;
+            if ev.date < from || ev.date > to {
+                continue;
+            }
+            let (reason, basis) = match &ev.kind {
+                Kind::MatterChanged(c) => (c.reason.clone(), String::new()),
+                Kind::MatterRetired(r) => (r.reason.clone(), r.legal_basis.clone()),
+                _ => (String::new(), String::new()),
+            };
+            catalog_changes.push((
+                id.clone(),
+                HistoryEvent {
+                    index,
+                    kind: kind_name(&ev.kind),
+                    time_ms: ev.time_ms,
+                    date: ev.date.to_string(),
+                    title: matter_name(&rec.matter()),
+                    reason,
+                    legal_basis: basis,
+                    date_info: String::new(),
+                    digest: String::new(),
+                    on_time: None,
+                    due: String::new(),
+                },
+            ));
+        }
+    }
+    let late_requests = requests(log, today)?
+        .into_iter()
+        .filter(|r| r.late || r.overdue)
+        .collect();
+    Ok(Inspection {
+        origin: log.origin().to_owned(),
+        name: name.to_owned(),
+        late_items,
+        missing,
+        late_requests,
+        changes,
+        catalog_changes,
+    })
+}

@@ -1,0 +1,1123 @@
+//! HTTP: pages, the JSON read API, static log files (tiles) and content.
+//!
+//! Two routers, served on two ports (two browser origins): [`router`]
+//! (pages, API, tiles, the verifier script) and [`content_router`]
+//! (uploaded documents, always as downloads), so an uploaded HTML or SVG
+//! file can never run script in the origin of the verifier.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use gongkai_core::Hash;
+use gongkai_core::date::Date;
+use gongkai_core::merkle;
+use gongkai_core::tile::{TilePath, encode_bundle, encode_tile, parse_path, tile_hashes};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use serde::{Deserialize, Serialize};
+
+use crate::i18n::Lang;
+use crate::limit::RateLimiter;
+use crate::model::{self, CountyInfo, DepartmentInfo, ItemFilter, LogRead, ModelError, Source};
+
+/// Portal settings.
+#[derive(Clone, Debug)]
+pub struct PortalConfig {
+    /// Base URL of the content port, e.g. `http://127.0.0.1:7482`, used for
+    /// download links.
+    pub content_base: String,
+    /// Public reads per second per client address (0: unlimited).
+    pub rate_per_sec: u32,
+    /// Burst allowance per address.
+    pub burst: u32,
+    /// Items per page.
+    pub page_size: usize,
+}
+
+impl Default for PortalConfig {
+    fn default() -> PortalConfig {
+        PortalConfig {
+            content_base: String::new(),
+            rate_per_sec: 50,
+            burst: 200,
+            page_size: 50,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct App {
+    source: Arc<dyn Source>,
+    config: Arc<PortalConfig>,
+    limiter: Arc<RateLimiter>,
+}
+
+/// Content-Security-Policy of every page: scripts and styles only from this
+/// origin, no inline script, no framing, no plugins.
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The pages, API, tiles and assets.
+pub fn router(source: Arc<dyn Source>, config: PortalConfig) -> Router {
+    let app = app(source, config);
+    Router::new()
+        .route("/", get(home))
+        .route("/inspection", get(inspection_page))
+        .route("/d/{slug}/", get(catalog_page))
+        .route("/d/{slug}/requests", get(requests_page))
+        .route("/d/{slug}/items/{*id}", get(item_page))
+        .route("/assets/{*name}", get(asset))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .route("/api/v1/county", get(api_county))
+        .route("/api/v1/evidence", get(api_evidence))
+        .route("/api/v1/inspection", get(api_inspection))
+        .route("/api/v1/logs/{slug}/items", get(api_items))
+        .route("/api/v1/logs/{slug}/matters", get(api_matters))
+        .route("/api/v1/logs/{slug}/requests", get(api_requests))
+        .route("/api/v1/logs/{slug}/item/{*id}", get(api_item))
+        .route("/api/v1/logs/{slug}/proof/{*id}", get(api_proof))
+        .route("/logs/{slug}/checkpoint", get(checkpoint_file))
+        .route("/logs/{slug}/{*path}", get(tile_file))
+        .fallback(not_found_page)
+        .layer(middleware::from_fn_with_state(app.clone(), guard))
+        .with_state(app)
+}
+
+/// Uploaded documents, as downloads, on their own origin.
+pub fn content_router(source: Arc<dyn Source>, config: PortalConfig) -> Router {
+    let app = app(source, config);
+    Router::new()
+        .route("/content/{slug}/{digest}", get(content_file))
+        .layer(middleware::from_fn_with_state(app.clone(), guard))
+        .with_state(app)
+}
+
+fn app(source: Arc<dyn Source>, config: PortalConfig) -> App {
+    App {
+        limiter: Arc::new(RateLimiter::new(config.rate_per_sec, config.burst)),
+        source,
+        config: Arc::new(config),
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves.
+///
+/// # Errors
+/// The server's I/O error.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Rate limit and security headers on every response.
+async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
+    let ip = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(ip) = ip
+        && !app.limiter.allow(ip)
+    {
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests; slow down\n",
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
+    }
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_CSP),
+        );
+    }
+    res
+}
+
+// ----------------------------------------------------------------- errors
+
+/// An error answer: status and message, as a page or as JSON.
+#[derive(Debug)]
+struct Failure {
+    status: StatusCode,
+    message: String,
+    json: bool,
+    lang: Lang,
+}
+
+impl Failure {
+    fn new(status: StatusCode, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            message: message.into(),
+            json: false,
+            lang: Lang::Zh,
+        }
+    }
+    fn json(mut self) -> Failure {
+        self.json = true;
+        self
+    }
+    fn lang(mut self, lang: Lang) -> Failure {
+        self.lang = lang;
+        self
+    }
+}
+
+impl From<ModelError> for Failure {
+    fn from(e: ModelError) -> Failure {
+        tracing::error!(error = %e, "portal read failed");
+        Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        if self.json {
+            return (
+                self.status,
+                axum::Json(serde_json::json!({ "error": self.message })),
+            )
+                .into_response();
+        }
+        let title = match self.status {
+            StatusCode::NOT_FOUND => self.lang.t("not_found"),
+            StatusCode::BAD_REQUEST => self.lang.t("bad_request"),
+            _ => "error",
+        };
+        let body = layout(
+            self.lang,
+            title,
+            "/",
+            html! { h1 { (title) } p.error { (self.message) } },
+        );
+        (self.status, body).into_response()
+    }
+}
+
+type Page = Result<Response, Failure>;
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Failure> + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "read task failed"))?
+}
+
+fn log_of(app: &App, slug: &str) -> Result<(Arc<dyn LogRead>, DepartmentInfo), Failure> {
+    let origin = model::unslug(slug);
+    let dept = app
+        .source
+        .departments()
+        .into_iter()
+        .find(|d| d.origin == origin);
+    match (dept, app.source.log(&origin)) {
+        (Some(d), Some(log)) => Ok((log, d)),
+        _ => Err(Failure::new(
+            StatusCode::NOT_FOUND,
+            format!("no department {origin} in this county"),
+        )),
+    }
+}
+
+fn today() -> Result<Date, Failure> {
+    model::today().ok_or_else(|| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "clock"))
+}
+
+// ----------------------------------------------------------------- layout
+
+fn link(lang: Lang, path: &str) -> String {
+    match (lang.query(), path.contains('?')) {
+        ("", _) => path.to_owned(),
+        (q, true) => format!("{path}&{q}"),
+        (q, false) => format!("{path}?{q}"),
+    }
+}
+
+fn layout(lang: Lang, title: &str, here: &str, body: Markup) -> Response {
+    let other = match lang {
+        Lang::Zh => (
+            format!(
+                "{here}{}lang=en",
+                if here.contains('?') { '&' } else { '?' }
+            ),
+            "English",
+        ),
+        Lang::En => (here.replace("?lang=en", "").replace("&lang=en", ""), "中文"),
+    };
+    let page = html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · " (lang.t("portal")) }
+                link rel="stylesheet" href="/assets/portal.css";
+            }
+            body {
+                header {
+                    nav {
+                        a href=(link(lang, "/")) { (lang.t("home")) }
+                        a href=(link(lang, "/inspection")) { (lang.t("inspection")) }
+                        a.lang href=(other.0) { (other.1) }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    };
+    let mut r = page.into_string().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn time_text(ms: u64) -> String {
+    if ms == 0 {
+        return String::new();
+    }
+    let secs = i64::try_from(ms / 1000).unwrap_or(0) + 8 * 3600;
+    let day = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let date = Date::from_days_since_epoch(day)
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    format!("{date} {:02}:{:02}", rem / 3600, (rem % 3600) / 60)
+}
+
+fn status_badge(lang: Lang, status: &'static str) -> Markup {
+    html! { span class={"badge " (status)} { (lang.t(status)) } }
+}
+
+fn on_time_badge(lang: Lang, on_time: Option<bool>) -> Markup {
+    match on_time {
+        Some(true) => html! { span.badge.ok { (lang.t("on_time")) } },
+        Some(false) => html! { span.badge.late { (lang.t("late")) } },
+        None => html! {},
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LangQuery {
+    lang: String,
+}
+
+// ------------------------------------------------------------------ pages
+
+async fn home(State(app): State<App>, Query(q): Query<LangQuery>) -> Page {
+    let lang = Lang::from_param(&q.lang);
+    let source = Arc::clone(&app.source);
+    let (county, depts, evidence) =
+        blocking(move || Ok((source.county(), source.departments(), source.evidence()))).await?;
+    let body = html! {
+        h1 { (county.name) " · " (lang.t("portal")) }
+        table.departments {
+            thead { tr {
+                th { (lang.t("department")) } th { (lang.t("size")) } th { (lang.t("cosigned")) }
+                th { (lang.t("cosigned_at")) } th { (lang.t("alerts")) }
+            } }
+            tbody {
+                @for d in &depts {
+                    tr {
+                        td { a href=(link(lang, &format!("/d/{}/", model::slug(&d.origin)))) { (d.name) } br; small.origin { (d.origin) } }
+                        td.num { (d.size) }
+                        td.num { (d.cosigned_size) }
+                        td { @if d.cosigned_ms == 0 { (lang.t("never")) } @else { (time_text(d.cosigned_ms)) } }
+                        td { @if d.alerts.is_empty() { (lang.t("none")) } @else { @for a in &d.alerts { span.badge.late { (a) } " " } } }
+                    }
+                }
+            }
+        }
+        @if evidence.iter().any(|e| !e.cleared) {
+            section.alert {
+                h2 { (lang.t("evidence")) }
+                ul { @for e in evidence.iter().filter(|e| !e.cleared) { li { (e.origin) ": " (e.kind) " (" (time_text(e.created_ms)) ")" } } }
+            }
+        }
+        (keys_section(lang, &county, None))
+    };
+    Ok(layout(lang, &county.name, "/", body))
+}
+
+fn keys_section(lang: Lang, county: &CountyInfo, dept: Option<&DepartmentInfo>) -> Markup {
+    html! {
+        section.keys {
+            h2 { (lang.t("keys")) }
+            ul {
+                @if let Some(d) = dept {
+                    @for k in &d.vkeys { li { (lang.t("department_key")) ": " code { (k) } } }
+                }
+                @for w in &county.witnesses { li { (lang.t("county_key")) ": " code { (w) } } }
+            }
+        }
+    }
+}
+
+async fn catalog_page(
+    State(app): State<App>,
+    Path(slug): Path<String>,
+    Query(filter): Query<ItemFilter>,
+) -> Page {
+    let lang = Lang::from_param(&filter.lang);
+    filter
+        .validate()
+        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, e).lang(lang))?;
+    let (log, dept) = log_of(&app, &slug).map_err(|f| f.lang(lang))?;
+    let page = app.config.page_size;
+    let today = today()?;
+    let f = filter.clone();
+    let (matters, items, next) = blocking(move || {
+        let matters = model::matters(log.as_ref())?;
+        let summaries = model::matter_summaries(log.as_ref(), &matters, today)?;
+        let (items, next) = model::list_items(log.as_ref(), &matters, &f, page)?;
+        Ok((summaries, items, next))
+    })
+    .await?;
+    let base = format!("/d/{slug}/");
+    let body = html! {
+        h1 { (dept.name) }
+        p.origin { (dept.origin) " · " (lang.t("size")) " " (dept.size) " · " (lang.t("cosigned")) " " (dept.cosigned_size) }
+        p { a href=(link(lang, &format!("/d/{slug}/requests"))) { (lang.t("requests")) } }
+        h2 { (lang.t("matters")) }
+        table.matters {
+            thead { tr {
+                th { (lang.t("matter")) } th { (lang.t("category")) } th { (lang.t("basis")) }
+                th { (lang.t("deadline")) } th { (lang.t("audience")) } th { (lang.t("items")) } th { (lang.t("status")) }
+            } }
+            tbody { @for m in &matters {
+                tr {
+                    td { a href=(link(lang, &format!("{base}?matter={}", m.matter_id))) { (m.name) } br; small { (m.matter_id) } }
+                    td { (m.category) }
+                    td { (m.basis) }
+                    td.num { (m.deadline_working_days) " " (lang.t("working_days")) }
+                    td { @if m.audience == "public" { (lang.t("public")) } @else { (m.audience) } }
+                    td.num { (m.items) }
+                    td {
+                        @if !m.active { span.badge.withdrawn { (lang.t("retired")) } " " }
+                        @if m.late > 0 { span.badge.late { (lang.t("late")) " " (m.late) } " " }
+                        @if !m.missing_periods.is_empty() { span.badge.late { (lang.t("missing")) ": " (m.missing_periods.join(", ")) } }
+                        @if m.late == 0 && m.missing_periods.is_empty() && m.active { span.badge.ok { (lang.t("obligations_met")) } }
+                    }
+                }
+            } }
+        }
+        h2 { (lang.t("items")) }
+        form.filter method="get" action=(base) {
+            @if lang == Lang::En { input type="hidden" name="lang" value="en"; }
+            input type="search" name="q" value=(filter.q) placeholder=(lang.t("search"));
+            select name="status" {
+                option value="" { (lang.t("all")) }
+                @for s in ["current", "amended", "withdrawn", "redacted"] {
+                    option value=(s) selected[filter.status == s] { (lang.t(s)) }
+                }
+            }
+            select name="matter" {
+                option value="" { (lang.t("matter")) ": " (lang.t("all")) }
+                @for m in &matters { option value=(m.matter_id) selected[filter.matter == m.matter_id] { (m.name) } }
+            }
+            input type="date" name="from" value=(filter.from) aria-label=(lang.t("from"));
+            input type="date" name="to" value=(filter.to) aria-label=(lang.t("to"));
+            button type="submit" { (lang.t("filter")) }
+        }
+        table.items {
+            thead { tr { th { (lang.t("title")) } th { (lang.t("matter")) } th { (lang.t("date_formed")) } th { (lang.t("date_published")) } th { (lang.t("status")) } } }
+            tbody { @for i in &items {
+                tr {
+                    td { a href=(link(lang, &format!("/d/{slug}/items/{}", i.item_id))) { (i.title) } }
+                    td { (i.matter_name) @if !i.period.is_empty() { " (" (i.period) ")" } }
+                    td { (i.date_formed) }
+                    td { (i.date_published) " " (on_time_badge(lang, i.on_time)) }
+                    td { (status_badge(lang, i.status)) }
+                }
+            } }
+        }
+        @if let Some(next) = next {
+            p { a.next href=(link(lang, &format!("{base}?{}", next_query(&filter, &next)))) { (lang.t("next_page")) } }
+        }
+    };
+    Ok(layout(lang, &dept.name, &base, body))
+}
+
+fn next_query(f: &ItemFilter, after: &str) -> String {
+    let mut q = url_pairs(&[
+        ("matter", &f.matter),
+        ("category", &f.category),
+        ("status", &f.status),
+        ("from", &f.from),
+        ("to", &f.to),
+        ("q", &f.q),
+    ]);
+    if !q.is_empty() {
+        q.push('&');
+    }
+    q.push_str("after=");
+    q.push_str(&url_encode(after));
+    q
+}
+
+fn url_pairs(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", url_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+async fn item_page(
+    State(app): State<App>,
+    Path((slug, id)): Path<(String, String)>,
+    Query(q): Query<LangQuery>,
+) -> Page {
+    let lang = Lang::from_param(&q.lang);
+    let (log, dept) = log_of(&app, &slug).map_err(|f| f.lang(lang))?;
+    let id2 = id.clone();
+    let found = blocking(move || {
+        let Some(rec) = log.projection().item(&id2).map_err(ModelError::from)? else {
+            return Ok(None);
+        };
+        let matter = log
+            .projection()
+            .matter(&rec.matter_id)
+            .map_err(ModelError::from)?;
+        let m = matter
+            .as_ref()
+            .map(gongkai_store::projection::MatterRecord::matter);
+        let history = model::item_history(log.as_ref(), &rec, m.as_ref())?;
+        let cp = log.checkpoint().map_or(0, |(s, _)| s);
+        Ok(Some((model::summarize(&rec, m.as_ref()), m, history, cp)))
+    })
+    .await?;
+    let Some((item, matter, history, cp_size)) = found else {
+        return Err(Failure::new(StatusCode::NOT_FOUND, format!("no item {id}")).lang(lang));
+    };
+    let county = app.source.county();
+    let trust = serde_json::json!({
+        "logKeys": dept.vkeys,
+        "witnesses": county.witnesses,
+        "quorum": county.quorum,
+    });
+    let proof_url = format!("/api/v1/logs/{slug}/proof/{id}");
+    let content_url = format!("{}/content/{slug}/{}", app.config.content_base, item.digest);
+    let body = html! {
+        p { a href=(link(lang, &format!("/d/{slug}/"))) { (dept.name) } }
+        h1 { (item.title) }
+        dl.facts {
+            dt { (lang.t("status")) } dd { (status_badge(lang, item.status)) }
+            dt { (lang.t("matter")) } dd { (item.matter_name) " (" (item.matter_id) ")" @if !item.period.is_empty() { " · " (lang.t("period")) " " (item.period) } }
+            @if let Some(m) = &matter {
+                dt { (lang.t("basis")) } dd { (m.legal_basis) }
+                dt { (lang.t("deadline")) } dd { (m.deadline_working_days) " " (lang.t("working_days")) }
+            }
+            dt { (lang.t("date_formed")) } dd { (item.date_formed) }
+            dt { (lang.t("date_published")) } dd { (item.date_published) " " (on_time_badge(lang, item.on_time)) @if item.imported { " " (lang.t("imported")) } }
+            dt { (lang.t("content")) } dd {
+                @if item.restricted { (lang.t("restricted")) }
+                @else if !item.content_available { (lang.t("content_gone")) }
+                @else { a.download href=(content_url) download { (lang.t("download")) } " (" (item.media_type) ", " (item.length) " bytes)" }
+                br; small { "BLAKE3-keyed: " code { (item.digest) } }
+            }
+        }
+        @if !item.related.is_empty() {
+            h2 { (lang.t("related")) }
+            ul { @for (origin, rid, rel) in &item.related {
+                li { (rel) ": "
+                    @if origin.is_empty() { a href=(link(lang, &format!("/d/{slug}/items/{rid}"))) { (rid) } }
+                    @else { a href=(link(lang, &format!("/d/{}/items/{rid}", model::slug(origin)))) { (origin) " " (rid) } }
+                }
+            } }
+        }
+        h2 { (lang.t("history")) }
+        table.history {
+            thead { tr { th { (lang.t("index")) } th { (lang.t("event")) } th { (lang.t("date")) } th { (lang.t("reason")) } th { (lang.t("basis")) } } }
+            tbody { @for h in &history {
+                tr {
+                    td.num { (h.index) }
+                    td { (h.kind) @if !h.title.is_empty() { ": " (h.title) } @if h.index >= cp_size { " *" } }
+                    td { (h.date) @if !h.date_info.is_empty() { br; small { (h.date_info) } } " " (on_time_badge(lang, h.on_time)) @if !h.due.is_empty() { br; small { (lang.t("due")) " " (h.due) } } }
+                    td { (h.reason) }
+                    td { (h.legal_basis) }
+                }
+            } }
+        }
+        section.verify {
+            button #verify type="button" data-proof=(proof_url) { (lang.t("verify")) }
+            div #verify-result role="status" {}
+            p.note { (lang.t("verify_note")) }
+            script #gk-trust type="application/json" { (PreEscaped(json_for_script(&trust))) }
+        }
+        (keys_section(lang, &county, Some(&dept)))
+        script type="module" src="/assets/portal.mjs" {}
+    };
+    Ok(layout(
+        lang,
+        &item.title,
+        &format!("/d/{slug}/items/{id}"),
+        body,
+    ))
+}
+
+/// JSON safe inside `<script type="application/json">`: `<`, `>` and `&`
+/// are escaped so the text can never close the element.
+fn json_for_script(v: &serde_json::Value) -> String {
+    v.to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+async fn requests_page(
+    State(app): State<App>,
+    Path(slug): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Page {
+    let lang = Lang::from_param(&q.lang);
+    let (log, dept) = log_of(&app, &slug).map_err(|f| f.lang(lang))?;
+    let today = today()?;
+    let reqs = blocking(move || Ok(model::requests(log.as_ref(), today)?)).await?;
+    let body = html! {
+        p { a href=(link(lang, &format!("/d/{slug}/"))) { (dept.name) } }
+        h1 { (lang.t("requests")) }
+        table.requests {
+            thead { tr { th { (lang.t("request")) } th { (lang.t("subject")) } th { (lang.t("received")) } th { (lang.t("deadline")) } th { (lang.t("answered")) } th { (lang.t("decision")) } } }
+            tbody { @for r in &reqs {
+                tr {
+                    td { (r.request_id) }
+                    td { (r.subject) }
+                    td { (r.received) }
+                    td { (r.deadline) @if r.extended { " " span.badge { (lang.t("extended")) } } }
+                    td { (r.answered) @if r.late { " " span.badge.late { (lang.t("late")) } } @if r.overdue { span.badge.late { (lang.t("overdue")) } } }
+                    td { (r.decision) }
+                }
+            } }
+        }
+    };
+    Ok(layout(
+        lang,
+        lang.t("requests"),
+        &format!("/d/{slug}/requests"),
+        body,
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct PeriodQuery {
+    from: String,
+    to: String,
+    lang: String,
+}
+
+impl PeriodQuery {
+    /// `[from, to]`, by default the last 90 days up to today.
+    fn range(&self, today: Date) -> Result<(Date, Date), Failure> {
+        let parse = |name: &str, s: &str, default: Date| {
+            if s.is_empty() {
+                Ok(default)
+            } else {
+                Date::parse(s).map_err(|_| {
+                    Failure::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("{name}: not a date (YYYY-MM-DD)"),
+                    )
+                })
+            }
+        };
+        let from = parse("from", &self.from, today.add_days(-90).unwrap_or(today))?;
+        let to = parse("to", &self.to, today)?;
+        if from > to {
+            return Err(Failure::new(StatusCode::BAD_REQUEST, "from is after to"));
+        }
+        Ok((from, to))
+    }
+}
+
+fn inspect_all(
+    app: &App,
+    from: Date,
+    to: Date,
+    today: Date,
+) -> Result<Vec<model::Inspection>, Failure> {
+    let mut out = Vec::new();
+    for d in app.source.departments() {
+        if let Some(log) = app.source.log(&d.origin) {
+            out.push(model::inspect(log.as_ref(), &d.name, from, to, today)?);
+        }
+    }
+    Ok(out)
+}
+
+async fn inspection_page(State(app): State<App>, Query(q): Query<PeriodQuery>) -> Page {
+    let lang = Lang::from_param(&q.lang);
+    let today = today()?;
+    let (from, to) = q.range(today).map_err(|f| f.lang(lang))?;
+    let a = app.clone();
+    let (views, evidence) =
+        blocking(move || Ok((inspect_all(&a, from, to, today)?, a.source.evidence()))).await?;
+    let body = html! {
+        h1 { (lang.t("inspection")) }
+        form.filter method="get" action="/inspection" {
+            @if lang == Lang::En { input type="hidden" name="lang" value="en"; }
+            input type="date" name="from" value=(from.to_string()) aria-label=(lang.t("from"));
+            input type="date" name="to" value=(to.to_string()) aria-label=(lang.t("to"));
+            button type="submit" { (lang.t("filter")) }
+        }
+        section {
+            h2 { (lang.t("evidence")) }
+            @if evidence.is_empty() { p { (lang.t("no_findings")) } }
+            ul { @for e in &evidence { li { (e.origin) ": " (e.kind) " · " (time_text(e.created_ms)) @if e.cleared { " (" (lang.t("cleared")) ")" } } } }
+        }
+        @for v in &views {
+            section.department {
+                h2 { a href=(link(lang, &format!("/d/{}/", model::slug(&v.origin)))) { (v.name) } }
+                h3 { (lang.t("late_items")) }
+                @if v.late_items.is_empty() { p { (lang.t("no_findings")) } }
+                ul { @for i in &v.late_items { li { a href=(link(lang, &format!("/d/{}/items/{}", model::slug(&v.origin), i.item_id))) { (i.title) } " · " (lang.t("date_formed")) " " (i.date_formed) " · " (lang.t("date_published")) " " (i.date_published) } } }
+                h3 { (lang.t("missing")) }
+                @if v.missing.is_empty() { p { (lang.t("no_findings")) } }
+                ul { @for (id, name, period) in &v.missing { li { (name) " (" (id) "): " (period) } } }
+                h3 { (lang.t("late_requests")) }
+                @if v.late_requests.is_empty() { p { (lang.t("no_findings")) } }
+                ul { @for r in &v.late_requests { li { (r.request_id) " · " (r.subject) " · " (lang.t("deadline")) " " (r.deadline) " · " @if r.overdue { (lang.t("overdue")) } @else { (lang.t("answered")) " " (r.answered) } } } }
+                h3 { (lang.t("item_changes")) }
+                @if v.changes.is_empty() { p { (lang.t("no_findings")) } }
+                ul { @for (id, h) in &v.changes { li { (h.date) " · " (h.kind) " · " (id) @if !h.reason.is_empty() { " · " (h.reason) } @if !h.legal_basis.is_empty() { " · " (h.legal_basis) } } } }
+                h3 { (lang.t("catalog_changes")) }
+                @if v.catalog_changes.is_empty() { p { (lang.t("no_findings")) } }
+                ul { @for (id, h) in &v.catalog_changes { li { (h.date) " · " (h.kind) " · " (h.title) " (" (id) ")" @if !h.reason.is_empty() { " · " (h.reason) } } } }
+            }
+        }
+    };
+    Ok(layout(lang, lang.t("inspection"), "/inspection", body))
+}
+
+async fn not_found_page(Query(q): Query<LangQuery>) -> Failure {
+    Failure::new(StatusCode::NOT_FOUND, "no such page").lang(Lang::from_param(&q.lang))
+}
+
+async fn asset(Path(name): Path<String>) -> Response {
+    match crate::assets::get(&name) {
+        Some(a) => (
+            [
+                (header::CONTENT_TYPE, a.content_type),
+                (header::CACHE_CONTROL, "public, max-age=300"),
+            ],
+            a.bytes,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
+    }
+}
+
+// -------------------------------------------------------------------- API
+
+#[derive(Serialize)]
+struct CountyJson {
+    county: CountyInfo,
+    departments: Vec<DepartmentInfo>,
+}
+
+async fn api_county(State(app): State<App>) -> Result<Response, Failure> {
+    let source = Arc::clone(&app.source);
+    let (county, departments) =
+        blocking(move || Ok((source.county(), source.departments()))).await?;
+    Ok(axum::Json(CountyJson {
+        county,
+        departments,
+    })
+    .into_response())
+}
+
+async fn api_evidence(State(app): State<App>) -> Result<Response, Failure> {
+    let source = Arc::clone(&app.source);
+    let ev = blocking(move || Ok(source.evidence())).await?;
+    Ok(axum::Json(ev).into_response())
+}
+
+async fn api_inspection(
+    State(app): State<App>,
+    Query(q): Query<PeriodQuery>,
+) -> Result<Response, Failure> {
+    let today = today()?;
+    let (from, to) = q.range(today).map_err(Failure::json)?;
+    let a = app.clone();
+    let views = blocking(move || inspect_all(&a, from, to, today))
+        .await
+        .map_err(Failure::json)?;
+    Ok(axum::Json(serde_json::json!({
+        "from": from.to_string(), "to": to.to_string(), "departments": views,
+    }))
+    .into_response())
+}
+
+async fn api_items(
+    State(app): State<App>,
+    Path(slug): Path<String>,
+    Query(filter): Query<ItemFilter>,
+) -> Result<Response, Failure> {
+    filter
+        .validate()
+        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, e).json())?;
+    let (log, _) = log_of(&app, &slug).map_err(Failure::json)?;
+    let page = app.config.page_size;
+    let (items, next) = blocking(move || {
+        let matters = model::matters(log.as_ref())?;
+        Ok(model::list_items(log.as_ref(), &matters, &filter, page)?)
+    })
+    .await
+    .map_err(Failure::json)?;
+    Ok(axum::Json(serde_json::json!({ "items": items, "next": next })).into_response())
+}
+
+async fn api_matters(
+    State(app): State<App>,
+    Path(slug): Path<String>,
+) -> Result<Response, Failure> {
+    let (log, _) = log_of(&app, &slug).map_err(Failure::json)?;
+    let today = today()?;
+    let m = blocking(move || {
+        let matters = model::matters(log.as_ref())?;
+        Ok(model::matter_summaries(log.as_ref(), &matters, today)?)
+    })
+    .await
+    .map_err(Failure::json)?;
+    Ok(axum::Json(m).into_response())
+}
+
+async fn api_requests(
+    State(app): State<App>,
+    Path(slug): Path<String>,
+) -> Result<Response, Failure> {
+    let (log, _) = log_of(&app, &slug).map_err(Failure::json)?;
+    let today = today()?;
+    let r = blocking(move || Ok(model::requests(log.as_ref(), today)?))
+        .await
+        .map_err(Failure::json)?;
+    Ok(axum::Json(r).into_response())
+}
+
+async fn api_item(
+    State(app): State<App>,
+    Path((slug, id)): Path<(String, String)>,
+) -> Result<Response, Failure> {
+    let (log, _) = log_of(&app, &slug).map_err(Failure::json)?;
+    let out = blocking(move || {
+        let Some(rec) = log.projection().item(&id).map_err(ModelError::from)? else {
+            return Err(Failure::new(StatusCode::NOT_FOUND, format!("no item {id}")));
+        };
+        let m = log
+            .projection()
+            .matter(&rec.matter_id)
+            .map_err(ModelError::from)?
+            .map(|m| m.matter());
+        Ok(serde_json::json!({
+            "item": model::summarize(&rec, m.as_ref()),
+            "history": model::item_history(log.as_ref(), &rec, m.as_ref())?,
+        }))
+    })
+    .await
+    .map_err(Failure::json)?;
+    Ok(axum::Json(out).into_response())
+}
+
+/// The entry before a proven one, with its inclusion proof, so the browser
+/// can check the chain link (not part of the § 18 bundle).
+#[derive(Serialize)]
+struct Link {
+    index: u64,
+    prev_entry: String,
+    prev_proof: Vec<String>,
+}
+
+/// `{ bundle: <gongkai-proof/v1, FORMAT.md § 18>, links: [...], pending: [...] }`:
+/// the item's history as of the newest cosigned checkpoint, the entries
+/// before each for the chain links, and the history entries not yet in
+/// that checkpoint.
+async fn api_proof(
+    State(app): State<App>,
+    Path((slug, id)): Path<(String, String)>,
+) -> Result<Response, Failure> {
+    use gongkai_core::proof::{PROOF_FORMAT, PROOF_STATEMENT, ProofBundle, ProvenEntry};
+    let (log, _) = log_of(&app, &slug).map_err(Failure::json)?;
+    let out = blocking(move || {
+        let Some(rec) = log.projection().item(&id).map_err(ModelError::from)? else {
+            return Err(Failure::new(StatusCode::NOT_FOUND, format!("no item {id}")));
+        };
+        let Some((size, note)) = log.checkpoint() else {
+            return Err(Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no checkpoint yet",
+            ));
+        };
+        let proof = |index: u64| -> Result<Vec<String>, Failure> {
+            let p = merkle::inclusion_proof(log.projection(), index, size).map_err(|e| {
+                Failure::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("proof of {index}: {e}"),
+                )
+            })?;
+            Ok(p.iter().map(|h| B64.encode(h.0)).collect())
+        };
+        let read = |index: u64| -> Result<String, Failure> {
+            Ok(B64.encode(log.journal().read(index).map_err(ModelError::from)?))
+        };
+        let mut entries = Vec::new();
+        let mut links = Vec::new();
+        let mut pending = Vec::new();
+        for &index in &rec.history {
+            if index >= size {
+                pending.push(index);
+                continue;
+            }
+            if index > 0 {
+                links.push(Link {
+                    index,
+                    prev_entry: read(index - 1)?,
+                    prev_proof: proof(index - 1)?,
+                });
+            }
+            entries.push(ProvenEntry {
+                index,
+                entry: read(index)?,
+                proof: proof(index)?,
+            });
+        }
+        let bundle = ProofBundle {
+            format: PROOF_FORMAT.into(),
+            origin: log.origin().to_owned(),
+            item_id: id,
+            checkpoint: note,
+            entries,
+            statement: PROOF_STATEMENT.into(),
+        };
+        Ok(serde_json::json!({ "bundle": bundle, "links": links, "pending": pending }))
+    })
+    .await
+    .map_err(Failure::json)?;
+    let mut r = axum::Json(out).into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(r)
+}
+
+// ------------------------------------------------------------ static logs
+
+async fn checkpoint_file(State(app): State<App>, Path(slug): Path<String>) -> Response {
+    let Ok((log, _)) = log_of(&app, &slug) else {
+        return (StatusCode::NOT_FOUND, "no such log\n").into_response();
+    };
+    match log.checkpoint() {
+        Some((_, note)) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::CACHE_CONTROL, "public, max-age=5"),
+            ],
+            note,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no checkpoint yet\n").into_response(),
+    }
+}
+
+/// `tile/<L>/<N>[.p/<W>]` and `tile/entries/<N>[.p/<W>]` (FORMAT.md § 9),
+/// served only up to the published checkpoint's size, so every file is
+/// immutable once served.
+async fn tile_file(
+    State(app): State<App>,
+    Path((slug, path)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let _ = headers;
+    let Ok((log, _)) = log_of(&app, &slug) else {
+        return (StatusCode::NOT_FOUND, "no such log\n").into_response();
+    };
+    let tile = match parse_path(&path) {
+        Ok(t) => t,
+        Err(e) => return (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),
+    };
+    let size = log.checkpoint().map_or(0, |(s, _)| s);
+    let res = tokio::task::spawn_blocking(move || -> Result<Option<Vec<u8>>, String> {
+        match tile {
+            TilePath::Hashes(id) => {
+                // The tile's last hash covers leaves up to this end.
+                let span = 256u128.pow(u32::from(id.level()));
+                let end = (u128::from(id.index()) * 256 + u128::from(id.width())) * span;
+                if end > u128::from(size) {
+                    return Ok(None);
+                }
+                let hashes = tile_hashes(log.projection(), &id).map_err(|e| e.to_string())?;
+                Ok(Some(encode_tile(&hashes)))
+            }
+            TilePath::Entries(id) => {
+                let first = id.first_entry();
+                let end = first + u64::from(id.width());
+                if end > size {
+                    return Ok(None);
+                }
+                let entries = log
+                    .journal()
+                    .read_range(first, end)
+                    .map_err(|e| e.to_string())?;
+                let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+                encode_bundle(&refs).map(Some).map_err(|e| e.to_string())
+            }
+        }
+    })
+    .await;
+    match res {
+        Ok(Ok(Some(bytes))) => (
+            [
+                (header::CONTENT_TYPE, "application/octet-stream"),
+                (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Ok(Ok(None)) => {
+            (StatusCode::NOT_FOUND, "beyond the published checkpoint\n").into_response()
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "tile read failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "tile read failed\n").into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "tile task failed\n").into_response(),
+    }
+}
+
+// ---------------------------------------------------------------- content
+
+/// Media types served under their own name; anything else (HTML, SVG,
+/// XML, scripts, …) is sent as `application/octet-stream`.
+const SAFE_MEDIA_TYPES: &[&str] = &[
+    "application/pdf",
+    "text/plain",
+    "text/csv",
+    "image/png",
+    "image/jpeg",
+    "application/zip",
+    "application/msword",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.ms-excel",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/ofd",
+];
+
+async fn content_file(
+    State(app): State<App>,
+    Path((slug, digest)): Path<(String, String)>,
+) -> Response {
+    let Ok((log, _)) = log_of(&app, &slug) else {
+        return (StatusCode::NOT_FOUND, "no such log\n").into_response();
+    };
+    let Ok(digest) = Hash::from_hex(&digest) else {
+        return (StatusCode::BAD_REQUEST, "digest: 64 hex digits\n").into_response();
+    };
+    let res = tokio::task::spawn_blocking(move || -> Result<Response, ModelError> {
+        let Some(rec) = log.projection().item_of_content(&digest)? else {
+            return Ok((
+                StatusCode::NOT_FOUND,
+                "no published content with this digest\n",
+            )
+                .into_response());
+        };
+        let restricted = log.projection().matter(&rec.matter_id)?.is_some_and(|m| {
+            m.matter().audience == gongkai_core::event::pb::Audience::Group as i32
+        });
+        if restricted {
+            return Ok((
+                StatusCode::FORBIDDEN,
+                "restricted content: its audience is a specific group\n",
+            )
+                .into_response());
+        }
+        let Some(doc) = log.content().get_bytes(&digest)? else {
+            return Ok((
+                StatusCode::GONE,
+                "this content was redacted; the commitment stays\n",
+            )
+                .into_response());
+        };
+        let media = rec.content_media_type(&digest);
+        let media = if SAFE_MEDIA_TYPES.contains(&media.as_str()) {
+            media
+        } else {
+            "application/octet-stream".to_owned()
+        };
+        let mut r = doc.bytes.into_response();
+        let h = r.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&media) {
+            h.insert(header::CONTENT_TYPE, v);
+        }
+        if let Ok(v) =
+            HeaderValue::from_str(&format!("attachment; filename=\"{}\"", digest.to_hex()))
+        {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; sandbox"),
+        );
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=60"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&B64.encode(doc.salt)) {
+            h.insert("x-gongkai-salt", v);
+        }
+        Ok(r)
+    })
+    .await;
+    match res {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "content read failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "content read failed\n").into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "content task failed\n").into_response(),
+    }
+}

@@ -1,0 +1,311 @@
+//! Every page, JSON endpoint, static log file and content download of the
+//! portal over real HTTP, including bad parameters and 404s.
+
+mod common;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use common::{ORIGIN, get};
+use gongkai_core::Hash;
+use gongkai_core::calendar::WorkCalendar;
+use gongkai_core::checkpoint::SignedCheckpoint;
+use gongkai_core::hash::leaf_hash;
+use gongkai_core::merkle;
+use gongkai_core::tile::{decode_bundle, decode_tile};
+
+const SLUG: &str = "gongkai.example~510122~finance";
+
+fn calendar_covers_today(f: &common::Fixture) -> bool {
+    // Lateness needs the working-day table for this year (shipped: 2024–2026).
+    let cal = WorkCalendar::shipped();
+    cal.covers(f.today.year()) && cal.covers(f.today.year() - 1)
+}
+
+#[test]
+fn pages_render_with_security_headers_in_both_languages() {
+    let f = common::start();
+    let home = get(f.pages, "/");
+    assert_eq!(home.status, 200);
+    assert!(home.text().contains("某某县财政局"), "{}", home.text());
+    assert!(home.text().contains("政务公开门户"));
+    assert_eq!(
+        home.header("content-security-policy"),
+        Some(gongkai_portal::PAGE_CSP)
+    );
+    assert_eq!(home.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(home.header("x-frame-options"), Some("DENY"));
+    let en = get(f.pages, "/?lang=en");
+    assert!(en.text().contains("Disclosure portal"));
+    assert!(
+        en.text().contains(&format!("/d/{SLUG}/?lang=en")),
+        "links keep the language"
+    );
+
+    let catalog = get(f.pages, &format!("/d/{SLUG}/"));
+    assert_eq!(catalog.status, 200);
+    let t = catalog.text();
+    for s in [
+        "部门预算",
+        "低保发放名单",
+        "某某村村民",
+        "2026年部门预算（更正）",
+        "2025年决算",
+    ] {
+        assert!(t.contains(s), "catalog lacks {s}");
+    }
+    let withdrawn = get(f.pages, &format!("/d/{SLUG}/?status=withdrawn")).text();
+    assert!(withdrawn.contains("2025年决算"));
+    assert!(!withdrawn.contains("2026年部门预算（更正）"));
+    let search = get(f.pages, &format!("/d/{SLUG}/?q=%E5%86%B3%E7%AE%97")).text(); // 决算
+    assert!(search.contains("2025年决算") && !search.contains("低保名单"));
+
+    let item = get(f.pages, &format!("/d/{SLUG}/items/budget-2026"));
+    assert_eq!(item.status, 200);
+    let t = item.text();
+    assert!(t.contains("表3数据有误"), "amendment reason shown");
+    assert!(t.contains("id=\"verify\""));
+    assert!(
+        t.contains("application/json"),
+        "trust keys embedded as data"
+    );
+    assert!(
+        t.contains(&f.county.vkey),
+        "the page names the keys it verifies against"
+    );
+
+    // Untrusted titles are escaped, never markup.
+    let late = get(f.pages, &format!("/d/{SLUG}/items/late-notice")).text();
+    assert!(late.contains("&lt;b&gt;迟到的&lt;/b&gt;"), "{late}");
+    assert!(!late.contains("<b>迟到的"));
+
+    let withdrawn = get(f.pages, &format!("/d/{SLUG}/items/accounts-2025")).text();
+    assert!(withdrawn.contains("误发") && withdrawn.contains("《政府信息公开条例》第十四条"));
+    let redacted = get(f.pages, &format!("/d/{SLUG}/items/attachment")).text();
+    assert!(redacted.contains("含个人信息") && redacted.contains("该版本正文已依法删除"));
+    let restricted = get(f.pages, &format!("/d/{SLUG}/items/dibao-2026-10")).text();
+    assert!(restricted.contains("本事项仅向特定对象公开"));
+    assert!(
+        !restricted.contains("class=\"download\""),
+        "no download link for restricted content"
+    );
+
+    let requests = get(f.pages, &format!("/d/{SLUG}/requests"));
+    assert_eq!(requests.status, 200);
+    assert!(requests.text().contains("请求公开2025年决算"));
+    let inspection = get(f.pages, "/inspection");
+    assert_eq!(inspection.status, 200);
+    let t = inspection.text();
+    assert!(t.contains("误发") && t.contains("表3数据有误") && t.contains("含个人信息"));
+    if calendar_covers_today(&f) {
+        assert!(
+            requests.text().contains("超期未答复"),
+            "the request is 100 days old"
+        );
+        assert!(
+            t.contains("&lt;b&gt;迟到的"),
+            "a disclosure 120 days after formation is late"
+        );
+        assert!(t.contains("超期未答复"));
+    }
+}
+
+#[test]
+fn bad_parameters_and_unknown_things_get_clear_errors() {
+    let f = common::start();
+    for (path, status) in [
+        ("/nope", 404),
+        ("/d/gongkai.example~510122~unknown/", 404),
+        (&format!("/d/{SLUG}/items/no-such-item") as &str, 404),
+        (&format!("/d/{SLUG}/?status=bogus"), 400),
+        (&format!("/d/{SLUG}/?from=2026-13-01"), 400),
+        (&format!("/d/{SLUG}/?surprise=1"), 400),
+        ("/inspection?from=2026-02-30", 400),
+        ("/inspection?from=2026-05-01&to=2026-04-01", 400),
+        ("/assets/../Cargo.toml", 404),
+        ("/assets/nope.js", 404),
+    ] {
+        let r = get(f.pages, path);
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+    }
+    for (path, status) in [
+        (format!("/api/v1/logs/{SLUG}/item/nope"), 404),
+        (format!("/api/v1/logs/{SLUG}/proof/nope"), 404),
+        (format!("/api/v1/logs/{SLUG}/items?status=bogus"), 400),
+        ("/api/v1/logs/nope/items".into(), 404),
+        ("/api/v1/inspection?to=yesterday".into(), 400),
+    ] {
+        let r = get(f.pages, &path);
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+        assert!(r.json()["error"].is_string(), "{path}: JSON error body");
+    }
+}
+
+#[test]
+fn json_api_and_the_proof_bundle_verify_with_core() {
+    let f = common::start();
+    let county = get(f.pages, "/api/v1/county").json();
+    assert_eq!(county["departments"][0]["origin"], ORIGIN);
+    assert_eq!(county["county"]["witnesses"][0], f.county.witness_vkey);
+
+    let amended = get(
+        f.pages,
+        &format!("/api/v1/logs/{SLUG}/items?status=amended"),
+    )
+    .json();
+    let ids: Vec<&str> = amended["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["budget-2026"]);
+    let matters = get(f.pages, &format!("/api/v1/logs/{SLUG}/matters")).json();
+    assert_eq!(matters.as_array().unwrap().len(), 2);
+    let requests = get(f.pages, &format!("/api/v1/logs/{SLUG}/requests")).json();
+    assert_eq!(requests[0]["request_id"], "req-1");
+    let item = get(f.pages, &format!("/api/v1/logs/{SLUG}/item/budget-2026")).json();
+    assert_eq!(item["history"].as_array().unwrap().len(), 2);
+    assert_eq!(item["history"][1]["reason"], "表3数据有误");
+
+    // The proof bundle is FORMAT.md § 18's, and core's checker accepts it.
+    let answer = get(f.pages, &format!("/api/v1/logs/{SLUG}/proof/budget-2026")).json();
+    let bundle: gongkai_core::proof::ProofBundle =
+        serde_json::from_value(answer["bundle"].clone()).unwrap();
+    let log_key: gongkai_core::note::VerifierKey = f.county.vkey.parse().unwrap();
+    let witness: gongkai_core::note::VerifierKey = f.county.witness_vkey.parse().unwrap();
+    let proven = bundle
+        .verify(&[log_key], &gongkai_core::note::Verifiers::from(witness), 1)
+        .unwrap();
+    assert_eq!(proven.events.len(), 2);
+    // The links: the entry before each, included in the same tree.
+    let cp = SignedCheckpoint::parse(&bundle.checkpoint).unwrap();
+    let (size, root) = (cp.checkpoint().size, cp.checkpoint().root);
+    let links = answer["links"].as_array().unwrap();
+    assert_eq!(links.len(), 2);
+    for l in links {
+        let index = l["index"].as_u64().unwrap() - 1;
+        let entry = B64.decode(l["prev_entry"].as_str().unwrap()).unwrap();
+        let proof: Vec<Hash> = l["prev_proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| Hash::from_slice(&B64.decode(p.as_str().unwrap()).unwrap()).unwrap())
+            .collect();
+        merkle::verify_inclusion(&leaf_hash(&entry), index, size, &proof, &root).unwrap();
+    }
+    let inspection = get(f.pages, "/api/v1/inspection").json();
+    assert_eq!(inspection["departments"][0]["origin"], ORIGIN);
+}
+
+#[test]
+fn tiles_and_checkpoint_as_static_files() {
+    let f = common::start();
+    let cp = get(f.pages, &format!("/logs/{SLUG}/checkpoint"));
+    assert_eq!(cp.status, 200);
+    assert_eq!(cp.header("cache-control"), Some("public, max-age=5"));
+    let signed = SignedCheckpoint::parse(&cp.text()).unwrap();
+    let size = signed.checkpoint().size;
+    assert!(size > 0 && size < 256);
+
+    let bundle = get(f.pages, &format!("/logs/{SLUG}/tile/entries/000.p/{size}"));
+    assert_eq!(bundle.status, 200);
+    assert_eq!(
+        bundle.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    let entries = decode_bundle(&bundle.body, usize::try_from(size).unwrap()).unwrap();
+    let leaves: Vec<Hash> = entries.iter().map(|e| leaf_hash(e)).collect();
+    let mut tree = gongkai_core::merkle::TreeState::new();
+    for l in &leaves {
+        tree.append(*l);
+    }
+    assert_eq!(
+        tree.root(),
+        signed.checkpoint().root,
+        "the bundle hashes to the checkpoint"
+    );
+
+    let tile = get(f.pages, &format!("/logs/{SLUG}/tile/0/000.p/{size}"));
+    assert_eq!(tile.status, 200);
+    assert_eq!(
+        decode_tile(&tile.body, u16::try_from(size).unwrap()).unwrap(),
+        leaves
+    );
+
+    for path in [
+        format!("/logs/{SLUG}/tile/entries/000.p/{}", size + 1), // beyond the checkpoint
+        format!("/logs/{SLUG}/tile/entries/000"),                // full tile not there yet
+        format!("/logs/{SLUG}/tile/entries/0.p/1"),              // not canonical
+        format!("/logs/{SLUG}/tile/9/000"),
+        "/logs/nope/checkpoint".to_string(),
+    ] {
+        assert_eq!(get(f.pages, &path).status, 404, "{path}");
+    }
+}
+
+#[test]
+fn content_is_a_download_on_its_own_origin() {
+    let f = common::start();
+    let digest = |id: &str| {
+        get(f.pages, &format!("/api/v1/logs/{SLUG}/item/{id}")).json()["item"]["digest"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let ok = get(
+        f.content,
+        &format!("/content/{SLUG}/{}", digest("budget-2026")),
+    );
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.text(), "2026年部门预算（更正）");
+    assert!(
+        ok.header("content-disposition")
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(ok.header("x-content-type-options"), Some("nosniff"));
+
+    let html = get(
+        f.content,
+        &format!("/content/{SLUG}/{}", digest("late-notice")),
+    );
+    assert_eq!(html.status, 200);
+    assert_eq!(
+        html.header("content-type"),
+        Some("application/octet-stream"),
+        "HTML never served as HTML"
+    );
+    assert_eq!(
+        html.header("content-security-policy"),
+        Some("default-src 'none'; sandbox")
+    );
+
+    assert_eq!(
+        get(
+            f.content,
+            &format!("/content/{SLUG}/{}", digest("dibao-2026-10"))
+        )
+        .status,
+        403
+    );
+    let redacted = get(f.pages, &format!("/api/v1/logs/{SLUG}/item/attachment")).json();
+    let gone = redacted["history"][1]["digest"].as_str().unwrap();
+    assert_eq!(
+        get(f.content, &format!("/content/{SLUG}/{gone}")).status,
+        410
+    );
+    assert_eq!(get(f.content, &format!("/content/{SLUG}/xyz")).status, 400);
+    assert_eq!(
+        get(f.content, &format!("/content/{SLUG}/{}", "ab".repeat(32))).status,
+        404
+    );
+    // The page origin does not serve content at all.
+    assert_eq!(
+        get(
+            f.pages,
+            &format!("/content/{SLUG}/{}", digest("budget-2026"))
+        )
+        .status,
+        404
+    );
+}

@@ -1,0 +1,820 @@
+//! `gongkai export` and `gongkai audit` end to end: a real node, a real
+//! export, a tamper matrix (each case must make `audit` exit 1 and name
+//! the exact index or file), and a fixture log with late disclosures,
+//! late and overdue requests and a missing period.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use common::*;
+use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongkai_core::keys::SigningKey;
+use gongkai_core::note::{Cosigner, parse_private_key};
+use gongkai_core::types::{KeyName, Origin};
+
+fn log_dir(export: &Path) -> PathBuf {
+    export.join("logs").join(ORIGIN)
+}
+
+/// Runs `audit --json`; returns (exit code, parsed output).
+fn audit(export: &Path, trust: &Path) -> (Option<i32>, serde_json::Value, String) {
+    let o = gongkai(&[
+        "audit",
+        export.to_str().unwrap(),
+        "--trust",
+        trust.to_str().unwrap(),
+        "--json",
+    ]);
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(serde_json::Value::Null);
+    (
+        o.status.code(),
+        v,
+        format!("{}{}", text(&o.stdout), text(&o.stderr)),
+    )
+}
+
+fn violations(v: &serde_json::Value) -> Vec<serde_json::Value> {
+    v["logs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|l| l["findings"].as_array().cloned().unwrap_or_default())
+        .filter(|f| f["severity"] == "violation")
+        .collect()
+}
+
+/// (offset, length) of each entry in an entry bundle.
+fn bundle_entries(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 2 <= bytes.len() {
+        let len = u16::from_be_bytes([bytes[at], bytes[at + 1]]) as usize;
+        out.push((at + 2, len));
+        at += 2 + len;
+    }
+    out
+}
+
+fn only_file(dir: &Path, sub: &str) -> String {
+    // The one partial file under `sub` (e.g. tile/entries/000.p).
+    let mut files: Vec<String> = std::fs::read_dir(dir.join(sub))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    format!("{sub}/{}", files[0])
+}
+
+fn cosign(dir: &Path, witness: &Cosigner, time: u64) {
+    let text = std::fs::read_to_string(dir.join("checkpoint")).unwrap();
+    let mut cp = SignedCheckpoint::parse(&text).unwrap();
+    cp.cosign(witness, time).unwrap();
+    let size = cp.checkpoint().size;
+    std::fs::write(dir.join("checkpoint"), cp.to_string()).unwrap();
+    std::fs::write(dir.join(format!("checkpoints/{size}")), cp.to_string()).unwrap();
+}
+
+struct Case {
+    name: &'static str,
+    tamper: Box<dyn Fn(&Path)>,
+    /// What a violation must name: an index or a file (relative to the log).
+    index: Option<u64>,
+    file: Option<String>,
+}
+
+#[test]
+fn clean_export_audits_clean_and_every_tampering_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let key = d.join("finance.key");
+    let vkey = keygen(&key, ORIGIN, false);
+    let node = Node::start(&d.join("node"), &key);
+    let today = today();
+    node.define_matter("budget", MATTER);
+    node.define_matter("dibao", GROUP_MATTER);
+    node.publish("budget-a", "budget", &today, "2026年部门预算", &[]);
+    node.amend("budget-a", &today, "2026年部门预算（更正）");
+    node.publish("budget-b", "budget", &today, "二号文件", &[]);
+    node.ok(&[
+        "withdraw",
+        "--item",
+        "budget-b",
+        "--reason",
+        "重复发布",
+        "--basis",
+        "条例第二十条",
+    ]);
+    let secret = node.publish("budget-c", "budget", &today, "含个人信息的名单", &[]);
+    node.ok(&[
+        "redact",
+        "--item",
+        "budget-c",
+        "--digest",
+        &secret,
+        "--reason",
+        "个人信息",
+        "--basis",
+        "条例第十五条",
+    ]);
+    node.publish("dibao-1", "dibao", &today, "某某村低保名单", &[]);
+    let size1 = node.wait_checkpoint();
+    let export1 = d.join("export1");
+    let o = node.public(&["export", "--out", export1.to_str().unwrap()]);
+    expect_code(&o, 0);
+    node.ok(&[
+        "request",
+        "receive",
+        "--id",
+        "req-1",
+        "--date",
+        &today,
+        "--subject",
+        "请求公开2025年决算",
+    ]);
+    node.ok(&[
+        "request",
+        "answer",
+        "--id",
+        "req-1",
+        "--date",
+        &today,
+        "--decision",
+        "already-public",
+    ]);
+    let size = node.wait_checkpoint();
+    assert!(size > size1);
+    // Resuming over the first export gives the same bytes as a fresh one
+    // (plus the older checkpoint it keeps in checkpoints/), and two fresh
+    // exports are byte-identical.
+    let export = d.join("export");
+    let again = d.join("export-again");
+    expect_code(
+        &node.public(&["export", "--out", export1.to_str().unwrap()]),
+        0,
+    );
+    expect_code(
+        &node.public(&["export", "--out", export.to_str().unwrap()]),
+        0,
+    );
+    expect_code(
+        &node.public(&["export", "--out", again.to_str().unwrap()]),
+        0,
+    );
+    let snapshot = |p: &Path| {
+        let mut files = Vec::new();
+        let mut stack = vec![p.to_path_buf()];
+        while let Some(x) = stack.pop() {
+            for e in std::fs::read_dir(&x).unwrap() {
+                let q = e.unwrap().path();
+                if q.is_dir() {
+                    stack.push(q)
+                } else {
+                    let rel = q.strip_prefix(p).unwrap().to_string_lossy().into_owned();
+                    files.push((
+                        rel,
+                        gongkai_core::hash::body_hash(&std::fs::read(&q).unwrap()),
+                    ));
+                }
+            }
+        }
+        files.sort();
+        files
+    };
+    let fresh = snapshot(&export);
+    assert!(fresh == snapshot(&again), "two exports of one log differ");
+    let kept = format!("logs/{ORIGIN}/checkpoints/{size1}");
+    let resumed: Vec<_> = snapshot(&export1)
+        .into_iter()
+        .filter(|f| f.0 != kept)
+        .collect();
+    assert!(
+        resumed == fresh,
+        "resumed export differs from a fresh one: {:?} vs {:?}",
+        resumed.iter().map(|f| &f.0).collect::<Vec<_>>(),
+        fresh.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+
+    // The county cosigns (as the aggregator will); the trust requires it.
+    let witness = Cosigner::new(
+        KeyName::new("county.example").unwrap(),
+        SigningKey::from_seed([77; 32]),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    cosign(&log_dir(&export), &witness, now);
+    let wv = witness.verifier_key().to_string();
+    let trust = trust_file(d, "trust.toml", &[&vkey], &[&wv], None);
+
+    let (code, v, out) = audit(&export, &trust);
+    assert_eq!(code, Some(0), "{out}");
+    let findings: Vec<String> = v["logs"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap().to_owned())
+        .collect();
+    for k in ["amendment", "withdrawal", "redaction"] {
+        assert!(
+            findings.iter().any(|f| f == k),
+            "{k} missing from {findings:?}"
+        );
+    }
+    assert_eq!(v["logs"][0]["content_restricted"], 1, "{out}");
+    assert_eq!(v["logs"][0]["content_redacted"], 1, "{out}");
+
+    // The pieces the cases need.
+    let ld = log_dir(&export);
+    let bundle = only_file(&ld, "tile/entries/000.p");
+    let tile0 = only_file(&ld, "tile/0/000.p");
+    let bundle_bytes = std::fs::read(ld.join(&bundle)).unwrap();
+    let spans = bundle_entries(&bundle_bytes);
+    assert_eq!(spans.len() as u64, size);
+    let amended_digest = {
+        let v: serde_json::Value =
+            serde_json::from_str(&node.ok(&["item", "budget-a", "--json"])).unwrap();
+        v["item"]["content"]["digest"].as_str().unwrap().to_owned()
+    };
+    let content = format!("content/{amended_digest}");
+    let dept = {
+        let (_, _, k) = parse_private_key(std::fs::read_to_string(&key).unwrap().trim()).unwrap();
+        k
+    };
+    let cp_text = std::fs::read_to_string(ld.join("checkpoint")).unwrap();
+    let cp = SignedCheckpoint::parse(&cp_text).unwrap();
+    let origin = Origin::new(ORIGIN).unwrap();
+    let older = {
+        // A checkpoint of the smaller size, genuinely signed: what an
+        // older export carried.
+        let leaves: Vec<gongkai_core::Hash> = spans[..size1 as usize]
+            .iter()
+            .map(|&(o, l)| gongkai_core::hash::leaf_hash(&bundle_bytes[o..o + l]))
+            .collect();
+        SignedCheckpoint::sign(
+            &Checkpoint::new(origin.clone(), size1, gongkai_core::merkle::root(&leaves)),
+            &dept,
+        )
+        .unwrap()
+        .to_string()
+    };
+    let flip = |rel: String, at: usize| -> Box<dyn Fn(&Path)> {
+        Box::new(move |dir: &Path| {
+            let p = dir.join(&rel);
+            let mut b = std::fs::read(&p).unwrap();
+            let i = at.min(b.len() - 1);
+            b[i] ^= 0x01;
+            std::fs::write(&p, b).unwrap();
+        })
+    };
+    let sig_line = |prefix: &'static str| -> Box<dyn Fn(&Path)> {
+        // Flips one base64 character of the signature line by `prefix`.
+        Box::new(move |dir: &Path| {
+            let p = dir.join("checkpoint");
+            let t = std::fs::read_to_string(&p).unwrap();
+            let lines: Vec<String> = t
+                .split_inclusive('\n')
+                .map(|l| {
+                    if l.starts_with(&format!("— {prefix}")) {
+                        let (head, sig) = l.trim_end().rsplit_once(' ').unwrap();
+                        let mut raw = base64::engine::general_purpose::STANDARD
+                            .decode(sig)
+                            .unwrap();
+                        let n = raw.len() - 5;
+                        raw[n] ^= 1;
+                        format!(
+                            "{head} {}\n",
+                            base64::engine::general_purpose::STANDARD.encode(raw)
+                        )
+                    } else {
+                        l.to_owned()
+                    }
+                })
+                .collect();
+            std::fs::write(&p, lines.concat()).unwrap();
+        })
+    };
+    let (e2, e3) = (spans[2], spans[3]);
+    let cases = vec![
+        Case {
+            name: "flip a byte of an entry body",
+            tamper: flip(bundle.clone(), e2.0 + 20),
+            index: Some(2),
+            file: Some(bundle.clone()),
+        },
+        Case {
+            name: "flip a byte of an entry signature",
+            tamper: flip(bundle.clone(), e3.0 + e3.1 - 1),
+            index: Some(3),
+            file: Some(bundle.clone()),
+        },
+        Case {
+            name: "swap two entries",
+            tamper: {
+                let b = bundle.clone();
+                Box::new(move |dir: &Path| {
+                    let p = dir.join(&b);
+                    let bytes = std::fs::read(&p).unwrap();
+                    let s = bundle_entries(&bytes);
+                    let mut out = bytes[..s[2].0 - 2].to_vec();
+                    out.extend_from_slice(&bytes[s[3].0 - 2..s[3].0 + s[3].1]);
+                    out.extend_from_slice(&bytes[s[2].0 - 2..s[2].0 + s[2].1]);
+                    out.extend_from_slice(&bytes[s[3].0 + s[3].1..]);
+                    std::fs::write(&p, out).unwrap();
+                })
+            },
+            index: Some(2),
+            file: Some(bundle.clone()),
+        },
+        Case {
+            name: "truncate the entry bundle",
+            tamper: {
+                let b = bundle.clone();
+                Box::new(move |dir: &Path| {
+                    let p = dir.join(&b);
+                    let bytes = std::fs::read(&p).unwrap();
+                    let last = *bundle_entries(&bytes).last().unwrap();
+                    std::fs::write(&p, &bytes[..last.0 - 2]).unwrap();
+                })
+            },
+            index: None,
+            file: Some(bundle.clone()),
+        },
+        Case {
+            name: "trailing bytes after the entries",
+            tamper: {
+                let b = bundle.clone();
+                Box::new(move |dir: &Path| {
+                    let p = dir.join(&b);
+                    let mut bytes = std::fs::read(&p).unwrap();
+                    bytes.extend_from_slice(b"\x00\x01x");
+                    std::fs::write(&p, bytes).unwrap();
+                })
+            },
+            index: None,
+            file: Some(bundle.clone()),
+        },
+        Case {
+            name: "delete the entry bundle",
+            tamper: {
+                let b = bundle.clone();
+                Box::new(move |dir: &Path| std::fs::remove_file(dir.join(&b)).unwrap())
+            },
+            index: None,
+            file: Some(bundle.clone()),
+        },
+        Case {
+            name: "flip a byte of a hash tile",
+            tamper: flip(tile0.clone(), 40),
+            index: None,
+            file: Some(tile0.clone()),
+        },
+        Case {
+            name: "delete a hash tile",
+            tamper: {
+                let t = tile0.clone();
+                Box::new(move |dir: &Path| std::fs::remove_file(dir.join(&t)).unwrap())
+            },
+            index: None,
+            file: Some(tile0.clone()),
+        },
+        Case {
+            name: "a tile the tree does not have",
+            tamper: Box::new(|dir: &Path| {
+                std::fs::write(dir.join("tile/0/001"), [0u8; 32 * 256]).unwrap()
+            }),
+            index: None,
+            file: Some("tile/0/001".into()),
+        },
+        Case {
+            name: "flip a byte of a content blob",
+            tamper: flip(content.clone(), 40),
+            index: None,
+            file: Some(content.clone()),
+        },
+        Case {
+            name: "delete a content blob without a Redacted event",
+            tamper: {
+                let c = content.clone();
+                Box::new(move |dir: &Path| std::fs::remove_file(dir.join(&c)).unwrap())
+            },
+            index: None,
+            file: Some(content.clone()),
+        },
+        Case {
+            name: "redacted content put back",
+            tamper: {
+                let s = secret.clone();
+                Box::new(move |dir: &Path| {
+                    std::fs::write(dir.join(format!("content/{s}")), [0u8; 40]).unwrap()
+                })
+            },
+            index: None,
+            file: Some(format!("content/{secret}")),
+        },
+        Case {
+            name: "flip a byte of the checkpoint's root",
+            tamper: Box::new(|dir: &Path| {
+                let p = dir.join("checkpoint");
+                let t = std::fs::read_to_string(&p).unwrap();
+                let mut lines: Vec<String> = t.split_inclusive('\n').map(str::to_owned).collect();
+                let root = lines[2].trim_end().to_owned();
+                let mut raw = base64::engine::general_purpose::STANDARD
+                    .decode(&root)
+                    .unwrap();
+                raw[0] ^= 1;
+                lines[2] = format!(
+                    "{}\n",
+                    base64::engine::general_purpose::STANDARD.encode(raw)
+                );
+                std::fs::write(&p, lines.concat()).unwrap();
+            }),
+            index: None,
+            file: Some("checkpoint".into()),
+        },
+        Case {
+            name: "flip the department signature",
+            tamper: sig_line("gongkai.example"),
+            index: None,
+            file: Some("checkpoint".into()),
+        },
+        Case {
+            name: "flip the cosignature",
+            tamper: sig_line("county.example"),
+            index: None,
+            file: Some("checkpoint".into()),
+        },
+        Case {
+            name: "forge a cosignature with another key",
+            tamper: Box::new({
+                let t = cp_text.clone();
+                move |dir: &Path| {
+                    // Same witness name, another key: the only cosignature.
+                    let forger = Cosigner::new(
+                        KeyName::new("county.example").unwrap(),
+                        SigningKey::from_seed([78; 32]),
+                    );
+                    let mut forged = SignedCheckpoint::parse(&strip_cosignatures(&t)).unwrap();
+                    forged.cosign(&forger, 1_800_000_000).unwrap();
+                    std::fs::write(dir.join("checkpoint"), forged.to_string()).unwrap();
+                }
+            }),
+            index: None,
+            file: Some("checkpoint".into()),
+        },
+        Case {
+            name: "drop the cosignature",
+            tamper: Box::new({
+                let t = cp_text.clone();
+                move |dir: &Path| {
+                    std::fs::write(dir.join("checkpoint"), strip_cosignatures(&t)).unwrap()
+                }
+            }),
+            index: None,
+            file: Some("checkpoint".into()),
+        },
+        Case {
+            name: "replace the checkpoint with an older one",
+            tamper: Box::new({
+                let o = older.clone();
+                move |dir: &Path| std::fs::write(dir.join("checkpoint"), &o).unwrap()
+            }),
+            index: None,
+            file: Some(format!("checkpoints/{size}")),
+        },
+        Case {
+            name: "fork evidence: the department signed another tree of the same size",
+            tamper: Box::new({
+                let dept = dept.clone();
+                let origin = origin.clone();
+                move |dir: &Path| {
+                    let forged = SignedCheckpoint::sign(
+                        &Checkpoint::new(origin.clone(), size, gongkai_core::Hash([9; 32])),
+                        &dept,
+                    )
+                    .unwrap();
+                    std::fs::create_dir_all(dir.join("evidence")).unwrap();
+                    std::fs::write(dir.join("evidence/fork-1"), forged.to_string()).unwrap();
+                }
+            }),
+            index: None,
+            file: Some("evidence/fork-1".into()),
+        },
+        Case {
+            name: "a checkpoint in checkpoints/ signed by a stranger",
+            tamper: Box::new({
+                let origin = origin.clone();
+                let root = cp.checkpoint().root;
+                move |dir: &Path| {
+                    let stranger = SigningKey::from_seed([79; 32]);
+                    let c = SignedCheckpoint::sign(
+                        &Checkpoint::new(origin.clone(), size, root),
+                        &stranger,
+                    )
+                    .unwrap();
+                    std::fs::write(dir.join(format!("checkpoints/{size}")), c.to_string()).unwrap();
+                }
+            }),
+            index: None,
+            file: Some(format!("checkpoints/{size}")),
+        },
+        Case {
+            name: "back-dated: entries claim times before a cosignature on a checkpoint that lacked them",
+            tamper: Box::new({
+                let o = older.clone();
+                let w = Cosigner::new(
+                    KeyName::new("county.example").unwrap(),
+                    SigningKey::from_seed([77; 32]),
+                );
+                move |dir: &Path| {
+                    // The county saw size1 a day from now: every later
+                    // entry claims an earlier time.
+                    let mut c = SignedCheckpoint::parse(&o).unwrap();
+                    c.cosign(&w, now + 86_400).unwrap();
+                    std::fs::write(dir.join(format!("checkpoints/{size1}")), c.to_string())
+                        .unwrap();
+                }
+            }),
+            index: Some(size1),
+            file: Some(bundle.clone()),
+        },
+        Case {
+            name: "delete the checkpoint",
+            tamper: Box::new(|dir: &Path| std::fs::remove_file(dir.join("checkpoint")).unwrap()),
+            index: None,
+            file: Some("checkpoint".into()),
+        },
+        Case {
+            name: "rename a partial tile to another width",
+            tamper: {
+                let t = tile0.clone();
+                Box::new(move |dir: &Path| {
+                    std::fs::rename(dir.join(&t), dir.join("tile/0/000.p/1")).unwrap();
+                })
+            },
+            index: None,
+            file: Some(tile0.clone()),
+        },
+    ];
+    assert!(cases.len() >= 20);
+    let mut failures = Vec::new();
+    for (n, c) in cases.iter().enumerate() {
+        let copy = d.join(format!("case-{n}"));
+        copy_dir(&export, &copy);
+        (c.tamper)(&log_dir(&copy));
+        let (code, v, out) = audit(&copy, &trust);
+        let vs = violations(&v);
+        let named = vs.iter().any(|f| {
+            let idx_ok = c.index.is_none_or(|i| f["index"].as_u64() == Some(i));
+            let file_ok = c
+                .file
+                .as_ref()
+                .is_none_or(|file| f["file"].as_str() == Some(&format!("logs/{ORIGIN}/{file}")));
+            idx_ok && file_ok
+        });
+        if code != Some(1) || !named {
+            failures.push(format!(
+                "case {:?}: exit {code:?}, wanted index {:?} file {:?}\n{out}",
+                c.name, c.index, c.file
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+
+    // A trust that names another department key: the genesis is untrusted.
+    let other = trust_file(
+        d,
+        "other.toml",
+        &[
+            &Checkpoint::log_verifier_key(&origin, &SigningKey::from_seed([80; 32]).public_key())
+                .to_string(),
+        ],
+        &[&wv],
+        None,
+    );
+    let (code, v, out) = audit(&export, &other);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(violations(&v).iter().any(|f| f["index"] == 0), "{out}");
+    // Not an export at all: exit 2.
+    let (code, _, out) = audit(d, &trust);
+    assert_eq!(code, Some(2), "{out}");
+}
+
+/// The checkpoint text with only its department signature line.
+fn strip_cosignatures(t: &str) -> String {
+    t.split_inclusive('\n')
+        .filter(|l| !l.starts_with("— county.example"))
+        .collect()
+}
+
+#[test]
+fn late_disclosures_requests_and_missing_periods_are_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let key = d.join("finance.key");
+    let vkey = keygen(&key, ORIGIN, false);
+    let node = Node::start(&d.join("node"), &key);
+    node.define_matter("budget", MATTER);
+    node.define_matter(
+        "dibao-q",
+        &MATTER.replace(
+            "periodicity = \"none\"",
+            "periodicity = \"quarterly\"\nperiods_from = \"2026-01-01\"",
+        ),
+    );
+    // Formed 2026-01-05, due 2026-02-02 (20 working days), published now.
+    node.publish("late-item", "budget", "2026-01-05", "迟到的公开", &[]);
+    node.publish(
+        "old-item",
+        "budget",
+        "2026-01-05",
+        "旧目录导入",
+        &["--imported"],
+    );
+    node.publish(
+        "q1",
+        "dibao-q",
+        "2026-04-01",
+        "一季度",
+        &["--period", "2026-Q1"],
+    );
+    node.ok(&[
+        "request",
+        "receive",
+        "--id",
+        "req-late",
+        "--date",
+        "2026-01-05",
+        "--subject",
+        "请求公开决算",
+    ]);
+    node.ok(&[
+        "request",
+        "answer",
+        "--id",
+        "req-late",
+        "--date",
+        "2026-03-02",
+        "--decision",
+        "disclosed",
+    ]);
+    node.ok(&[
+        "request",
+        "receive",
+        "--id",
+        "req-open",
+        "--date",
+        "2026-02-02",
+        "--subject",
+        "请求公开预算",
+    ]);
+    node.wait_checkpoint();
+    let export = d.join("export");
+    expect_code(
+        &node.public(&["export", "--out", export.to_str().unwrap()]),
+        0,
+    );
+    let trust = trust_file(d, "trust.toml", &[&vkey], &[], None);
+    let report = d.join("report.md");
+    let o = gongkai(&[
+        "audit",
+        export.to_str().unwrap(),
+        "--trust",
+        trust.to_str().unwrap(),
+        "--json",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    expect_code(&o, 1);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f: Vec<(String, Option<u64>, String, String)> = v["logs"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().to_owned(),
+                f["index"].as_u64(),
+                f["subject"].as_str().unwrap().to_owned(),
+                f["detail"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let find =
+        |kind: &str, subject: &str| f.iter().find(|x| x.0 == kind && x.2 == subject).cloned();
+    // Indexes: 0 genesis, 1-2 matters, 3 late-item, 4 old-item, 5 q1,
+    // 6-7 req-late, 8 req-open.
+    let late = find("late-disclosure", "late-item").expect("late disclosure reported");
+    assert_eq!(late.1, Some(3));
+    assert!(late.3.contains("due 2026-02-02"), "{}", late.3);
+    assert!(
+        find("late-disclosure", "old-item").is_none(),
+        "imported items are never late"
+    );
+    let answer = find("late-answer", "req-late").expect("late answer reported");
+    assert_eq!(answer.1, Some(7));
+    assert!(answer.3.contains("deadline 2026-02-02"), "{}", answer.3);
+    let open = find("overdue-request", "req-open").expect("overdue request reported");
+    assert_eq!(open.1, Some(8));
+    // 20 working days from 2026-02-02 span the Spring Festival holiday.
+    assert!(open.3.contains("deadline 2026-03-"), "{}", open.3);
+    let missing = find("missing-disclosure", "dibao-q").expect("missing period reported");
+    assert!(
+        f.iter()
+            .any(|x| x.0 == "missing-disclosure" && x.3.contains("2026-Q2")),
+        "{missing:?}"
+    );
+    // The Markdown report lists them, with the file of each index.
+    let md = std::fs::read_to_string(&report).unwrap();
+    for k in [
+        "late-disclosure",
+        "late-answer",
+        "overdue-request",
+        "missing-disclosure",
+    ] {
+        assert!(md.contains(k), "{k} missing from the report:\n{md}");
+    }
+    assert!(
+        md.contains(&format!("logs/{ORIGIN}/tile/entries/000.p/")),
+        "{md}"
+    );
+    // The HTML report too, escaped.
+    let html = d.join("report.html");
+    let o = gongkai(&[
+        "audit",
+        export.to_str().unwrap(),
+        "--trust",
+        trust.to_str().unwrap(),
+        "--report",
+        html.to_str().unwrap(),
+    ]);
+    expect_code(&o, 1);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+    assert!(page.contains("<td>late-answer</td>"), "{page}");
+    // The text report names the same findings.
+    assert!(
+        text(&o.stdout).contains("VIOLATION late-disclosure"),
+        "{}",
+        text(&o.stdout)
+    );
+}
+
+/// The export and proof-bundle vectors of docs/vectors/ (FORMAT.md § 16,
+/// § 18) pass the CLI's audit and check-proof with keys from the vector
+/// files: the reference implementation reads its own golden files.
+#[test]
+fn vector_export_and_proof_bundle_pass_the_cli() {
+    let v = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/vectors");
+    let read = |f: &str| {
+        std::fs::read_to_string(v.join(f))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let trust = trust_file(
+        tmp.path(),
+        "t.toml",
+        &[&read("log-genesis.vkey")],
+        &[&read("witness.vkey")],
+        None,
+    );
+    let o = gongkai(&[
+        "audit",
+        v.join("export").to_str().unwrap(),
+        "--trust",
+        trust.to_str().unwrap(),
+        "--as-of",
+        "2026-03-02",
+        "--json",
+    ]);
+    expect_code(&o, 0);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["logs"][0]["content_ok"], 3);
+    assert_eq!(r["logs"][0]["content_redacted"], 1);
+    let o = gongkai(&[
+        "check-proof",
+        v.join("proof-bundle.json").to_str().unwrap(),
+        "--trust",
+        trust.to_str().unwrap(),
+    ]);
+    expect_code(&o, 0);
+    // Without the witness's cosignature counted, the rotated key alone
+    // also verifies it (--vkey needs no witness).
+    let o = gongkai(&[
+        "check-proof",
+        v.join("proof-bundle.json").to_str().unwrap(),
+        "--vkey",
+        &read("log-rotated.vkey"),
+    ]);
+    expect_code(&o, 0);
+}

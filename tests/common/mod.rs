@@ -1,0 +1,309 @@
+//! Shared helpers of the end-to-end tests: run the real `gongkai` binary,
+//! start real department nodes on port 0 (`gongkai node --config`), write
+//! through the CLI, wait for checkpoints.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+
+pub const ORIGIN: &str = "gongkai.example/510122/finance";
+pub const TOKEN: &str = "test-writer-token-0123456789";
+
+/// Runs `gongkai` with `args` and no GONGKAI_* environment.
+pub fn gongkai(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gongkai"))
+        .args(args)
+        .env_remove("GONGKAI_SERVER")
+        .env_remove("GONGKAI_TOKEN")
+        .env_remove("GONGKAI_ORIGIN")
+        .output()
+        .expect("the gongkai binary runs")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Panics with the command's output unless it exited with `code`.
+pub fn expect_code(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+}
+
+/// Today in China Standard Time.
+pub fn today() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    gongkai_core::date::Date::from_unix_ms_cst(ms)
+        .unwrap()
+        .to_string()
+}
+
+/// Makes a department key file at `path` (0600) and returns its vkey.
+pub fn keygen(path: &Path, name: &str, cosigner: bool) -> String {
+    let mut args = vec!["keygen", "--name", name, "--out", path.to_str().unwrap()];
+    if cosigner {
+        args.push("--cosigner");
+    }
+    let o = gongkai(&args);
+    expect_code(&o, 0);
+    let mut v = path.as_os_str().to_os_string();
+    v.push(".vkey");
+    std::fs::read_to_string(PathBuf::from(v))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// A running department node (killed on drop).
+pub struct Node {
+    pub child: Child,
+    pub url: String,
+    pub dir: PathBuf,
+}
+
+impl Node {
+    /// Creates a log in `dir` with the key file `key` and starts a node on
+    /// it (port 0).
+    pub fn start(dir: &Path, key: &Path) -> Node {
+        std::fs::create_dir_all(dir).unwrap();
+        let config = dir.join("node.toml");
+        let hash: String = Sha256::digest(TOKEN.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        std::fs::write(
+            &config,
+            format!(
+                "origin = \"{ORIGIN}\"\ndepartment = \"某某县财政局\"\ndivision_code = \"510122\"\n\
+                 data_dir = {:?}\nkey = {:?}\nlisten = \"127.0.0.1:0\"\nplaintext = true\n\
+                 checkpoint_interval_ms = 50\ncache_bytes = 4194304\n\
+                 [[writers]]\nname = \"clerk\"\ntoken_sha256 = \"{hash}\"\n",
+                dir.join("data"),
+                key
+            ),
+        )
+        .unwrap();
+        let cfg = config.to_str().unwrap();
+        expect_code(&gongkai(&["node", "init", "--config", cfg]), 0);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gongkai"))
+            .args(["node", "--config", cfg])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let mut url = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.split(" serving on ").nth(1) {
+                url = Some(rest.trim().to_owned());
+                break;
+            }
+        }
+        let url = url.expect("the node printed its address");
+        // Keep draining stderr so the node never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Node {
+            child,
+            url,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Runs a client command against this node, with the writer token.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--server", &self.url, "--origin", ORIGIN];
+        all.extend_from_slice(args);
+        Command::new(env!("CARGO_BIN_EXE_gongkai"))
+            .args(&all)
+            .env_remove("GONGKAI_SERVER")
+            .env_remove("GONGKAI_ORIGIN")
+            .env("GONGKAI_TOKEN", TOKEN)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs a client command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.cli(args);
+        expect_code(&o, 0);
+        text(&o.stdout)
+    }
+
+    /// Runs a client command without the writer token (a public reader).
+    pub fn public(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--server", &self.url, "--origin", ORIGIN];
+        all.extend_from_slice(args);
+        gongkai(&all)
+    }
+
+    /// The log size.
+    pub fn size(&self) -> u64 {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["status", "--json"])).unwrap();
+        v["size"].as_u64().unwrap()
+    }
+
+    /// Waits until the node has signed a checkpoint of its whole log.
+    /// Generous: a loaded machine is not a failure.
+    pub fn wait_checkpoint(&self) -> u64 {
+        let start = Instant::now();
+        loop {
+            let v: serde_json::Value =
+                serde_json::from_str(&self.ok(&["status", "--json"])).unwrap();
+            let (size, cp) = (
+                v["size"].as_u64().unwrap(),
+                v["checkpoint_size"].as_u64().unwrap(),
+            );
+            if size == cp {
+                return size;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "no checkpoint of size {size} after 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Defines a matter from TOML text.
+    pub fn define_matter(&self, id: &str, toml: &str) {
+        let f = self.dir.join(format!("matter-{id}.toml"));
+        std::fs::write(&f, toml).unwrap();
+        self.ok(&[
+            "matter",
+            "define",
+            "--id",
+            id,
+            "--file",
+            f.to_str().unwrap(),
+        ]);
+    }
+
+    /// Publishes an item with `content`; returns the content digest (hex).
+    pub fn publish(
+        &self,
+        item: &str,
+        matter: &str,
+        formed: &str,
+        content: &str,
+        extra: &[&str],
+    ) -> String {
+        let f = self.dir.join(format!("{item}.txt"));
+        std::fs::write(&f, content).unwrap();
+        let mut args = vec![
+            "publish",
+            "--item",
+            item,
+            "--matter",
+            matter,
+            "--title",
+            "标题",
+            "--file",
+            f.to_str().unwrap(),
+            "--date-formed",
+            formed,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&args)).unwrap();
+        v["content"]["digest"].as_str().unwrap().to_owned()
+    }
+
+    /// Amends an item with new `content`; returns its digest.
+    pub fn amend(&self, item: &str, changed: &str, content: &str) -> String {
+        let f = self.dir.join(format!("{item}-v2.txt"));
+        std::fs::write(&f, content).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&[
+            "amend",
+            "--item",
+            item,
+            "--title",
+            "标题（更正）",
+            "--file",
+            f.to_str().unwrap(),
+            "--date-changed",
+            changed,
+            "--reason",
+            "数据有误",
+            "--json",
+        ]))
+        .unwrap();
+        v["content"]["digest"].as_str().unwrap().to_owned()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A public, proactive, non-periodic matter with a 20-working-day deadline.
+pub const MATTER: &str = "category = \"财政预决算\"\nlevel1 = \"财政预决算\"\nlevel2 = \"部门预算\"\n\
+elements = [\"部门预算报告\"]\nlegal_basis = \"《预算法》第十四条\"\ndeadline_working_days = 20\n\
+responsible_body = \"县财政局\"\nchannels = [\"县政府门户网站\"]\naudience = \"public\"\n\
+mode = \"proactive\"\nperiodicity = \"none\"\n";
+
+/// A matter whose audience is one village (restricted content).
+pub const GROUP_MATTER: &str = "category = \"社会救助\"\nlevel1 = \"社会救助\"\nlevel2 = \"低保\"\n\
+elements = [\"低保名单\"]\nlegal_basis = \"《社会救助暂行办法》\"\ndeadline_working_days = 20\n\
+responsible_body = \"县民政局\"\nchannels = [\"村务公开栏\"]\naudience = \"group\"\n\
+audience_group = \"某某村村民\"\nmode = \"proactive\"\nperiodicity = \"none\"\n";
+
+/// Writes a trust file and returns its path.
+pub fn trust_file(
+    dir: &Path,
+    name: &str,
+    vkeys: &[&str],
+    witnesses: &[&str],
+    quorum: Option<usize>,
+) -> PathBuf {
+    let q = |v: &[&str]| {
+        v.iter()
+            .map(|k| format!("\"{k}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut s = format!("witnesses = [{}]\n", q(witnesses));
+    if let Some(n) = quorum {
+        s.push_str(&format!("quorum = {n}\n"));
+    }
+    s.push_str(&format!(
+        "[[log]]\norigin = \"{ORIGIN}\"\nvkeys = [{}]\n",
+        q(vkeys)
+    ));
+    let p = dir.join(name);
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+/// Copies a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        let t = to.join(e.file_name());
+        if p.is_dir() {
+            copy_dir(&p, &t);
+        } else {
+            std::fs::copy(&p, &t).unwrap();
+        }
+    }
+}
