@@ -13,6 +13,11 @@
 //! key = "/etc/gongkai/tls/county.key"
 //! client_ca = "/etc/gongkai/tls/county-ca.crt" # issues the nodes' client certificates
 //!
+//! [portal]                                    # the public portal (HTTP)
+//! listen = "0.0.0.0:7580"
+//! content_listen = "0.0.0.0:7581"              # downloads, a separate origin
+//! content_base = "https://files.county.example"
+//!
 //! [[departments]]
 //! origin = "gongkai.example/510122/finance"
 //! vkey = "gongkai.example/510122/finance+1a2b3c4d+AU…"
@@ -94,6 +99,40 @@ pub struct CountyConfig {
     /// refused, milliseconds.
     #[serde(default = "default_max_future_ms")]
     pub max_future_ms: u64,
+    /// The county's display name on the portal (default: the origin).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The public portal over HTTP (absent: no portal).
+    #[serde(default)]
+    pub portal: Option<PortalSettings>,
+}
+
+/// The public portal: pages, JSON API and tiles on one address, uploaded
+/// documents on another (a separate browser origin).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalSettings {
+    /// Pages, JSON API, tiles and the verifier script.
+    pub listen: SocketAddr,
+    /// Document downloads.
+    pub content_listen: SocketAddr,
+    /// The URL of `content_listen` as browsers reach it (default:
+    /// `http://<content_listen>`).
+    #[serde(default)]
+    pub content_base: Option<String>,
+    /// Public reads per second per client address (0: unlimited).
+    #[serde(default = "default_rate")]
+    pub rate_per_sec: u32,
+    /// Burst allowance per client address.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+}
+
+fn default_rate() -> u32 {
+    50
+}
+fn default_burst() -> u32 {
+    200
 }
 
 /// A department the county mirrors.

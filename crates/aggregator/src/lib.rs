@@ -26,11 +26,13 @@
 pub mod config;
 pub mod county_log;
 pub mod mirror;
+pub mod portal;
 mod server;
 pub mod service;
 pub mod state;
 
-pub use server::{Keys, run};
+pub use portal::PortalListeners;
+pub use server::{Keys, run, run_with_portal};
 
 /// Errors of the aggregator. One place ([`From<AggregatorError> for
 /// tonic::Status`]) turns them into gRPC statuses.

@@ -20,6 +20,7 @@ use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use crate::config::CountyConfig;
 use crate::county_log::CountyLog;
 use crate::mirror::{Context, Mirror};
+use crate::portal::PortalListeners;
 use crate::service::{County, CountyService, MirrorService};
 use crate::state::State;
 use crate::{AggregatorError, now_ms};
@@ -41,6 +42,21 @@ pub async fn run(
     config: CountyConfig,
     keys: Keys,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AggregatorError> {
+    run_with_portal(config, keys, listener, None, shutdown).await
+}
+
+/// [`run`], and the public portal on `portal` when given (the caller binds
+/// the listeners, usually from the config's `[portal]`).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with_portal(
+    config: CountyConfig,
+    keys: Keys,
+    listener: TcpListener,
+    portal: Option<PortalListeners>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AggregatorError> {
     config.check().map_err(AggregatorError::Fatal)?;
@@ -98,6 +114,16 @@ pub async fn run(
         .map_err(|e| AggregatorError::Fatal(format!("start: {e}")))??
     };
     let county = Arc::new(county);
+    let portal_tasks = match portal {
+        Some(listeners) => crate::portal::spawn(
+            Arc::clone(&county),
+            config.portal.as_ref(),
+            listeners,
+            stop_tx.subscribe(),
+        )
+        .map_err(|e| AggregatorError::Fatal(format!("portal: {e}")))?,
+        None => Vec::new(),
+    };
     tracing::info!(origin = %origin, departments = county.mirrors.len(), addr = ?listener.local_addr().ok(), "county aggregator started");
 
     let ticker = {
@@ -181,6 +207,11 @@ pub async fn run(
     }
     drop(server);
     let _ = ticker.await;
+    for t in portal_tasks {
+        if let Ok(Err(e)) = t.await {
+            tracing::error!(error = %e, "portal server failed");
+        }
+    }
     county.ctx.state.flush()?;
     tracing::info!("county aggregator stopped");
     Ok(())

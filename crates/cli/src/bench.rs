@@ -31,13 +31,13 @@ enum BenchCommand {
     /// catalog checks, signing, journal group commit with fdatasync,
     /// projection, acknowledgement.
     Append(AppendArgs),
+    /// Audit a large generated export, next to the raw ZIP-215 batch
+    /// verification rate measured in the same run.
+    Audit(crate::bench_audit::AuditBenchArgs),
     /// The county aggregator: catch-up rate after an outage (next to the
     /// raw batch-verify rate) and mirror lag with several departments
     /// writing, all in this process.
     County(crate::bench_county::CountyBenchArgs),
-    /// Audit a large generated export, next to the raw ZIP-215 batch
-    /// verification rate measured in the same run.
-    Audit(crate::bench_audit::AuditBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -70,8 +70,8 @@ struct AppendArgs {
 pub fn run(args: BenchArgs) -> Result<()> {
     let a = match args.command {
         BenchCommand::Append(a) => a,
-        BenchCommand::County(c) => return crate::bench_county::run(&c),
         BenchCommand::Audit(a) => return crate::bench_audit::run(&a),
+        BenchCommand::County(c) => return crate::bench_county::run(&c),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -65,7 +65,7 @@ pub enum EvidenceCommand {
     Clear,
 }
 
-fn read_keys(config: &CountyConfig) -> Result<gongkai_aggregator::Keys> {
+pub(crate) fn read_keys(config: &CountyConfig) -> Result<gongkai_aggregator::Keys> {
     let (log_name, _, log_key) = crate::keyfile::read_key(&config.log_key)?;
     let (witness_name, _, witness_key) = crate::keyfile::read_key(&config.witness_key)?;
     Ok(gongkai_aggregator::Keys {
@@ -107,7 +107,31 @@ pub fn run_aggregator(args: &AggregatorArgs) -> Result<()> {
             config.origin,
             if config.plaintext { "http" } else { "https" }
         );
-        gongkai_aggregator::run(config, keys, listener, crate::node::shutdown_signal()).await?;
+        let portal = match &config.portal {
+            Some(p) => {
+                let pages = tokio::net::TcpListener::bind(p.listen)
+                    .await
+                    .with_context(|| format!("portal: listen on {}", p.listen))?;
+                let content = tokio::net::TcpListener::bind(p.content_listen)
+                    .await
+                    .with_context(|| format!("portal: listen on {}", p.content_listen))?;
+                eprintln!(
+                    "gongkai portal on http://{} (documents on http://{})",
+                    pages.local_addr()?,
+                    content.local_addr()?
+                );
+                Some(gongkai_aggregator::PortalListeners { pages, content })
+            }
+            None => None,
+        };
+        gongkai_aggregator::run_with_portal(
+            config,
+            keys,
+            listener,
+            portal,
+            crate::node::shutdown_signal(),
+        )
+        .await?;
         Ok(())
     })
 }

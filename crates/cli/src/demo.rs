@@ -31,6 +31,9 @@ pub const DEFAULT_PORT_BASE: u16 = 7400;
 /// The county's division code and domain in the demo.
 const DIVISION: &str = "510122";
 const DOMAIN: &str = "gongkai.example";
+/// The county log's origin and the county witness's key name.
+const COUNTY_ORIGIN: &str = "gongkai.example/510122/county";
+const WITNESS_NAME: &str = "gongkai.example/510122/county-witness";
 
 /// `gongkai demo`.
 #[derive(Debug, Args)]
@@ -66,6 +69,17 @@ struct Dept {
     config: PathBuf,
     token: String,
     addr: SocketAddr,
+    vkey: String,
+}
+
+/// The county as set up.
+struct CountySetup {
+    config: PathBuf,
+    addr: SocketAddr,
+    portal: SocketAddr,
+    content: SocketAddr,
+    witness_vkey: String,
+    trust: PathBuf,
 }
 
 fn origin_of(d: &Department) -> String {
@@ -77,7 +91,7 @@ fn abs(p: &Path) -> PathBuf {
 }
 
 /// Creates (first run) or loads the county in `dir`.
-fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, [u8; 32])> {
+fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, CountySetup, [u8; 32])> {
     let dir = abs(&args.dir);
     let setup_path = dir.join("demo.json");
     let setup: Setup = if setup_path.exists() {
@@ -126,6 +140,39 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, [u8; 32])> {
     .and_then(|v| v.try_into().ok())
     .with_context(|| format!("{} is damaged", secret_path.display()))?;
 
+    let county_dir = dir.join("county");
+    std::fs::create_dir_all(&county_dir)?;
+    let county_addr = port(0)?;
+    let log_key = county_dir.join("county-log.key");
+    let witness_key = county_dir.join("county-witness.key");
+    let read_vkey = |key: &Path| -> Result<String> {
+        Ok(std::fs::read_to_string(crate::keyfile::vkey_path(key))
+            .with_context(|| format!("read the verifier key of {}", key.display()))?
+            .trim()
+            .to_owned())
+    };
+    if !witness_key.exists() {
+        let k = SigningKey::generate(&mut rand::rng());
+        crate::keyfile::write_key(
+            &witness_key,
+            &KeyName::new(WITNESS_NAME)?,
+            KeyType::CosignatureV1,
+            &k,
+            false,
+        )?;
+    }
+    if !log_key.exists() {
+        let k = SigningKey::generate(&mut rand::rng());
+        crate::keyfile::write_key(
+            &log_key,
+            &KeyName::new(COUNTY_ORIGIN)?,
+            KeyType::Ed25519,
+            &k,
+            false,
+        )?;
+    }
+    let witness_vkey = read_vkey(&witness_key)?;
+
     let mut depts = Vec::new();
     for (i, info) in DEPARTMENTS
         .iter()
@@ -150,11 +197,10 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, [u8; 32])> {
                     false,
                 )?;
             }
-            if !token_path.exists() {
-                crate::node::write_private(
-                    &token_path,
-                    &format!("{}\n", crate::node::random_token()),
-                )?;
+            for t in [&token_path, &ddir.join("push-token")] {
+                if !t.exists() {
+                    crate::node::write_private(t, &format!("{}\n", crate::node::random_token()))?;
+                }
             }
             let token = std::fs::read_to_string(&token_path)?.trim().to_owned();
             let text = format!(
@@ -170,11 +216,17 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, [u8; 32])> {
                  cache_bytes = 16777216\n\n\
                  [[writers]]\n\
                  name = \"demo\"\n\
-                 token_sha256 = \"{hash}\"\n",
+                 token_sha256 = \"{hash}\"\n\n\
+                 [county]\n\
+                 address = \"http://{county_addr}\"\n\
+                 token_file = {push:?}\n\
+                 witness_vkey = \"{witness_vkey}\"\n\
+                 interval_ms = 1000\n",
                 name = info.name,
                 data = ddir.join("data"),
                 key = key_path,
                 hash = crate::node::sha256_hex(&token),
+                push = ddir.join("push-token"),
             );
             let tmp = ddir.join("node.toml.tmp");
             std::fs::write(&tmp, text)?;
@@ -184,6 +236,7 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, [u8; 32])> {
             .with_context(|| format!("read {}", token_path.display()))?
             .trim()
             .to_owned();
+        let vkey = read_vkey(&ddir.join("node.key"))?;
         depts.push(Dept {
             info: *info,
             origin,
@@ -191,57 +244,138 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, [u8; 32])> {
             config,
             token,
             addr,
+            vkey,
         });
     }
+
+    // The county: its config lists every department (trust roots, push
+    // tokens), and serves the portal.
+    let county_config = county_dir.join("county.toml");
+    let (portal, content) = (port(80)?, port(81)?);
+    if !county_config.exists() {
+        let mut text = format!(
+            "# gongkai demo: the county aggregator (plaintext on loopback; see deploy/ for TLS)\n\
+             origin = \"{COUNTY_ORIGIN}\"\n\
+             name = \"某某县（示例）\"\n\
+             log_key = {log_key:?}\n\
+             witness_key = {witness_key:?}\n\
+             data_dir = {data:?}\n\
+             listen = \"{county_addr}\"\n\
+             plaintext = true\n\
+             county_interval_ms = 5000\n\
+             cache_bytes = 16777216\n\n\
+             [portal]\n\
+             listen = \"{portal}\"\n\
+             content_listen = \"{content}\"\n",
+            data = county_dir.join("data"),
+        );
+        for d in &depts {
+            let push = std::fs::read_to_string(d.dir.join("push-token"))?;
+            text.push_str(&format!(
+                "\n[[departments]]\norigin = \"{}\"\nvkey = \"{}\"\naddress = \"http://{}\"\npush_token_sha256 = \"{}\"\n",
+                d.origin,
+                d.vkey,
+                d.addr,
+                crate::node::sha256_hex(push.trim()),
+            ));
+        }
+        let tmp = county_dir.join("county.toml.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &county_config)?;
+    }
+    // What a verifier trusts: every department key and the county witness.
+    let trust = dir.join("trust.toml");
+    if !trust.exists() {
+        let mut text = format!(
+            "# Keys to verify the demo county with (`gongkai verify --all --trust {}`).\n\
+             witnesses = [\"{witness_vkey}\"]\nquorum = 1\n",
+            trust.display()
+        );
+        for d in &depts {
+            text.push_str(&format!(
+                "\n[[log]]\norigin = \"{}\"\nvkeys = [\"{}\"]\n",
+                d.origin, d.vkey
+            ));
+        }
+        std::fs::write(&trust, text)?;
+    }
+    let county = CountySetup {
+        config: county_config,
+        addr: county_addr,
+        portal,
+        content,
+        witness_vkey,
+        trust,
+    };
     if !setup_path.exists() {
         std::fs::write(&setup_path, serde_json::to_string_pretty(&setup)?)?;
     }
-    Ok((setup, depts, secret))
+    Ok((setup, depts, county, secret))
 }
 
 /// Runs `gongkai demo`.
 ///
 /// # Errors
-/// Set-up failures, a port in use, a node that fails to start.
+/// Set-up failures, a port in use, a node or the aggregator failing to start.
 pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
-    let (setup, depts, secret) = setup(args)?;
+    let (setup, depts, county, secret) = setup(args)?;
     crate::init_tracing_at("warn");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stop_signal = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let bind = |addr: SocketAddr, what: String| async move {
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("{what}: port {addr} is in use (try another --port-base)"))
+        };
         let mut tasks = Vec::new();
+
+        // The county aggregator and its portal.
+        let text = std::fs::read_to_string(&county.config)
+            .with_context(|| format!("read {}", county.config.display()))?;
+        let config = gongkai_aggregator::config::CountyConfig::from_toml(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", county.config.display()))?;
+        let keys = crate::county::read_keys(&config)?;
+        let listener = bind(county.addr, "the county aggregator".into()).await?;
+        let portal = gongkai_aggregator::PortalListeners {
+            pages: bind(county.portal, "the portal".into()).await?,
+            content: bind(county.content, "the portal's downloads".into()).await?,
+        };
+        let stop = stop_signal(stop_rx.clone());
+        tasks.push(tokio::spawn(async move {
+            gongkai_aggregator::run_with_portal(config, keys, listener, Some(portal), stop)
+                .await
+                .map_err(|e| anyhow::anyhow!("the county aggregator: {e}"))
+        }));
+
+        // The departments.
         for d in &depts {
             let (cfg, key) = crate::node::load(&d.config)?;
             if !cfg.data_dir.join("journal").exists() {
                 gongkai_node::init(&cfg, &key)
                     .with_context(|| format!("create the log of {}", d.origin))?;
             }
-            let listener = tokio::net::TcpListener::bind(d.addr)
-                .await
-                .with_context(|| {
-                    format!("{}: port {} is in use (try --port-base)", d.origin, d.addr)
-                })?;
-            let mut stop = stop_rx.clone();
+            let listener = bind(d.addr, d.origin.clone()).await?;
+            let stop = stop_signal(stop_rx.clone());
             let origin = d.origin.clone();
             tasks.push(tokio::spawn(async move {
-                let r = gongkai_node::run(cfg, key, listener, async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
-                if let Err(e) = &r {
-                    eprintln!("error: node {origin}: {e}");
-                }
-                r.map_err(anyhow::Error::from)
+                gongkai_node::run(cfg, key, listener, stop)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("node {origin}: {e}"))
             }));
         }
         let day0 = Date::parse(&setup.day0).map_err(|e| anyhow::anyhow!("demo.json day0: {e}"))?;
         let mut fresh = 0;
+        let mut sizes = Vec::new();
         for d in &depts {
             let channel = connect(d.addr).await?;
             let mut w = Writer {
-                client: gongkai_proto::DisclosureNodeClient::new(channel),
+                client: gongkai_proto::DisclosureNodeClient::new(channel.clone()),
                 token: d.token.clone(),
                 secret,
                 day0,
@@ -250,15 +384,111 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
             fresh += crate::sample::seed(&mut w, &d.info)
                 .await
                 .with_context(|| format!("publish the sample of {}", d.origin))?;
+            let status = gongkai_proto::DisclosureNodeClient::new(channel)
+                .get_status(gongkai_proto::v1::GetStatusRequest {
+                    origin: d.origin.clone(),
+                })
+                .await?
+                .into_inner();
+            sizes.push((d.origin.clone(), status.size));
         }
-        print_ready(&setup, &depts, fresh, json);
-        crate::node::shutdown_signal().await;
+        if !json {
+            eprintln!("sample published ({fresh} new events); waiting for the county to cosign…");
+        }
+        wait_cosigned(county.addr, &sizes).await?;
+        let verified = verify(&county).await;
+        print_ready(&setup, &depts, &county, fresh, &verified, json);
+
+        tokio::select! {
+            () = crate::node::shutdown_signal() => {}
+            failed = wait_any(&mut tasks) => {
+                let _ = stop_tx.send(true);
+                return Err(failed);
+            }
+        }
+        eprintln!("stopping the county…");
         let _ = stop_tx.send(true);
         for t in tasks {
-            let _ = t.await;
+            if let Ok(Err(e)) = t.await {
+                eprintln!("error: {e:#}");
+            }
         }
         anyhow::Ok(())
     })
+}
+
+/// Completes with the error of the first task that stops (a node or the
+/// aggregator must not stop while the demo runs).
+async fn wait_any(tasks: &mut [tokio::task::JoinHandle<Result<()>>]) -> anyhow::Error {
+    loop {
+        for t in tasks.iter_mut() {
+            if t.is_finished() {
+                return match t.await {
+                    Ok(Err(e)) => e,
+                    Ok(Ok(())) => anyhow::anyhow!("a service of the county stopped"),
+                    Err(e) => anyhow::anyhow!("a service of the county failed: {e}"),
+                };
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the county has cosigned every department at least at the
+/// size it had after seeding.
+async fn wait_cosigned(county: SocketAddr, sizes: &[(String, u64)]) -> Result<()> {
+    let channel = connect(county).await?;
+    let mut client = gongkai_proto::CountyClient::new(channel);
+    let started = std::time::Instant::now();
+    loop {
+        let status = client
+            .get_county_status(gongkai_proto::v1::GetCountyStatusRequest::default())
+            .await?
+            .into_inner();
+        let behind: Vec<&str> = sizes
+            .iter()
+            .filter(|(origin, size)| {
+                !status
+                    .departments
+                    .iter()
+                    .any(|d| &d.origin == origin && d.cosigned_size >= *size)
+            })
+            .map(|(o, _)| o.as_str())
+            .collect();
+        if behind.is_empty() {
+            return Ok(());
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!(
+                "the county has not cosigned {} after 2 minutes",
+                behind.join(", ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs `gongkai verify --all` against the county, as a reader would, and
+/// returns its summary (or why it failed).
+async fn verify(county: &CountySetup) -> Result<String, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let server = format!("http://{}", county.addr);
+    let trust = county.trust.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(exe)
+            .args(["--server", &server, "verify", "--all", "--trust"])
+            .arg(&trust)
+            .output()
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+    }
 }
 
 /// A channel to a node that just started (retried briefly while it opens
@@ -276,28 +506,109 @@ async fn connect(addr: SocketAddr) -> Result<tonic::transport::Channel> {
     Err(anyhow::anyhow!("cannot reach {addr}: {last:?}"))
 }
 
-fn print_ready(setup: &Setup, depts: &[Dept], fresh: usize, json: bool) {
+fn print_ready(
+    setup: &Setup,
+    depts: &[Dept],
+    county: &CountySetup,
+    fresh: usize,
+    verified: &Result<String, String>,
+    json: bool,
+) {
+    let agg = format!("http://{}", county.addr);
+    let portal = format!("http://{}", county.portal);
     if json {
         let v = serde_json::json!({
+            "county": {
+                "origin": COUNTY_ORIGIN,
+                "address": agg,
+                "witness_vkey": county.witness_vkey,
+                "portal": portal,
+                "content": format!("http://{}", county.content),
+                "trust_file": county.trust,
+            },
             "departments": depts.iter().map(|d| serde_json::json!({
                 "origin": d.origin,
                 "name": d.info.name,
                 "address": format!("http://{}", d.addr),
                 "token_file": d.dir.join("token"),
-                "vkey": std::fs::read_to_string(d.dir.join("node.key.vkey")).unwrap_or_default().trim(),
+                "vkey": d.vkey,
             })).collect::<Vec<_>>(),
             "port_base": setup.port_base,
+            "new_events": fresh,
+            "verified": verified.is_ok(),
         });
         println!("{v}");
         return;
     }
+    println!();
     println!(
-        "gongkai demo county: {} departments ({} new events)",
-        depts.len(),
-        fresh
+        "gongkai demo county — {} departments, cosigned by the county",
+        depts.len()
     );
+    println!();
+    println!("  portal (open in a browser)  {portal}");
+    println!("  county aggregator (gRPC)    {agg}");
     for d in depts {
-        println!("  {:<24} {:<40} http://{}", d.info.name, d.origin, d.addr);
+        println!("  {:<26}  http://{}   {}", d.info.name, d.addr, d.origin);
     }
+    println!();
+    match verified {
+        Ok(summary) => {
+            println!("verified every department log against the county (gongkai verify --all):");
+            for line in summary.lines() {
+                println!("  {line}");
+            }
+        }
+        Err(why) => {
+            println!("VERIFICATION FAILED:");
+            for line in why.lines() {
+                println!("  {line}");
+            }
+        }
+    }
+    let first = &depts[0];
+    let exe = "gongkai";
+    println!();
+    println!("try, in another terminal (the binary is target/release/gongkai):");
+    println!("  # a clerk of {} publishes", first.info.name);
+    println!(
+        "  export GONGKAI_SERVER=http://{} GONGKAI_ORIGIN={} GONGKAI_TOKEN=$(cat {})",
+        first.addr,
+        first.origin,
+        first.dir.join("token").display()
+    );
+    println!("  echo '会议纪要' > minutes.txt");
+    println!(
+        "  {exe} publish --item minutes-1 --matter final-accounts --title 会议纪要 --file minutes.txt --date-formed {}",
+        setup.day0
+    );
+    println!("  {exe} items");
+    println!("  # anyone verifies, exports and audits, trusting only the keys in the trust file");
+    println!(
+        "  {exe} --server {agg} verify --all --trust {}",
+        county.trust.display()
+    );
+    println!(
+        "  {exe} --server {agg} --origin {} export --out export/",
+        first.origin
+    );
+    println!(
+        "  {exe} audit export/ --trust {} --report audit.html",
+        county.trust.display()
+    );
+    println!(
+        "  {exe} --server {agg} --origin {} prove --item budget-2026 --out budget.proof.json",
+        first.origin
+    );
+    println!(
+        "  {exe} check-proof budget.proof.json --trust {}",
+        county.trust.display()
+    );
+    println!("  {exe} --server {agg} county status");
+    println!(
+        "  {exe} --server {agg} monitor --all --trust {} --state monitor.json",
+        county.trust.display()
+    );
+    println!();
     println!("(Ctrl-C stops the county; running the same command again resumes it)");
 }

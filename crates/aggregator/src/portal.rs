@@ -1,0 +1,146 @@
+//! The county's public portal (`gongkai-portal`) over the aggregator's
+//! mirrors and state: what each department published, as mirrored,
+//! cosigned and verified by the county.
+
+use std::sync::Arc;
+
+use gongkai_portal::model::genesis_name;
+use gongkai_portal::{CountyInfo, DepartmentInfo, EvidenceInfo, LogRead, PortalConfig, Source};
+use tokio::net::TcpListener;
+
+use crate::config::PortalSettings;
+use crate::service::County;
+
+/// The portal's view of the county.
+pub struct PortalSource {
+    county: Arc<County>,
+}
+
+impl PortalSource {
+    /// A source over `county`.
+    pub fn new(county: Arc<County>) -> PortalSource {
+        PortalSource { county }
+    }
+}
+
+impl Source for PortalSource {
+    fn county(&self) -> CountyInfo {
+        let c = &self.county;
+        let (_, checkpoint) = c.county_log.checkpoint();
+        CountyInfo {
+            name: c
+                .config
+                .name
+                .clone()
+                .unwrap_or_else(|| c.config.origin.clone()),
+            origin: c.config.origin.clone(),
+            witnesses: vec![c.vkeys.1.clone()],
+            quorum: 1,
+            checkpoint: (!checkpoint.is_empty()).then_some(checkpoint),
+        }
+    }
+
+    fn departments(&self) -> Vec<DepartmentInfo> {
+        let statuses = match self.county.department_status() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "portal: department status");
+                return Vec::new();
+            }
+        };
+        statuses
+            .into_iter()
+            .filter_map(|s| {
+                let mirror = self.county.mirrors.get(&s.origin)?;
+                let name = genesis_name(mirror.view.as_ref()).unwrap_or_else(|| s.origin.clone());
+                Some(DepartmentInfo {
+                    name,
+                    vkeys: self
+                        .county
+                        .config
+                        .departments
+                        .iter()
+                        .filter(|d| d.origin == s.origin)
+                        .map(|d| d.vkey.clone())
+                        .collect(),
+                    size: s.mirrored_size,
+                    cosigned_size: s.cosigned_size,
+                    cosigned_ms: s.cosigned_time.saturating_mul(1000),
+                    evidence: usize::try_from(s.evidence_count).unwrap_or(usize::MAX),
+                    alerts: s.alerts,
+                    origin: s.origin,
+                })
+            })
+            .collect()
+    }
+
+    fn log(&self, origin: &str) -> Option<Arc<dyn LogRead>> {
+        self.county
+            .mirrors
+            .get(origin)
+            .map(|m| Arc::clone(&m.view) as Arc<dyn LogRead>)
+    }
+
+    fn evidence(&self) -> Vec<EvidenceInfo> {
+        let mut out: Vec<EvidenceInfo> = match self.county.ctx.state.evidence(None) {
+            Ok(e) => e
+                .into_iter()
+                .map(|e| EvidenceInfo {
+                    id: e.id,
+                    origin: e.origin,
+                    kind: e.kind,
+                    created_ms: e.observed.saturating_mul(1000),
+                    cleared: e.cleared,
+                })
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "portal: evidence");
+                Vec::new()
+            }
+        };
+        out.sort_by_key(|e| std::cmp::Reverse(e.created_ms));
+        out
+    }
+}
+
+/// The portal's two listeners: pages and API, and document downloads.
+pub struct PortalListeners {
+    /// Pages, JSON API, tiles.
+    pub pages: TcpListener,
+    /// Document downloads (another browser origin).
+    pub content: TcpListener,
+}
+
+/// Serves the portal on `listeners` until `shutdown` completes.
+pub(crate) fn spawn(
+    county: Arc<County>,
+    settings: Option<&PortalSettings>,
+    listeners: PortalListeners,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<Vec<tokio::task::JoinHandle<std::io::Result<()>>>> {
+    let content_addr = listeners.content.local_addr()?;
+    let config = PortalConfig {
+        content_base: settings
+            .and_then(|s| s.content_base.clone())
+            .unwrap_or_else(|| format!("http://{content_addr}")),
+        rate_per_sec: settings.map_or(50, |s| s.rate_per_sec),
+        burst: settings.map_or(200, |s| s.burst),
+        ..PortalConfig::default()
+    };
+    let source: Arc<dyn Source> = Arc::new(PortalSource::new(county));
+    let stop = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    Ok(vec![
+        tokio::spawn(gongkai_portal::serve(
+            listeners.pages,
+            gongkai_portal::router(Arc::clone(&source), config.clone()),
+            stop(shutdown.clone()),
+        )),
+        tokio::spawn(gongkai_portal::serve(
+            listeners.content,
+            gongkai_portal::content_router(source, config),
+            stop(shutdown),
+        )),
+    ])
+}
