@@ -142,7 +142,12 @@ pub struct DepartmentConfig {
     /// The log's origin.
     pub origin: String,
     /// The department's verifier key (its genesis key), a vkey string.
+    #[serde(default)]
     pub vkey: String,
+    /// Or the file holding it (the `.vkey` file `gongkai keygen` wrote);
+    /// read when the config is loaded.
+    #[serde(default)]
+    pub vkey_file: Option<PathBuf>,
     /// The node's address, for operators (informational).
     #[serde(default)]
     pub address: Option<String>,
@@ -205,9 +210,33 @@ impl CountyConfig {
     /// # Errors
     /// A message naming the bad key or value.
     pub fn from_toml(text: &str) -> Result<CountyConfig, String> {
-        let config: CountyConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut config = Self::parse_only(text)?;
+        for d in &mut config.departments {
+            match (&d.vkey_file, d.vkey.is_empty()) {
+                (Some(f), true) => {
+                    d.vkey = std::fs::read_to_string(f)
+                        .map_err(|e| {
+                            format!("departments.{}: vkey_file {}: {e}", d.origin, f.display())
+                        })?
+                        .trim()
+                        .to_owned();
+                }
+                (Some(_), false) => {
+                    return Err(format!(
+                        "departments.{}: give vkey or vkey_file, not both",
+                        d.origin
+                    ));
+                }
+                (None, true) => return Err(format!("departments.{}: vkey is required", d.origin)),
+                (None, false) => {}
+            }
+        }
         config.check()?;
         Ok(config)
+    }
+
+    fn parse_only(text: &str) -> Result<CountyConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
     }
 
     /// Checks what serde cannot.

@@ -3,10 +3,11 @@
 //! certificates for a department node (pushing to the county) or a writer
 //! system (writing to a node).
 //!
-//! A client certificate names who holds it in its Common Name: for a
-//! department node, the log origin it may push (the aggregator accepts a
-//! push for origin O only from a certificate whose CN is O); for a writer,
-//! a free-form name. Private keys are written mode 0600, certificates 0644.
+//! A client certificate names who holds it in its Common Name. When the
+//! name is a log origin, the certificate also carries the URI SAN
+//! `urn:gongkai:push:<origin>`: the aggregator accepts a push for origin O
+//! only from a county-CA certificate naming O that way. For a writer system
+//! the name is free-form. Private keys are written mode 0600, certificates 0644.
 
 use std::path::{Path, PathBuf};
 
@@ -144,6 +145,15 @@ pub fn run(args: &CertsArgs) -> Result<Vec<PathBuf>> {
             let mut params = CertificateParams::new(Vec::<String>::new())?;
             params.distinguished_name = dn(name);
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            // A department node's certificate names the one origin it may
+            // push to the county (docs/OPERATIONS.md, push certificates).
+            if gongkai_core::types::Origin::new(name).is_ok() {
+                params.subject_alt_names.push(SanType::URI(
+                    format!("urn:gongkai:push:{name}")
+                        .try_into()
+                        .context("--name: not usable in a certificate")?,
+                ));
+            }
             leaf(ca, params, *days, out, *force)
         }
     }

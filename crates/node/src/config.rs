@@ -106,6 +106,10 @@ pub struct CountyLinkConfig {
     /// before the node serves them.
     #[serde(default)]
     pub witness_vkey: Option<String>,
+    /// Or the file holding it (the county's `.vkey` file); read when the
+    /// config is loaded.
+    #[serde(default)]
+    pub witness_vkey_file: Option<PathBuf>,
     /// Milliseconds between replication rounds when nothing happens (a
     /// heartbeat; new entries start a round at once).
     #[serde(default = "default_replicate_interval_ms")]
@@ -219,7 +223,17 @@ impl NodeConfig {
     /// # Errors
     /// A message naming the bad key or value.
     pub fn from_toml(text: &str) -> Result<NodeConfig, String> {
-        let config: NodeConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut config: NodeConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        if let Some(county) = &mut config.county
+            && let Some(f) = &county.witness_vkey_file
+        {
+            if county.witness_vkey.is_some() {
+                return Err("county: give witness_vkey or witness_vkey_file, not both".into());
+            }
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| format!("county.witness_vkey_file {}: {e}", f.display()))?;
+            county.witness_vkey = Some(text.trim().to_owned());
+        }
         config.check()?;
         Ok(config)
     }
