@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod demo;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -33,7 +33,7 @@ async function run(button, out) {
     out.className = 'verified';
     out.dataset.state = 'verified';
   } catch (e) {
-    const why = e.index !== undefined ? `${e.message} (entry ${e.index})` : e.message;
+    const why = e.index !== undefined && !e.message.includes(`entry ${e.index}`) ? `${e.message} (entry ${e.index})` : e.message;
     out.replaceChildren(el('strong', `✘ ${T.failed}`), el('p', why));
     out.className = 'failed';
     out.dataset.state = 'failed';

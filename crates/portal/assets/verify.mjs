@@ -371,16 +371,21 @@ export function verifyConsistency(m, n, oldRoot, newRoot, proof) {
 
 /** Parses a verifier key string `<name>+<hex id>+<base64(type || key)>`. */
 export function parseVkey(vkey) {
-  const parts = String(vkey).trim().split('+');
-  if (parts.length !== 3) throw new VerifyError('bad_key', `malformed verifier key ${vkey}`);
-  const [name, idHex, b64] = parts;
+  // `<name>+<hex id>+<base64>`: the name and the id hold no '+', the
+  // base64 may.
+  const text = String(vkey).trim();
+  const a = text.indexOf('+');
+  const b = a < 0 ? -1 : text.indexOf('+', a + 1);
+  if (a <= 0 || b < 0) throw new VerifyError('bad_key', `malformed verifier key ${vkey}`);
+  const [name, idHex, b64] = [text.slice(0, a), text.slice(a + 1, b), text.slice(b + 1)];
+  if (!/^[0-9a-f]{8}$/.test(idHex)) throw new VerifyError('bad_key', `malformed key id in ${vkey}`);
   const raw = fromBase64(b64);
   if (raw.length !== 33 || (raw[0] !== 0x01 && raw[0] !== 0x04)) throw new VerifyError('bad_key', `verifier key ${name}: not an Ed25519 (0x01) or cosignature (0x04) key`);
   const type = raw[0];
   const key = raw.subarray(1);
   const id = keyId(name, type, key);
   if (hex(id) !== idHex) throw new VerifyError('bad_key', `verifier key ${name}: the key id does not match the key`);
-  return { name, type, key, id, vkey: String(vkey).trim() };
+  return { name, type, key, id, vkey: text };
 }
 
 export function keyId(name, type, key) {
@@ -505,12 +510,17 @@ export function verifyProofBundle(bundle, trust) {
     try {
       p = parseEntry(fromBase64(e.entry));
     } catch (err) {
-      err.index = index;
-      throw err;
+      throw new VerifyError(err.code ?? 'malformed_entry', `entry ${index} does not decode: ${err.message}`, index);
     }
     if (p.event.origin !== cp.origin) throw new VerifyError('chain_broken:origin', `entry ${index} is of another log`, index);
     if (p.event.index !== BigInt(index)) throw new VerifyError('chain_broken:index', `entry at ${index} says index ${p.event.index}`, index);
-    if (itemOf(p.event) !== bundle.item_id) throw new VerifyError('bad_bundle', `entry ${index} is not about item ${bundle.item_id}`, index);
+    let about;
+    try {
+      about = itemOf(p.event);
+    } catch (err) {
+      throw new VerifyError(err.code ?? 'malformed_entry', `entry ${index} does not decode: ${err.message}`, index);
+    }
+    if (about !== bundle.item_id) throw new VerifyError('bad_bundle', `entry ${index} is not about item ${bundle.item_id}`, index);
     verifyEntrySignature(p, p.event.signer, index);
     verifyInclusion(index, cp.size, p.leafHash, e.proof.map(fromBase64), cp.root);
     entries.push({ index, parsed: p });

@@ -105,6 +105,15 @@ test('strict base64 and vkeys', () => {
   assert.deepEqual(v.fromBase64('YQ=='), Uint8Array.of(0x61));
   const k = vec.keys[0].vkey;
   assert.throws(() => v.parseVkey(k.replace('+52bd93a4+', '+52bd93a5+')), { code: 'bad_key' });
+  // Base64 may hold '+': a key whose encoding has one still parses.
+  for (let seed = 0; seed < 64; seed++) {
+    const pub = v.fromHex(vec.keys[0].public_key).map((b, i) => (i === 0 ? b : b ^ seed));
+    const raw = new Uint8Array([0x01, ...pub]);
+    const b64 = v.toBase64(raw);
+    const name = 'gongkai.example/510122/finance';
+    const vk = `${name}+${v.hex(v.keyId(name, 0x01, pub))}+${b64}`;
+    assert.equal(v.hex(v.parseVkey(vk).key), v.hex(pub), vk);
+  }
 });
 
 test('the proof-bundle vector (FORMAT.md § 18)', () => {

@@ -193,6 +193,8 @@ fn json_api_and_the_proof_bundle_verify_with_core() {
             .collect();
         merkle::verify_inclusion(&leaf_hash(&entry), index, size, &proof, &root).unwrap();
     }
+    let evidence = get(f.pages, "/api/v1/evidence").json();
+    assert_eq!(evidence.as_array().unwrap().len(), 0);
     let inspection = get(f.pages, "/api/v1/inspection").json();
     assert_eq!(inspection["departments"][0]["origin"], ORIGIN);
 }

@@ -6,7 +6,6 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -386,11 +385,4 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&b[nl + 2..nl + 2 + len]);
         b = &b[nl + 2 + len + 2..];
     }
-}
-
-/// Where test artifacts (screenshots) go.
-pub fn artifacts() -> std::path::PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts/portal");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
