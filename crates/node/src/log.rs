@@ -219,14 +219,26 @@ impl Log {
     /// # Errors
     /// [`NodeError::Fatal`] with a precise message on any inconsistency.
     fn open(opts: &OpenOptions<'_>) -> Result<(Log, Sequencer), NodeError> {
+        Log::open_on(opts, None)
+    }
+
+    /// As [`Log::open`], over `journal` if given instead of the data
+    /// directory's.
+    fn open_on(
+        opts: &OpenOptions<'_>,
+        journal: Option<Journal>,
+    ) -> Result<(Log, Sequencer), NodeError> {
         let data = DataDir::open(opts.data_dir)?;
-        if !data.journal_path().exists() {
-            return Err(NodeError::Fatal(format!(
-                "{} holds no log; create one with `gongkai node init`",
-                opts.data_dir.display()
-            )));
-        }
-        let journal = data.journal(opts.origin.as_str(), journal_options(opts))?;
+        let journal = match journal {
+            Some(j) => j,
+            None if !data.journal_path().exists() => {
+                return Err(NodeError::Fatal(format!(
+                    "{} holds no log; create one with `gongkai node init`",
+                    opts.data_dir.display()
+                )));
+            }
+            None => data.journal(opts.origin.as_str(), journal_options(opts))?,
+        };
         let content = data.content()?;
         let projection = Projection::open(
             &opts.data_dir.join("projection"),
@@ -448,7 +460,45 @@ pub fn start(
     ),
     NodeError,
 > {
-    let (log, seq) = Log::open(opts)?;
+    start_with(opts, None)
+}
+
+/// As [`start`], over a journal the caller opened instead of the data
+/// directory's: for tests that put the journal on a fault-injecting file
+/// (`gongkai_store::fault`, power loss). Everything else (projection,
+/// content, idempotency keys) lives in the data directory as usual.
+///
+/// # Errors
+/// As [`start`].
+#[doc(hidden)]
+#[allow(clippy::type_complexity)]
+pub fn start_on(
+    opts: &OpenOptions<'_>,
+    journal: Journal,
+) -> Result<
+    (
+        Arc<Log>,
+        std::sync::mpsc::Sender<Option<WriteJob>>,
+        std::thread::JoinHandle<()>,
+    ),
+    NodeError,
+> {
+    start_with(opts, Some(journal))
+}
+
+#[allow(clippy::type_complexity)]
+fn start_with(
+    opts: &OpenOptions<'_>,
+    journal: Option<Journal>,
+) -> Result<
+    (
+        Arc<Log>,
+        std::sync::mpsc::Sender<Option<WriteJob>>,
+        std::thread::JoinHandle<()>,
+    ),
+    NodeError,
+> {
+    let (log, seq) = Log::open_on(opts, journal)?;
     let log = Arc::new(log);
     log.sign_checkpoint(opts.key)?;
     let (tx, rx) = std::sync::mpsc::channel::<Option<WriteJob>>();
