@@ -16,7 +16,6 @@
 //! |---|---|---|
 //! | `M` | `applied`, `origin`, `layout` | u64be / text / u8 |
 //! | `t` | tile level (1) ‖ tile index (u64be) | stored hashes of one hash tile, see below |
-//! | `l` | leaf hash (32) | index (u64be) |
 //! | `c` | size (u64be) | signed checkpoint note |
 //! | `i` | item id | [`ItemRecord`] (JSON) |
 //! | `d` | content digest (32) | item id |
@@ -33,6 +32,13 @@
 //! every stored-hash read a lookup, with no hashing on the read path. One
 //! apply rewrites only the right-edge tile of each level it touched, so a
 //! run of entries costs a few sled writes instead of about two per entry.
+//!
+//! **The leaf index** (leaf hash → entry index) is not stored: the leaf
+//! hashes are the level-0 tiles. It is kept in memory as a map from the
+//! first 8 bytes of a leaf hash to its index (rebuilt from the level-0 tiles
+//! at open), and a lookup checks the full hash against the tile. A sled key
+//! per entry, at a random place in the key space, was the costliest write of
+//! an append and the largest part of sled's memory.
 //!
 //! The layout is marked by `Mlayout`; a database written by an older
 //! layout (one key per stored hash) is detected at open and its derived
@@ -194,6 +200,36 @@ pub struct IdempotencyRecord {
 /// The sled database of one node (or of one mirrored log at the county).
 pub struct Projection {
     db: sled::Db,
+    leaves: std::sync::RwLock<LeafIndex>,
+}
+
+/// Leaf hash → index, in memory (see the module docs).
+#[derive(Default)]
+struct LeafIndex {
+    /// First 8 bytes of a leaf hash → index of the first entry with that
+    /// prefix.
+    by_prefix: HashMap<u64, u64>,
+    /// Leaves whose prefix was already taken (rare: 64-bit collisions).
+    overflow: HashMap<Hash, u64>,
+}
+
+impl LeafIndex {
+    fn prefix(leaf: &Hash) -> u64 {
+        let mut p = [0u8; 8];
+        p.copy_from_slice(&leaf.0[..8]);
+        u64::from_le_bytes(p)
+    }
+
+    fn insert(&mut self, leaf: &Hash, index: u64) {
+        match self.by_prefix.entry(LeafIndex::prefix(leaf)) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(index);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.overflow.insert(*leaf, index);
+            }
+        }
+    }
 }
 
 const APPLIED: &[u8] = b"Mapplied";
@@ -201,8 +237,9 @@ const ORIGIN: &[u8] = b"Morigin";
 /// Marks the record layout; absent in the first layout (one `h` key per
 /// stored hash).
 const LAYOUT: &[u8] = b"Mlayout";
-/// The layout this build writes: tree hashes stored by tile.
-const LAYOUT_TILES: &[u8] = b"2";
+/// The layout this build writes: tree hashes stored by tile, no stored
+/// leaf index.
+const LAYOUT_TILES: &[u8] = b"3";
 
 /// Tree levels per tile (FORMAT.md § 9.1).
 const TILE_HEIGHT: u8 = 8;
@@ -395,7 +432,32 @@ impl Projection {
                 db.apply_batch(batch).map_err(sled_err)?;
             }
         }
-        Ok(Projection { db })
+        let p = Projection {
+            db,
+            leaves: std::sync::RwLock::default(),
+        };
+        p.load_leaf_index()?;
+        Ok(p)
+    }
+
+    /// Rebuilds the in-memory leaf index from the level-0 tiles.
+    fn load_leaf_index(&self) -> Result<(), StoreError> {
+        let applied = self.applied()?;
+        let mut index = LeafIndex {
+            by_prefix: HashMap::with_capacity(usize::try_from(applied).unwrap_or(0)),
+            overflow: HashMap::new(),
+        };
+        for tile in 0..applied.div_ceil(TILE_WIDTH) {
+            let v = self.db.get(tile_key(0, tile)).map_err(sled_err)?;
+            let rows = v.as_deref().and_then(TileRows::decode).ok_or_else(|| {
+                StoreError::Projection(format!("level-0 tile {tile} is missing or damaged"))
+            })?;
+            for (i, leaf) in rows.rows[0].iter().enumerate() {
+                index.insert(leaf, tile * TILE_WIDTH + i as u64);
+            }
+        }
+        *self.leaves.write().unwrap_or_else(|p| p.into_inner()) = index;
+        Ok(())
     }
 
     /// Number of journal entries whose effects are stored.
@@ -440,8 +502,6 @@ impl Projection {
             writes: HashMap::new(),
         };
         for a in entries {
-            s.writes
-                .insert(key(b'l', &a.leaf_hash.0), a.index.to_be_bytes().to_vec());
             apply_event(&mut s, a, calendar)?;
         }
         store_nodes(&self.db, &mut s.writes, nodes)?;
@@ -454,7 +514,12 @@ impl Projection {
             batch.insert(k, v);
         }
         batch.insert(APPLIED, &end.to_be_bytes());
-        self.db.apply_batch(batch).map_err(sled_err)
+        self.db.apply_batch(batch).map_err(sled_err)?;
+        let mut leaves = self.leaves.write().unwrap_or_else(|p| p.into_inner());
+        for a in entries {
+            leaves.insert(&a.leaf_hash, a.index);
+        }
+        Ok(())
     }
 
     /// Stores idempotency records (loaded from the node's durable key file
@@ -514,11 +579,22 @@ impl Projection {
     /// # Errors
     /// [`StoreError::Projection`] on a sled failure.
     pub fn index_of_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .db
-            .get(key(b'l', &leaf.0))
-            .map_err(sled_err)?
-            .and_then(|v| be(&v)))
+        let (candidate, overflow) = {
+            let leaves = self.leaves.read().unwrap_or_else(|p| p.into_inner());
+            (
+                leaves.by_prefix.get(&LeafIndex::prefix(leaf)).copied(),
+                leaves.overflow.get(leaf).copied(),
+            )
+        };
+        if let Some(index) = candidate {
+            let stored = self
+                .read_hashes(&[NodeId::new(0, index)])
+                .map_err(|e| StoreError::Projection(e.to_string()))?;
+            if stored.first() == Some(leaf) {
+                return Ok(Some(index));
+            }
+        }
+        Ok(overflow)
     }
 
     /// The record of an item.
@@ -962,6 +1038,33 @@ mod tests {
             let past = NodeId::new(level, count);
             assert!(p.read_hashes(&[past]).is_err(), "{past:?}");
         }
+    }
+
+    /// The in-memory leaf index finds every leaf, also after a reopen
+    /// (rebuilt from the tiles) and for leaves sharing a 64-bit prefix.
+    #[test]
+    fn leaf_index_finds_every_leaf() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut leaves: Vec<Hash> = (0..600u64).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        // Leaf 599 shares its first 8 bytes with leaf 3.
+        let mut twin = leaves[3];
+        twin.0[31] ^= 1;
+        leaves[599] = twin;
+        {
+            let p = open(tmp.path());
+            let mut tree = TreeState::new();
+            let nodes: Vec<_> = leaves.iter().flat_map(|h| tree.append(*h)).collect();
+            store(&p, &nodes);
+            p.db.insert(APPLIED, &600u64.to_be_bytes()).unwrap();
+        }
+        let p = open(tmp.path());
+        for (i, h) in leaves.iter().enumerate() {
+            assert_eq!(p.index_of_leaf(h).unwrap(), Some(i as u64));
+        }
+        assert_eq!(p.index_of_leaf(&leaf_hash(b"absent")).unwrap(), None);
+        let mut near = leaves[10];
+        near.0[31] ^= 1;
+        assert_eq!(p.index_of_leaf(&near).unwrap(), None);
     }
 
     #[test]
