@@ -15,10 +15,12 @@
 //! 2. append the group's entries to the journal: **returns only after
 //!    `fdatasync`** (one sync for the whole group — group commit). This is
 //!    the commit point: from here on the entries are in the log;
-//! 3. extend the tree and hand the group to the **projector** thread, which
-//!    stores the projection (tree hashes, leaf index, catalog records,
-//!    idempotency keys) in one sled batch (redacted content is removed
-//!    before the hand-over, so the next group's checks see it gone), while the sequencer already plans, signs and syncs the next group;
+//! 3. extend the tree, remove redacted content (before the hand-over, so
+//!    the next group's checks see it gone) and hand the group to the
+//!    **projector** thread, which stores the projection (tree hashes by
+//!    tile, catalog records, idempotency keys) in one sled batch and
+//!    extends the in-memory leaf index, while the sequencer already plans,
+//!    signs and syncs the next group;
 //! 4. the projector then publishes the new size and acknowledges every
 //!    request in the group with its receipts (so a receipt's entry is
 //!    readable at once), and wakes followers.

@@ -1,5 +1,6 @@
-//! Derived state in sled: tree hashes, leaf index, checkpoints, the catalog
-//! projection (items, matters, requests) and idempotency keys.
+//! Derived state: in sled the tree hashes (by tile), checkpoints, the catalog
+//! projection (items, matters, requests) and idempotency keys; in memory the
+//! leaf index.
 //!
 //! Everything here is **derived from the journal** and can be rebuilt by
 //! replaying it: [`Projection::applied`] is the number of journal entries
