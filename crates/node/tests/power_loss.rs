@@ -59,6 +59,9 @@ fn job(id: &str, events: usize) -> (WriteJob, tokio::sync::oneshot::Receiver<Wri
 
 type WriteResult = Result<log::Appended, gongkai_node::NodeError>;
 
+/// Every acknowledged entry: `(index, bytes)`.
+type Acked = Arc<Mutex<Vec<(u64, Vec<u8>)>>>;
+
 #[test]
 fn power_loss_loses_no_acknowledged_entry() {
     let tmp = tempfile::tempdir().unwrap();
@@ -80,8 +83,7 @@ fn power_loss_loses_no_acknowledged_entry() {
     let mut disk = MemFile::from_bytes(std::fs::read(&journal_path).unwrap());
     std::fs::remove_file(&journal_path).unwrap();
 
-    // Every acknowledged entry: index -> bytes.
-    let acked: Arc<Mutex<Vec<(u64, Vec<u8>)>>> = Arc::default();
+    let acked: Acked = Arc::default();
     let (mut lost_bytes, mut torn_cut) = (0usize, 0u64);
     for round in 0..8u64 {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (round + 1).wrapping_mul(0x1234_5677));
