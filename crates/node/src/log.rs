@@ -15,16 +15,21 @@
 //! 2. append the group's entries to the journal: **returns only after
 //!    `fdatasync`** (one sync for the whole group — group commit). This is
 //!    the commit point: from here on the entries are in the log;
-//! 3. extend the tree, store the projection (tree hashes, leaf index,
-//!    catalog records, idempotency keys) in one sled batch, remove redacted
-//!    content;
-//! 4. acknowledge every request in the group with its receipts, and wake
-//!    followers.
+//! 3. extend the tree, remove redacted content (before the hand-over, so
+//!    the next group's checks see it gone) and hand the group to the
+//!    **projector** thread, which stores the projection (tree hashes by
+//!    tile, catalog records, idempotency keys) in one sled batch and
+//!    extends the in-memory leaf index, while the sequencer already plans,
+//!    signs and syncs the next group;
+//! 4. the projector then publishes the new size and acknowledges every
+//!    request in the group with its receipts (so a receipt's entry is
+//!    readable at once), and wakes followers.
 //!
 //! If step 2 fails (disk full, I/O error) every request of the group gets
 //! an error and the node reloads its state from disk before taking more
 //! work, so no half-applied in-memory state survives. A crash between 2 and
-//! 3 is repaired at start: the projection is replayed from the journal.
+//! 3 is repaired at start: the projection is replayed from the journal; so
+//! is a projector failure, which stops the node like a failed step 2.
 //!
 //! Idempotency keys are made durable before the entries they name: the
 //! sequencer appends the group's keys to the key file ([`crate::keys`]) and
@@ -43,7 +48,7 @@ use gongkai_core::entry::Entry;
 use gongkai_core::event::{Event, Kind, pb};
 use gongkai_core::hash::body_hash;
 use gongkai_core::keys::SigningKey;
-use gongkai_core::merkle::TreeState;
+use gongkai_core::merkle::{NodeId, TreeState};
 use gongkai_core::types::Origin;
 use gongkai_core::writer::LogWriter;
 use gongkai_core::{Error as CoreError, Hash};
@@ -106,6 +111,8 @@ pub struct Log {
     failed: watch::Sender<Option<String>>,
     /// Entries the projection lacked at open and got from the journal.
     replayed_on_open: u64,
+    /// Idempotency keys of groups that are durable but not yet projected.
+    inflight_keys: std::sync::Mutex<std::collections::HashMap<String, IdempotencyRecord>>,
 }
 
 /// State only the sequencer touches.
@@ -214,14 +221,26 @@ impl Log {
     /// # Errors
     /// [`NodeError::Fatal`] with a precise message on any inconsistency.
     fn open(opts: &OpenOptions<'_>) -> Result<(Log, Sequencer), NodeError> {
+        Log::open_on(opts, None)
+    }
+
+    /// As [`Log::open`], over `journal` if given instead of the data
+    /// directory's.
+    fn open_on(
+        opts: &OpenOptions<'_>,
+        journal: Option<Journal>,
+    ) -> Result<(Log, Sequencer), NodeError> {
         let data = DataDir::open(opts.data_dir)?;
-        if !data.journal_path().exists() {
-            return Err(NodeError::Fatal(format!(
-                "{} holds no log; create one with `gongkai node init`",
-                opts.data_dir.display()
-            )));
-        }
-        let journal = data.journal(opts.origin.as_str(), journal_options(opts))?;
+        let journal = match journal {
+            Some(j) => j,
+            None if !data.journal_path().exists() => {
+                return Err(NodeError::Fatal(format!(
+                    "{} holds no log; create one with `gongkai node init`",
+                    opts.data_dir.display()
+                )));
+            }
+            None => data.journal(opts.origin.as_str(), journal_options(opts))?,
+        };
         let content = data.content()?;
         let projection = Projection::open(
             &opts.data_dir.join("projection"),
@@ -252,6 +271,7 @@ impl Log {
             key_state,
             failed: watch::channel(None).0,
             replayed_on_open: len - applied,
+            inflight_keys: std::sync::Mutex::default(),
         };
         if applied < len {
             tracing::info!(
@@ -471,7 +491,45 @@ pub fn start(
     ),
     NodeError,
 > {
-    let (log, seq) = Log::open(opts)?;
+    start_with(opts, None)
+}
+
+/// As [`start`], over a journal the caller opened instead of the data
+/// directory's: for tests that put the journal on a fault-injecting file
+/// (`gongkai_store::fault`, power loss). Everything else (projection,
+/// content, idempotency keys) lives in the data directory as usual.
+///
+/// # Errors
+/// As [`start`].
+#[doc(hidden)]
+#[allow(clippy::type_complexity)]
+pub fn start_on(
+    opts: &OpenOptions<'_>,
+    journal: Journal,
+) -> Result<
+    (
+        Arc<Log>,
+        std::sync::mpsc::Sender<Option<WriteJob>>,
+        std::thread::JoinHandle<()>,
+    ),
+    NodeError,
+> {
+    start_with(opts, Some(journal))
+}
+
+#[allow(clippy::type_complexity)]
+fn start_with(
+    opts: &OpenOptions<'_>,
+    journal: Option<Journal>,
+) -> Result<
+    (
+        Arc<Log>,
+        std::sync::mpsc::Sender<Option<WriteJob>>,
+        std::thread::JoinHandle<()>,
+    ),
+    NodeError,
+> {
+    let (log, seq) = Log::open_on(opts, journal)?;
     let log = Arc::new(log);
     log.sign_checkpoint(opts.key)?;
     let (tx, rx) = std::sync::mpsc::channel::<Option<WriteJob>>();
@@ -496,6 +554,35 @@ const MAX_GROUP_EVENTS: usize = 8192;
 /// shuts down so that the process restarts and reloads from disk.
 fn run_sequencer(log: &Log, mut seq: Sequencer, rx: &std::sync::mpsc::Receiver<Option<WriteJob>>) {
     let calendar = WorkCalendar::shipped();
+    std::thread::scope(|s| {
+        let (to_projector, groups) = std::sync::mpsc::sync_channel(PROJECTOR_QUEUE);
+        let projector = std::thread::Builder::new()
+            .name("gongkai-projector".into())
+            .spawn_scoped(s, move || run_projector(log, &groups, calendar));
+        if let Err(e) = projector {
+            tracing::error!(error = %e, "could not start the projector: refusing writes");
+            log.failed
+                .send_replace(Some(format!("start projector: {e}")));
+            refuse_queued(rx);
+            return;
+        }
+        sequence(log, &mut seq, rx, &to_projector, calendar);
+        // Dropping the queue lets the projector finish what it holds, then
+        // stop; the scope joins it.
+        drop(to_projector);
+    });
+}
+
+/// Groups the sequencer may run ahead of the projector.
+const PROJECTOR_QUEUE: usize = 2;
+
+fn sequence(
+    log: &Log,
+    seq: &mut Sequencer,
+    rx: &std::sync::mpsc::Receiver<Option<WriteJob>>,
+    to_projector: &std::sync::mpsc::SyncSender<Committed>,
+    calendar: &WorkCalendar,
+) {
     let mut stopping = false;
     while !stopping {
         // `None` (or every sender gone) asks the sequencer to finish what
@@ -529,13 +616,26 @@ fn run_sequencer(log: &Log, mut seq: Sequencer, rx: &std::sync::mpsc::Receiver<O
             }
             continue;
         }
-        if let Err(e) = process_group(log, &mut seq, jobs, calendar) {
-            tracing::error!(error = %e, "append failed: refusing further writes; restart the node to reload from disk");
-            log.failed.send_replace(Some(e.to_string()));
+        let committed = match process_group(log, seq, jobs, calendar) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "append failed: refusing further writes; restart the node to reload from disk");
+                log.failed.send_replace(Some(e.to_string()));
+                break;
+            }
+        };
+        if to_projector.send(committed).is_err() {
+            // The projector stopped after a failure (it set `failed`); the
+            // group's replies are dropped unanswered: its entries may be
+            // durable, but none is acknowledged.
             break;
         }
     }
-    // Refuse whatever is still queued.
+    refuse_queued(rx);
+}
+
+/// Refuses whatever is still queued.
+fn refuse_queued(rx: &std::sync::mpsc::Receiver<Option<WriteJob>>) {
     while let Ok(Some(job)) = rx.try_recv() {
         let _ = job.reply.send(Err(NodeError::Unavailable(
             "the node stopped accepting writes after a storage failure; it must be restarted"
@@ -554,15 +654,33 @@ enum Planned {
     Same { at: usize, count: usize },
 }
 
-/// Processes one group. Returns `Err` only for failures that leave the
-/// in-memory state unknown (the caller reloads); refused requests are
-/// answered inside.
+/// A group whose entries are durable in the journal (or that appended
+/// nothing), on its way to the projector, which applies it and then
+/// answers its jobs.
+struct Committed {
+    /// Index of the group's first entry.
+    base: u64,
+    entries: Vec<Entry>,
+    events: Vec<Event>,
+    /// Subtrees the group's appends completed.
+    nodes: Vec<(NodeId, Hash)>,
+    keys: Vec<(String, IdempotencyRecord)>,
+    /// Log size after the group.
+    size: u64,
+    jobs: Vec<(WriteJob, Planned)>,
+}
+
+/// Plans, signs and durably appends one group (steps 1–2), and extends the
+/// sequencer's tree; the projector does steps 3–4. Returns `Err` only for
+/// failures that leave the in-memory state unknown (the caller reloads);
+/// requests refused while planning are answered by the projector with the
+/// rest of the group, so answers keep their order.
 fn process_group(
     log: &Log,
     seq: &mut Sequencer,
     jobs: Vec<WriteJob>,
     calendar: &WorkCalendar,
-) -> Result<(), NodeError> {
+) -> Result<Committed, NodeError> {
     let base = seq.writer.size();
     let mut bodies: Vec<Vec<u8>> = Vec::new();
     let mut events: Vec<Event> = Vec::new();
@@ -603,7 +721,7 @@ fn process_group(
     let signed = sign_all(&bodies, base, seq.writer.key()).map_err(NodeError::from);
     drop(bodies);
     let mut entries: Vec<Entry> = Vec::new();
-    let mut leaf_hashes: Vec<Hash> = Vec::new();
+    let mut nodes = Vec::new();
     if !events.is_empty() {
         // The keys first (synced), so no durable entry lacks its key.
         // Commit point: the journal append returns only after fdatasync
@@ -634,24 +752,84 @@ fn process_group(
                 range.start
             )));
         }
-        // Durable. Now the derived state: tree, projection, content.
-        let mut nodes = Vec::new();
-        let mut applied = Vec::with_capacity(entries.len());
-        leaf_hashes = entries.iter().map(Entry::leaf_hash).collect();
-        for (i, (&leaf_hash, event)) in leaf_hashes.iter().zip(&events).enumerate() {
-            nodes.extend(seq.tree.append(leaf_hash));
-            applied.push(Applied {
+        // Durable. Until the projector has stored them, the group's keys
+        // are answered from memory (see `plan_job`).
+        for entry in &entries {
+            nodes.extend(seq.tree.append(entry.leaf_hash()));
+        }
+        if let Ok(mut inflight) = log.inflight_keys.lock() {
+            inflight.extend(keys.iter().cloned());
+        }
+        // Here, not in the projector: the next group's content checks must
+        // already see the removal.
+        remove_redacted(&log.content, &events);
+    }
+    Ok(Committed {
+        base,
+        entries,
+        events,
+        nodes,
+        keys,
+        size: seq.writer.size(),
+        jobs: jobs.into_iter().zip(plans).collect(),
+    })
+}
+
+/// The projector loop: for each committed group, in order, stores the
+/// derived state (tree hashes, leaf index, catalog records, idempotency
+/// keys) in one sled batch (step 3), then
+/// publishes the new size and answers the group's jobs (step 4). So a
+/// client holding a receipt can read what it appended.
+///
+/// A failure to store stops it (and with it the sequencer, whose next
+/// hand-over fails): the entries are durable in the journal, the start
+/// replays them into the projection.
+fn run_projector(
+    log: &Log,
+    groups: &std::sync::mpsc::Receiver<Committed>,
+    calendar: &WorkCalendar,
+) {
+    for group in groups {
+        if let Err(e) = project(log, group, calendar) {
+            tracing::error!(error = %e, "projection failed: refusing further writes; restart the node to replay the journal");
+            log.failed.send_replace(Some(e.to_string()));
+            return;
+        }
+    }
+}
+
+fn project(log: &Log, group: Committed, calendar: &WorkCalendar) -> Result<(), NodeError> {
+    let Committed {
+        base,
+        entries,
+        events,
+        nodes,
+        keys,
+        size,
+        jobs,
+    } = group;
+    let leaf_hashes: Vec<Hash> = entries.iter().map(Entry::leaf_hash).collect();
+    if !events.is_empty() {
+        let applied: Vec<Applied<'_>> = leaf_hashes
+            .iter()
+            .zip(&events)
+            .enumerate()
+            .map(|(i, (&leaf_hash, event))| Applied {
                 index: base + i as u64,
                 leaf_hash,
                 event,
-            });
-        }
+            })
+            .collect();
         log.projection.apply(&applied, &nodes, &keys, calendar)?;
-        remove_redacted(&log.content, &events);
-        log.view.publish_size(seq.writer.size());
+        if let Ok(mut inflight) = log.inflight_keys.lock() {
+            for (k, _) in &keys {
+                inflight.remove(k);
+            }
+        }
+        log.view.publish_size(size);
     }
 
-    for (job, plan) in jobs.into_iter().zip(plans) {
+    for (job, plan) in jobs {
         let receipts = |at: usize, count: usize| {
             entries[at..at + count]
                 .iter()
@@ -701,9 +879,20 @@ fn plan_job(
     calendar: &WorkCalendar,
 ) -> Result<JobPlan, NodeError> {
     if let Some(k) = &job.key {
+        let inflight = || {
+            log.inflight_keys
+                .lock()
+                .ok()
+                .and_then(|m| m.get(k.as_str()).cloned())
+        };
         let known = match pending_keys.iter().find(|(pk, _)| pk == k) {
             Some((_, rec)) => Some((rec.clone(), true)),
-            None => log.projection.idempotency(k)?.map(|r| (r, false)),
+            // Committed but not yet projected, then projected: in this
+            // order, since the projector stores a key before forgetting it.
+            None => match inflight() {
+                Some(r) => Some((r, false)),
+                None => log.projection.idempotency(k)?.map(|r| (r, false)),
+            },
         };
         if let Some((rec, pending)) = known {
             if rec.fingerprint != job.fingerprint {

@@ -1,5 +1,9 @@
-//! Test-only fault-injecting journal file: an in-memory file that fails
+//! Fault-injecting journal file for tests: an in-memory file that fails
 //! writes or syncs with `ENOSPC` on demand and simulates power loss.
+//!
+//! Built for this crate's tests and, with the `fault-injection` feature,
+//! for other crates' tests (the node's power-loss test); never in a
+//! release build.
 
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,14 +28,16 @@ struct Inner {
 /// An in-memory [`JournalFile`]. Clones share the same "disk", so a test
 /// keeps one clone as the controller while the journal owns another.
 #[derive(Clone)]
-pub(crate) struct MemFile(Arc<Mutex<Inner>>);
+pub struct MemFile(Arc<Mutex<Inner>>);
 
 fn enospc() -> io::Error {
     io::Error::from_raw_os_error(28) // ENOSPC
 }
 
 impl MemFile {
-    pub(crate) fn new() -> MemFile {
+    /// An empty disk.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> MemFile {
         MemFile(Arc::new(Mutex::new(Inner {
             free: u64::MAX / 2,
             ..Inner::default()
@@ -43,37 +49,42 @@ impl MemFile {
     }
 
     /// The next `n` writes fail with ENOSPC (after writing half their bytes).
-    pub(crate) fn fail_writes(&self, n: u32) {
+    pub fn fail_writes(&self, n: u32) {
         self.lock().fail_writes = n;
     }
     /// The next `n` syncs fail with ENOSPC (persisting nothing).
-    pub(crate) fn fail_syncs(&self, n: u32) {
+    pub fn fail_syncs(&self, n: u32) {
         self.lock().fail_syncs = n;
     }
     /// The next `n` truncates fail.
-    pub(crate) fn fail_truncates(&self, n: u32) {
+    pub fn fail_truncates(&self, n: u32) {
         self.lock().fail_truncates = n;
     }
-    pub(crate) fn set_free(&self, free: u64) {
+    /// Free space the file reports.
+    pub fn set_free(&self, free: u64) {
         self.lock().free = free;
     }
-    pub(crate) fn set_sync_delay(&self, d: Duration) {
+    /// Every sync takes `d`.
+    pub fn set_sync_delay(&self, d: Duration) {
         self.lock().sync_delay = Some(d);
     }
-    pub(crate) fn syncs(&self) -> u64 {
+    /// Successful syncs so far.
+    pub fn syncs(&self) -> u64 {
         self.lock().syncs
     }
-    pub(crate) fn data(&self) -> Vec<u8> {
+    /// What the running system sees (page cache).
+    pub fn data(&self) -> Vec<u8> {
         self.lock().data.clone()
     }
-    pub(crate) fn durable(&self) -> Vec<u8> {
+    /// What is on stable storage.
+    pub fn durable(&self) -> Vec<u8> {
         self.lock().durable.clone()
     }
 
     /// Power loss: a new disk holding only what the last sync covered, plus
     /// (if the running image extends it) up to `torn` bytes of the unsynced
     /// tail — a torn write.
-    pub(crate) fn crash(&self, torn: usize) -> MemFile {
+    pub fn crash(&self, torn: usize) -> MemFile {
         let g = self.lock();
         let mut image = g.durable.clone();
         if g.data.len() > image.len() && g.data.starts_with(&image) {
@@ -89,8 +100,17 @@ impl MemFile {
         f
     }
 
+    /// Power goes off: from now on no write and no sync reaches the disk
+    /// (each fails with ENOSPC, a write after storing half its bytes in
+    /// the page cache). [`MemFile::crash`] then gives what a restart sees.
+    pub fn power_off(&self) {
+        let mut g = self.lock();
+        g.fail_writes = u32::MAX;
+        g.fail_syncs = u32::MAX;
+    }
+
     /// A disk holding exactly `bytes`, all durable.
-    pub(crate) fn from_bytes(bytes: Vec<u8>) -> MemFile {
+    pub fn from_bytes(bytes: Vec<u8>) -> MemFile {
         let f = MemFile::new();
         {
             let mut n = f.lock();

@@ -59,8 +59,8 @@
 
 pub mod content;
 mod error;
-#[cfg(test)]
-mod fault;
+#[cfg(any(test, feature = "fault-injection"))]
+pub mod fault;
 pub mod format;
 pub mod journal;
 pub mod projection;

@@ -1,5 +1,6 @@
-//! Derived state in sled: tree hashes, leaf index, checkpoints, the catalog
-//! projection (items, matters, requests) and idempotency keys.
+//! Derived state: in sled the tree hashes (by tile), checkpoints, the catalog
+//! projection (items, matters, requests) and idempotency keys; in memory the
+//! leaf index.
 //!
 //! Everything here is **derived from the journal** and can be rebuilt by
 //! replaying it: [`Projection::applied`] is the number of journal entries
@@ -14,16 +15,35 @@
 //!
 //! | prefix | key | value |
 //! |---|---|---|
-//! | `M` | `applied`, `origin` | u64be / text |
-//! | `h` | level (1) ‖ index (u64be) | 32-byte stored hash (FORMAT.md § 8) |
-//! | `l` | leaf hash (32) | index (u64be) |
+//! | `M` | `applied`, `origin`, `layout` | u64be / text / u8 |
+//! | `t` | tile level (1) ‖ tile index (u64be) | stored hashes of one hash tile, see below |
 //! | `c` | size (u64be) | signed checkpoint note |
 //! | `i` | item id | [`ItemRecord`] (JSON) |
 //! | `d` | content digest (32) | item id |
 //! | `m` | matter id | [`MatterRecord`] (JSON) |
 //! | `r` | request id | [`RequestRecord`] (JSON) |
 //! | `k` | idempotency key | [`IdempotencyRecord`] (JSON) |
-
+//!
+//! **Tree hashes are stored by tile** (FORMAT.md § 9.1: tile height 8, up to
+//! 256 hashes): the value of tile `(L, N)` is `u16be(W)` followed by the
+//! stored hashes (FORMAT.md § 8) of tree levels `8L … 8L+7` that lie under
+//! the tile, level by level: `W` hashes of level `8L` (the tile's own
+//! hashes), then `⌊W/2⌋` of level `8L+1`, …, `⌊W/128⌋` of level `8L+7`.
+//! Storing the inner levels (about twice the bytes of the bare tile) keeps
+//! every stored-hash read a lookup, with no hashing on the read path. One
+//! apply rewrites only the right-edge tile of each level it touched, so a
+//! run of entries costs a few sled writes instead of about two per entry.
+//!
+//! **The leaf index** (leaf hash → entry index) is not stored: the leaf
+//! hashes are the level-0 tiles. It is kept in memory as a map from the
+//! first 8 bytes of a leaf hash to its index (rebuilt from the level-0 tiles
+//! at open), and a lookup checks the full hash against the tile. A sled key
+//! per entry, at a random place in the key space, was the costliest write of
+//! an append and the largest part of sled's memory.
+//!
+//! The layout is marked by `Mlayout`; a database written by an older
+//! layout (one key per stored hash) is detected at open and its derived
+//! records are dropped, so the node rebuilds them from the journal.
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -181,10 +201,51 @@ pub struct IdempotencyRecord {
 /// The sled database of one node (or of one mirrored log at the county).
 pub struct Projection {
     db: sled::Db,
+    leaves: std::sync::RwLock<LeafIndex>,
+}
+
+/// Leaf hash → index, in memory (see the module docs).
+#[derive(Default)]
+struct LeafIndex {
+    /// First 8 bytes of a leaf hash → index of the first entry with that
+    /// prefix.
+    by_prefix: HashMap<u64, u64>,
+    /// Leaves whose prefix was already taken (rare: 64-bit collisions).
+    overflow: HashMap<Hash, u64>,
+}
+
+impl LeafIndex {
+    fn prefix(leaf: &Hash) -> u64 {
+        let mut p = [0u8; 8];
+        p.copy_from_slice(&leaf.0[..8]);
+        u64::from_le_bytes(p)
+    }
+
+    fn insert(&mut self, leaf: &Hash, index: u64) {
+        match self.by_prefix.entry(LeafIndex::prefix(leaf)) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(index);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.overflow.insert(*leaf, index);
+            }
+        }
+    }
 }
 
 const APPLIED: &[u8] = b"Mapplied";
 const ORIGIN: &[u8] = b"Morigin";
+/// Marks the record layout; absent in the first layout (one `h` key per
+/// stored hash).
+const LAYOUT: &[u8] = b"Mlayout";
+/// The layout this build writes: tree hashes stored by tile, no stored
+/// leaf index.
+const LAYOUT_TILES: &[u8] = b"3";
+
+/// Tree levels per tile (FORMAT.md § 9.1).
+const TILE_HEIGHT: u8 = 8;
+/// Hashes per full tile.
+const TILE_WIDTH: u64 = 256;
 
 fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + rest.len());
@@ -193,14 +254,99 @@ fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
     k
 }
 
-fn node_key(id: NodeId) -> Vec<u8> {
-    let mut k = vec![b'h', id.level];
-    k.extend_from_slice(&id.index.to_be_bytes());
+/// Where a stored hash lives: `(tile level, tile index, level in tile,
+/// position in that level's row)`.
+fn tile_slot(id: NodeId) -> Option<(u8, u64, u8, usize)> {
+    let level = id.level / TILE_HEIGHT;
+    let within = id.level % TILE_HEIGHT;
+    let per_tile = TILE_WIDTH >> within;
+    let index = id.index / per_tile;
+    let pos = usize::try_from(id.index % per_tile).ok()?;
+    Some((level, index, within, pos))
+}
+
+fn tile_key(level: u8, index: u64) -> Vec<u8> {
+    let mut k = vec![b't', level];
+    k.extend_from_slice(&index.to_be_bytes());
     k
+}
+
+/// Offset in a tile value (after the width) of the first hash of row
+/// `within`, for a tile of width `w`.
+fn row_start(w: usize, within: u8) -> usize {
+    (0..within).map(|k| w >> k).sum::<usize>() * 32
+}
+
+/// The value length of a tile of width `w`.
+fn tile_value_len(w: usize) -> usize {
+    2 + row_start(w, TILE_HEIGHT)
+}
+
+/// The width of a stored tile value, checked against its length.
+fn tile_width(v: &[u8]) -> Option<usize> {
+    let w = usize::from(u16::from_be_bytes(v.get(..2)?.try_into().ok()?));
+    (w >= 1 && w as u64 <= TILE_WIDTH && v.len() == tile_value_len(w)).then_some(w)
+}
+
+/// The stored hash at row `within`, position `pos` of a tile value.
+fn tile_hash(v: &[u8], within: u8, pos: usize) -> Option<Hash> {
+    let w = tile_width(v)?;
+    if pos >= w >> within {
+        return None;
+    }
+    let at = 2 + row_start(w, within) + pos * 32;
+    Hash::from_slice(v.get(at..at + 32)?).ok()
+}
+
+/// A tile being extended: its rows, level `8L + k` in `rows[k]`.
+struct TileRows {
+    rows: [Vec<Hash>; TILE_HEIGHT as usize],
+}
+
+impl TileRows {
+    fn decode(v: &[u8]) -> Option<TileRows> {
+        let w = tile_width(v)?;
+        let mut rows: [Vec<Hash>; TILE_HEIGHT as usize] = Default::default();
+        let mut at = 2;
+        for (k, row) in rows.iter_mut().enumerate() {
+            for _ in 0..(w >> k) {
+                row.push(Hash::from_slice(v.get(at..at + 32)?).ok()?);
+                at += 32;
+            }
+        }
+        Some(TileRows { rows })
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let w = self.rows[0].len();
+        let mut v = Vec::with_capacity(tile_value_len(w));
+        v.extend_from_slice(&u16::try_from(w).unwrap_or(u16::MAX).to_be_bytes());
+        for row in &self.rows {
+            for h in row {
+                v.extend_from_slice(&h.0);
+            }
+        }
+        v
+    }
 }
 
 fn be(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.try_into().ok()?))
+}
+
+/// Drops every record derived from the journal (keeping the origin,
+/// checkpoint notes and idempotency records, which are not), and marks the
+/// current layout: the next [`Projection::applied`] is 0.
+fn drop_derived(db: &sled::Db) -> Result<(), StoreError> {
+    let mut batch = sled::Batch::default();
+    for k in db.iter().keys() {
+        let k = k.map_err(sled_err)?;
+        if !matches!(k.first(), Some(b'c' | b'k')) && k.as_ref() != ORIGIN {
+            batch.remove(k);
+        }
+    }
+    batch.insert(LAYOUT, LAYOUT_TILES);
+    db.apply_batch(batch).map_err(sled_err)
 }
 
 /// Effects of a run of entries, staged before one atomic write.
@@ -253,6 +399,11 @@ impl Projection {
     /// Opens (or creates) the projection database at `path` for `origin`,
     /// with a page cache of at most `cache_bytes`.
     ///
+    /// A database in an older record layout is not read: its derived
+    /// records are dropped (checkpoint notes and idempotency records are
+    /// kept) and [`Projection::applied`] starts from 0, so the owner
+    /// replays the journal into it.
+    ///
     /// # Errors
     /// [`StoreError::Projection`] if sled fails or the database belongs to
     /// another origin.
@@ -270,12 +421,44 @@ impl Projection {
                     String::from_utf8_lossy(&o)
                 )));
             }
-            Some(_) => {}
+            Some(_) => {
+                if db.get(LAYOUT).map_err(sled_err)?.as_deref() != Some(LAYOUT_TILES) {
+                    drop_derived(&db)?;
+                }
+            }
             None => {
-                db.insert(ORIGIN, origin.as_bytes()).map_err(sled_err)?;
+                let mut batch = sled::Batch::default();
+                batch.insert(ORIGIN, origin.as_bytes());
+                batch.insert(LAYOUT, LAYOUT_TILES);
+                db.apply_batch(batch).map_err(sled_err)?;
             }
         }
-        Ok(Projection { db })
+        let p = Projection {
+            db,
+            leaves: std::sync::RwLock::default(),
+        };
+        p.load_leaf_index()?;
+        Ok(p)
+    }
+
+    /// Rebuilds the in-memory leaf index from the level-0 tiles.
+    fn load_leaf_index(&self) -> Result<(), StoreError> {
+        let applied = self.applied()?;
+        let mut index = LeafIndex {
+            by_prefix: HashMap::with_capacity(usize::try_from(applied).unwrap_or(0)),
+            overflow: HashMap::new(),
+        };
+        for tile in 0..applied.div_ceil(TILE_WIDTH) {
+            let v = self.db.get(tile_key(0, tile)).map_err(sled_err)?;
+            let rows = v.as_deref().and_then(TileRows::decode).ok_or_else(|| {
+                StoreError::Projection(format!("level-0 tile {tile} is missing or damaged"))
+            })?;
+            for (i, leaf) in rows.rows[0].iter().enumerate() {
+                index.insert(leaf, tile * TILE_WIDTH + i as u64);
+            }
+        }
+        *self.leaves.write().unwrap_or_else(|p| p.into_inner()) = index;
+        Ok(())
     }
 
     /// Number of journal entries whose effects are stored.
@@ -320,13 +503,9 @@ impl Projection {
             writes: HashMap::new(),
         };
         for a in entries {
-            s.writes
-                .insert(key(b'l', &a.leaf_hash.0), a.index.to_be_bytes().to_vec());
             apply_event(&mut s, a, calendar)?;
         }
-        for (id, h) in nodes {
-            s.writes.insert(node_key(*id), h.0.to_vec());
-        }
+        store_nodes(&self.db, &mut s.writes, nodes)?;
         for (k, rec) in keys {
             s.put(key(b'k', k.as_bytes()), rec)?;
         }
@@ -336,7 +515,12 @@ impl Projection {
             batch.insert(k, v);
         }
         batch.insert(APPLIED, &end.to_be_bytes());
-        self.db.apply_batch(batch).map_err(sled_err)
+        self.db.apply_batch(batch).map_err(sled_err)?;
+        let mut leaves = self.leaves.write().unwrap_or_else(|p| p.into_inner());
+        for a in entries {
+            leaves.insert(&a.leaf_hash, a.index);
+        }
+        Ok(())
     }
 
     /// Stores idempotency records (loaded from the node's durable key file
@@ -396,11 +580,22 @@ impl Projection {
     /// # Errors
     /// [`StoreError::Projection`] on a sled failure.
     pub fn index_of_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .db
-            .get(key(b'l', &leaf.0))
-            .map_err(sled_err)?
-            .and_then(|v| be(&v)))
+        let (candidate, overflow) = {
+            let leaves = self.leaves.read().unwrap_or_else(|p| p.into_inner());
+            (
+                leaves.by_prefix.get(&LeafIndex::prefix(leaf)).copied(),
+                leaves.overflow.get(leaf).copied(),
+            )
+        };
+        if let Some(index) = candidate {
+            let stored = self
+                .read_hashes(&[NodeId::new(0, index)])
+                .map_err(|e| StoreError::Projection(e.to_string()))?;
+            if stored.first() == Some(leaf) {
+                return Ok(Some(index));
+            }
+        }
+        Ok(overflow)
     }
 
     /// The record of an item.
@@ -514,21 +709,81 @@ impl Projection {
     }
 }
 
+/// Adds the completed subtrees `nodes` (in the order [`TreeState::append`]
+/// reports them) to their tiles, staged in `writes`. A tile row only ever
+/// grows at its end; a hash for any other position means the caller's tree
+/// and the stored one disagree.
+///
+/// [`TreeState::append`]: gongkai_core::merkle::TreeState::append
+fn store_nodes(
+    db: &sled::Db,
+    writes: &mut HashMap<Vec<u8>, Vec<u8>>,
+    nodes: &[(NodeId, Hash)],
+) -> Result<(), StoreError> {
+    let mut tiles: HashMap<(u8, u64), TileRows> = HashMap::new();
+    for (id, h) in nodes {
+        let Some((level, index, within, pos)) = tile_slot(*id) else {
+            continue;
+        };
+        let tile = match tiles.entry((level, index)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let stored = db.get(tile_key(level, index)).map_err(sled_err)?;
+                let rows = match stored {
+                    None => TileRows {
+                        rows: Default::default(),
+                    },
+                    Some(v) => TileRows::decode(&v).ok_or_else(|| {
+                        StoreError::Projection(format!("tile {level}/{index} is damaged"))
+                    })?,
+                };
+                e.insert(rows)
+            }
+        };
+        let row = &mut tile.rows[usize::from(within)];
+        if pos != row.len() {
+            return Err(StoreError::Projection(format!(
+                "stored hash level {} index {} does not extend tile {level}/{index} (row {within} holds {})",
+                id.level,
+                id.index,
+                row.len()
+            )));
+        }
+        row.push(*h);
+    }
+    for ((level, index), rows) in tiles {
+        writes.insert(tile_key(level, index), rows.encode());
+    }
+    Ok(())
+}
+
 impl HashReader for Projection {
+    /// Reads each stored hash out of its tile; a proof touches a few tiles
+    /// per tile level, each read once per call.
     fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, gongkai_core::Error> {
+        let missing = |id: &NodeId| {
+            gongkai_core::Error::HashStore(format!(
+                "no stored hash at level {} index {}",
+                id.level, id.index
+            ))
+        };
+        let mut tiles: Vec<((u8, u64), sled::IVec)> = Vec::new();
         ids.iter()
             .map(|id| {
-                let v = self
-                    .db
-                    .get(node_key(*id))
-                    .map_err(|e| gongkai_core::Error::HashStore(e.to_string()))?
-                    .ok_or_else(|| {
-                        gongkai_core::Error::HashStore(format!(
-                            "no stored hash at level {} index {}",
-                            id.level, id.index
-                        ))
-                    })?;
-                Hash::from_slice(&v).map_err(|e| gongkai_core::Error::HashStore(e.to_string()))
+                let (level, index, within, pos) = tile_slot(*id).ok_or_else(|| missing(id))?;
+                let at = match tiles.iter().position(|(k, _)| *k == (level, index)) {
+                    Some(at) => at,
+                    None => {
+                        let v = self
+                            .db
+                            .get(tile_key(level, index))
+                            .map_err(|e| gongkai_core::Error::HashStore(e.to_string()))?
+                            .ok_or_else(|| missing(id))?;
+                        tiles.push(((level, index), v));
+                        tiles.len() - 1
+                    }
+                };
+                tile_hash(&tiles[at].1, within, pos).ok_or_else(|| missing(id))
             })
             .collect()
     }
@@ -713,4 +968,147 @@ fn update_request(
         s.put(k, &rec)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use gongkai_core::hash::leaf_hash;
+    use gongkai_core::merkle::{MemoryHashes, TreeState, consistency_proof, inclusion_proof};
+
+    use super::*;
+
+    fn open(dir: &Path) -> Projection {
+        Projection::open(dir, "example.gov.cn/test", 1 << 20).unwrap()
+    }
+
+    /// Stores the subtrees `nodes` completed as [`Projection::apply`] does.
+    fn store(p: &Projection, nodes: &[(NodeId, Hash)]) {
+        let mut writes = HashMap::new();
+        store_nodes(&p.db, &mut writes, nodes).unwrap();
+        let mut batch = sled::Batch::default();
+        for (k, v) in writes {
+            batch.insert(k, v);
+        }
+        p.db.apply_batch(batch).unwrap();
+    }
+
+    /// Tiles written in runs of any length serve every stored hash and the
+    /// same proofs as the in-memory reference, at sizes that fill tile
+    /// levels 0, 1 and 2.
+    #[test]
+    fn tiles_serve_the_stored_hashes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = open(tmp.path());
+        let mut reference = MemoryHashes::new();
+        let mut tree = TreeState::new();
+        let mut next = 0u64;
+        let mut step = 1u64;
+        while next < 70_000 {
+            let mut nodes = Vec::new();
+            for i in next..next + step {
+                let h = leaf_hash(&i.to_be_bytes());
+                nodes.extend(tree.append(h));
+                reference.append(h);
+            }
+            store(&p, &nodes);
+            next += step;
+            step = (step * 7 + 3) % 1500 + 1;
+            let size = next;
+            for index in [0, size / 3, size - 1] {
+                assert_eq!(
+                    inclusion_proof(&p, index, size).unwrap(),
+                    inclusion_proof(&reference, index, size).unwrap(),
+                    "inclusion {index} in {size}"
+                );
+            }
+            assert_eq!(
+                consistency_proof(&p, size / 2, size).unwrap(),
+                consistency_proof(&reference, size / 2, size).unwrap()
+            );
+        }
+        for level in 0..17u8 {
+            let count = next >> level;
+            for index in (0..count).step_by(97).chain([count - 1]) {
+                let id = NodeId::new(level, index);
+                assert_eq!(
+                    p.read_hashes(&[id]).unwrap(),
+                    vec![reference.hash(id).unwrap()],
+                    "{id:?}"
+                );
+            }
+            let past = NodeId::new(level, count);
+            assert!(p.read_hashes(&[past]).is_err(), "{past:?}");
+        }
+    }
+
+    /// The in-memory leaf index finds every leaf, also after a reopen
+    /// (rebuilt from the tiles) and for leaves sharing a 64-bit prefix.
+    #[test]
+    fn leaf_index_finds_every_leaf() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut leaves: Vec<Hash> = (0..600u64).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+        // Leaf 599 shares its first 8 bytes with leaf 3.
+        let mut twin = leaves[3];
+        twin.0[31] ^= 1;
+        leaves[599] = twin;
+        {
+            let p = open(tmp.path());
+            let mut tree = TreeState::new();
+            let nodes: Vec<_> = leaves.iter().flat_map(|h| tree.append(*h)).collect();
+            store(&p, &nodes);
+            p.db.insert(APPLIED, &600u64.to_be_bytes()).unwrap();
+        }
+        let p = open(tmp.path());
+        for (i, h) in leaves.iter().enumerate() {
+            assert_eq!(p.index_of_leaf(h).unwrap(), Some(i as u64));
+        }
+        assert_eq!(p.index_of_leaf(&leaf_hash(b"absent")).unwrap(), None);
+        let mut near = leaves[10];
+        near.0[31] ^= 1;
+        assert_eq!(p.index_of_leaf(&near).unwrap(), None);
+    }
+
+    #[test]
+    fn a_gap_in_a_tile_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = open(tmp.path());
+        let mut writes = HashMap::new();
+        let err = store_nodes(&p.db, &mut writes, &[(NodeId::new(0, 1), Hash::ZERO)]);
+        assert!(err.is_err());
+    }
+
+    /// A projection in the first layout (one `h` key per stored hash) is
+    /// not read: its derived records go, checkpoints and idempotency
+    /// records stay, and `applied` restarts at 0 so the node replays.
+    #[test]
+    fn old_layout_is_dropped_for_a_rebuild() {
+        let tmp = tempfile::tempdir().unwrap();
+        {
+            let db = sled::open(tmp.path()).unwrap();
+            db.insert(ORIGIN, "example.gov.cn/test").unwrap();
+            db.insert(APPLIED, &5u64.to_be_bytes()).unwrap();
+            db.insert(b"h\x00\x00\x00\x00\x00\x00\x00\x00\x00", &[7u8; 32])
+                .unwrap();
+            db.insert(b"rrequest-1", b"{}").unwrap();
+            db.insert(key(b'c', &5u64.to_be_bytes()), b"note").unwrap();
+            db.insert(key(b'k', b"key-1"), b"{}").unwrap();
+            db.flush().unwrap();
+        }
+        let p = open(tmp.path());
+        assert_eq!(p.applied().unwrap(), 0);
+        let keys: Vec<Vec<u8>> = p.dump().map(|r| r.unwrap().0).collect();
+        assert_eq!(
+            keys,
+            vec![
+                b"Mlayout".to_vec(),
+                b"Morigin".to_vec(),
+                key(b'c', &5u64.to_be_bytes()),
+                b"kkey-1".to_vec(),
+            ]
+        );
+        drop(p);
+        // Reopening the current layout keeps everything.
+        let p = open(tmp.path());
+        assert_eq!(p.dump().count(), 4);
+    }
 }
