@@ -16,7 +16,7 @@ use common::{Node, ORIGIN, expect_code, gongkai, text};
 
 /// Starts `gongkai node --config` on an existing config; returns the child
 /// and its URL once it answers, or what it printed if it exited (a node
-/// prints its address before it opens the log, so a refusal comes after).
+/// that refuses to start prints no address).
 fn run(config: &Path) -> Result<(Child, String), String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gongkai"))
         .args(["node", "--config", config.to_str().unwrap()])

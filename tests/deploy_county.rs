@@ -254,7 +254,7 @@ fn a_county_with_tls_replicates_cosigns_verifies_exports_and_audits() {
     let finance = format!("{DOMAIN}/finance");
     let node = nodes[0].1.clone();
     let matter = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/examples/matter.toml");
-    // Wait until the node answers (it prints its address before opening the log).
+    // The node printed its address once its log was open; it answers now.
     let start = Instant::now();
     loop {
         let o = c.cli(&node, Some(&finance), &["status"]);

@@ -530,12 +530,21 @@ fn serve(config: &Path) -> Result<()> {
             .await
             .with_context(|| format!("listen on {}", cfg.listen))?;
         let addr = listener.local_addr()?;
-        eprintln!(
+        // Printed once the log is open and verified: a node that refuses to
+        // start never says it is serving.
+        let line = format!(
             "gongkai node {} serving on {}://{addr}",
             cfg.origin,
             if cfg.plaintext { "http" } else { "https" }
         );
-        gongkai_node::run(cfg, key, listener, shutdown_signal()).await?;
+        gongkai_node::run_when_ready(
+            cfg,
+            key,
+            listener,
+            move |_| eprintln!("{line}"),
+            shutdown_signal(),
+        )
+        .await?;
         Ok(())
     })
 }

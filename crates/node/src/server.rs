@@ -106,6 +106,22 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), NodeError> {
+    run_when_ready(config, key, listener, |_| {}, shutdown).await
+}
+
+/// [`run`], calling `ready` with the log's size once the log is open and
+/// verified, just before the server takes requests (so a "serving" line is
+/// never printed by a node that then refuses to start).
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_when_ready(
+    config: NodeConfig,
+    key: SigningKey,
+    listener: TcpListener,
+    ready: impl FnOnce(u64),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
     config.check().map_err(NodeError::Fatal)?;
     let origin = Origin::new(&config.origin).map_err(|e| NodeError::Fatal(e.to_string()))?;
     let (log, jobs, sequencer) = {
@@ -115,6 +131,7 @@ pub async fn run(
             .map_err(|e| NodeError::Fatal(format!("start: {e}")))??
     };
     tracing::info!(origin = %origin, size = log.size(), addr = ?listener.local_addr().ok(), "node started");
+    ready(log.size());
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let signer = {
