@@ -285,6 +285,18 @@ fn a_county_with_tls_replicates_cosigns_verifies_exports_and_audits() {
     );
     publish(&c, &node, &finance, "budget-2026");
     c.wait_cosigned(&finance, 3);
+    // The county log takes the cosigned checkpoint into a leaf (every
+    // second in this test).
+    let start = Instant::now();
+    loop {
+        let o = c.cli(&c.county_url(), None, &["county", "status", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        if v["county_size"].as_u64().unwrap_or(0) >= 1 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "no county leaf");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     // The aggregator stops; the department keeps publishing; the county
     // catches up after its restart.

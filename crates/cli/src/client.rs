@@ -141,6 +141,8 @@ pub fn status_failure(server: &str, status: &Status) -> Failure {
 #[derive(Debug, Clone)]
 pub struct Node {
     client: DisclosureNodeClient<Channel>,
+    /// The same connection, for servers that are a county aggregator.
+    county: gongkai_proto::CountyClient<Channel>,
     server: String,
     token: Option<String>,
     origin: Option<Origin>,
@@ -181,8 +183,10 @@ impl Node {
                 .tls_config(tls)
                 .context("setting up TLS for the node connection")?;
         }
+        let channel = endpoint.connect_lazy();
         Ok(Node {
-            client: DisclosureNodeClient::new(endpoint.connect_lazy()),
+            county: gongkai_proto::CountyClient::new(channel.clone()),
+            client: DisclosureNodeClient::new(channel),
             server: opts.server.clone(),
             token: opts.token.clone(),
             origin: opts.origin.clone(),
@@ -202,6 +206,12 @@ impl Node {
     /// A client handle for one call.
     pub fn client(&self) -> DisclosureNodeClient<Channel> {
         self.client.clone()
+    }
+
+    /// A `County` client on the same connection (answers UNIMPLEMENTED
+    /// when the server is a department node, not the county aggregator).
+    pub fn county(&self) -> gongkai_proto::CountyClient<Channel> {
+        self.county.clone()
     }
 
     /// The origin reads are about.

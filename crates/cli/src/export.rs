@@ -147,6 +147,48 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
+/// The cosigned checkpoints of `origin` up to `size` that the server's
+/// county log holds, as `(size, note)`; none when the server is not a
+/// county aggregator. Each note's signatures are checked by `audit`, not
+/// trusted here.
+async fn county_checkpoints(node: &Node, origin: &Origin, size: u64) -> Result<Vec<(u64, String)>> {
+    let mut client = node.county();
+    let mut out = std::collections::BTreeMap::new();
+    let mut start = 0;
+    loop {
+        let page = match client
+            .get_county_leaves(gongkai_proto::v1::GetCountyLeavesRequest { start, limit: 256 })
+            .await
+        {
+            Ok(r) => r.into_inner(),
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::Unimplemented | tonic::Code::OutOfRange
+                ) =>
+            {
+                break;
+            }
+            Err(s) => return Err(node.fail(&s)),
+        };
+        if page.leaves.is_empty() {
+            break;
+        }
+        for leaf in &page.leaves {
+            let leaf = gongkai_core::county::CountyLeaf::decode(leaf)
+                .map_err(|e| crate::client::Failure::Verify(format!("county leaf {start}: {e}")))?;
+            for cp in leaf.checkpoints {
+                let c = cp.checkpoint();
+                if c.origin == *origin && c.size <= size {
+                    out.insert(c.size, cp.to_string());
+                }
+            }
+            start += 1;
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
 async fn export_log(node: &Node, origin: &Origin, root: &Path) -> Result<Exported> {
     let dir = layout::log_dir(root, origin)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
@@ -295,6 +337,11 @@ async fn export_log(node: &Node, origin: &Origin, root: &Path) -> Result<Exporte
         .map(|k| format!("{}\n", Checkpoint::log_verifier_key(origin, &k.key)))
         .collect();
     write(&dir, layout::VKEYS, vkeys.as_bytes())?;
+    // From a county aggregator: every checkpoint of this log it cosigned
+    // (its county log's leaves), so back-dating can be judged against them.
+    for (m, note) in county_checkpoints(node, origin, size).await? {
+        write(&dir, &layout::checkpoint_path(m), note.as_bytes())?;
+    }
     write(&dir, &layout::checkpoint_path(size), text.as_bytes())?;
     // Last: the checkpoint marks the export of this log complete.
     write(&dir, layout::CHECKPOINT, text.as_bytes())?;
