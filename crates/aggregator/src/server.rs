@@ -44,11 +44,13 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AggregatorError> {
-    run_with_portal(config, keys, listener, None, shutdown).await
+    run_with_portal(config, keys, listener, None, || {}, shutdown).await
 }
 
 /// [`run`], and the public portal on `portal` when given (the caller binds
-/// the listeners, usually from the config's `[portal]`).
+/// the listeners, usually from the config's `[portal]`). `ready` is called
+/// once the state, the mirrors and the county log are open and verified,
+/// just before the servers take requests.
 ///
 /// # Errors
 /// As [`run`].
@@ -57,6 +59,7 @@ pub async fn run_with_portal(
     keys: Keys,
     listener: TcpListener,
     portal: Option<PortalListeners>,
+    ready: impl FnOnce(),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AggregatorError> {
     config.check().map_err(AggregatorError::Fatal)?;
@@ -114,6 +117,7 @@ pub async fn run_with_portal(
         .map_err(|e| AggregatorError::Fatal(format!("start: {e}")))??
     };
     let county = Arc::new(county);
+    ready();
     let portal_tasks = match portal {
         Some(listeners) => crate::portal::spawn(
             Arc::clone(&county),

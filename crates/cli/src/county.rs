@@ -102,11 +102,11 @@ pub fn run_aggregator(args: &AggregatorArgs) -> Result<()> {
             .await
             .with_context(|| format!("listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
-        eprintln!(
+        let mut lines = vec![format!(
             "gongkai county aggregator {} serving on {}://{addr}",
             config.origin,
             if config.plaintext { "http" } else { "https" }
-        );
+        )];
         let portal = match &config.portal {
             Some(p) => {
                 let pages = tokio::net::TcpListener::bind(p.listen)
@@ -115,20 +115,27 @@ pub fn run_aggregator(args: &AggregatorArgs) -> Result<()> {
                 let content = tokio::net::TcpListener::bind(p.content_listen)
                     .await
                     .with_context(|| format!("portal: listen on {}", p.content_listen))?;
-                eprintln!(
+                lines.push(format!(
                     "gongkai portal on http://{} (documents on http://{})",
                     pages.local_addr()?,
                     content.local_addr()?
-                );
+                ));
                 Some(gongkai_aggregator::PortalListeners { pages, content })
             }
             None => None,
         };
+        // Printed once the mirrors are open and verified: an aggregator
+        // that refuses to start never says it is serving.
         gongkai_aggregator::run_with_portal(
             config,
             keys,
             listener,
             portal,
+            move || {
+                for l in lines {
+                    eprintln!("{l}");
+                }
+            },
             crate::node::shutdown_signal(),
         )
         .await?;

@@ -348,7 +348,7 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
         };
         let stop = stop_signal(stop_rx.clone());
         tasks.push(tokio::spawn(async move {
-            gongkai_aggregator::run_with_portal(config, keys, listener, Some(portal), stop)
+            gongkai_aggregator::run_with_portal(config, keys, listener, Some(portal), || {}, stop)
                 .await
                 .map_err(|e| anyhow::anyhow!("the county aggregator: {e}"))
         }));
