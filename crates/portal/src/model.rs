@@ -222,52 +222,59 @@ pub fn item_history(
     rec: &ItemRecord,
     matter: Option<&pb::Matter>,
 ) -> Result<Vec<HistoryEvent>, ModelError> {
+    rec.history
+        .iter()
+        .map(|&index| Ok(history_event(event_at(log, index)?, rec, matter)))
+        .collect()
+}
+
+/// One entry of an item's history, for display.
+fn history_event(
+    ev: gongkai_core::event::Event,
+    rec: &ItemRecord,
+    matter: Option<&pb::Matter>,
+) -> HistoryEvent {
     let days = matter.map_or(0, |m| m.deadline_working_days);
-    let mut out = Vec::with_capacity(rec.history.len());
-    for &index in &rec.history {
-        let ev = event_at(log, index)?;
-        let mut h = HistoryEvent {
-            index,
-            kind: kind_name(&ev.kind),
-            time_ms: ev.time_ms,
-            date: ev.date.to_string(),
-            title: String::new(),
-            reason: String::new(),
-            legal_basis: String::new(),
-            date_info: String::new(),
-            digest: String::new(),
-            on_time: None,
-            due: String::new(),
-        };
-        match ev.kind {
-            Kind::Published(p) => {
-                (h.on_time, h.due) = deadline(&p.date_formed, days, ev.time_ms, p.imported);
-                h.title = p.title;
-                h.legal_basis = p.legal_basis;
-                h.date_info = p.date_formed;
-                h.digest = p.content.map(|c| hex::encode(c.digest)).unwrap_or_default();
-            }
-            Kind::Amended(a) => {
-                (h.on_time, h.due) = deadline(&a.date_changed, days, ev.time_ms, rec.imported);
-                h.title = a.title;
-                h.reason = a.reason;
-                h.date_info = a.date_changed;
-                h.digest = a.content.map(|c| hex::encode(c.digest)).unwrap_or_default();
-            }
-            Kind::Withdrawn(w) => {
-                h.reason = w.reason;
-                h.legal_basis = w.legal_basis;
-            }
-            Kind::Redacted(r) => {
-                h.reason = r.reason;
-                h.legal_basis = r.legal_basis;
-                h.digest = hex::encode(r.content_digest);
-            }
-            _ => {}
+    let mut h = HistoryEvent {
+        index: ev.index,
+        kind: kind_name(&ev.kind),
+        time_ms: ev.time_ms,
+        date: ev.date.to_string(),
+        title: String::new(),
+        reason: String::new(),
+        legal_basis: String::new(),
+        date_info: String::new(),
+        digest: String::new(),
+        on_time: None,
+        due: String::new(),
+    };
+    match ev.kind {
+        Kind::Published(p) => {
+            (h.on_time, h.due) = deadline(&p.date_formed, days, ev.time_ms, p.imported);
+            h.title = p.title;
+            h.legal_basis = p.legal_basis;
+            h.date_info = p.date_formed;
+            h.digest = p.content.map(|c| hex::encode(c.digest)).unwrap_or_default();
         }
-        out.push(h);
+        Kind::Amended(a) => {
+            (h.on_time, h.due) = deadline(&a.date_changed, days, ev.time_ms, rec.imported);
+            h.title = a.title;
+            h.reason = a.reason;
+            h.date_info = a.date_changed;
+            h.digest = a.content.map(|c| hex::encode(c.digest)).unwrap_or_default();
+        }
+        Kind::Withdrawn(w) => {
+            h.reason = w.reason;
+            h.legal_basis = w.legal_basis;
+        }
+        Kind::Redacted(r) => {
+            h.reason = r.reason;
+            h.legal_basis = r.legal_basis;
+            h.digest = hex::encode(r.content_digest);
+        }
+        _ => {}
     }
-    Ok(out)
+    h
 }
 
 /// An item, for lists and its page.
@@ -680,15 +687,7 @@ pub fn inspect(
             if ev.date < from || ev.date > to {
                 continue;
             }
-            let h = item_history(
-                log,
-                &ItemRecord {
-                    history: vec![index],
-                    ..rec.clone()
-                },
-                m.as_ref(),
-            )?;
-            changes.extend(h.into_iter().map(|h| (rec.item_id.clone(), h)));
+            changes.push((rec.item_id.clone(), history_event(ev, &rec, m.as_ref())));
         }
     }
     let mut missing = Vec::new();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -232,20 +232,33 @@ async fn blocking<T: Send + 'static>(
         .map_err(|_| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, "read task failed"))?
 }
 
-fn log_of(app: &App, slug: &str) -> Result<(Arc<dyn LogRead>, DepartmentInfo), Failure> {
+/// The log of a department (API, tiles, content: no status needed).
+fn log_of(app: &App, slug: &str) -> Result<Arc<dyn LogRead>, Failure> {
+    let origin = model::unslug(slug);
+    app.source.log(&origin).ok_or_else(|| {
+        Failure::new(
+            StatusCode::NOT_FOUND,
+            format!("no department {origin} in this county"),
+        )
+    })
+}
+
+/// The log of a department and what the county knows of it (pages).
+fn department_of(app: &App, slug: &str) -> Result<(Arc<dyn LogRead>, DepartmentInfo), Failure> {
+    let log = log_of(app, slug)?;
     let origin = model::unslug(slug);
     let dept = app
         .source
         .departments()
         .into_iter()
-        .find(|d| d.origin == origin);
-    match (dept, app.source.log(&origin)) {
-        (Some(d), Some(log)) => Ok((log, d)),
-        _ => Err(Failure::new(
-            StatusCode::NOT_FOUND,
-            format!("no department {origin} in this county"),
-        )),
-    }
+        .find(|d| d.origin == origin)
+        .ok_or_else(|| {
+            Failure::new(
+                StatusCode::NOT_FOUND,
+                format!("no department {origin} in this county"),
+            )
+        })?;
+    Ok((log, dept))
 }
 
 fn today() -> Result<Date, Failure> {
@@ -395,7 +408,7 @@ async fn catalog_page(
     filter
         .validate()
         .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, e).lang(lang))?;
-    let (log, dept) = log_of(&app, &slug).map_err(|f| f.lang(lang))?;
+    let (log, dept) = department_of(&app, &slug).map_err(|f| f.lang(lang))?;
     let page = app.config.page_size;
     let today = today()?;
     let f = filter.clone();
@@ -515,7 +528,7 @@ async fn item_page(
     Query(q): Query<LangQuery>,
 ) -> Page {
     let lang = Lang::from_param(&q.lang);
-    let (log, dept) = log_of(&app, &slug).map_err(|f| f.lang(lang))?;
+    let (log, dept) = department_of(&app, &slug).map_err(|f| f.lang(lang))?;
     let id2 = id.clone();
     let found = blocking(move || {
         let Some(rec) = log.projection().item(&id2).map_err(ModelError::from)? else {
@@ -617,7 +630,7 @@ async fn requests_page(
     Query(q): Query<LangQuery>,
 ) -> Page {
     let lang = Lang::from_param(&q.lang);
-    let (log, dept) = log_of(&app, &slug).map_err(|f| f.lang(lang))?;
+    let (log, dept) = department_of(&app, &slug).map_err(|f| f.lang(lang))?;
     let today = today()?;
     let reqs = blocking(move || Ok(model::requests(log.as_ref(), today)?)).await?;
     let body = html! {
@@ -803,7 +816,7 @@ async fn api_items(
     filter
         .validate()
         .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, e).json())?;
-    let (log, _) = log_of(&app, &slug).map_err(Failure::json)?;
+    let log = log_of(&app, &slug).map_err(Failure::json)?;
     let page = app.config.page_size;
     let (items, next) = blocking(move || {
         let matters = model::matters(log.as_ref())?;
@@ -818,7 +831,7 @@ async fn api_matters(
     State(app): State<App>,
     Path(slug): Path<String>,
 ) -> Result<Response, Failure> {
-    let (log, _) = log_of(&app, &slug).map_err(Failure::json)?;
+    let log = log_of(&app, &slug).map_err(Failure::json)?;
     let today = today()?;
     let m = blocking(move || {
         let matters = model::matters(log.as_ref())?;
@@ -833,7 +846,7 @@ async fn api_requests(
     State(app): State<App>,
     Path(slug): Path<String>,
 ) -> Result<Response, Failure> {
-    let (log, _) = log_of(&app, &slug).map_err(Failure::json)?;
+    let log = log_of(&app, &slug).map_err(Failure::json)?;
     let today = today()?;
     let r = blocking(move || Ok(model::requests(log.as_ref(), today)?))
         .await
@@ -845,7 +858,7 @@ async fn api_item(
     State(app): State<App>,
     Path((slug, id)): Path<(String, String)>,
 ) -> Result<Response, Failure> {
-    let (log, _) = log_of(&app, &slug).map_err(Failure::json)?;
+    let log = log_of(&app, &slug).map_err(Failure::json)?;
     let out = blocking(move || {
         let Some(rec) = log.projection().item(&id).map_err(ModelError::from)? else {
             return Err(Failure::new(StatusCode::NOT_FOUND, format!("no item {id}")));
@@ -883,7 +896,7 @@ async fn api_proof(
     Path((slug, id)): Path<(String, String)>,
 ) -> Result<Response, Failure> {
     use gongkai_core::proof::{PROOF_FORMAT, PROOF_STATEMENT, ProofBundle, ProvenEntry};
-    let (log, _) = log_of(&app, &slug).map_err(Failure::json)?;
+    let log = log_of(&app, &slug).map_err(Failure::json)?;
     let out = blocking(move || {
         let Some(rec) = log.projection().item(&id).map_err(ModelError::from)? else {
             return Err(Failure::new(StatusCode::NOT_FOUND, format!("no item {id}")));
@@ -948,7 +961,7 @@ async fn api_proof(
 // ------------------------------------------------------------ static logs
 
 async fn checkpoint_file(State(app): State<App>, Path(slug): Path<String>) -> Response {
-    let Ok((log, _)) = log_of(&app, &slug) else {
+    let Ok(log) = log_of(&app, &slug) else {
         return (StatusCode::NOT_FOUND, "no such log\n").into_response();
     };
     match log.checkpoint() {
@@ -967,13 +980,8 @@ async fn checkpoint_file(State(app): State<App>, Path(slug): Path<String>) -> Re
 /// `tile/<L>/<N>[.p/<W>]` and `tile/entries/<N>[.p/<W>]` (FORMAT.md § 9),
 /// served only up to the published checkpoint's size, so every file is
 /// immutable once served.
-async fn tile_file(
-    State(app): State<App>,
-    Path((slug, path)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let _ = headers;
-    let Ok((log, _)) = log_of(&app, &slug) else {
+async fn tile_file(State(app): State<App>, Path((slug, path)): Path<(String, String)>) -> Response {
+    let Ok(log) = log_of(&app, &slug) else {
         return (StatusCode::NOT_FOUND, "no such log\n").into_response();
     };
     let tile = match parse_path(&path) {
@@ -1051,7 +1059,7 @@ async fn content_file(
     State(app): State<App>,
     Path((slug, digest)): Path<(String, String)>,
 ) -> Response {
-    let Ok((log, _)) = log_of(&app, &slug) else {
+    let Ok(log) = log_of(&app, &slug) else {
         return (StatusCode::NOT_FOUND, "no such log\n").into_response();
     };
     let Ok(digest) = Hash::from_hex(&digest) else {
