@@ -9,25 +9,10 @@ use gongkai_core::keys::SigningKey;
 use gongkai_core::note::KeyType;
 use gongkai_core::types::{KeyName, Origin};
 use gongkai_node::config::NodeConfig;
-use gongkai_node::log::OpenOptions;
+use gongkai_node::open_options;
 use gongkai_proto::v1;
 
 use crate::client::{Connection, Failure, Node};
-
-fn open_options<'a>(
-    cfg: &'a NodeConfig,
-    origin: &'a Origin,
-    key: &'a SigningKey,
-) -> OpenOptions<'a> {
-    OpenOptions {
-        origin,
-        data_dir: &cfg.data_dir,
-        key_path: &cfg.key,
-        key,
-        reserve_bytes: cfg.free_space_reserve,
-        cache_bytes: cfg.cache_bytes,
-    }
-}
 
 fn origin(cfg: &NodeConfig) -> Result<Origin> {
     Origin::new(&cfg.origin).map_err(|e| anyhow::anyhow!("origin in the config: {e}"))

@@ -29,13 +29,13 @@ use gongkai_core::writer::LogWriter;
 use gongkai_store::{DataDir, Journal, JournalOptions};
 
 use crate::NodeError;
-use crate::log::{OpenOptions, now_ms};
+use crate::log::{OpenOptions, now_ms, read_key_state, write_key_state};
 
 /// The verified state of a journal: the chain verifier after its last
 /// entry, the tree, and what a writer needs to continue.
-struct Walked {
-    verifier: ChainVerifier,
-    tree: TreeState,
+pub(crate) struct Walked {
+    pub(crate) verifier: ChainVerifier,
+    pub(crate) tree: TreeState,
     last_body: Hash,
     last_time: u64,
 }
@@ -46,7 +46,10 @@ fn fatal(e: impl std::fmt::Display) -> NodeError {
 
 /// Verifies every entry of `journal` (framing, chain, catalog rules,
 /// signatures), anchored on the signer of its Genesis entry.
-fn walk(journal: &Journal, origin: &gongkai_core::types::Origin) -> Result<Walked, NodeError> {
+pub(crate) fn walk(
+    journal: &Journal,
+    origin: &gongkai_core::types::Origin,
+) -> Result<Walked, NodeError> {
     let size = journal.len();
     if size == 0 {
         return Err(fatal("the journal holds no entries"));
@@ -215,7 +218,7 @@ pub fn rotate_key(
             "the config's key is not the key in force for this log; nothing changed",
         ));
     }
-    let signed = read_state(&state_path(opts.key_path))?;
+    let signed = read_key_state(&state_path(opts.key_path))?;
     let mut writer = LogWriter::resume(
         opts.origin.clone(),
         opts.key.clone(),
@@ -232,7 +235,7 @@ pub fn rotate_key(
     }
     // The next key inherits the signed size first, so a crash after the
     // append cannot leave a key without its restore-safety record.
-    write_state(&state_path(next_key_path), signed)?;
+    write_key_state(&state_path(next_key_path), signed)?;
     let index = journal.append_one(entry.as_bytes())?;
     let name = KeyName::new(opts.origin.as_str())?;
     Ok(Rotated {
@@ -243,31 +246,6 @@ pub fn rotate_key(
 
 fn state_path(key: &Path) -> PathBuf {
     PathBuf::from(format!("{}.state", key.display()))
-}
-
-fn read_state(path: &Path) -> Result<u64, NodeError> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => t
-            .trim()
-            .parse()
-            .map_err(|_| fatal(format!("{} is damaged", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(fatal(format!("{}: {e}", path.display()))),
-    }
-}
-
-fn write_state(path: &Path, size: u64) -> Result<(), NodeError> {
-    use std::io::Write as _;
-    let io = |e: std::io::Error| fatal(format!("write {}: {e}", path.display()));
-    let tmp = path.with_extension("state.tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(format!("{size}\n").as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        sync_dir(dir)?;
-    }
-    Ok(())
 }
 
 /// What [`append_tail`] did.

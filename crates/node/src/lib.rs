@@ -29,7 +29,7 @@ mod server;
 pub mod service;
 pub mod view;
 
-pub use server::{CheckReport, check, init, run, run_when_ready, verify_read_only};
+pub use server::{CheckReport, check, init, open_options, run, run_when_ready, verify_read_only};
 
 /// Errors of the node. One place ([`From<NodeError> for tonic::Status`])
 /// turns them into gRPC statuses; internal details are logged, not echoed.

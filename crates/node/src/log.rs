@@ -126,7 +126,7 @@ struct Sequencer {
 /// The largest checkpoint size this key has signed for the log, kept beside
 /// the key file (`<key>.state`), outside the data directory: a data dir
 /// restored from an old backup cannot carry it back.
-fn read_key_state(path: &Path) -> Result<u64, NodeError> {
+pub(crate) fn read_key_state(path: &Path) -> Result<u64, NodeError> {
     match std::fs::read_to_string(path) {
         Ok(text) => text.trim().parse().map_err(|_| {
             NodeError::Fatal(format!(
@@ -140,7 +140,7 @@ fn read_key_state(path: &Path) -> Result<u64, NodeError> {
 }
 
 /// Writes the key state durably: temp file, fsync, rename, directory fsync.
-fn write_key_state(path: &Path, size: u64) -> Result<(), NodeError> {
+pub(crate) fn write_key_state(path: &Path, size: u64) -> Result<(), NodeError> {
     use std::io::Write as _;
     let io = |e: std::io::Error| NodeError::Fatal(format!("write {}: {e}", path.display()));
     let tmp = path.with_extension("state.tmp");
@@ -1122,22 +1122,9 @@ pub fn verify_read_only(opts: &OpenOptions<'_>) -> Result<Verified, NodeError> {
             return Err(NodeError::Fatal("entry 0 is not a Genesis entry".into()));
         }
     };
-    let mut verifier = ChainVerifier::new(opts.origin.clone(), &[genesis.event.signer]);
-    let mut tree = TreeState::new();
-    const CHUNK: u64 = 4096;
-    let mut start = 0;
-    while start < size {
-        let end = (start + CHUNK).min(size);
-        for (i, bytes) in journal.read_range(start, end)?.into_iter().enumerate() {
-            let p = prepare(bytes, start + i as u64)?;
-            for c in &verifier.push_prepared(&p)? {
-                c.verify()?;
-            }
-            tree.append(p.leaf_hash);
-        }
-        start = end;
-    }
-    let in_force = verifier.into_state().key_in_force();
+    let walked = crate::admin::walk(&journal, opts.origin)?;
+    let tree = walked.tree;
+    let in_force = walked.verifier.into_state().key_in_force();
     if in_force != Some(opts.key.public_key()) {
         return Err(NodeError::Fatal(format!(
             "the key file's public key {} is not the key in force for this log ({})",

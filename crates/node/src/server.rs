@@ -74,7 +74,8 @@ pub fn verify_read_only(config: &NodeConfig, key: &SigningKey) -> Result<log::Ve
     log::verify_read_only(&open_options(config, &origin, key))
 }
 
-fn open_options<'a>(
+/// The options to open the log of `config` with.
+pub fn open_options<'a>(
     config: &'a NodeConfig,
     origin: &'a Origin,
     key: &'a SigningKey,
