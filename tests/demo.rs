@@ -36,6 +36,20 @@ fn the_county_comes_up_verified_and_resumes() {
     let exit = demo.0.wait().unwrap();
     assert!(exit.success(), "Ctrl-C stops the county cleanly: {exit}");
 
+    // A resumed county keeps its shape: other settings are refused, not
+    // silently ignored.
+    for (flag, value) in [
+        ("--departments", "5".to_owned()),
+        ("--port-base", (base + 1000).to_string()),
+    ] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_gongkai"))
+            .args(["demo", "--dir", dir.path().to_str().unwrap(), flag, &value])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains("use another --dir"));
+    }
+
     let (_again, ready) = start(dir.path(), base);
     assert_eq!(ready["verified"], true, "{ready}");
     assert_eq!(

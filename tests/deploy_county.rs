@@ -358,7 +358,8 @@ fn a_county_with_tls_replicates_cosigns_verifies_exports_and_audits() {
     expect_code(&audit, 1);
 
     // The portal shows the county's departments.
-    let home = http_get(&format!("{portal2}/"));
+    let (status, home) = common::demo::http_get(&format!("{portal2}/"));
+    assert_eq!(status, 200);
     assert!(
         home.contains("某某县财政局") && home.contains("某某县民政局"),
         "{home}"
@@ -378,22 +379,4 @@ fn find_file(dir: &Path, part: &str) -> Option<PathBuf> {
         }
     }
     None
-}
-
-fn http_get(url: &str) -> String {
-    use std::io::{Read as _, Write as _};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (host, path) = rest
-        .split_once('/')
-        .map_or((rest, "/".to_owned()), |(h, p)| (h, format!("/{p}")));
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    raw
 }

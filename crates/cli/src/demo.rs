@@ -42,14 +42,15 @@ pub struct DemoArgs {
     /// exists).
     #[arg(long, default_value = "gongkai-demo")]
     dir: PathBuf,
-    /// Number of department nodes (1 to 10); fixed when the directory is
-    /// first set up.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=10))]
-    departments: u8,
-    /// First port: aggregator on it, departments on the next N, the portal
-    /// on +80 and its content downloads on +81.
-    #[arg(long, default_value_t = DEFAULT_PORT_BASE)]
-    port_base: u16,
+    /// Number of department nodes (1 to 10; default 3); fixed when the
+    /// directory is first set up.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=10))]
+    departments: Option<u8>,
+    /// First port (default 7400): aggregator on it, departments on the next
+    /// N, the portal on +80 and its content downloads on +81; fixed when
+    /// the directory is first set up.
+    #[arg(long)]
+    port_base: Option<u16>,
 }
 
 /// What the demo directory records about its county (`demo.json`).
@@ -100,20 +101,26 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, CountySetup, [u8; 32])> {
                 .with_context(|| format!("read {}", setup_path.display()))?,
         )
         .with_context(|| format!("{} is damaged", setup_path.display()))?;
-        if s.departments != args.departments && args.departments != 3 {
+        if let Some(n) = args.departments.filter(|n| *n != s.departments) {
             bail!(
-                "{} holds a county of {} departments; use another --dir for {}",
+                "{} holds a county of {} departments; use another --dir for {n}",
                 dir.display(),
                 s.departments,
-                args.departments
+            );
+        }
+        if let Some(p) = args.port_base.filter(|p| *p != s.port_base) {
+            bail!(
+                "{} holds a county on ports from {}; use another --dir for --port-base {p}",
+                dir.display(),
+                s.port_base,
             );
         }
         s
     } else {
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
         Setup {
-            departments: args.departments,
-            port_base: args.port_base,
+            departments: args.departments.unwrap_or(3),
+            port_base: args.port_base.unwrap_or(DEFAULT_PORT_BASE),
             day0: crate::today(),
         }
     };
