@@ -179,13 +179,9 @@ fn dn(cn: &str) -> DistinguishedName {
 }
 
 fn validity(params: &mut CertificateParams, days: u32) {
-    let now = time_now();
+    let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::hours(1);
     params.not_after = now + time::Duration::days(i64::from(days));
-}
-
-fn time_now() -> time::OffsetDateTime {
-    time::OffsetDateTime::now_utc()
 }
 
 fn leaf(

@@ -104,11 +104,15 @@ impl Writer {
         Ok(r)
     }
 
-    /// Uploads `text` as a document; the salt is derived from the secret
-    /// and `name`, so the commitment is the same on every run.
+    /// The salt of document `name`, derived from the secret, so its
+    /// commitment is the same on every run.
+    fn salt(&self, name: &str) -> [u8; 32] {
+        *blake3::keyed_hash(&self.secret, format!("{}/{name}", self.prefix).as_bytes()).as_bytes()
+    }
+
+    /// Uploads `text` as document `name`.
     async fn upload(&mut self, name: &str, text: &str, media_type: &str) -> Result<pb::ContentRef> {
-        let salt = *blake3::keyed_hash(&self.secret, format!("{}/{name}", self.prefix).as_bytes())
-            .as_bytes();
+        let salt = self.salt(name);
         let commitment = ContentRef::commit(&salt, text.as_bytes(), media_type)?;
         let parts = vec![
             v1::UploadContentRequest {
@@ -325,14 +329,15 @@ pub async fn seed(w: &mut Writer, dept: &Department) -> Result<usize> {
                 )
                 .await?,
             );
-            let digest = w
-                .upload(
-                    "subsidy-notice",
-                    "财政补助资金分配说明（含联系人手机号 139xxxx0000）",
-                    "text/plain",
-                )
-                .await?
-                .digest;
+            // The commitment the publication above made (no upload needed).
+            let digest = ContentRef::commit(
+                &w.salt("subsidy-notice"),
+                "财政补助资金分配说明（含联系人手机号 139xxxx0000）".as_bytes(),
+                "text/plain",
+            )?
+            .digest()
+            .0
+            .to_vec();
             count(
                 w.append(
                     "redact/subsidy-notice",
