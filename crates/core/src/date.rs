@@ -191,7 +191,22 @@ impl Date {
     /// # Errors
     /// [`Error::InvalidDate`] after 9999-12-31.
     pub fn succ(self) -> Result<Date, Error> {
-        Date::from_days_since_epoch(self.days_since_epoch() + 1)
+        // Deadlines walk day by day, so avoid the round trip through days
+        // since the epoch: only the last day of a month needs more.
+        if self.day < days_in_month(self.year, self.month) {
+            return Ok(Date {
+                day: self.day + 1,
+                ..self
+            });
+        }
+        if self.month < 12 {
+            return Ok(Date {
+                month: self.month + 1,
+                day: 1,
+                ..self
+            });
+        }
+        Date::new(self.year + 1, 1, 1)
     }
 
     /// The date `n` calendar days later (or earlier, for negative `n`).
@@ -269,6 +284,13 @@ mod tests {
             assert_eq!(Date::from_days_since_epoch(n).unwrap(), d);
             d = d.succ().unwrap();
         }
+        // `succ` steps within the month without the round trip; at the end
+        // of the range it fails like the round trip does.
+        assert!(Date::new(9999, 12, 31).unwrap().succ().is_err());
+        assert_eq!(
+            Date::new(9998, 12, 31).unwrap().succ().unwrap(),
+            Date::new(9999, 1, 1).unwrap()
+        );
     }
 
     #[test]

@@ -96,13 +96,26 @@ impl Event {
             index,
             reason: format!("body does not decode: {e}"),
         })?;
-        // Compare lengths first; then encode once into an exactly-sized buffer.
+        // Compare lengths first; then encode once and compare the bytes.
         if msg.encoded_len() != body.len() {
             return Err(Error::NonCanonicalBody { index });
         }
-        let mut again = Vec::with_capacity(body.len());
-        msg.encode_raw(&mut again);
-        if again != body {
+        std::thread_local! {
+            // One buffer per thread for the re-encoding: verifiers decode
+            // millions of bodies, and the comparison needs no fresh memory.
+            static AGAIN: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let canonical = AGAIN.with_borrow_mut(|again| {
+            again.clear();
+            msg.encode_raw(again);
+            let same = again.as_slice() == body;
+            if again.capacity() > 4 * MAX_SHORT_TEXT * 16 {
+                // Do not keep a rare large body's buffer forever.
+                *again = Vec::new();
+            }
+            same
+        });
+        if !canonical {
             return Err(Error::NonCanonicalBody { index });
         }
         Event::from_message(msg, index)
@@ -115,7 +128,7 @@ impl Event {
     /// [`Error::InvalidField`] naming the first field that breaks a rule.
     pub fn from_message(msg: pb::EventBody, index: u64) -> Result<Event, Error> {
         let f = Fields { index };
-        let origin = Origin::new(&msg.origin).map_err(|e| f.err("origin", e.to_string()))?;
+        let origin = Origin::from_string(msg.origin).map_err(|e| f.err("origin", e.to_string()))?;
         let prev_hash =
             Hash::from_slice(&msg.prev_hash).map_err(|e| f.err("prev_hash", e.to_string()))?;
         let signer =
@@ -133,7 +146,7 @@ impl Event {
                 "must be the canonical encoding of a point not of small order".into(),
             ));
         }
-        f.kind(&kind, date, &msg.origin)?;
+        f.kind(&kind, date, origin.as_str())?;
         Ok(Event {
             origin,
             index: msg.index,
@@ -191,10 +204,7 @@ impl Fields {
         if s.len() > max {
             return Err(self.err(field, format!("longer than {max} bytes")));
         }
-        let newline_ok = max > MAX_SHORT_TEXT;
-        if s.chars()
-            .any(|c| c.is_control() && !(newline_ok && c == '\n'))
-        {
+        if has_control(s, max > MAX_SHORT_TEXT) {
             return Err(self.err(field, "contains a control character".into()));
         }
         if s.trim() != s {
@@ -237,21 +247,15 @@ impl Fields {
     }
 
     fn item_id(&self, field: &'static str, s: &str) -> Result<(), Error> {
-        ItemId::new(s)
-            .map(drop)
-            .map_err(|e| self.err(field, e.to_string()))
+        ItemId::check(s).map_err(|e| self.err(field, e.to_string()))
     }
 
     fn matter_id(&self, field: &'static str, s: &str) -> Result<(), Error> {
-        MatterId::new(s)
-            .map(drop)
-            .map_err(|e| self.err(field, e.to_string()))
+        MatterId::check(s).map_err(|e| self.err(field, e.to_string()))
     }
 
     fn request_id(&self, field: &'static str, s: &str) -> Result<(), Error> {
-        RequestId::new(s)
-            .map(drop)
-            .map_err(|e| self.err(field, e.to_string()))
+        RequestId::check(s).map_err(|e| self.err(field, e.to_string()))
     }
 
     fn content(&self, field: &'static str, c: Option<&pb::ContentRef>) -> Result<(), Error> {
@@ -507,6 +511,20 @@ pub fn content_ref(c: &pb::ContentRef) -> Result<ContentRef, Error> {
     ContentRef::new(Hash::from_slice(&c.digest)?, c.length, &c.media_type)
 }
 
+/// True if `s` holds a control character (Unicode category Cc: U+0000 to
+/// U+001F and U+007F to U+009F), other than `\n` when `newline_ok`.
+/// Scans bytes: in UTF-8, U+0080 to U+009F are `0xC2 0x80` to `0xC2 0x9F`,
+/// and no other sequence holds a byte below 0x80 or a `0xC2` lead byte.
+fn has_control(s: &str, newline_ok: bool) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| match c {
+        b'\n' => !newline_ok,
+        0x00..=0x1f | 0x7f => true,
+        0xc2 => b.get(i + 1).is_some_and(|n| (0x80..=0x9f).contains(n)),
+        _ => false,
+    })
+}
+
 /// The message of a content reference.
 pub fn content_message(c: &ContentRef) -> pb::ContentRef {
     pb::ContentRef {
@@ -537,6 +555,26 @@ mod tests {
             reason: "superseded".into(),
             legal_basis: "条例第二十六条".into(),
         })
+    }
+
+    proptest::proptest! {
+        /// The byte scan agrees with the definition: `char::is_control`.
+        #[test]
+        fn control_scan_matches_char_is_control(s in "\\PC*|[\\x00-\\x{a0}\\n]{0,12}", nl: bool) {
+            let reference = s.chars().any(|c| c.is_control() && !(nl && c == '\n'));
+            proptest::prop_assert_eq!(has_control(&s, nl), reference);
+        }
+    }
+
+    #[test]
+    fn control_scan_edges() {
+        for c in ['\u{0}', '\u{1f}', '\u{7f}', '\u{80}', '\u{9f}'] {
+            assert!(has_control(&format!("a{c}b"), true), "{c:?}");
+        }
+        for s in ["\u{a0}", "\u{100}", "预算\u{c2a0}", "é", "a\nb"] {
+            assert!(!has_control(s, true), "{s:?}");
+        }
+        assert!(has_control("a\nb", false));
     }
 
     #[test]

@@ -35,6 +35,20 @@ impl Origin {
     /// # Errors
     /// [`Error::InvalidOrigin`] naming the rule broken.
     pub fn new(text: &str) -> Result<Origin, Error> {
+        Origin::check(text)?;
+        Ok(Origin(text.to_owned()))
+    }
+
+    /// Parses an origin, keeping `text` without copying it.
+    ///
+    /// # Errors
+    /// As [`Origin::new`].
+    pub fn from_string(text: String) -> Result<Origin, Error> {
+        Origin::check(&text)?;
+        Ok(Origin(text))
+    }
+
+    fn check(text: &str) -> Result<(), Error> {
         let fail = |reason| Error::InvalidOrigin {
             origin: shorten(text),
             reason,
@@ -57,7 +71,7 @@ impl Origin {
         if text.contains("//") || text.ends_with('/') {
             return Err(fail("empty path segment"));
         }
-        Ok(Origin(text.to_owned()))
+        Ok(())
     }
 
     /// The origin text.
@@ -196,6 +210,14 @@ macro_rules! id_type {
             pub fn new(text: &str) -> Result<$name, Error> {
                 check_id($what, text)?;
                 Ok($name(text.to_owned()))
+            }
+
+            /// Checks `text` against the id rules without keeping it.
+            ///
+            /// # Errors
+            /// As [`Self::new`].
+            pub fn check(text: &str) -> Result<(), Error> {
+                check_id($what, text)
             }
 
             /// The id text.
