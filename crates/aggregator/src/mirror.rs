@@ -830,6 +830,7 @@ impl Mirror {
                 match &p.event.kind {
                     Kind::Published(x) => self.note_content(ctx, x.content.as_ref())?,
                     Kind::Amended(x) => self.note_content(ctx, x.content.as_ref())?,
+                    Kind::RequestAnswered(x) => self.note_content(ctx, x.content.as_ref())?,
                     Kind::Redacted(r) => {
                         if let Ok(d) = Hash::from_slice(&r.content_digest) {
                             ctx.state.remove_missing(origin, &d)?;

@@ -20,6 +20,7 @@
 //! | `c` | size (u64be) | signed checkpoint note |
 //! | `i` | item id | [`ItemRecord`] (JSON) |
 //! | `d` | content digest (32) | item id |
+//! | `a` | content digest (32) | request id, for the content of a request answer |
 //! | `m` | matter id | [`MatterRecord`] (JSON) |
 //! | `r` | request id | [`RequestRecord`] (JSON) |
 //! | `k` | idempotency key | [`IdempotencyRecord`] (JSON) |
@@ -185,6 +186,9 @@ pub struct RequestRecord {
     pub received_index: u64,
     /// Indexes of every entry about the request.
     pub history: Vec<u64>,
+    /// The content the answer commits to (`request_answered.content`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_content: Option<ContentRecord>,
 }
 
 /// What an idempotency key stands for.
@@ -239,8 +243,9 @@ const ORIGIN: &[u8] = b"Morigin";
 /// stored hash).
 const LAYOUT: &[u8] = b"Mlayout";
 /// The layout this build writes: tree hashes stored by tile, no stored
-/// leaf index.
-const LAYOUT_TILES: &[u8] = b"3";
+/// leaf index, request-answer content indexed under `a` (layout 3 lacked
+/// that index: such a database is rebuilt so answers' content is served).
+const LAYOUT_TILES: &[u8] = b"4";
 
 /// Tree levels per tile (FORMAT.md § 9.1).
 const TILE_HEIGHT: u8 = 8;
@@ -617,6 +622,17 @@ impl Projection {
         }
     }
 
+    /// The request whose answer commits to content with `digest`.
+    ///
+    /// # Errors
+    /// As [`Projection::item`].
+    pub fn request_of_content(&self, digest: &Hash) -> Result<Option<RequestRecord>, StoreError> {
+        match self.db.get(key(b'a', &digest.0)).map_err(sled_err)? {
+            Some(id) => self.request(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
     /// The record of a matter.
     ///
     /// # Errors
@@ -885,6 +901,7 @@ fn apply_event(
                 decision: 0,
                 received_index: index,
                 history: vec![index],
+                answer_content: None,
             };
             s.put(key(b'r', r.request_id.as_bytes()), &rec)?;
         }
@@ -916,6 +933,18 @@ fn apply_event(
             )?;
         }
         Kind::RequestAnswered(r) => {
+            if let Some(c) = &r.content {
+                let content = ContentRecord::from_pb(Some(c));
+                s.writes.insert(
+                    key(b'a', &content.digest.0),
+                    r.request_id.as_bytes().to_vec(),
+                );
+                let k = key(b'r', r.request_id.as_bytes());
+                if let Some(mut rec) = s.get::<RequestRecord>(&k)? {
+                    rec.answer_content = Some(content);
+                    s.put(k, &rec)?;
+                }
+            }
             update_request(
                 s,
                 &r.request_id,
