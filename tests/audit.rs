@@ -1148,3 +1148,89 @@ fn vector_export_and_proof_bundle_pass_the_cli() {
     ]);
     expect_code(&o, 0);
 }
+
+/// A department that rewrites its history after the county cosigned it:
+/// the county records evidence (FORMAT.md § 20), `export` from the county
+/// writes it to `evidence/<id>` byte for byte under the county's id, and
+/// `audit` reports the violation `misbehaviour` naming the file.
+#[test]
+fn county_evidence_is_exported_and_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let key = d.join("finance.key");
+    let vkey = keygen(&key, ORIGIN, false);
+    let county = County::start(&d.join("county"), &vkey);
+    let node_dir = d.join("node");
+    let today = today();
+    {
+        let node = Node::start_with_county(&node_dir, &key, &county);
+        node.define_matter("budget", MATTER);
+        node.publish("budget-a", "budget", &today, "原始文件", &[]);
+        let size = node.wait_checkpoint();
+        county.wait_cosigned(size);
+    }
+    // Another, longer history signed with the same key (its record of the
+    // sizes it signed goes too, or the node would refuse to start).
+    std::fs::remove_dir_all(node_dir.join("data")).unwrap();
+    std::fs::remove_file(d.join("finance.key.state")).unwrap();
+    let liar = Node::start_with_county(&node_dir, &key, &county);
+    liar.define_matter("budget", MATTER);
+    liar.define_matter("budget-2", MATTER);
+    liar.publish("budget-x", "budget", &today, "改写的文件", &[]);
+    liar.publish("budget-y", "budget", &today, "另一份", &[]);
+    liar.wait_checkpoint();
+    let start = std::time::Instant::now();
+    let id = loop {
+        let o = gongkai(&[
+            "county",
+            "evidence",
+            "list",
+            "--json",
+            "--server",
+            &county.url,
+        ]);
+        expect_code(&o, 0);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        if let Some(id) = v["evidence"][0]["id"].as_str() {
+            break id.to_owned();
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "the county recorded no evidence"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let shown = d.join("shown.txt");
+    expect_code(
+        &gongkai(&[
+            "county",
+            "evidence",
+            "show",
+            &id,
+            "--out",
+            shown.to_str().unwrap(),
+            "--server",
+            &county.url,
+        ]),
+        0,
+    );
+    let export = d.join("export");
+    expect_code(
+        &county.public(&["export", "--out", export.to_str().unwrap()]),
+        0,
+    );
+    let file = log_dir(&export).join(format!("evidence/{id}"));
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        std::fs::read(&shown).unwrap(),
+        "the exported evidence is the county's file, named by its id"
+    );
+    let trust = trust_file(d, "trust.toml", &[&vkey], &[&county.witness_vkey], None);
+    let (code, v, out) = audit(&export, &trust);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        violations(&v).iter().any(|f| f["kind"] == "misbehaviour"
+            && f["file"] == format!("logs/{ORIGIN}/evidence/{id}").as_str()),
+        "{out}"
+    );
+}
