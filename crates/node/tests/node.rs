@@ -428,6 +428,17 @@ async fn bad_input_changes_nothing() {
     )
     .await
     .unwrap();
+    append(
+        &mut c,
+        "",
+        W::RequestReceived(pb::RequestReceived {
+            request_id: "r8".into(),
+            date_received: today(),
+            subject: "申请公开".into(),
+        }),
+    )
+    .await
+    .unwrap();
     let before = all_entries(&mut c).await;
 
     // No credential / wrong credential.
@@ -496,12 +507,6 @@ async fn bad_input_changes_nothing() {
     );
     // A request answer must name content the node holds too (it serves
     // and replicates it).
-    let receive = W::RequestReceived(pb::RequestReceived {
-        request_id: "r8".into(),
-        date_received: today(),
-        subject: "申请公开".into(),
-    });
-    append(&mut c, "", receive).await.unwrap();
     let mut missing = content.clone();
     missing.digest = vec![8; 32];
     let answer_missing = W::RequestAnswered(pb::RequestAnswered {
