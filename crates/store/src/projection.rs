@@ -1106,6 +1106,68 @@ mod tests {
         assert!(err.is_err());
     }
 
+    /// The content of a request answer is indexed under `a`, with its
+    /// media type on the request record, so `GetContent` can serve it.
+    #[test]
+    fn answer_content_is_indexed() {
+        use gongkai_core::keys::SigningKey;
+        use gongkai_core::types::Origin;
+        use gongkai_core::writer::LogWriter;
+
+        let tmp = tempfile::tempdir().unwrap();
+        let p = open(tmp.path());
+        let mut w = LogWriter::new(
+            Origin::new("example.gov.cn/test").unwrap(),
+            SigningKey::from_seed([1; 32]),
+        );
+        let digest = Hash([5; 32]);
+        let kinds = [
+            Kind::Genesis(pb::Genesis {
+                department: "财政局".into(),
+                division_code: "510122".into(),
+            }),
+            Kind::RequestReceived(pb::RequestReceived {
+                request_id: "r1".into(),
+                date_received: "2026-03-02".into(),
+                subject: "申请公开".into(),
+            }),
+            Kind::RequestAnswered(pb::RequestAnswered {
+                request_id: "r1".into(),
+                date_answered: "2026-03-03".into(),
+                decision: pb::Decision::Disclosed as i32,
+                content: Some(pb::ContentRef {
+                    digest: digest.0.to_vec(),
+                    length: 3,
+                    media_type: "text/plain".into(),
+                }),
+                ..Default::default()
+            }),
+        ];
+        let mut events = Vec::new();
+        for (i, k) in kinds.into_iter().enumerate() {
+            let e = w
+                .append(k, 1_772_500_000_000 + i as u64 * 86_400_000)
+                .unwrap();
+            events.push((leaf_hash(e.as_bytes()), e.decode_event(i as u64).unwrap()));
+        }
+        let applied: Vec<Applied<'_>> = events
+            .iter()
+            .enumerate()
+            .map(|(i, (leaf_hash, event))| Applied {
+                index: i as u64,
+                leaf_hash: *leaf_hash,
+                event,
+            })
+            .collect();
+        p.apply(&applied, &[], &[], WorkCalendar::shipped())
+            .unwrap();
+        let rec = p.request_of_content(&digest).unwrap().unwrap();
+        assert_eq!(rec.request_id, "r1");
+        assert_eq!(rec.answer_content.unwrap().media_type, "text/plain");
+        assert!(p.item_of_content(&digest).unwrap().is_none());
+        assert!(p.request_of_content(&Hash([6; 32])).unwrap().is_none());
+    }
+
     /// A projection in the first layout (one `h` key per stored hash) is
     /// not read: its derived records go, checkpoints and idempotency
     /// records stay, and `applied` restarts at 0 so the node replays.
