@@ -724,6 +724,47 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
             file: Some(bundle.clone()),
         },
         Case {
+            name: "back-dated, judged against a cosigned checkpoint inside evidence",
+            tamper: Box::new({
+                let (o, w, dept, origin) =
+                    (older.clone(), witness.clone(), dept.clone(), origin.clone());
+                move |dir: &Path| {
+                    let mut a = SignedCheckpoint::parse(&o).unwrap();
+                    a.cosign(&w, now + 86_400).unwrap();
+                    let b = SignedCheckpoint::sign(
+                        &Checkpoint::new(origin.clone(), size1, gongkai_core::Hash([9; 32])),
+                        &dept,
+                    )
+                    .unwrap();
+                    let e = Evidence {
+                        origin: origin.clone(),
+                        observed_secs: now + 86_400,
+                        what: Misbehaviour::CheckpointFork { a, b },
+                    };
+                    std::fs::create_dir_all(dir.join("evidence")).unwrap();
+                    std::fs::write(dir.join(format!("evidence/{}", e.id())), e.encode()).unwrap();
+                }
+            }),
+            index: Some(size1),
+            file: Some(bundle.clone()),
+        },
+        Case {
+            name: "back-dated, judged against a cosigned checkpoint in a county leaf",
+            tamper: Box::new({
+                let (o, w, key) = (older.clone(), witness.clone(), county_key.clone());
+                move |dir: &Path| {
+                    let root = root_of(dir);
+                    let mut leaves = county_leaves(&root);
+                    let mut c = SignedCheckpoint::parse(&o).unwrap();
+                    c.cosign(&w, now + 86_400).unwrap();
+                    leaves.push(CountyLeaf::new(now + 86_400, vec![c]).unwrap().encode());
+                    rewrite_county(&root, &leaves, &key);
+                }
+            }),
+            index: Some(size1),
+            file: Some(bundle.clone()),
+        },
+        Case {
             name: "delete the checkpoint",
             tamper: Box::new(|dir: &Path| std::fs::remove_file(dir.join("checkpoint")).unwrap()),
             index: None,

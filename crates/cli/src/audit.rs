@@ -350,8 +350,17 @@ pub fn audit_log(
     let mut evidence: Vec<(String, Evidence)> = Vec::new();
     for f in files_under(&dir.join(layout::EVIDENCE)) {
         let file = format!("{}/{f}", layout::EVIDENCE);
-        let parsed = std::fs::read(dir.join(&file))
+        let path = dir.join(&file);
+        let parsed = std::fs::metadata(&path)
             .map_err(|e| e.to_string())
+            .and_then(|m| {
+                // Not read at all when larger than any evidence may be.
+                if m.len() > gongkai_core::evidence::MAX_EVIDENCE_LEN as u64 {
+                    Err("larger than 64 MiB".to_owned())
+                } else {
+                    std::fs::read(&path).map_err(|e| e.to_string())
+                }
+            })
             .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_owned()))
             .and_then(|t| Evidence::parse(&t).map_err(|e| e.to_string()));
         match parsed {
