@@ -1,7 +1,9 @@
-//! `gongkai export` and `gongkai audit` end to end: a real node, a real
-//! export, a tamper matrix (each case must make `audit` exit 1 and name
-//! the exact index or file), and a fixture log with late disclosures,
-//! late and overdue requests and a missing period.
+//! `gongkai export` and `gongkai audit` end to end: a real node replicating
+//! to a real county aggregator, a real export from the county (the log,
+//! its evidence, the county log as `county/`, a request answer's content),
+//! a tamper matrix (each case must make `audit` exit 1 and name the exact
+//! index or file), and a fixture log with late disclosures, late and
+//! overdue requests and a missing period.
 
 mod common;
 
@@ -10,6 +12,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use common::*;
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongkai_core::county::CountyLeaf;
+use gongkai_core::evidence::{Evidence, Misbehaviour};
 use gongkai_core::keys::SigningKey;
 use gongkai_core::note::{Cosigner, parse_private_key};
 use gongkai_core::types::{KeyName, Origin};
@@ -67,13 +71,97 @@ fn only_file(dir: &Path, sub: &str) -> String {
     format!("{sub}/{}", files[0])
 }
 
-fn cosign(dir: &Path, witness: &Cosigner, time: u64) {
-    let text = std::fs::read_to_string(dir.join("checkpoint")).unwrap();
-    let mut cp = SignedCheckpoint::parse(&text).unwrap();
-    cp.cosign(witness, time).unwrap();
-    let size = cp.checkpoint().size;
-    std::fs::write(dir.join("checkpoint"), cp.to_string()).unwrap();
-    std::fs::write(dir.join(format!("checkpoints/{size}")), cp.to_string()).unwrap();
+/// The county log's directory inside an export.
+fn county_dir(export: &Path) -> PathBuf {
+    export.join("county/logs").join(COUNTY_ORIGIN)
+}
+
+/// The export root of a log directory (`logs/<origin>` with three origin
+/// segments).
+fn root_of(log_dir: &Path) -> PathBuf {
+    log_dir.ancestors().nth(4).unwrap().to_path_buf()
+}
+
+/// The leaves of an exported county log (one entry bundle in these tests).
+fn county_leaves(export: &Path) -> Vec<Vec<u8>> {
+    let dir = county_dir(export);
+    let cp =
+        SignedCheckpoint::parse(&std::fs::read_to_string(dir.join("checkpoint")).unwrap()).unwrap();
+    let n = cp.checkpoint().size;
+    assert!((1..256).contains(&n), "county log of {n} leaves");
+    let bytes = std::fs::read(dir.join(format!("tile/entries/000.p/{n}"))).unwrap();
+    gongkai_core::tile::decode_bundle(&bytes, n as usize)
+        .unwrap()
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// Exports from the county until its county log holds a checkpoint of
+/// `size` of the department (a leaf is made at most every 200 ms).
+fn wait_county_leaf(county: &County, size: u64, scratch: &Path) {
+    let start = std::time::Instant::now();
+    loop {
+        let _ = std::fs::remove_dir_all(scratch);
+        expect_code(
+            &county.public(&["export", "--out", scratch.to_str().unwrap()]),
+            0,
+        );
+        let newest = county_leaves(scratch)
+            .iter()
+            .flat_map(|l| CountyLeaf::decode(l).unwrap().checkpoints)
+            .filter(|c| c.checkpoint().origin.as_str() == ORIGIN)
+            .map(|c| c.checkpoint().size)
+            .max();
+        if newest == Some(size) {
+            let _ = std::fs::remove_dir_all(scratch);
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "no county leaf with size {size}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// Rewrites the exported county log with `leaves` (tiles recomputed, the
+/// checkpoint signed by `county_key`): a county that signs what it likes.
+fn rewrite_county(export: &Path, leaves: &[Vec<u8>], county_key: &SigningKey) {
+    let dir = county_dir(export);
+    let _ = std::fs::remove_dir_all(dir.join("tile"));
+    let mut tiles = gongkai_core::tile::TileBuilder::new();
+    let mut hashes = Vec::new();
+    for l in leaves {
+        let h = gongkai_core::hash::leaf_hash(l);
+        hashes.push(h);
+        assert!(tiles.push(h).is_empty(), "one partial tile");
+    }
+    for (id, t) in tiles.partial_tiles() {
+        let p = dir.join(id.path());
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, gongkai_core::tile::encode_tile(&t)).unwrap();
+    }
+    let refs: Vec<&[u8]> = leaves.iter().map(Vec::as_slice).collect();
+    let p = dir.join(format!("tile/entries/000.p/{}", leaves.len()));
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, gongkai_core::tile::encode_bundle(&refs).unwrap()).unwrap();
+    let cp = Checkpoint::new(
+        Origin::new(COUNTY_ORIGIN).unwrap(),
+        leaves.len() as u64,
+        gongkai_core::merkle::root(&hashes),
+    );
+    std::fs::write(
+        dir.join("checkpoint"),
+        SignedCheckpoint::sign(&cp, county_key).unwrap().to_string(),
+    )
+    .unwrap();
+}
+
+fn private_key(path: &Path) -> SigningKey {
+    parse_private_key(std::fs::read_to_string(path).unwrap().trim())
+        .unwrap()
+        .2
 }
 
 struct Case {
@@ -90,7 +178,8 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
     let d = tmp.path();
     let key = d.join("finance.key");
     let vkey = keygen(&key, ORIGIN, false);
-    let node = Node::start(&d.join("node"), &key);
+    let county = County::start(&d.join("county"), &vkey);
+    let node = Node::start_with_county(&d.join("node"), &key, &county);
     let today = today();
     node.define_matter("budget", MATTER);
     node.define_matter("dibao", GROUP_MATTER);
@@ -120,8 +209,9 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
     ]);
     node.publish("dibao-1", "dibao", &today, "某某村低保名单", &[]);
     let size1 = node.wait_checkpoint();
+    county.wait_cosigned(size1);
     let export1 = d.join("export1");
-    let o = node.public(&["export", "--out", export1.to_str().unwrap()]);
+    let o = county.public(&["export", "--out", export1.to_str().unwrap()]);
     expect_code(&o, 0);
     node.ok(&[
         "request",
@@ -133,7 +223,10 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
         "--subject",
         "请求公开2025年决算",
     ]);
-    node.ok(&[
+    // An answer with its document: served, mirrored, exported, audited.
+    let answer_file = d.join("answer.txt");
+    std::fs::write(&answer_file, "2025年决算说明（答复附件）").unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&node.ok(&[
         "request",
         "answer",
         "--id",
@@ -141,25 +234,42 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
         "--date",
         &today,
         "--decision",
-        "already-public",
-    ]);
+        "disclosed",
+        "--file",
+        answer_file.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    let answer_digest = answer["content"]["digest"].as_str().unwrap().to_owned();
     let size = node.wait_checkpoint();
     assert!(size > size1);
+    // The node serves the answer's content to a public reader.
+    let got = d.join("answer-got.txt");
+    expect_code(
+        &node.public(&["content", &answer_digest, "--out", got.to_str().unwrap()]),
+        0,
+    );
+    assert_eq!(
+        std::fs::read(&got).unwrap(),
+        std::fs::read(&answer_file).unwrap()
+    );
+    county.wait_cosigned(size);
+    wait_county_leaf(&county, size, &d.join("scratch"));
     // Resuming over the first export gives the same bytes as a fresh one
     // (plus the older checkpoint it keeps in checkpoints/), and two fresh
     // exports are byte-identical.
     let export = d.join("export");
     let again = d.join("export-again");
     expect_code(
-        &node.public(&["export", "--out", export1.to_str().unwrap()]),
+        &county.public(&["export", "--out", export1.to_str().unwrap()]),
         0,
     );
     expect_code(
-        &node.public(&["export", "--out", export.to_str().unwrap()]),
+        &county.public(&["export", "--out", export.to_str().unwrap()]),
         0,
     );
     expect_code(
-        &node.public(&["export", "--out", again.to_str().unwrap()]),
+        &county.public(&["export", "--out", again.to_str().unwrap()]),
         0,
     );
     let snapshot = |p: &Path| {
@@ -184,11 +294,13 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
     };
     let fresh = snapshot(&export);
     assert!(fresh == snapshot(&again), "two exports of one log differ");
+    // (The county log may hold size1 too, so it is left out of both.)
     let kept = format!("logs/{ORIGIN}/checkpoints/{size1}");
     let resumed: Vec<_> = snapshot(&export1)
         .into_iter()
         .filter(|f| f.0 != kept)
         .collect();
+    let fresh: Vec<_> = fresh.into_iter().filter(|f| f.0 != kept).collect();
     assert!(
         resumed == fresh,
         "resumed export differs from a fresh one: {:?} vs {:?}",
@@ -196,21 +308,68 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
         fresh.iter().map(|f| &f.0).collect::<Vec<_>>()
     );
 
-    // The county cosigns (as the aggregator will); the trust requires it.
-    let witness = Cosigner::new(
-        KeyName::new("county.example").unwrap(),
-        SigningKey::from_seed([77; 32]),
+    // What the county wrote: the county log, no evidence (nobody lied),
+    // the answer's content.
+    assert!(county_dir(&export).join("checkpoint").is_file());
+    assert!(export.join("county/gongkai-export").is_file());
+    assert!(!log_dir(&export).join("evidence").exists());
+    assert!(
+        log_dir(&export)
+            .join(format!("content/{answer_digest}"))
+            .is_file()
     );
+
+    // The county cosigned; the trust requires it and names the county log
+    // key.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    cosign(&log_dir(&export), &witness, now);
-    let wv = witness.verifier_key().to_string();
-    let trust = trust_file(d, "trust.toml", &[&vkey], &[&wv], None);
+    let wv = county.witness_vkey.clone();
+    let trust_no_county = trust_file(d, "trust-no-county.toml", &[&vkey], &[&wv], None);
+    let trust = d.join("trust.toml");
+    std::fs::write(
+        &trust,
+        format!(
+            "county_log = \"{}\"\n{}",
+            county.log_vkey,
+            std::fs::read_to_string(&trust_no_county).unwrap()
+        ),
+    )
+    .unwrap();
 
     let (code, v, out) = audit(&export, &trust);
     assert_eq!(code, Some(0), "{out}");
+    let all: Vec<&serde_json::Value> = v["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["findings"].as_array().unwrap())
+        .collect();
+    assert!(
+        all.iter()
+            .all(|f| f["severity"] == "info" || f["kind"] == "cannot-verify"),
+        "a clean export from the county has only info findings: {out}"
+    );
+    let county_audit = &v["logs"][1];
+    assert_eq!(county_audit["county"], true, "{out}");
+    assert_eq!(county_audit["origin"], COUNTY_ORIGIN, "{out}");
+    assert!(
+        county_audit["entries_verified"].as_u64().unwrap() >= 1,
+        "{out}"
+    );
+    // Without the county key: clean, with a warning that the county log
+    // was not verified.
+    let (code, v2, out2) = audit(&export, &trust_no_county);
+    assert_eq!(code, Some(0), "{out2}");
+    assert!(
+        v2["logs"][1]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "county-unverified" && f["severity"] == "warning"),
+        "{out2}"
+    );
     let findings: Vec<String> = v["logs"][0]["findings"]
         .as_array()
         .unwrap()
@@ -225,6 +384,8 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
     }
     assert_eq!(v["logs"][0]["content_restricted"], 1, "{out}");
     assert_eq!(v["logs"][0]["content_redacted"], 1, "{out}");
+    // budget-a (two versions), budget-b, the answer.
+    assert_eq!(v["logs"][0]["content_ok"], 4, "{out}");
 
     // The pieces the cases need.
     let ld = log_dir(&export);
@@ -239,9 +400,26 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
         v["item"]["content"]["digest"].as_str().unwrap().to_owned()
     };
     let content = format!("content/{amended_digest}");
-    let dept = {
-        let (_, _, k) = parse_private_key(std::fs::read_to_string(&key).unwrap().trim()).unwrap();
-        k
+    let dept = private_key(&key);
+    let answer_content = format!("content/{answer_digest}");
+    let county_tile = format!(
+        "county/logs/{COUNTY_ORIGIN}/{}",
+        only_file(&county_dir(&export), "tile/0/000.p")
+    );
+    let county_bundle = format!(
+        "county/logs/{COUNTY_ORIGIN}/{}",
+        only_file(&county_dir(&export), "tile/entries/000.p")
+    );
+    let county_checkpoint = format!("county/logs/{COUNTY_ORIGIN}/checkpoint");
+    let witness = Cosigner::new(
+        KeyName::new(COUNTY_WITNESS).unwrap(),
+        private_key(&county.witness_key),
+    );
+    let county_key = private_key(&county.log_key);
+    let dept_only = |t: &str| -> String {
+        t.split_inclusive('\n')
+            .filter(|l| !l.starts_with(&format!("— {COUNTY_WITNESS} ")))
+            .collect()
     };
     let cp_text = std::fs::read_to_string(ld.join("checkpoint")).unwrap();
     let cp = SignedCheckpoint::parse(&cp_text).unwrap();
@@ -269,15 +447,15 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
             std::fs::write(&p, b).unwrap();
         })
     };
-    let sig_line = |prefix: &'static str| -> Box<dyn Fn(&Path)> {
+    let sig_line = |prefix: &'static str, file: String| -> Box<dyn Fn(&Path)> {
         // Flips one base64 character of the signature line by `prefix`.
         Box::new(move |dir: &Path| {
-            let p = dir.join("checkpoint");
+            let p = root_of(dir).join(&file);
             let t = std::fs::read_to_string(&p).unwrap();
             let lines: Vec<String> = t
                 .split_inclusive('\n')
                 .map(|l| {
-                    if l.starts_with(&format!("— {prefix}")) {
+                    if l.starts_with(&format!("— {prefix} ")) {
                         let (head, sig) = l.trim_end().rsplit_once(' ').unwrap();
                         let mut raw = base64::engine::general_purpose::STANDARD
                             .decode(sig)
@@ -295,6 +473,20 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
                 .collect();
             std::fs::write(&p, lines.concat()).unwrap();
         })
+    };
+    // Evidence (FORMAT.md § 20) the county would write had the department
+    // signed a second tree of the same size.
+    let fork_evidence = Evidence {
+        origin: origin.clone(),
+        observed_secs: 1_800_000_000,
+        what: Misbehaviour::CheckpointFork {
+            a: SignedCheckpoint::parse(&dept_only(&cp_text)).unwrap(),
+            b: SignedCheckpoint::sign(
+                &Checkpoint::new(origin.clone(), size, gongkai_core::Hash([9; 32])),
+                &dept,
+            )
+            .unwrap(),
+        },
     };
     let (e2, e3) = (spans[2], spans[3]);
     let cases = vec![
@@ -436,13 +628,13 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
         },
         Case {
             name: "flip the department signature",
-            tamper: sig_line("gongkai.example"),
+            tamper: sig_line(ORIGIN, format!("logs/{ORIGIN}/checkpoint")),
             index: None,
             file: Some("checkpoint".into()),
         },
         Case {
             name: "flip the cosignature",
-            tamper: sig_line("county.example"),
+            tamper: sig_line(COUNTY_WITNESS, format!("logs/{ORIGIN}/checkpoint")),
             index: None,
             file: Some("checkpoint".into()),
         },
@@ -453,7 +645,7 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
                 move |dir: &Path| {
                     // Same witness name, another key: the only cosignature.
                     let forger = Cosigner::new(
-                        KeyName::new("county.example").unwrap(),
+                        KeyName::new(COUNTY_WITNESS).unwrap(),
                         SigningKey::from_seed([78; 32]),
                     );
                     let mut forged = SignedCheckpoint::parse(&strip_cosignatures(&t)).unwrap();
@@ -487,20 +679,14 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
         Case {
             name: "fork evidence: the department signed another tree of the same size",
             tamper: Box::new({
-                let dept = dept.clone();
-                let origin = origin.clone();
+                let e = fork_evidence.clone();
                 move |dir: &Path| {
-                    let forged = SignedCheckpoint::sign(
-                        &Checkpoint::new(origin.clone(), size, gongkai_core::Hash([9; 32])),
-                        &dept,
-                    )
-                    .unwrap();
                     std::fs::create_dir_all(dir.join("evidence")).unwrap();
-                    std::fs::write(dir.join("evidence/fork-1"), forged.to_string()).unwrap();
+                    std::fs::write(dir.join(format!("evidence/{}", e.id())), e.encode()).unwrap();
                 }
             }),
             index: None,
-            file: Some("evidence/fork-1".into()),
+            file: Some(format!("evidence/{}", fork_evidence.id())),
         },
         Case {
             name: "a checkpoint in checkpoints/ signed by a stranger",
@@ -524,10 +710,7 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
             name: "back-dated: entries claim times before a cosignature on a checkpoint that lacked them",
             tamper: Box::new({
                 let o = older.clone();
-                let w = Cosigner::new(
-                    KeyName::new("county.example").unwrap(),
-                    SigningKey::from_seed([77; 32]),
-                );
+                let w = witness.clone();
                 move |dir: &Path| {
                     // The county saw size1 a day from now: every later
                     // entry claims an earlier time.
@@ -535,6 +718,47 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
                     c.cosign(&w, now + 86_400).unwrap();
                     std::fs::write(dir.join(format!("checkpoints/{size1}")), c.to_string())
                         .unwrap();
+                }
+            }),
+            index: Some(size1),
+            file: Some(bundle.clone()),
+        },
+        Case {
+            name: "back-dated, judged against a cosigned checkpoint inside evidence",
+            tamper: Box::new({
+                let (o, w, dept, origin) =
+                    (older.clone(), witness.clone(), dept.clone(), origin.clone());
+                move |dir: &Path| {
+                    let mut a = SignedCheckpoint::parse(&o).unwrap();
+                    a.cosign(&w, now + 86_400).unwrap();
+                    let b = SignedCheckpoint::sign(
+                        &Checkpoint::new(origin.clone(), size1, gongkai_core::Hash([9; 32])),
+                        &dept,
+                    )
+                    .unwrap();
+                    let e = Evidence {
+                        origin: origin.clone(),
+                        observed_secs: now + 86_400,
+                        what: Misbehaviour::CheckpointFork { a, b },
+                    };
+                    std::fs::create_dir_all(dir.join("evidence")).unwrap();
+                    std::fs::write(dir.join(format!("evidence/{}", e.id())), e.encode()).unwrap();
+                }
+            }),
+            index: Some(size1),
+            file: Some(bundle.clone()),
+        },
+        Case {
+            name: "back-dated, judged against a cosigned checkpoint in a county leaf",
+            tamper: Box::new({
+                let (o, w, key) = (older.clone(), witness.clone(), county_key.clone());
+                move |dir: &Path| {
+                    let root = root_of(dir);
+                    let mut leaves = county_leaves(&root);
+                    let mut c = SignedCheckpoint::parse(&o).unwrap();
+                    c.cosign(&w, now + 86_400).unwrap();
+                    leaves.push(CountyLeaf::new(now + 86_400, vec![c]).unwrap().encode());
+                    rewrite_county(&root, &leaves, &key);
                 }
             }),
             index: Some(size1),
@@ -557,6 +781,80 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
             index: None,
             file: Some(tile0.clone()),
         },
+        Case {
+            name: "flip a byte of a request answer's content",
+            tamper: flip(answer_content.clone(), 40),
+            index: None,
+            file: Some(answer_content.clone()),
+        },
+        Case {
+            name: "delete a request answer's content",
+            tamper: {
+                let c = answer_content.clone();
+                Box::new(move |dir: &Path| std::fs::remove_file(dir.join(&c)).unwrap())
+            },
+            index: None,
+            file: Some(answer_content.clone()),
+        },
+        Case {
+            name: "flip a byte of a county hash tile",
+            tamper: {
+                let t = county_tile.clone();
+                Box::new(move |dir: &Path| flip(t.clone(), 40)(&root_of(dir)))
+            },
+            index: None,
+            file: Some(county_tile.clone()),
+        },
+        Case {
+            name: "flip a byte of the county checkpoint's root",
+            tamper: {
+                let c = county_checkpoint.clone();
+                // Line 3 of the note is the root; its first base64 digit.
+                Box::new(move |dir: &Path| {
+                    let p = root_of(dir).join(&c);
+                    let t = std::fs::read_to_string(&p).unwrap();
+                    let at = t.match_indices('\n').nth(1).unwrap().0 + 1;
+                    flip(c.clone(), at)(&root_of(dir));
+                })
+            },
+            index: None,
+            file: Some(county_checkpoint.clone()),
+        },
+        Case {
+            name: "flip the county log signature",
+            tamper: sig_line(COUNTY_ORIGIN, county_checkpoint.clone()),
+            index: None,
+            file: Some(county_checkpoint.clone()),
+        },
+        Case {
+            name: "a county leaf that is not a § 19 leaf",
+            tamper: {
+                let b = county_bundle.clone();
+                // The first leaf's magic, after its u16 length.
+                Box::new(move |dir: &Path| flip(b.clone(), 2)(&root_of(dir)))
+            },
+            index: Some(0),
+            file: Some(county_bundle.clone()),
+        },
+        Case {
+            name: "the county signs a leaf holding a department-signed fork",
+            tamper: Box::new({
+                let (dept, origin, key) = (dept.clone(), origin.clone(), county_key.clone());
+                move |dir: &Path| {
+                    let root = root_of(dir);
+                    let mut leaves = county_leaves(&root);
+                    let forged = SignedCheckpoint::sign(
+                        &Checkpoint::new(origin.clone(), size1, gongkai_core::Hash([9; 32])),
+                        &dept,
+                    )
+                    .unwrap();
+                    leaves.push(CountyLeaf::new(now, vec![forged]).unwrap().encode());
+                    rewrite_county(&root, &leaves, &key);
+                }
+            }),
+            index: None,
+            file: Some(county_bundle_after_push(&county_dir(&export))),
+        },
     ];
     assert!(cases.len() >= 20);
     let mut failures = Vec::new();
@@ -568,12 +866,18 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
         let vs = violations(&v);
         let named = vs.iter().any(|f| {
             let idx_ok = c.index.is_none_or(|i| f["index"].as_u64() == Some(i));
-            let file_ok = c
-                .file
-                .as_ref()
-                .is_none_or(|file| f["file"].as_str() == Some(&format!("logs/{ORIGIN}/{file}")));
+            // Files under county/ are named from the export root.
+            let file_ok = c.file.as_ref().is_none_or(|file| {
+                let want = if file.starts_with("county/") {
+                    file.clone()
+                } else {
+                    format!("logs/{ORIGIN}/{file}")
+                };
+                f["file"].as_str() == Some(&want)
+            });
             idx_ok && file_ok
         });
+        let _ = std::fs::remove_dir_all(&copy);
         if code != Some(1) || !named {
             failures.push(format!(
                 "case {:?}: exit {code:?}, wanted index {:?} file {:?}\n{out}",
@@ -588,6 +892,62 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
         cases.len(),
         failures.join("\n\n")
     );
+
+    // Proven evidence is reported as `misbehaviour`, naming its kind.
+    {
+        let copy = d.join("case-proven-evidence");
+        copy_dir(&export, &copy);
+        let ev = log_dir(&copy).join("evidence");
+        std::fs::create_dir_all(&ev).unwrap();
+        std::fs::write(ev.join(fork_evidence.id()), fork_evidence.encode()).unwrap();
+        let (code, v, out) = audit(&copy, &trust);
+        assert_eq!(code, Some(1), "{out}");
+        assert!(
+            violations(&v).iter().any(|f| f["kind"] == "misbehaviour"
+                && f["file"] == format!("logs/{ORIGIN}/evidence/{}", fork_evidence.id()).as_str()
+                && f["detail"].as_str().unwrap().contains("checkpoint-fork")),
+            "{out}"
+        );
+    }
+
+    // Evidence that proves nothing (two equal checkpoints) and a file that
+    // is not evidence: warnings naming them, not violations.
+    {
+        let copy = d.join("case-weak-evidence");
+        copy_dir(&export, &copy);
+        let a = SignedCheckpoint::parse(&dept_only(&cp_text)).unwrap();
+        let weak = Evidence {
+            origin: origin.clone(),
+            observed_secs: 1,
+            what: Misbehaviour::CheckpointFork { a: a.clone(), b: a },
+        };
+        let ev = log_dir(&copy).join("evidence");
+        std::fs::create_dir_all(&ev).unwrap();
+        std::fs::write(ev.join(weak.id()), weak.encode()).unwrap();
+        std::fs::write(ev.join("junk"), "gongkai-evidence/v1\nnonsense\n").unwrap();
+        let (code, v, out) = audit(&copy, &trust);
+        assert_eq!(code, Some(0), "{out}");
+        let warned = |kind: &str, file: String| {
+            v["logs"][0]["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| {
+                    f["kind"] == kind && f["severity"] == "warning" && f["file"] == file.as_str()
+                })
+        };
+        assert!(
+            warned(
+                "evidence-unproven",
+                format!("logs/{ORIGIN}/evidence/{}", weak.id())
+            ),
+            "{out}"
+        );
+        assert!(
+            warned("evidence-malformed", format!("logs/{ORIGIN}/evidence/junk")),
+            "{out}"
+        );
+    }
 
     // A trust that names another department key: the genesis is untrusted.
     let other = trust_file(
@@ -611,8 +971,19 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
 /// The checkpoint text with only its department signature line.
 fn strip_cosignatures(t: &str) -> String {
     t.split_inclusive('\n')
-        .filter(|l| !l.starts_with("— county.example"))
+        .filter(|l| !l.starts_with(&format!("— {COUNTY_WITNESS} ")))
         .collect()
+}
+
+/// The county entry bundle after one more leaf is appended.
+fn county_bundle_after_push(county_dir: &Path) -> String {
+    let cp =
+        SignedCheckpoint::parse(&std::fs::read_to_string(county_dir.join("checkpoint")).unwrap())
+            .unwrap();
+    format!(
+        "county/logs/{COUNTY_ORIGIN}/tile/entries/000.p/{}",
+        cp.checkpoint().size + 1
+    )
 }
 
 #[test]
@@ -817,4 +1188,90 @@ fn vector_export_and_proof_bundle_pass_the_cli() {
         &read("log-rotated.vkey"),
     ]);
     expect_code(&o, 0);
+}
+
+/// A department that rewrites its history after the county cosigned it:
+/// the county records evidence (FORMAT.md § 20), `export` from the county
+/// writes it to `evidence/<id>` byte for byte under the county's id, and
+/// `audit` reports the violation `misbehaviour` naming the file.
+#[test]
+fn county_evidence_is_exported_and_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let key = d.join("finance.key");
+    let vkey = keygen(&key, ORIGIN, false);
+    let county = County::start(&d.join("county"), &vkey);
+    let node_dir = d.join("node");
+    let today = today();
+    {
+        let node = Node::start_with_county(&node_dir, &key, &county);
+        node.define_matter("budget", MATTER);
+        node.publish("budget-a", "budget", &today, "原始文件", &[]);
+        let size = node.wait_checkpoint();
+        county.wait_cosigned(size);
+    }
+    // Another, longer history signed with the same key (its record of the
+    // sizes it signed goes too, or the node would refuse to start).
+    std::fs::remove_dir_all(node_dir.join("data")).unwrap();
+    std::fs::remove_file(d.join("finance.key.state")).unwrap();
+    let liar = Node::start_with_county(&node_dir, &key, &county);
+    liar.define_matter("budget", MATTER);
+    liar.define_matter("budget-2", MATTER);
+    liar.publish("budget-x", "budget", &today, "改写的文件", &[]);
+    liar.publish("budget-y", "budget", &today, "另一份", &[]);
+    liar.wait_checkpoint();
+    let start = std::time::Instant::now();
+    let id = loop {
+        let o = gongkai(&[
+            "county",
+            "evidence",
+            "list",
+            "--json",
+            "--server",
+            &county.url,
+        ]);
+        expect_code(&o, 0);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        if let Some(id) = v["evidence"][0]["id"].as_str() {
+            break id.to_owned();
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "the county recorded no evidence"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let shown = d.join("shown.txt");
+    expect_code(
+        &gongkai(&[
+            "county",
+            "evidence",
+            "show",
+            &id,
+            "--out",
+            shown.to_str().unwrap(),
+            "--server",
+            &county.url,
+        ]),
+        0,
+    );
+    let export = d.join("export");
+    expect_code(
+        &county.public(&["export", "--out", export.to_str().unwrap()]),
+        0,
+    );
+    let file = log_dir(&export).join(format!("evidence/{id}"));
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        std::fs::read(&shown).unwrap(),
+        "the exported evidence is the county's file, named by its id"
+    );
+    let trust = trust_file(d, "trust.toml", &[&vkey], &[&county.witness_vkey], None);
+    let (code, v, out) = audit(&export, &trust);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        violations(&v).iter().any(|f| f["kind"] == "misbehaviour"
+            && f["file"] == format!("logs/{ORIGIN}/evidence/{id}").as_str()),
+        "{out}"
+    );
 }

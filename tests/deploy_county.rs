@@ -307,14 +307,19 @@ fn a_county_with_tls_replicates_cosigns_verifies_exports_and_audits() {
     c.wait_cosigned(&finance, 5);
     let _ = portal;
 
-    // A reader trusts the department keys and the county witness.
+    // A reader trusts the department keys, the county witness and the
+    // county log key (so `audit` checks the export's county/).
     let vkey = |k: &str| {
         std::fs::read_to_string(c.etc.join(format!("keys/{k}.key.vkey")))
             .unwrap()
             .trim()
             .to_owned()
     };
-    let mut trust = format!("witnesses = [\"{}\"]\nquorum = 1\n", vkey("county-witness"));
+    let mut trust = format!(
+        "witnesses = [\"{}\"]\nquorum = 1\ncounty_log = \"{}\"\n",
+        vkey("county-witness"),
+        vkey("county-log")
+    );
     for d in DEPTS {
         trust.push_str(&format!(
             "\n[[log]]\norigin = \"{DOMAIN}/{d}\"\nvkeys = [\"{}\"]\n",
@@ -343,9 +348,27 @@ fn a_county_with_tls_replicates_cosigns_verifies_exports_and_audits() {
         ),
         0,
     );
-    expect_code(
-        &gongkai(&["audit", export.to_str().unwrap(), "--trust", trust_path]),
-        0,
+    let clean = gongkai(&[
+        "audit",
+        export.to_str().unwrap(),
+        "--trust",
+        trust_path,
+        "--json",
+    ]);
+    expect_code(&clean, 0);
+    let report: serde_json::Value = serde_json::from_slice(&clean.stdout).unwrap();
+    assert!(
+        report["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["county"] == true
+                && l["findings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|f| f["kind"] != "county-unverified")),
+        "{report}"
     );
 
     // One flipped byte in an entry bundle is found.

@@ -80,6 +80,27 @@ impl Node {
     /// Creates a log in `dir` with the key file `key` and starts a node on
     /// it (port 0).
     pub fn start(dir: &Path, key: &Path) -> Node {
+        Node::start_with(dir, key, "")
+    }
+
+    /// As [`Node::start`], replicating to `county` (which must list this
+    /// department: [`County::start`]).
+    pub fn start_with_county(dir: &Path, key: &Path, county: &County) -> Node {
+        std::fs::create_dir_all(dir).unwrap();
+        let token = dir.join("push.token");
+        std::fs::write(&token, &county.push_token).unwrap();
+        Node::start_with(
+            dir,
+            key,
+            &format!(
+                "[county]\naddress = \"{}\"\ntoken_file = {:?}\nwitness_vkey = \"{}\"\n\
+                 interval_ms = 100\nmin_backoff_ms = 50\nmax_backoff_ms = 500\n",
+                county.url, token, county.witness_vkey
+            ),
+        )
+    }
+
+    fn start_with(dir: &Path, key: &Path, extra: &str) -> Node {
         std::fs::create_dir_all(dir).unwrap();
         let config = dir.join("node.toml");
         let hash: String = Sha256::digest(TOKEN.as_bytes())
@@ -92,7 +113,7 @@ impl Node {
                 "origin = \"{ORIGIN}\"\ndepartment = \"某某县财政局\"\ndivision_code = \"510122\"\n\
                  data_dir = {:?}\nkey = {:?}\nlisten = \"127.0.0.1:0\"\nplaintext = true\n\
                  checkpoint_interval_ms = 50\ncache_bytes = 4194304\n\
-                 [[writers]]\nname = \"clerk\"\ntoken_sha256 = \"{hash}\"\n",
+                 [[writers]]\nname = \"clerk\"\ntoken_sha256 = \"{hash}\"\n{extra}",
                 dir.join("data"),
                 key
             ),
@@ -250,6 +271,130 @@ impl Node {
 }
 
 impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The county log's origin and the county witness's name in the tests.
+pub const COUNTY_ORIGIN: &str = "gongkai.example/510122/county";
+pub const COUNTY_WITNESS: &str = "gongkai.example/510122/county-witness";
+const PUSH_TOKEN: &str = "test-push-token-0123456789abcdef";
+
+fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A running county aggregator (killed on drop) that mirrors the one
+/// department [`ORIGIN`]: a new county leaf at most every 200 ms, no
+/// re-cosigning during a test (so exports are byte-identical).
+pub struct County {
+    pub child: Child,
+    pub url: String,
+    pub dir: PathBuf,
+    /// The county log key file and its vkey.
+    pub log_key: PathBuf,
+    pub log_vkey: String,
+    /// The county witness key file and its vkey.
+    pub witness_key: PathBuf,
+    pub witness_vkey: String,
+    push_token: String,
+}
+
+impl County {
+    /// Makes the county's keys in `dir` and starts it (port 0) with the
+    /// department [`ORIGIN`] whose key is `dept_vkey`.
+    pub fn start(dir: &Path, dept_vkey: &str) -> County {
+        std::fs::create_dir_all(dir).unwrap();
+        let log_key = dir.join("county-log.key");
+        let witness_key = dir.join("county-witness.key");
+        let log_vkey = keygen(&log_key, COUNTY_ORIGIN, false);
+        let witness_vkey = keygen(&witness_key, COUNTY_WITNESS, true);
+        let config = dir.join("county.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "origin = \"{COUNTY_ORIGIN}\"\nlog_key = {log_key:?}\nwitness_key = {witness_key:?}\n\
+                 data_dir = {:?}\nlisten = \"127.0.0.1:0\"\nplaintext = true\n\
+                 county_interval_ms = 200\nrecosign_interval_ms = 3600000\ncache_bytes = 4194304\n\
+                 [[departments]]\norigin = \"{ORIGIN}\"\nvkey = \"{dept_vkey}\"\n\
+                 push_token_sha256 = \"{}\"\n",
+                dir.join("data"),
+                sha256_hex(PUSH_TOKEN)
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gongkai"))
+            .args(["aggregator", "--config", config.to_str().unwrap()])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let mut url = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.split(" serving on ").nth(1) {
+                url = Some(rest.trim().to_owned());
+                break;
+            }
+        }
+        let url = url.expect("the aggregator printed its address");
+        std::thread::spawn(move || for _ in lines {});
+        County {
+            child,
+            url,
+            dir: dir.to_path_buf(),
+            log_key,
+            log_vkey,
+            witness_key,
+            witness_vkey,
+            push_token: PUSH_TOKEN.to_owned(),
+        }
+    }
+
+    /// Runs a read command against the county for [`ORIGIN`].
+    pub fn public(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--server", &self.url, "--origin", ORIGIN];
+        all.extend_from_slice(args);
+        gongkai(&all)
+    }
+
+    /// Waits until the county cosigned `size` entries of [`ORIGIN`] and
+    /// holds all their public content.
+    pub fn wait_cosigned(&self, size: u64) {
+        let start = Instant::now();
+        loop {
+            let o = gongkai(&["county", "status", "--json", "--server", &self.url]);
+            expect_code(&o, 0);
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            let d = v["departments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["origin"] == ORIGIN)
+                .cloned()
+                .unwrap();
+            if d["cosigned_size"].as_u64() == Some(size) && d["missing_content"].as_u64() == Some(0)
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "the county did not cosign {size}: {d}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for County {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

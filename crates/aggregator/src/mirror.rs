@@ -307,6 +307,30 @@ impl Mirror {
         keys
     }
 
+    /// Notes as missing the content of every mirrored request answer the
+    /// county does not hold. Mirrors written before answers' content was
+    /// mirrored never asked their node for it; run at start, this makes
+    /// the node push it. Returns how many were noted.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn note_answer_content(&self, state: &State) -> Result<usize, AggregatorError> {
+        let origin = self.origin.as_str();
+        let mut noted = 0;
+        for rec in self.view.projection().requests_after("") {
+            let Some(c) = rec?.answer_content else {
+                continue;
+            };
+            if !self.view.content().contains(&c.digest)?
+                && state.missing_length(origin, &c.digest)?.is_none()
+            {
+                state.add_missing(origin, &c.digest, c.length)?;
+                noted += 1;
+            }
+        }
+        Ok(noted)
+    }
+
     /// The state a pusher needs.
     ///
     /// # Errors
@@ -830,6 +854,7 @@ impl Mirror {
                 match &p.event.kind {
                     Kind::Published(x) => self.note_content(ctx, x.content.as_ref())?,
                     Kind::Amended(x) => self.note_content(ctx, x.content.as_ref())?,
+                    Kind::RequestAnswered(x) => self.note_content(ctx, x.content.as_ref())?,
                     Kind::Redacted(r) => {
                         if let Ok(d) = Hash::from_slice(&r.content_digest) {
                             ctx.state.remove_missing(origin, &d)?;

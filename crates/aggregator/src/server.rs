@@ -96,6 +96,10 @@ pub async fn run_with_portal(
                 let (o, vkey) = d.verifier_key().map_err(AggregatorError::Fatal)?;
                 let record = state.record(o.as_str())?;
                 let m = Mirror::open(&config.data_dir, o.clone(), vkey, config.cache_bytes, &record)?;
+                let noted = m.note_answer_content(&state)?;
+                if noted > 0 {
+                    tracing::info!(origin = %o, noted, "asking the node for request answers' content");
+                }
                 tracing::info!(origin = %o, mirrored = m.view.size(), cosigned = record.cosigned_size, "mirror opened");
                 mirrors.insert(o.to_string(), Arc::new(m));
             }

@@ -1027,3 +1027,62 @@ async fn cosigned_size_never_goes_back_under_concurrent_pushes() {
     assert_eq!((s.mirrored_size, s.cosigned_size), (1024, 1024));
     county.stop().await;
 }
+
+/// The content of a request answer is mirrored like an item's: a pushed
+/// answer puts its digest on the missing list, and a county restarted on a
+/// mirror whose missing list lacks it (as a mirror written before answers'
+/// content was mirrored) asks for it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answer_content_is_mirrored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut county = start_county(tmp.path(), 1, 60_000).await;
+    let mut c = county_client(&county.url).await;
+    let mut w = LogWriter::new(Origin::new(&origin(0)).unwrap(), dept_key(0));
+    let t = gongkai_node::log::now_ms() - 60_000;
+    let digest = gongkai_core::Hash([5; 32]);
+    let kinds = [
+        Kind::Genesis(pb::Genesis {
+            department: "某某县局".into(),
+            division_code: "510122".into(),
+        }),
+        Kind::RequestReceived(pb::RequestReceived {
+            request_id: "r1".into(),
+            date_received: today(),
+            subject: "subject".into(),
+        }),
+        Kind::RequestAnswered(pb::RequestAnswered {
+            request_id: "r1".into(),
+            date_answered: today(),
+            decision: pb::Decision::Disclosed as i32,
+            content: Some(pb::ContentRef {
+                digest: digest.0.to_vec(),
+                length: 3,
+                media_type: "text/plain".into(),
+            }),
+            ..Default::default()
+        }),
+    ];
+    let entries: Vec<Vec<u8>> = kinds
+        .into_iter()
+        .enumerate()
+        .map(|(i, k)| w.append(k, t + i as u64).unwrap().into_bytes())
+        .collect();
+    let s = push_all(&mut c, 0, &entries, 0, &signed_checkpoint(0, &entries))
+        .await
+        .unwrap();
+    assert_eq!(s.cosigned_size, 3);
+    assert_eq!(s.missing_content, vec![digest.0.to_vec()]);
+    county.stop().await;
+    {
+        let state =
+            gongkai_aggregator::state::State::open(&tmp.path().join("county"), 1 << 20).unwrap();
+        state.remove_missing(&origin(0), &digest).unwrap();
+        assert_eq!(state.missing_length(&origin(0), &digest).unwrap(), None);
+    }
+    let mut county = start_county(tmp.path(), 1, 60_000).await;
+    assert_eq!(
+        mirror_state(&county.url, 0).await.missing_content,
+        vec![digest.0.to_vec()]
+    );
+    county.stop().await;
+}

@@ -8,9 +8,19 @@
 //! `tile/` that the checkpoint's tree does not have; the root against the
 //! checkpoint; the checkpoint's department signature by the key in force
 //! and k-of-n witness cosignatures from the trust file; every other signed
-//! checkpoint in `checkpoints/` and `evidence/` consistent with the log (a
-//! validly signed one with another root is a fork); every non-redacted,
-//! non-restricted content blob present and matching its commitment.
+//! checkpoint in `checkpoints/` consistent with the log (a validly signed
+//! one with another root is a fork); every `evidence/` file through core's
+//! evidence checker under the trusted keys (proven misbehaviour is a
+//! violation); every non-redacted, non-restricted content blob present and
+//! matching its commitment, request answers' content included.
+//!
+//! `county/`, when present, is the county log as a log of its own: its
+//! tiles and bundles against its checkpoint, the checkpoint's signature by
+//! the trust file's county log key, every leaf parsed as FORMAT.md § 19;
+//! the department checkpoints in its leaves are checked like
+//! `checkpoints/<m>` of their log (a fork is a violation naming the
+//! county bundle) and their cosignatures count for back-dating.
+//!
 //! Then the findings of [`gongkai_core::audit::Review`]. Every finding
 //! names the index and the file it concerns.
 
@@ -24,7 +34,12 @@ use gongkai_core::Hash;
 use gongkai_core::audit::{Cosigned, Finding, Review, Severity};
 use gongkai_core::chain::ChainVerifier;
 use gongkai_core::checkpoint::SignedCheckpoint;
+use gongkai_core::county::CountyLeaf;
 use gongkai_core::date::Date;
+use gongkai_core::evidence::{Evidence, Misbehaviour};
+use gongkai_core::keys::PublicKey;
+use gongkai_core::merkle::TreeState;
+use gongkai_core::note::Verifiers;
 use gongkai_core::tile::{TileBuilder, decode_bundle, encode_tile, entry_bundles_for_size};
 use gongkai_core::types::{Origin, content_digest};
 use serde::Serialize;
@@ -78,9 +93,28 @@ pub struct LogAudit {
     pub verify_secs: f64,
     /// Seconds spent hashing content.
     pub content_secs: f64,
+    /// True for the county log (`county/`), whose entries are county
+    /// leaves (FORMAT.md § 19).
+    pub county: bool,
 }
 
 impl LogAudit {
+    fn new(origin: String) -> LogAudit {
+        LogAudit {
+            origin,
+            size: 0,
+            entries_verified: 0,
+            content_ok: 0,
+            content_restricted: 0,
+            content_redacted: 0,
+            cosignatures: Vec::new(),
+            findings: Vec::new(),
+            verify_secs: 0.0,
+            content_secs: 0.0,
+            county: false,
+        }
+    }
+
     /// Number of violations.
     pub fn violations(&self) -> usize {
         self.findings
@@ -108,11 +142,56 @@ impl Ctx {
         file: &str,
         detail: String,
     ) {
+        let full = if file.is_empty() {
+            String::new()
+        } else {
+            self.full(file)
+        };
+        self.push_at(s, kind, index, full, detail);
+    }
+
+    /// A finding about `file`, a path relative to the export root (empty:
+    /// the log as a whole).
+    fn push_at(
+        &mut self,
+        s: Severity,
+        kind: &'static str,
+        index: Option<u64>,
+        file: String,
+        detail: String,
+    ) {
         let mut f = Finding::new(s, kind, index, "", detail);
         if !file.is_empty() {
-            f.file = Some(format!("{}/{file}", self.rel));
+            f.file = Some(file);
         }
         self.findings.push(f);
+    }
+
+    /// `file` (relative to the log directory) relative to the export root.
+    fn full(&self, file: &str) -> String {
+        format!("{}/{file}", self.rel)
+    }
+}
+
+/// A department checkpoint held by a county leaf (FORMAT.md § 19).
+#[derive(Debug, Clone)]
+pub struct CountyNote {
+    /// The entry bundle of `county/` holding the leaf, relative to the
+    /// export root.
+    pub file: String,
+    /// The checkpoint, with its signatures and the county's cosignature.
+    pub checkpoint: SignedCheckpoint,
+}
+
+/// The signed checkpoints inside a piece of evidence.
+fn evidence_checkpoints(e: &Evidence) -> Vec<&SignedCheckpoint> {
+    match &e.what {
+        Misbehaviour::CheckpointFork { a, b } => vec![a, b],
+        Misbehaviour::NotExtension { old, new, .. } => old.iter().chain([new]).collect(),
+        Misbehaviour::Inconsistent {
+            larger, smaller, ..
+        } => vec![larger, smaller],
+        Misbehaviour::EntryFork { .. } | Misbehaviour::BrokenLink { .. } => Vec::new(),
     }
 }
 
@@ -132,29 +211,27 @@ fn error_kind(e: &gongkai_core::Error) -> &'static str {
     }
 }
 
-/// Audits one log of the export at `root`.
+/// Audits one log of the export at `root`. `county_notes` are the
+/// department checkpoints the export's county log holds (those of other
+/// logs are ignored): each is checked like a `checkpoints/<m>` file, and
+/// its cosignatures count for back-dating.
 ///
 /// # Errors
 /// Only an origin that cannot be a directory; everything wrong with the
 /// files is a finding.
-pub fn audit_log(root: &Path, origin: &Origin, trust: &Trust, as_of: Date) -> Result<LogAudit> {
+pub fn audit_log(
+    root: &Path,
+    origin: &Origin,
+    trust: &Trust,
+    as_of: Date,
+    county_notes: &[CountyNote],
+) -> Result<LogAudit> {
     let dir = layout::log_dir(root, origin)?;
     let mut cx = Ctx {
         rel: layout::log_rel(origin)?,
         findings: Vec::new(),
     };
-    let mut out = LogAudit {
-        origin: origin.to_string(),
-        size: 0,
-        entries_verified: 0,
-        content_ok: 0,
-        content_restricted: 0,
-        content_redacted: 0,
-        cosignatures: Vec::new(),
-        findings: Vec::new(),
-        verify_secs: 0.0,
-        content_secs: 0.0,
-    };
+    let mut out = LogAudit::new(origin.to_string());
     let genesis_keys = match trust.genesis_keys(origin) {
         Ok(k) => k,
         Err(e) => {
@@ -202,7 +279,9 @@ pub fn audit_log(root: &Path, origin: &Origin, trust: &Trust, as_of: Date) -> Re
     let size = cp.checkpoint().size;
     out.size = size;
     // 2. Every other signed checkpoint, and the trusted cosignatures.
-    let mut others: Vec<(String, SignedCheckpoint)> = Vec::new();
+    // `others`: (file relative to the export root, checkpoint, whether a
+    // size above the export's is a violation).
+    let mut others: Vec<(String, SignedCheckpoint, bool)> = Vec::new();
     let mut cosigned: Vec<Cosigned> = Vec::new();
     let mut note_cosigs = |cx: &mut Ctx, file: &str, cp: &SignedCheckpoint| -> Vec<(String, u64)> {
         match cp.note().verify(&trust.witnesses) {
@@ -220,47 +299,105 @@ pub fn audit_log(root: &Path, origin: &Origin, trust: &Trust, as_of: Date) -> Re
             }
             Err(gongkai_core::Error::NoteQuorum { .. }) => Vec::new(),
             Err(e) => {
-                cx.violation("bad-cosignature", None, file, format!("{e}"));
+                cx.push_at(
+                    Severity::Violation,
+                    "bad-cosignature",
+                    None,
+                    file.to_owned(),
+                    format!("{e}"),
+                );
                 Vec::new()
             }
         }
     };
-    note_cosigs(&mut cx, layout::CHECKPOINT, &cp);
-    for sub in [layout::CHECKPOINTS, layout::EVIDENCE] {
-        for f in files_under(&dir.join(sub)) {
-            let file = format!("{sub}/{f}");
-            let parsed = std::fs::read(dir.join(&file))
-                .map_err(|e| e.to_string())
-                .and_then(|b| SignedCheckpoint::from_bytes(&b).map_err(|e| e.to_string()));
-            match parsed {
-                Ok(c) if &c.checkpoint().origin == origin => {
-                    if sub == layout::CHECKPOINTS && f != c.checkpoint().size.to_string() {
-                        cx.violation(
-                            "checkpoint",
-                            None,
-                            &file,
-                            format!("holds a checkpoint of size {}", c.checkpoint().size),
-                        );
-                    }
-                    note_cosigs(&mut cx, &file, &c);
-                    others.push((file, c));
+    let full = cx.full(layout::CHECKPOINT);
+    note_cosigs(&mut cx, &full, &cp);
+    for f in files_under(&dir.join(layout::CHECKPOINTS)) {
+        let file = format!("{}/{f}", layout::CHECKPOINTS);
+        let parsed = std::fs::read(dir.join(&file))
+            .map_err(|e| e.to_string())
+            .and_then(|b| SignedCheckpoint::from_bytes(&b).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(c) if &c.checkpoint().origin == origin => {
+                if f != c.checkpoint().size.to_string() {
+                    cx.violation(
+                        "checkpoint",
+                        None,
+                        &file,
+                        format!("holds a checkpoint of size {}", c.checkpoint().size),
+                    );
                 }
-                Ok(c) => cx.violation(
-                    "checkpoint",
-                    None,
-                    &file,
-                    format!("checkpoint of log {}", c.checkpoint().origin),
-                ),
-                Err(e) => cx.violation(
-                    "checkpoint",
-                    None,
-                    &file,
-                    format!("does not parse as a signed checkpoint: {e}"),
-                ),
+                let full = cx.full(&file);
+                note_cosigs(&mut cx, &full, &c);
+                others.push((full, c, true));
             }
+            Ok(c) => cx.violation(
+                "checkpoint",
+                None,
+                &file,
+                format!("checkpoint of log {}", c.checkpoint().origin),
+            ),
+            Err(e) => cx.violation(
+                "checkpoint",
+                None,
+                &file,
+                format!("does not parse as a signed checkpoint: {e}"),
+            ),
         }
     }
-    let wanted: BTreeSet<u64> = others.iter().map(|(_, c)| c.checkpoint().size).collect();
+    // Evidence (FORMAT.md § 20): parsed now, its checkpoints' cosignatures
+    // count for back-dating; verified once the chain gave the keys.
+    let mut evidence: Vec<(String, Evidence)> = Vec::new();
+    for f in files_under(&dir.join(layout::EVIDENCE)) {
+        let file = format!("{}/{f}", layout::EVIDENCE);
+        let path = dir.join(&file);
+        let parsed = std::fs::metadata(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|m| {
+                // Not read at all when larger than any evidence may be.
+                if m.len() > gongkai_core::evidence::MAX_EVIDENCE_LEN as u64 {
+                    Err("larger than 64 MiB".to_owned())
+                } else {
+                    std::fs::read(&path).map_err(|e| e.to_string())
+                }
+            })
+            .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".to_owned()))
+            .and_then(|t| Evidence::parse(&t).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(e) if &e.origin == origin => {
+                let full = cx.full(&file);
+                for c in evidence_checkpoints(&e) {
+                    note_cosigs(&mut cx, &full, c);
+                }
+                evidence.push((file, e));
+            }
+            Ok(e) => cx.push(
+                Severity::Warning,
+                "evidence-unproven",
+                None,
+                &file,
+                format!(
+                    "evidence against {}, not this log: proves nothing here",
+                    e.origin
+                ),
+            ),
+            Err(e) => cx.push(
+                Severity::Warning,
+                "evidence-malformed",
+                None,
+                &file,
+                format!("does not parse as gongkai-evidence/v1: {e}"),
+            ),
+        }
+    }
+    // The department checkpoints the county log holds (FORMAT.md § 19).
+    for n in county_notes {
+        if &n.checkpoint.checkpoint().origin == origin {
+            note_cosigs(&mut cx, &n.file, &n.checkpoint);
+            others.push((n.file.clone(), n.checkpoint.clone(), false));
+        }
+    }
+    let wanted: BTreeSet<u64> = others.iter().map(|(_, c, _)| c.checkpoint().size).collect();
     let mut roots: BTreeMap<u64, Hash> = BTreeMap::new();
     if wanted.contains(&0) {
         roots.insert(0, gongkai_core::hash::empty_root());
@@ -369,19 +506,24 @@ pub fn audit_log(root: &Path, origin: &Origin, trust: &Trust, as_of: Date) -> Re
             cx.push(s, "not-cosigned", None, layout::CHECKPOINT, c);
         }
     }
-    for (file, c) in &others {
+    for (file, c, newer_is_violation) in &others {
         let s = c.checkpoint().size;
         let keys = key_for_size(&verifier.state().keys, s);
         let signed = check_signatures(c, &keys, &Trust::default())
             .violation
             .is_none();
         if s > size {
-            cx.violation(
-                "checkpoint-newer",
-                None,
-                file,
-                format!("size {s} is larger than the export's checkpoint ({size}): was the checkpoint replaced by an older one?"),
-            );
+            // A county leaf may hold a checkpoint newer than an export
+            // written from elsewhere: nothing to compare it with.
+            if *newer_is_violation {
+                cx.push_at(
+                    Severity::Violation,
+                    "checkpoint-newer",
+                    None,
+                    file.clone(),
+                    format!("size {s} is larger than the export's checkpoint ({size}): was the checkpoint replaced by an older one?"),
+                );
+            }
         } else if let Some(root) = roots.get(&s) {
             if *root != c.checkpoint().root {
                 let what = if signed {
@@ -389,10 +531,11 @@ pub fn audit_log(root: &Path, origin: &Origin, trust: &Trust, as_of: Date) -> Re
                 } else {
                     "a checkpoint not signed by the department, with a different root"
                 };
-                cx.violation(
+                cx.push_at(
+                    Severity::Violation,
                     "fork",
                     None,
-                    file,
+                    file.clone(),
                     format!(
                         "{what} of size {s}: root {} vs {} from the entries",
                         c.checkpoint().root,
@@ -400,13 +543,50 @@ pub fn audit_log(root: &Path, origin: &Origin, trust: &Trust, as_of: Date) -> Re
                     ),
                 );
             } else if !signed {
-                cx.violation(
+                cx.push_at(
+                    Severity::Violation,
                     "checkpoint-signature",
                     None,
-                    file,
-                    "not validly signed by a department key of the log".into(),
+                    file.clone(),
+                    format!(
+                        "checkpoint of size {s} not validly signed by a department key of the log"
+                    ),
                 );
             }
+        }
+    }
+    // Evidence, under the trusted keys and those the chain rotated to.
+    let mut keys: Vec<PublicKey> = genesis_keys.clone();
+    for k in &verifier.state().keys {
+        if !keys.contains(&k.key) {
+            keys.push(k.key);
+        }
+    }
+    for (file, e) in &evidence {
+        let kind = e.what.kind();
+        let index = match &e.what {
+            Misbehaviour::EntryFork { index, .. } | Misbehaviour::BrokenLink { index, .. } => {
+                Some(*index)
+            }
+            _ => None,
+        };
+        match e.verify(&keys) {
+            Ok(()) => cx.violation(
+                "misbehaviour",
+                index,
+                file,
+                format!(
+                    "{kind} evidence (observed at {}): the department's key signed conflicting statements",
+                    e.observed_secs
+                ),
+            ),
+            Err(err) => cx.push(
+                Severity::Warning,
+                "evidence-unproven",
+                index,
+                file,
+                format!("{kind} evidence that proves nothing under the trusted keys: {err}"),
+            ),
         }
     }
     out.verify_secs = started.elapsed().as_secs_f64();
@@ -454,12 +634,14 @@ pub fn audit_log(root: &Path, origin: &Origin, trust: &Trust, as_of: Date) -> Re
                 }
             }
             None if is_restricted(state, u.item.as_deref()) => out.content_restricted += 1,
-            None if u.item.is_none() => cx.push(
-                Severity::Warning,
-                "content-unavailable",
+            None if u.item.is_none() => cx.violation(
+                "content-missing",
                 at,
                 &rel,
-                "the content of a request answer is not in the export".into(),
+                format!(
+                    "content of the answer at entry {} is missing (an answer's content cannot be redacted)",
+                    u.index
+                ),
             ),
             None => cx.violation(
                 "content-missing",
@@ -497,6 +679,191 @@ pub fn audit_log(root: &Path, origin: &Origin, trust: &Trust, as_of: Date) -> Re
     Ok(out)
 }
 
+/// Audits `county/`, the county log exported as a log of its own
+/// (FORMAT.md § 16.1, § 16.3): its manifest and checkpoint, every entry
+/// bundle and hash tile against the checkpoint's root, every leaf parsed as
+/// § 19, and the checkpoint's signature by the trust file's county log key
+/// (a warning when the trust names none). Returns `None` when the export
+/// has no `county/`, else the audit and the department checkpoints its
+/// leaves hold, for [`audit_log`].
+///
+/// # Errors
+/// Only a county origin that cannot be a directory.
+pub fn audit_county(root: &Path, trust: &Trust) -> Result<Option<(LogAudit, Vec<CountyNote>)>> {
+    let base = root.join(layout::COUNTY);
+    if !base.is_dir() {
+        return Ok(None);
+    }
+    let mut out = LogAudit::new(layout::COUNTY.to_owned());
+    out.county = true;
+    let mut cx = Ctx {
+        rel: layout::COUNTY.to_owned(),
+        findings: Vec::new(),
+    };
+    let origins = std::fs::read_to_string(base.join(layout::MANIFEST))
+        .map_err(|e| e.to_string())
+        .and_then(|t| layout::parse_manifest(&t).map_err(|e| format!("{e:#}")));
+    let origin = match origins.as_deref() {
+        Ok([o]) => o.clone(),
+        Ok(_) => {
+            cx.violation(
+                "county",
+                None,
+                layout::MANIFEST,
+                "the county export must list exactly one log".into(),
+            );
+            out.findings = cx.findings;
+            return Ok(Some((out, Vec::new())));
+        }
+        Err(e) => {
+            cx.violation("county", None, layout::MANIFEST, e.clone());
+            out.findings = cx.findings;
+            return Ok(Some((out, Vec::new())));
+        }
+    };
+    out.origin = origin.to_string();
+    let dir = layout::log_dir(&base, &origin)?;
+    cx.rel = format!("{}/{}", layout::COUNTY, layout::log_rel(&origin)?);
+    let cp = match std::fs::read(dir.join(layout::CHECKPOINT))
+        .map_err(|e| format!("cannot read the county checkpoint: {e}"))
+        .and_then(|b| SignedCheckpoint::from_bytes(&b).map_err(|e| format!("does not parse: {e}")))
+    {
+        Ok(cp) if cp.checkpoint().origin == origin => cp,
+        Ok(cp) => {
+            cx.violation(
+                "checkpoint",
+                None,
+                layout::CHECKPOINT,
+                format!("checkpoint of log {}", cp.checkpoint().origin),
+            );
+            out.findings = cx.findings;
+            return Ok(Some((out, Vec::new())));
+        }
+        Err(e) => {
+            cx.violation("checkpoint", None, layout::CHECKPOINT, e);
+            out.findings = cx.findings;
+            return Ok(Some((out, Vec::new())));
+        }
+    };
+    let size = cp.checkpoint().size;
+    out.size = size;
+    // The signature first: without a trusted county key nothing below is
+    // anchored to the county, but department notes still carry their own
+    // signatures.
+    match &trust.county_log {
+        Some(key) => {
+            if let Err(e) = cp.verify(key, &Verifiers::default(), 0) {
+                cx.violation(
+                    "checkpoint-signature",
+                    None,
+                    layout::CHECKPOINT,
+                    format!("not validly signed by the trusted county log key {key}: {e}"),
+                );
+            }
+        }
+        None => cx.push(
+            Severity::Warning,
+            "county-unverified",
+            None,
+            layout::CHECKPOINT,
+            "the trust file names no county log key (county_log): the county log was not verified"
+                .into(),
+        ),
+    }
+    let started = Instant::now();
+    let mut tree = TreeState::new();
+    let mut tiles = TileBuilder::new();
+    let mut expected: BTreeSet<String> = BTreeSet::new();
+    let mut notes = Vec::new();
+    let mut complete = true;
+    for b in entry_bundles_for_size(size) {
+        let path = b.path();
+        expected.insert(path.clone());
+        let bytes = match std::fs::read(dir.join(&path)) {
+            Ok(b) => b,
+            Err(e) => {
+                cx.violation(
+                    "missing-file",
+                    Some(b.first_entry()),
+                    &path,
+                    format!("entry bundle: {e}"),
+                );
+                complete = false;
+                break;
+            }
+        };
+        let leaves = match decode_bundle(&bytes, usize::from(b.width())) {
+            Ok(l) => l,
+            Err(e) => {
+                cx.violation(
+                    "malformed-bundle",
+                    Some(b.first_entry()),
+                    &path,
+                    e.to_string(),
+                );
+                complete = false;
+                break;
+            }
+        };
+        for (i, leaf) in leaves.iter().enumerate() {
+            let index = b.first_entry() + i as u64;
+            let h = gongkai_core::hash::leaf_hash(leaf);
+            tree.append_leaf(h);
+            for (id, hashes) in tiles.push(h) {
+                compare_tile(&dir, &mut cx, &id.path(), &hashes, index);
+                expected.insert(id.path());
+            }
+            match CountyLeaf::decode(leaf) {
+                Ok(l) => {
+                    out.entries_verified += 1;
+                    notes.extend(l.checkpoints.into_iter().map(|checkpoint| CountyNote {
+                        file: cx.full(&path),
+                        checkpoint,
+                    }));
+                }
+                Err(e) => cx.violation(
+                    "county-leaf",
+                    Some(index),
+                    &path,
+                    format!("not a county leaf (FORMAT.md § 19): {e}"),
+                ),
+            }
+        }
+    }
+    if complete {
+        for (id, hashes) in tiles.partial_tiles() {
+            compare_tile(&dir, &mut cx, &id.path(), &hashes, size.saturating_sub(1));
+            expected.insert(id.path());
+        }
+        for f in files_under(&dir.join("tile")) {
+            let rel = format!("tile/{f}");
+            if !expected.contains(&rel) {
+                cx.violation(
+                    "unexpected-file",
+                    None,
+                    &rel,
+                    format!("not part of the county tree of size {size}"),
+                );
+            }
+        }
+        if tree.root() != cp.checkpoint().root {
+            cx.violation(
+                "root-mismatch",
+                None,
+                layout::CHECKPOINT,
+                format!(
+                    "the county leaves give root {} for size {size}, the checkpoint says {}",
+                    tree.root(),
+                    cp.checkpoint().root
+                ),
+            );
+        }
+    }
+    out.verify_secs = started.elapsed().as_secs_f64();
+    out.findings = cx.findings;
+    Ok(Some((out, notes)))
+}
+
 fn compare_tile(dir: &Path, cx: &mut Ctx, path: &str, hashes: &[Hash], index: u64) {
     match std::fs::read(dir.join(path)) {
         Ok(b) if b == encode_tile(hashes) => {}
@@ -530,9 +897,14 @@ pub fn run(a: AuditArgs, json: bool) -> Result<u8> {
         None => Date::parse(&crate::today()).context("today's date")?,
     };
     let started = Instant::now();
+    let county = audit_county(&a.dir, &trust)?;
+    let notes = county.as_ref().map_or(&[][..], |(_, n)| n.as_slice());
     let mut logs = Vec::new();
     for o in &origins {
-        logs.push(audit_log(&a.dir, o, &trust, as_of)?);
+        logs.push(audit_log(&a.dir, o, &trust, as_of, notes)?);
+    }
+    if let Some((c, _)) = county {
+        logs.push(c);
     }
     let elapsed = started.elapsed();
     let violations: usize = logs.iter().map(LogAudit::violations).sum();

@@ -179,6 +179,7 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, CountySetup, [u8; 32])> {
         )?;
     }
     let witness_vkey = read_vkey(&witness_key)?;
+    let county_vkey = read_vkey(&log_key)?;
 
     let mut depts = Vec::new();
     for (i, info) in DEPARTMENTS
@@ -295,7 +296,9 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, CountySetup, [u8; 32])> {
     if !trust.exists() {
         let mut text = format!(
             "# Keys to verify the demo county with (`gongkai verify --all --trust {}`).\n\
-             witnesses = [\"{witness_vkey}\"]\nquorum = 1\n",
+             witnesses = [\"{witness_vkey}\"]\nquorum = 1\n\
+             # The county log key: `audit` checks an export's county/ with it.\n\
+             county_log = \"{county_vkey}\"\n",
             trust.display()
         );
         for d in &depts {

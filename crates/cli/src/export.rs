@@ -11,6 +11,11 @@
 //! export are removed, so the same log always gives the same bytes.
 //! Restricted content (a group audience) and redacted content are not
 //! exported; `audit` reports them as restricted and redacted.
+//!
+//! From a county aggregator, also: per log the checkpoints its county log
+//! holds (`checkpoints/<m>`) and the evidence it recorded (`evidence/<id>`,
+//! FORMAT.md § 20), and the county log itself as `county/`, an export of
+//! its own with the same tiles and entry bundles.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -20,8 +25,10 @@ use clap::Args;
 use gongkai_core::Hash;
 use gongkai_core::chain::KeyEpoch;
 use gongkai_core::checkpoint::Checkpoint;
+use gongkai_core::checkpoint::SignedCheckpoint;
 use gongkai_core::entry::Entry;
 use gongkai_core::event::Kind;
+use gongkai_core::evidence::Evidence;
 use gongkai_core::keys::PublicKey;
 use gongkai_core::merkle::TreeState;
 use gongkai_core::tile::{
@@ -59,6 +66,7 @@ struct Exported {
     bundles_reused: usize,
     content: usize,
     content_not_exported: usize,
+    evidence: usize,
 }
 
 /// Runs `gongkai export`.
@@ -81,19 +89,26 @@ pub async fn run(node: &Node, a: ExportArgs, json: bool) -> Result<()> {
         .ok()
         .and_then(|t| layout::parse_manifest(&t).ok())
         .unwrap_or_default();
+    // The county log first: the department checkpoints its leaves hold are
+    // then never newer than the logs exported after it.
+    let county = fetch_county(node).await?;
     let mut done = Vec::new();
     for origin in &origins {
-        let e = export_log(node, origin, &a.out).await?;
+        let e = export_log(node, origin, &a.out, county.as_ref()).await?;
         listed.push(origin.clone());
         done.push(e);
     }
+    let county = county
+        .as_ref()
+        .map(|c| export_county(&a.out, c))
+        .transpose()?;
     write_atomic(
         &a.out.join(layout::MANIFEST),
         layout::manifest(&listed).as_bytes(),
         0o644,
     )?;
     if json {
-        print_json(&json!({"out": a.out, "logs": done}));
+        print_json(&json!({"out": a.out, "logs": done, "county": county}));
     } else {
         for e in &done {
             println!(
@@ -105,6 +120,15 @@ pub async fn run(node: &Node, a: ExportArgs, json: bool) -> Result<()> {
                 e.content,
                 e.content_not_exported
             );
+            if e.evidence > 0 {
+                println!(
+                    "  {} evidence file(s) of misbehaviour against {}",
+                    e.evidence, e.origin
+                );
+            }
+        }
+        if let Some(c) = &county {
+            println!("exported the county log {} ({} leaves)", c.origin, c.size);
         }
         println!(
             "to {}; check it with: gongkai audit {} --trust FILE",
@@ -147,49 +171,201 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// The cosigned checkpoints of `origin` up to `size` that the server's
-/// county log holds, as `(size, note)`; none when the server is not a
-/// county aggregator. Each note's signatures are checked by `audit`, not
-/// trusted here.
-async fn county_checkpoints(node: &Node, origin: &Origin, size: u64) -> Result<Vec<(u64, String)>> {
+/// The county log as a county aggregator serves it: its signed
+/// checkpoint and the leaves `[0, size)` of that checkpoint.
+struct CountyLog {
+    text: String,
+    cp: SignedCheckpoint,
+    leaves: Vec<Vec<u8>>,
+}
+
+/// Fetches the county log; `None` when the server is not a county
+/// aggregator. Fetched before the department logs, so every department
+/// checkpoint its leaves hold is at most the size exported for that log.
+async fn fetch_county(node: &Node) -> Result<Option<CountyLog>> {
     let mut client = node.county();
-    let mut out = std::collections::BTreeMap::new();
-    let mut start = 0;
-    loop {
-        let page = match client
+    let text = match client
+        .get_county_checkpoint(gongkai_proto::v1::GetCountyCheckpointRequest {})
+        .await
+    {
+        Ok(r) => r.into_inner().checkpoint,
+        Err(s) if s.code() == tonic::Code::Unimplemented => return Ok(None),
+        Err(s) => return Err(node.fail(&s)),
+    };
+    let cp = SignedCheckpoint::parse(&text)
+        .map_err(|e| Failure::Verify(format!("the county checkpoint does not parse: {e}")))?;
+    let size = cp.checkpoint().size;
+    let mut leaves: Vec<Vec<u8>> = Vec::new();
+    while (leaves.len() as u64) < size {
+        let start = leaves.len() as u64;
+        let page = client
             .get_county_leaves(gongkai_proto::v1::GetCountyLeavesRequest { start, limit: 256 })
             .await
-        {
-            Ok(r) => r.into_inner(),
-            Err(s)
-                if matches!(
-                    s.code(),
-                    tonic::Code::Unimplemented | tonic::Code::OutOfRange
-                ) =>
-            {
-                break;
-            }
-            Err(s) => return Err(node.fail(&s)),
-        };
-        if page.leaves.is_empty() {
-            break;
+            .map_err(|s| node.fail(&s))?
+            .into_inner();
+        if page.start != start || page.leaves.is_empty() {
+            return Err(Failure::Verify(format!(
+                "the county sent no leaves from {start} of its log of size {size}"
+            ))
+            .into());
         }
-        for leaf in &page.leaves {
-            let leaf = gongkai_core::county::CountyLeaf::decode(leaf)
-                .map_err(|e| crate::client::Failure::Verify(format!("county leaf {start}: {e}")))?;
-            for cp in leaf.checkpoints {
-                let c = cp.checkpoint();
-                if c.origin == *origin && c.size <= size {
-                    out.insert(c.size, cp.to_string());
-                }
+        let want = usize::try_from(size - start).unwrap_or(usize::MAX);
+        leaves.extend(page.leaves.into_iter().take(want));
+    }
+    Ok(Some(CountyLog { text, cp, leaves }))
+}
+
+/// The cosigned checkpoints of `origin` up to `size` that the county log's
+/// leaves hold, as `(size, note)`. Each note's signatures are checked by
+/// `audit`, not trusted here.
+fn county_checkpoints(
+    county: &CountyLog,
+    origin: &Origin,
+    size: u64,
+) -> Result<Vec<(u64, String)>> {
+    let mut out = std::collections::BTreeMap::new();
+    for (i, leaf) in county.leaves.iter().enumerate() {
+        let leaf = gongkai_core::county::CountyLeaf::decode(leaf)
+            .map_err(|e| Failure::Verify(format!("county leaf {i}: {e}")))?;
+        for cp in leaf.checkpoints {
+            let c = cp.checkpoint();
+            if c.origin == *origin && c.size <= size {
+                out.insert(c.size, cp.to_string());
             }
-            start += 1;
         }
     }
     Ok(out.into_iter().collect())
 }
 
-async fn export_log(node: &Node, origin: &Origin, root: &Path) -> Result<Exported> {
+/// Writes the evidence the county recorded against `origin` to
+/// `evidence/<id>` (FORMAT.md § 16.1, § 20), the id being the first 16 hex
+/// digits of BLAKE3 of the file. Returns how many; none from a department
+/// node. `audit` verifies them; a file that does not parse as evidence
+/// against this log is not written (and said so on stderr).
+async fn export_evidence(node: &Node, origin: &Origin, dir: &Path) -> Result<usize> {
+    let mut client = node.county();
+    let list = match client
+        .list_evidence(gongkai_proto::v1::ListEvidenceRequest {
+            origin: origin.to_string(),
+        })
+        .await
+    {
+        Ok(r) => r.into_inner().evidence,
+        Err(s) if s.code() == tonic::Code::Unimplemented => return Ok(0),
+        Err(s) => return Err(node.fail(&s)),
+    };
+    let mut n = 0;
+    for summary in list.iter().filter(|e| e.origin == origin.as_str()) {
+        let text = client
+            .get_evidence(gongkai_proto::v1::GetEvidenceRequest {
+                id: summary.id.clone(),
+            })
+            .await
+            .map_err(|s| node.fail(&s))?
+            .into_inner()
+            .text;
+        match Evidence::parse(&text) {
+            Ok(e) if e.origin == *origin => {
+                write(
+                    dir,
+                    &format!("{}/{}", layout::EVIDENCE, e.id()),
+                    text.as_bytes(),
+                )?;
+                n += 1;
+            }
+            Ok(e) => eprintln!(
+                "warning: the county's evidence {} is about {}, not {origin}; not exported",
+                summary.id, e.origin
+            ),
+            Err(e) => eprintln!(
+                "warning: the county's evidence {} does not parse ({e}); not exported",
+                summary.id
+            ),
+        }
+    }
+    Ok(n)
+}
+
+/// What was exported of the county log.
+#[derive(Debug, serde::Serialize)]
+struct CountyExported {
+    origin: String,
+    size: u64,
+}
+
+/// Writes `county/`: the county log as an export of its own (FORMAT.md
+/// § 16.1) — manifest, entry bundles of its leaves, hash tiles, and the
+/// checkpoint last — with the tile and bundle code of the department logs.
+fn export_county(root: &Path, county: &CountyLog) -> Result<CountyExported> {
+    let origin = county.cp.checkpoint().origin.clone();
+    let size = county.cp.checkpoint().size;
+    let base = root.join(layout::COUNTY);
+    let dir = layout::log_dir(&base, &origin)?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let mut tree = TreeState::new();
+    let mut tiles = TileBuilder::new();
+    let mut expected: BTreeSet<String> = BTreeSet::new();
+    for b in entry_bundles_for_size(size) {
+        let first = usize::try_from(b.first_entry()).context("county log too large")?;
+        let leaves = county
+            .leaves
+            .get(first..first + usize::from(b.width()))
+            .context("the county sent fewer leaves than its checkpoint's size")?;
+        for leaf in leaves {
+            let h = gongkai_core::hash::leaf_hash(leaf);
+            tree.append_leaf(h);
+            for (id, hashes) in tiles.push(h) {
+                write(&dir, &id.path(), &encode_tile(&hashes))?;
+                expected.insert(id.path());
+            }
+        }
+        let refs: Vec<&[u8]> = leaves.iter().map(Vec::as_slice).collect();
+        let bundle = encode_bundle(&refs).with_context(|| {
+            format!(
+                "county log bundle {}: an entry bundle holds leaves of at most 65,535 bytes",
+                b.path()
+            )
+        })?;
+        write(&dir, &b.path(), &bundle)?;
+        expected.insert(b.path());
+    }
+    if tree.root() != county.cp.checkpoint().root {
+        return Err(Failure::Verify(format!(
+            "the county's leaves give root {} for size {size}, its checkpoint says {}",
+            tree.root(),
+            county.cp.checkpoint().root
+        ))
+        .into());
+    }
+    for (id, hashes) in tiles.partial_tiles() {
+        write(&dir, &id.path(), &encode_tile(&hashes))?;
+        expected.insert(id.path());
+    }
+    for f in files_under(&dir.join("tile")) {
+        let rel = format!("tile/{f}");
+        if !expected.contains(&rel) {
+            std::fs::remove_file(dir.join(&rel)).with_context(|| format!("remove stale {rel}"))?;
+        }
+    }
+    write(
+        &base,
+        layout::MANIFEST,
+        layout::manifest(std::slice::from_ref(&origin)).as_bytes(),
+    )?;
+    // Last: the checkpoint marks the county export complete.
+    write(&dir, layout::CHECKPOINT, county.text.as_bytes())?;
+    Ok(CountyExported {
+        origin: origin.to_string(),
+        size,
+    })
+}
+
+async fn export_log(
+    node: &Node,
+    origin: &Origin,
+    root: &Path,
+    county: Option<&CountyLog>,
+) -> Result<Exported> {
     let dir = layout::log_dir(root, origin)?;
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     let (text, cp) = fetch::checkpoint(node, origin).await?;
@@ -339,9 +515,12 @@ async fn export_log(node: &Node, origin: &Origin, root: &Path) -> Result<Exporte
     write(&dir, layout::VKEYS, vkeys.as_bytes())?;
     // From a county aggregator: every checkpoint of this log it cosigned
     // (its county log's leaves), so back-dating can be judged against them.
-    for (m, note) in county_checkpoints(node, origin, size).await? {
-        write(&dir, &layout::checkpoint_path(m), note.as_bytes())?;
+    if let Some(county) = county {
+        for (m, note) in county_checkpoints(county, origin, size)? {
+            write(&dir, &layout::checkpoint_path(m), note.as_bytes())?;
+        }
     }
+    let evidence = export_evidence(node, origin, &dir).await?;
     write(&dir, &layout::checkpoint_path(size), text.as_bytes())?;
     // Last: the checkpoint marks the export of this log complete.
     write(&dir, layout::CHECKPOINT, text.as_bytes())?;
@@ -352,5 +531,6 @@ async fn export_log(node: &Node, origin: &Origin, root: &Path) -> Result<Exporte
         bundles_reused: reused,
         content,
         content_not_exported: skipped,
+        evidence,
     })
 }

@@ -9,8 +9,8 @@
 //! DIR/logs/<origin>/tile/entries/<N>[.p/<W>]    entry bundles (§ 9.3)
 //! DIR/logs/<origin>/content/<hex digest>        salt (32 bytes) || content
 //! DIR/logs/<origin>/vkeys            the log's keys as the log names them (informational, never trusted)
-//! DIR/logs/<origin>/evidence/…       signed notes that prove misbehaviour (filled by the county)
-//! DIR/county/…                       the county log in the same layout (filled by the county)
+//! DIR/logs/<origin>/evidence/<id>   gongkai-evidence/v1 files (FORMAT.md § 20), named by their id (filled by the county)
+//! DIR/county/…                       the county log as an export of its own: manifest, checkpoint, tiles, bundles (filled by the county)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -30,6 +30,8 @@ pub const CHECKPOINT: &str = "checkpoint";
 pub const CHECKPOINTS: &str = "checkpoints";
 /// Directory of misbehaviour evidence.
 pub const EVIDENCE: &str = "evidence";
+/// The county log's own export, at the top of an export.
+pub const COUNTY: &str = "county";
 /// Directory of content blobs.
 pub const CONTENT: &str = "content";
 /// The informational key list.

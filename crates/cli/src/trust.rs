@@ -15,6 +15,14 @@
 //! # origin; the genesis key anchors the chain, rotations are followed.
 //! vkeys = ["gongkai.example/510122/finance+89abcdef+BASE64"]
 //! ```
+//!
+//! Optionally, before the first `[[log]]`, the county log key (an Ed25519
+//! note vkey, type 0x01, named for the county log's origin), with which
+//! `audit` verifies the `county/` part of an export (FORMAT.md § 16.4):
+//!
+//! ```toml
+//! county_log = "gongkai.example/510122/county+01234567+BASE64"
+//! ```
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,6 +44,9 @@ struct TrustFile {
     /// Cosignatures required (default: every listed witness).
     #[serde(default)]
     quorum: Option<usize>,
+    /// The county log key (type 0x01, named for the county origin).
+    #[serde(default)]
+    county_log: Option<String>,
     /// Department logs.
     #[serde(default)]
     log: Vec<LogTrust>,
@@ -61,6 +72,8 @@ pub struct Trust {
     pub witnesses: Verifiers,
     /// Cosignatures required.
     pub quorum: usize,
+    /// The county log key, if the trust file names one.
+    pub county_log: Option<VerifierKey>,
 }
 
 impl Trust {
@@ -97,6 +110,18 @@ impl Trust {
                 witnesses.len()
             );
         }
+        let county_log = match &file.county_log {
+            None => None,
+            Some(v) => {
+                let k = VerifierKey::parse(v).with_context(|| format!("county_log key {v:?}"))?;
+                if k.key_type() != KeyType::Ed25519 {
+                    bail!("county_log key {v:?} is not an Ed25519 (0x01) log key");
+                }
+                Origin::new(k.name().as_str())
+                    .with_context(|| format!("county_log key {v:?}: its name is not an origin"))?;
+                Some(k)
+            }
+        };
         let mut logs = BTreeMap::new();
         for l in file.log {
             let origin =
@@ -123,6 +148,7 @@ impl Trust {
             logs,
             witnesses: Verifiers::new(witnesses).context("witness keys")?,
             quorum,
+            county_log,
         })
     }
 
@@ -352,6 +378,17 @@ mod tests {
             .is_err()
         );
         assert!(Trust::parse(&format!("witnesses = [\"{w}\"]\nquorum = 2\n")).is_err());
+        // The county log key must be a 0x01 key named for an origin.
+        assert!(Trust::parse(&format!("county_log = \"{w}\"\n")).is_err());
+        let county = Checkpoint::log_verifier_key(
+            &Origin::new("gongkai.example/510122/county").unwrap(),
+            &SigningKey::from_seed([3; 32]).public_key(),
+        );
+        let t = Trust::parse(&format!("county_log = \"{county}\"\n")).unwrap();
+        assert_eq!(
+            t.county_log.map(|k| k.to_string()),
+            Some(county.to_string())
+        );
         assert!(Trust::parse("bogus = 1\n").is_err());
     }
 

@@ -412,8 +412,8 @@ async fn verify_log_inner(
             Content::Restricted => out
                 .violations
                 .push(format!("{what}: withheld, but its matter is public")),
-            Content::NotFound(m) if u.item.is_none() => out.warnings.push(format!(
-                "{what}: not served ({m}); request answers are not served by this server"
+            Content::NotFound(m) if u.item.is_none() => out.violations.push(format!(
+                "{what}: not served ({m}); an answer's content cannot be redacted"
             )),
             Content::NotFound(m) => out
                 .violations

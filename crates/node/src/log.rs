@@ -1007,12 +1007,13 @@ fn remove_redacted<'a>(content: &ContentStore, events: impl IntoIterator<Item = 
     }
 }
 
-/// Published and Amended events must name content the node holds, with the
-/// committed length.
+/// Published, Amended and RequestAnswered events must name content the
+/// node holds, with the committed length (so it can serve and replicate it).
 fn check_content(log: &Log, event: &Event) -> Result<(), NodeError> {
     let content = match &event.kind {
         Kind::Published(p) => p.content.as_ref(),
         Kind::Amended(a) => a.content.as_ref(),
+        Kind::RequestAnswered(r) => r.content.as_ref(),
         _ => None,
     };
     let Some(c) = content else { return Ok(()) };

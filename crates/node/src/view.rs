@@ -607,7 +607,15 @@ impl<S: LogSource> ReadService<S> {
                 }
                 rec.content_media_type(&digest)
             }
-            None => return Err(Status::not_found(format!("no published content {digest}"))),
+            // The content of a request answer (FORMAT.md § 13): public.
+            None => match read(view.projection().request_of_content(&digest))? {
+                Some(rec) => rec.answer_content.map(|c| c.media_type).unwrap_or_default(),
+                None => {
+                    return Err(Status::not_found(format!(
+                        "no published or answered content {digest}"
+                    )));
+                }
+            },
         };
         let blob = read(view.content().get(&digest))?.ok_or_else(|| {
             Status::not_found(format!("content {digest} is not held (redacted?)"))

@@ -428,6 +428,17 @@ async fn bad_input_changes_nothing() {
     )
     .await
     .unwrap();
+    append(
+        &mut c,
+        "",
+        W::RequestReceived(pb::RequestReceived {
+            request_id: "r8".into(),
+            date_received: today(),
+            subject: "申请公开".into(),
+        }),
+    )
+    .await
+    .unwrap();
     let before = all_entries(&mut c).await;
 
     // No credential / wrong credential.
@@ -494,6 +505,20 @@ async fn bad_input_changes_nothing() {
             .code(),
         Code::FailedPrecondition
     );
+    // A request answer must name content the node holds too (it serves
+    // and replicates it).
+    let mut missing = content.clone();
+    missing.digest = vec![8; 32];
+    let answer_missing = W::RequestAnswered(pb::RequestAnswered {
+        request_id: "r8".into(),
+        date_answered: today(),
+        decision: pb::Decision::Disclosed as i32,
+        content: Some(missing),
+        ..Default::default()
+    });
+    let e = append(&mut c, "", answer_missing).await.unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert!(e.message().contains("content-uploaded"), "{}", e.message());
     // Fields that decode but are invalid.
     let bad_id = published("bad id", content.clone());
     assert_eq!(

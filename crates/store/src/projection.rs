@@ -20,6 +20,7 @@
 //! | `c` | size (u64be) | signed checkpoint note |
 //! | `i` | item id | [`ItemRecord`] (JSON) |
 //! | `d` | content digest (32) | item id |
+//! | `a` | content digest (32) | request id, for the content of a request answer |
 //! | `m` | matter id | [`MatterRecord`] (JSON) |
 //! | `r` | request id | [`RequestRecord`] (JSON) |
 //! | `k` | idempotency key | [`IdempotencyRecord`] (JSON) |
@@ -185,6 +186,9 @@ pub struct RequestRecord {
     pub received_index: u64,
     /// Indexes of every entry about the request.
     pub history: Vec<u64>,
+    /// The content the answer commits to (`request_answered.content`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_content: Option<ContentRecord>,
 }
 
 /// What an idempotency key stands for.
@@ -239,8 +243,9 @@ const ORIGIN: &[u8] = b"Morigin";
 /// stored hash).
 const LAYOUT: &[u8] = b"Mlayout";
 /// The layout this build writes: tree hashes stored by tile, no stored
-/// leaf index.
-const LAYOUT_TILES: &[u8] = b"3";
+/// leaf index, request-answer content indexed under `a` (layout 3 lacked
+/// that index: such a database is rebuilt so answers' content is served).
+const LAYOUT_TILES: &[u8] = b"4";
 
 /// Tree levels per tile (FORMAT.md § 9.1).
 const TILE_HEIGHT: u8 = 8;
@@ -617,6 +622,17 @@ impl Projection {
         }
     }
 
+    /// The request whose answer commits to content with `digest`.
+    ///
+    /// # Errors
+    /// As [`Projection::item`].
+    pub fn request_of_content(&self, digest: &Hash) -> Result<Option<RequestRecord>, StoreError> {
+        match self.db.get(key(b'a', &digest.0)).map_err(sled_err)? {
+            Some(id) => self.request(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
     /// The record of a matter.
     ///
     /// # Errors
@@ -885,6 +901,7 @@ fn apply_event(
                 decision: 0,
                 received_index: index,
                 history: vec![index],
+                answer_content: None,
             };
             s.put(key(b'r', r.request_id.as_bytes()), &rec)?;
         }
@@ -916,6 +933,18 @@ fn apply_event(
             )?;
         }
         Kind::RequestAnswered(r) => {
+            if let Some(c) = &r.content {
+                let content = ContentRecord::from_pb(Some(c));
+                s.writes.insert(
+                    key(b'a', &content.digest.0),
+                    r.request_id.as_bytes().to_vec(),
+                );
+                let k = key(b'r', r.request_id.as_bytes());
+                if let Some(mut rec) = s.get::<RequestRecord>(&k)? {
+                    rec.answer_content = Some(content);
+                    s.put(k, &rec)?;
+                }
+            }
             update_request(
                 s,
                 &r.request_id,
@@ -1075,6 +1104,68 @@ mod tests {
         let mut writes = HashMap::new();
         let err = store_nodes(&p.db, &mut writes, &[(NodeId::new(0, 1), Hash::ZERO)]);
         assert!(err.is_err());
+    }
+
+    /// The content of a request answer is indexed under `a`, with its
+    /// media type on the request record, so `GetContent` can serve it.
+    #[test]
+    fn answer_content_is_indexed() {
+        use gongkai_core::keys::SigningKey;
+        use gongkai_core::types::Origin;
+        use gongkai_core::writer::LogWriter;
+
+        let tmp = tempfile::tempdir().unwrap();
+        let p = open(tmp.path());
+        let mut w = LogWriter::new(
+            Origin::new("example.gov.cn/test").unwrap(),
+            SigningKey::from_seed([1; 32]),
+        );
+        let digest = Hash([5; 32]);
+        let kinds = [
+            Kind::Genesis(pb::Genesis {
+                department: "财政局".into(),
+                division_code: "510122".into(),
+            }),
+            Kind::RequestReceived(pb::RequestReceived {
+                request_id: "r1".into(),
+                date_received: "2026-03-02".into(),
+                subject: "申请公开".into(),
+            }),
+            Kind::RequestAnswered(pb::RequestAnswered {
+                request_id: "r1".into(),
+                date_answered: "2026-03-03".into(),
+                decision: pb::Decision::Disclosed as i32,
+                content: Some(pb::ContentRef {
+                    digest: digest.0.to_vec(),
+                    length: 3,
+                    media_type: "text/plain".into(),
+                }),
+                ..Default::default()
+            }),
+        ];
+        let mut events = Vec::new();
+        for (i, k) in kinds.into_iter().enumerate() {
+            let e = w
+                .append(k, 1_772_500_000_000 + i as u64 * 86_400_000)
+                .unwrap();
+            events.push((leaf_hash(e.as_bytes()), e.decode_event(i as u64).unwrap()));
+        }
+        let applied: Vec<Applied<'_>> = events
+            .iter()
+            .enumerate()
+            .map(|(i, (leaf_hash, event))| Applied {
+                index: i as u64,
+                leaf_hash: *leaf_hash,
+                event,
+            })
+            .collect();
+        p.apply(&applied, &[], &[], WorkCalendar::shipped())
+            .unwrap();
+        let rec = p.request_of_content(&digest).unwrap().unwrap();
+        assert_eq!(rec.request_id, "r1");
+        assert_eq!(rec.answer_content.unwrap().media_type, "text/plain");
+        assert!(p.item_of_content(&digest).unwrap().is_none());
+        assert!(p.request_of_content(&Hash([6; 32])).unwrap().is_none());
     }
 
     /// A projection in the first layout (one `h` key per stored hash) is
