@@ -7,7 +7,8 @@
 //! and everything before it passed (FORMAT.md § 6).
 
 use gongkai_core::Error;
-use gongkai_core::chain::{ChainVerifier, Prepared, prepare, verify_signatures};
+use gongkai_core::chain::{ChainVerifier, Prepared, prepare, verify_queued};
+use gongkai_core::keys::BatchVerifier;
 
 /// Entries per signature batch.
 pub const BATCH: usize = 1024;
@@ -41,19 +42,19 @@ fn work(start: u64, entries: Vec<Vec<u8>>) -> Part {
             }
         }
     }
-    let mut checks = Vec::with_capacity(prepared.len());
+    // Queued straight into the batch: each message is hashed as it is
+    // queued, so none is kept.
+    let mut batch = BatchVerifier::new();
+    let mut scratch = Vec::new();
     let mut signature_error = None;
     for p in &prepared {
-        match p.signature_checks() {
-            Ok(c) => checks.extend(c),
-            Err(e) => {
-                signature_error = Some(e);
-                break;
-            }
+        if let Err(e) = p.queue_signatures(&mut batch, &mut scratch) {
+            signature_error = Some(e);
+            break;
         }
     }
     if signature_error.is_none() {
-        signature_error = verify_signatures(&checks, &mut rand::rng()).err();
+        signature_error = verify_queued(batch, &mut rand::rng()).err();
     }
     Part {
         prepared,

@@ -18,7 +18,7 @@ use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use common::{ORIGIN, T0, content, key, matter};
-use gongkai_core::chain::{ChainVerifier, Prepared, prepare, verify_signatures};
+use gongkai_core::chain::{ChainVerifier, Prepared, prepare, verify_queued};
 use gongkai_core::entry::signed_message;
 use gongkai_core::event::{Kind, pb};
 use gongkai_core::keys::{BatchVerifier, PublicKey, Signature, SigningKey};
@@ -93,9 +93,9 @@ fn raw_batch(items: &[(PublicKey, Vec<u8>, Signature)]) {
 
 /// Parallel chain verification as callers do it: a pool of `threads`
 /// workers takes whole chunks of 1,024 entries, prepares each entry
-/// (framing, decoding, canonical check, hashes), builds the signature checks
-/// the entries claim ([`Prepared::signature_checks`]) and batch-verifies
-/// them, while the calling thread checks links and catalog rules in order.
+/// (framing, decoding, canonical check, hashes), queues the signatures the
+/// entries claim ([`Prepared::queue_signatures`]) and batch-verifies them,
+/// while the calling thread checks links and catalog rules in order.
 /// They are the checks `push_prepared` would return, so the calling thread
 /// uses `push_verified`, which does not build them again. At most `2 * threads`
 /// chunks are in flight.
@@ -122,11 +122,12 @@ fn chain_parallel(entries: &[Vec<u8>], trusted: &[PublicKey], threads: usize) ->
                         .enumerate()
                         .map(|(i, e)| prepare(e.clone(), (base + i) as u64).unwrap())
                         .collect();
-                    let mut checks = Vec::with_capacity(prepared.len());
+                    let mut batch = BatchVerifier::new();
+                    let mut scratch = Vec::new();
                     for p in &prepared {
-                        checks.extend(p.signature_checks().unwrap());
+                        p.queue_signatures(&mut batch, &mut scratch).unwrap();
                     }
-                    let verdict = verify_signatures(&checks, &mut rand::rng());
+                    let verdict = verify_queued(batch, &mut rand::rng());
                     if done_tx.send((c, prepared, verdict)).is_err() {
                         return;
                     }

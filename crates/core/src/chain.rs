@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::calendar::WorkCalendar;
 use crate::catalog::Catalog;
 use crate::checkpoint::Checkpoint;
-use crate::entry::{Entry, rotation_message, signed_message};
+use crate::entry::{EVENT_SIGNATURE_CONTEXT, Entry, rotation_message, signed_message};
 use crate::event::{Event, Kind, kind_name};
 use crate::keys::{BatchVerifier, PublicKey, Signature};
 use crate::merkle::TreeState;
@@ -87,6 +87,81 @@ impl Prepared {
     }
 }
 
+impl Prepared {
+    /// Queues the checks of [`Prepared::signature_checks`] on `batch`
+    /// without keeping their messages (the batch hashes each message as it
+    /// is queued); `scratch` is reused for building them. Verify with
+    /// [`verify_queued`].
+    ///
+    /// # Errors
+    /// As [`Prepared::signature_checks`].
+    pub fn queue_signatures(
+        &self,
+        batch: &mut BatchVerifier<SignatureTag>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let e = &self.event;
+        let body = self.entry.body();
+        scratch.clear();
+        scratch.reserve(EVENT_SIGNATURE_CONTEXT.len() + body.len());
+        scratch.extend_from_slice(EVENT_SIGNATURE_CONTEXT);
+        scratch.extend_from_slice(body);
+        let tag = SignatureTag {
+            index: e.index,
+            key: e.signer,
+            rotation_proof: false,
+        };
+        batch.queue(tag, &e.signer, scratch, &self.entry.signature());
+        if let Kind::KeyRotated(r) = &e.kind {
+            let next = PublicKey::from_slice(&r.next_key)?;
+            let message = rotation_message(e.origin.as_str(), e.index, &next);
+            let tag = SignatureTag {
+                index: e.index,
+                key: next,
+                rotation_proof: true,
+            };
+            batch.queue(tag, &next, &message, &Signature::from_slice(&r.proof)?);
+        }
+        Ok(())
+    }
+}
+
+/// Which check a queued signature is, to name it when it fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignatureTag {
+    /// Index of the entry it belongs to.
+    pub index: u64,
+    /// The key it must verify under.
+    pub key: PublicKey,
+    /// `true` for a key-rotation proof of possession.
+    pub rotation_proof: bool,
+}
+
+impl SignatureTag {
+    fn error(&self) -> Error {
+        if self.rotation_proof {
+            Error::BadRotationProof { index: self.index }
+        } else {
+            Error::BadSignature {
+                index: self.index,
+                key: self.key.to_hex(),
+            }
+        }
+    }
+}
+
+/// Batch-verifies what [`Prepared::queue_signatures`] queued (ZIP-215;
+/// same verdict as one by one).
+///
+/// # Errors
+/// The error of the first failing check, naming its index.
+pub fn verify_queued<R: CryptoRng + ?Sized>(
+    batch: BatchVerifier<SignatureTag>,
+    rng: &mut R,
+) -> Result<(), Error> {
+    batch.verify(rng).map_err(|t| t.error())
+}
+
 /// Runs the per-entry checks on `bytes`, read at log position `index`.
 ///
 /// # Errors
@@ -120,14 +195,12 @@ pub struct SignatureCheck {
 
 impl SignatureCheck {
     fn error(&self) -> Error {
-        if self.rotation_proof {
-            Error::BadRotationProof { index: self.index }
-        } else {
-            Error::BadSignature {
-                index: self.index,
-                key: self.key.to_hex(),
-            }
+        SignatureTag {
+            index: self.index,
+            key: self.key,
+            rotation_proof: self.rotation_proof,
         }
+        .error()
     }
 
     /// Verifies this one signature (ZIP-215).

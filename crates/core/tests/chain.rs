@@ -5,11 +5,12 @@ mod common;
 
 use common::{TestLog, content, key, origin, sample_log};
 use gongkai_core::Error;
-use gongkai_core::chain::{ChainState, ChainVerifier, prepare, verify_signatures};
+use gongkai_core::chain::{ChainState, ChainVerifier, prepare, verify_queued, verify_signatures};
 use gongkai_core::checkpoint::Checkpoint;
 use gongkai_core::entry::Entry;
 use gongkai_core::event::{Kind, pb};
 use gongkai_core::hash::leaf_hash;
+use gongkai_core::keys::BatchVerifier;
 use gongkai_core::keys::PublicKey;
 use gongkai_core::merkle;
 use gongkai_core::writer::LogWriter;
@@ -28,15 +29,22 @@ fn verify(entries: &[Vec<u8>]) -> Result<ChainVerifier, Error> {
     Ok(v)
 }
 
-/// Verifies through the prepare / push_prepared / batch path.
+/// Verifies through the prepare / push_prepared / batch path, and checks
+/// that queuing the claimed signatures directly gives the same verdict.
 fn verify_batched(entries: &[Vec<u8>]) -> Result<ChainVerifier, Error> {
     let mut v = ChainVerifier::new(origin(), &trusted());
     let mut checks = Vec::new();
+    let mut queued = BatchVerifier::new();
+    let mut scratch = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let p = prepare(e.clone(), i as u64)?;
+        p.queue_signatures(&mut queued, &mut scratch)?;
         checks.extend(v.push_prepared(&p)?);
     }
-    verify_signatures(&checks, &mut rand::rng())?;
+    let by_checks = verify_signatures(&checks, &mut rand::rng());
+    let by_queue = verify_queued(queued, &mut rand::rng());
+    assert_eq!(by_checks, by_queue);
+    by_checks?;
     Ok(v)
 }
 
