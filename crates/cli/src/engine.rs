@@ -71,15 +71,19 @@ pub struct Checked {
 
 /// Runs the parallel half on `entries` at indexes from `start`.
 pub fn check_parallel(start: u64, entries: Vec<Vec<u8>>, threads: usize) -> Checked {
-    let mut batches: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
-    let mut rest = entries;
+    // Taken from the front one batch at a time: splitting the remainder off
+    // again and again would copy (and page-fault in) the rest each time.
+    let mut batches: Vec<(u64, Vec<Vec<u8>>)> = Vec::with_capacity(entries.len().div_ceil(BATCH));
+    let mut rest = entries.into_iter();
     let mut at = start;
-    while !rest.is_empty() {
-        let tail = rest.split_off(rest.len().min(BATCH));
-        let n = rest.len() as u64;
-        batches.push((at, rest));
+    loop {
+        let batch: Vec<Vec<u8>> = rest.by_ref().take(BATCH).collect();
+        if batch.is_empty() {
+            break;
+        }
+        let n = batch.len() as u64;
+        batches.push((at, batch));
         at += n;
-        rest = tail;
     }
     let threads = threads.max(1);
     // Batches round-robin over the threads; results back in order.
