@@ -5,9 +5,11 @@
 //! Stored in the `county` tree of the county database: `l || u64be(index)`
 //! → leaf, `h || level || u64be(index)` → stored hash, `tree` → the compact
 //! tree state, `checkpoint` → the newest signed county checkpoint. One
-//! append is one sled batch (atomic).
+//! append is one sled batch (atomic), synced ([`State::sync`]) before its
+//! checkpoint is served: after a power loss the county can never sign a
+//! different county checkpoint of a size it already published.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use gongkai_core::Hash;
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
@@ -17,9 +19,11 @@ use gongkai_core::merkle::{self, HashReader, NodeId, TreeState};
 use gongkai_core::types::Origin;
 
 use crate::AggregatorError;
+use crate::state::State;
 
 /// The county log.
 pub struct CountyLog {
+    state_db: Arc<State>,
     tree: sled::Tree,
     origin: Origin,
     key: SigningKey,
@@ -66,10 +70,11 @@ impl CountyLog {
     /// # Errors
     /// Storage errors or a damaged tree state.
     pub fn open(
-        tree: sled::Tree,
+        state_db: Arc<State>,
         origin: Origin,
         key: SigningKey,
     ) -> Result<CountyLog, AggregatorError> {
+        let tree = state_db.county_tree().clone();
         let state: TreeState = match tree.get("tree")? {
             Some(v) => serde_json::from_slice(&v)
                 .map_err(|e| AggregatorError::Fatal(format!("county tree state: {e}")))?,
@@ -81,6 +86,7 @@ impl CountyLog {
             .to_string();
         tree.insert("checkpoint", note.as_bytes())?;
         Ok(CountyLog {
+            state_db,
             tree,
             origin,
             key,
@@ -116,7 +122,8 @@ impl CountyLog {
         );
         batch.insert("checkpoint", note.as_bytes());
         self.tree.apply_batch(batch)?;
-        self.tree.flush()?;
+        // Durable (fdatasync) before the checkpoint is served.
+        self.state_db.sync()?;
         *guard = (tree, note.clone());
         Ok((index, note))
     }

@@ -27,6 +27,7 @@ pub mod config;
 pub mod county_log;
 pub mod mirror;
 pub mod portal;
+mod projector;
 mod server;
 pub mod service;
 pub mod state;

@@ -6,18 +6,23 @@
 //! serializes pushes; inside it:
 //!
 //! 1. a package of at most 256 entries continuing the staged end is checked
-//!    without touching any state — framing, canonical body and field rules,
-//!    origin, index, `prev_hash` links, time not ahead of the county clock,
-//!    canonical key and `R` encodings, signer = key in force, every
-//!    signature (batch-verified over the cores) — then folded into the
+//!    without touching any state — framing, canonical body and field rules
+//!    and every signature (batch-verified) in one pass split over the
+//!    cores, then in log order origin, index, `prev_hash` links, time not
+//!    ahead of the county clock, canonical key and `R` encodings, signer =
+//!    key in force, and the signature verdict — then folded into the
 //!    running chain state (catalog rules) and staged in memory (bounded);
 //! 2. with a checkpoint, the department's signature is checked, then the
 //!    root of mirror + staged at its size against the checkpoint's root and
 //!    consistency with the checkpoint last cosigned; then the commit, in
-//!    this order: **journal append (fdatasync)** → projection (sled) →
-//!    cosigned record (sled compare-and-swap, flushed) → served state. A
-//!    crash after the journal sync leaves verified entries beyond the
-//!    cosigned size, which the next checkpoint covers.
+//!    this order: **journal append (fdatasync)** → the projection handed to
+//!    the mirror's projector ([`crate::projector`]) → **cosigned record**
+//!    (sled compare-and-swap, then fdatasync) → the cosigned checkpoint
+//!    handed to the projector, which serves it once the projection before
+//!    it is stored. A crash after the journal sync leaves verified entries
+//!    beyond the cosigned size, which the next checkpoint covers (and whose
+//!    projection the next open replays); a cosignature never leaves before
+//!    both the entries and the record it commits to are durable.
 //!
 //! A rejected push changes nothing (staged entries of a failed checkpoint
 //! are dropped; the node pushes them again). Misbehaviour that proves
@@ -41,7 +46,8 @@ use gongkai_node::view::LogView;
 use gongkai_store::projection::{Applied, Projection};
 use gongkai_store::{DataDir, JournalOptions};
 
-use crate::state::{DepartmentRecord, EvidenceRecord, State};
+use crate::projector::{Job, PART, Part, Projector};
+use crate::state::{DepartmentRecord, Durability, EvidenceRecord, State};
 use crate::{AggregatorError, now_ms};
 
 /// Most entries in one push.
@@ -82,6 +88,8 @@ pub struct Mirror {
     pub view: Arc<LogView>,
     /// Serializes pushes.
     pub staging: Arc<tokio::sync::Mutex<Staging>>,
+    /// Stores the projection of committed entries and publishes them.
+    projector: Projector,
 }
 
 /// What the county tells a pusher about a mirror.
@@ -173,12 +181,21 @@ fn fold_journal(
     Ok((chain, tree))
 }
 
+/// Threads for verification: the cores, at most 8. Asked once: on Linux
+/// `available_parallelism` reads the cgroup files on every call.
+fn threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .min(8)
+    })
+}
+
 /// Prepares entries (framing, canonical body, field rules, hashes), split
 /// over the cores for large batches.
 fn prepare_all(entries: Vec<Vec<u8>>, start: u64) -> Result<Vec<Prepared>, gongkai_core::Error> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(8);
+    let threads = threads();
     if threads < 2 || entries.len() < 64 {
         return entries
             .into_iter()
@@ -221,29 +238,98 @@ fn prepare_all(entries: Vec<Vec<u8>>, start: u64) -> Result<Vec<Prepared>, gongk
     })
 }
 
-/// Batch-verifies signature checks over the cores.
-fn verify_parallel(
-    checks: &[gongkai_core::chain::SignatureCheck],
-) -> Result<(), gongkai_core::Error> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, std::num::NonZero::get)
-        .min(8);
-    if threads < 2 || checks.len() < 128 {
-        return verify_signatures(checks, &mut rand::rng());
+/// The signature verdict of a package.
+struct Signatures {
+    /// The first entry whose signature checks could not be built (a
+    /// malformed rotation proof), with the error; the checks stop there.
+    unchecked: Option<(u64, gongkai_core::Error)>,
+    /// The batch verdict (ZIP-215) of every check built: the error of the
+    /// first invalid signature in log order.
+    verdict: Result<(), gongkai_core::Error>,
+}
+
+/// One part of a package: prepared entries and their signature verdict.
+fn check_part(
+    entries: Vec<Vec<u8>>,
+    first: u64,
+) -> Result<(Vec<Prepared>, Signatures), gongkai_core::Error> {
+    let prepared = entries
+        .into_iter()
+        .zip(first..)
+        .map(|(e, i)| prepare(e, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut checks = Vec::with_capacity(prepared.len());
+    let mut unchecked = None;
+    for p in &prepared {
+        match p.signature_checks() {
+            Ok(c) => checks.extend(c),
+            Err(e) => {
+                unchecked = Some((p.event.index, e));
+                break;
+            }
+        }
     }
-    let chunk = checks.len().div_ceil(threads);
+    let verdict = verify_signatures(&checks, &mut rand::rng());
+    Ok((prepared, Signatures { unchecked, verdict }))
+}
+
+/// Prepares a package (framing, canonical body, field rules, hashes) and
+/// batch-verifies its signatures, split over the cores in one pass: the
+/// calling thread takes the first part, one scoped thread each of the
+/// others. Errors and verdicts come back in log order.
+///
+/// # Errors
+/// The first entry (in log order) that does not prepare.
+fn check_package(
+    entries: Vec<Vec<u8>>,
+    start: u64,
+) -> Result<(Vec<Prepared>, Signatures), gongkai_core::Error> {
+    let threads = threads();
+    if threads < 2 || entries.len() < 64 {
+        return check_part(entries, start);
+    }
+    let chunk = entries.len().div_ceil(threads);
+    let mut parts: Vec<(Vec<Vec<u8>>, u64)> = Vec::new();
+    let mut it = entries.into_iter();
+    let mut first = start;
+    loop {
+        let part: Vec<Vec<u8>> = it.by_ref().take(chunk).collect();
+        if part.is_empty() {
+            break;
+        }
+        let n = part.len() as u64;
+        parts.push((part, first));
+        first += n;
+    }
+    let mut parts = parts.into_iter();
+    let Some((head, head_first)) = parts.next() else {
+        return check_part(Vec::new(), start);
+    };
     std::thread::scope(|s| {
-        let handles: Vec<_> = checks
-            .chunks(chunk)
-            .map(|part| s.spawn(move || verify_signatures(part, &mut rand::rng())))
+        let handles: Vec<_> = parts
+            .map(|(part, first)| s.spawn(move || check_part(part, first)))
             .collect();
+        let mut results = vec![check_part(head, head_first)];
         for h in handles {
             match h.join() {
-                Ok(r) => r?,
+                Ok(r) => results.push(r),
                 Err(p) => std::panic::resume_unwind(p),
             }
         }
-        Ok(())
+        let mut prepared = Vec::new();
+        let mut unchecked = None;
+        let mut verdict = Ok(());
+        for r in results {
+            let (p, sig) = r?;
+            prepared.extend(p);
+            if unchecked.is_none() {
+                unchecked = sig.unchecked;
+            }
+            if verdict.is_ok() {
+                verdict = sig.verdict;
+            }
+        }
+        Ok((prepared, Signatures { unchecked, verdict }))
     })
 }
 
@@ -283,10 +369,12 @@ impl Mirror {
             view.set_checkpoint(record.cosigned_size, record.cosigned_note.clone());
             view.set_cosigned(record.cosigned_size, record.cosigned_note.clone());
         }
+        let view = Arc::new(view);
         Ok(Mirror {
             origin,
             vkey,
-            view: Arc::new(view),
+            projector: Projector::start(Arc::clone(&view))?,
+            view,
             staging: Arc::new(tokio::sync::Mutex::new(Staging {
                 chain,
                 tree,
@@ -337,15 +425,32 @@ impl Mirror {
     /// Storage errors.
     pub fn report(&self, st: &Staging, ctx: &Context) -> Result<MirrorReport, AggregatorError> {
         let mirrored = self.view.journal().len();
+        let record = ctx.state.record(self.origin.as_str())?;
         Ok(MirrorReport {
             mirrored,
             staged_end: mirrored + st.staged.len() as u64,
-            record: ctx.state.record(self.origin.as_str())?,
+            record,
         })
+    }
+
+    /// Waits until every committed entry and checkpoint is stored in the
+    /// projection and served (what a pusher reads back afterwards), for
+    /// async callers: take [`Mirror::served_ticket`] under the lock, then
+    /// await this after releasing it.
+    pub async fn served(&self, ticket: u64) {
+        self.projector.wait_async(ticket).await;
+    }
+
+    /// A ticket for [`Mirror::served`] covering everything committed so
+    /// far.
+    pub fn served_ticket(&self) -> u64 {
+        self.projector.sent()
     }
 
     /// Drops staged entries and rebuilds the chain state from the journal.
     fn reset(&self, st: &mut Staging) -> Result<(), AggregatorError> {
+        // The rebuild reads (and replays into) the projection.
+        self.projector.wait_idle()?;
         let (chain, tree) = fold_journal(&self.view, genesis_key(&self.vkey), false)?;
         st.chain = chain;
         st.tree = tree;
@@ -396,7 +501,8 @@ impl Mirror {
             .and_then(|path| {
                 let (read, mut record) = ctx.state.versioned(self.origin.as_str())?;
                 record.suspended = Some(format!("evidence {id} ({kind})"));
-                ctx.state.swap_record(self.origin.as_str(), read, &record)?;
+                ctx.state
+                    .swap_record(self.origin.as_str(), read, &record, Durability::Synced)?;
                 Ok(path)
             });
         match result {
@@ -469,6 +575,7 @@ impl Mirror {
         entries: Vec<Vec<u8>>,
         checkpoint: &str,
     ) -> Result<MirrorReport, AggregatorError> {
+        self.projector.check()?;
         let record = ctx.state.record(self.origin.as_str())?;
         if let Some(reason) = &record.suspended {
             return Err(AggregatorError::Precondition(format!(
@@ -565,13 +672,16 @@ impl Mirror {
             )));
         }
         // Checks without touching state.
-        let prepared = prepare_all(new, staged_end).map_err(|e| invalid(e.to_string()))?;
+        // Checks without touching state: framing, bodies and every
+        // signature, over the cores at once; the verdicts are reported
+        // below in the order the serial checks reach them.
+        let (prepared, signatures) =
+            check_package(new, staged_end).map_err(|e| invalid(e.to_string()))?;
         let now = now_ms();
         let state = st.chain.state();
         let mut last_body = state.last_body_hash;
         let mut last_time = state.last_time_ms;
         let key_in_force = state.key_in_force();
-        let mut checks = Vec::with_capacity(prepared.len());
         for (position, p) in (staged_end..).zip(&prepared) {
             let e = &p.event;
             let index = e.index;
@@ -638,9 +748,13 @@ impl Mirror {
             }
             last_body = p.body_hash;
             last_time = e.time_ms;
-            checks.extend(p.signature_checks().map_err(|e| invalid(e.to_string()))?);
+            if let Some((at, e)) = &signatures.unchecked
+                && *at == index
+            {
+                return Err(invalid(e.to_string()));
+            }
         }
-        verify_parallel(&checks).map_err(|e| invalid(e.to_string()))?;
+        signatures.verdict.map_err(|e| invalid(e.to_string()))?;
         // Fold into the chain (links again, catalog rules). A refusal here
         // leaves the fold half-advanced: rebuild it.
         for p in &prepared {
@@ -657,7 +771,11 @@ impl Mirror {
     /// The root at `size` of mirror + staged.
     fn root_at(&self, st: &Staging, size: u64) -> Result<Hash, AggregatorError> {
         let mirrored = self.view.journal().len();
-        if size <= mirrored {
+        if size == mirrored {
+            return Ok(st.tree.root());
+        }
+        if size < mirrored {
+            self.projector.wait_idle()?;
             return merkle::root_at(self.view.projection(), size)
                 .map_err(|e| AggregatorError::Storage(e.to_string()));
         }
@@ -736,6 +854,7 @@ impl Mirror {
                     self.origin
                 )));
             }
+            self.projector.wait_idle()?;
             let proof = merkle::consistency_proof(self.view.projection(), n, c)
                 .map_err(|e| AggregatorError::Storage(e.to_string()))?;
             let larger =
@@ -772,13 +891,15 @@ impl Mirror {
                     rec.cosigned_time = now / 1000;
                     rec.last_push_ms = now;
                     rec.seen_size = rec.seen_size.max(n);
-                    ctx.state.swap_record(self.origin.as_str(), read, &rec)?;
+                    ctx.state
+                        .swap_record(self.origin.as_str(), read, &rec, Durability::Synced)?;
                     self.publish(c, &rec.cosigned_note)?;
                 }
             } else {
                 let (read, mut rec) = ctx.state.versioned(self.origin.as_str())?;
                 rec.last_push_ms = now;
-                ctx.state.swap_record(self.origin.as_str(), read, &rec)?;
+                ctx.state
+                    .swap_record(self.origin.as_str(), read, &rec, Durability::Flushed)?;
             }
             return Ok(());
         }
@@ -790,6 +911,7 @@ impl Mirror {
         }
         let root = self.root_at(st, n)?;
         if root != cp.checkpoint().root {
+            self.projector.wait_idle()?;
             let subtrees = TreeState::from_reader(self.view.projection(), c)
                 .map_err(|e| AggregatorError::Storage(e.to_string()))?
                 .peaks()
@@ -811,8 +933,9 @@ impl Mirror {
         self.commit(st, ctx, &cp, n)
     }
 
-    /// Commit point order: journal (fdatasync) → projection → cosigned
-    /// record (compare-and-swap, flushed) → served state.
+    /// Commit point order: journal (fdatasync) → cosigned record
+    /// (compare-and-swap, synced) → projection and served state (on the
+    /// projector, in order).
     fn commit(
         &self,
         st: &mut Staging,
@@ -823,7 +946,8 @@ impl Mirror {
         let origin = self.origin.as_str();
         if !st.staged.is_empty() {
             let base = self.view.journal().len();
-            // 1. Durable: returns after fdatasync.
+            // 1. Durable: returns after fdatasync. From here on the entries
+            // are the mirror's; a crash replays their projection at open.
             let range = self.view.journal().append(
                 &st.staged
                     .iter()
@@ -836,45 +960,49 @@ impl Mirror {
                     range.start
                 )));
             }
-            // 2. The projection (derived; replayed at open if lost).
-            let mut nodes = Vec::new();
-            let mut applied = Vec::with_capacity(st.staged.len());
-            for p in &st.staged {
-                nodes.extend(st.tree.append(p.leaf_hash));
-                applied.push(Applied {
-                    index: p.event.index,
-                    leaf_hash: p.leaf_hash,
-                    event: &p.event,
+            let entries = std::mem::take(&mut st.staged);
+            st.staged_bytes = 0;
+            // The mirror's tree follows the journal.
+            let mut parts = Vec::with_capacity(entries.len().div_ceil(PART));
+            let mut size = base;
+            let mut it = entries.into_iter();
+            loop {
+                let part: Vec<Prepared> = it.by_ref().take(PART).collect();
+                if part.is_empty() {
+                    break;
+                }
+                let mut nodes = Vec::new();
+                for p in &part {
+                    nodes.extend(st.tree.append(p.leaf_hash));
+                }
+                size += part.len() as u64;
+                parts.push(Part {
+                    entries: part,
+                    nodes,
+                    size,
                 });
             }
-            self.view
-                .projection()
-                .apply(&applied, &nodes, &[], WorkCalendar::shipped())?;
-            for p in &st.staged {
-                match &p.event.kind {
-                    Kind::Published(x) => self.note_content(ctx, x.content.as_ref())?,
-                    Kind::Amended(x) => self.note_content(ctx, x.content.as_ref())?,
-                    Kind::RequestAnswered(x) => self.note_content(ctx, x.content.as_ref())?,
-                    Kind::Redacted(r) => {
-                        if let Ok(d) = Hash::from_slice(&r.content_digest) {
-                            ctx.state.remove_missing(origin, &d)?;
-                            if let Err(e) = self.view.content().remove(&d) {
-                                tracing::error!(origin, digest = %d, error = %e, "redacted content could not be removed");
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            st.staged.clear();
-            st.staged_bytes = 0;
-            self.view.publish_size(self.view.journal().len());
+            // Content bookkeeping here, not on the projector: a pusher
+            // uploads missing content as soon as this push returns.
+            let noted = parts
+                .iter()
+                .flat_map(|part| &part.entries)
+                .try_for_each(|p| self.note_content(ctx, &p.event));
+            // 2. The projection (derived; replayed at open if lost), on the
+            // projector while the next packages are verified. Readers see
+            // the entries once it is stored.
+            self.projector.send(Job {
+                parts,
+                cosigned: None,
+            })?;
+            noted?;
         }
         // 3. The cosigned record: compare-and-swap against the record read
-        // here, which must still be below `n`. (Every writer of a record
-        // holds this mirror's lock, so the swap failing would be a bug; it
-        // would leave verified entries beyond the cosigned size, which the
-        // next checkpoint covers, never a cosignature the county did not
+        // here, which must still be below `n`, synced before the
+        // cosignature leaves. (Every writer of a record holds this
+        // mirror's lock, so the swap failing would be a bug; it would
+        // leave verified entries beyond the cosigned size, which the next
+        // checkpoint covers, never a cosignature the county did not
         // check.)
         let (read, old) = ctx.state.versioned(origin)?;
         if old.cosigned_size >= n {
@@ -892,30 +1020,52 @@ impl Mirror {
         rec.seen_size = rec.seen_size.max(n);
         rec.last_push_ms = now;
         rec.last_advance_ms = now;
-        ctx.state.swap_record(origin, read, &rec)?;
-        // 4. Served.
+        // Synced: returns after fdatasync, before the cosignature leaves.
+        ctx.state
+            .swap_record(origin, read, &rec, Durability::Synced)?;
+        // 4. Served, after the projection of step 2.
         self.publish(n, &rec.cosigned_note)?;
         tracing::debug!(origin, size = n, "cosigned");
         Ok(())
     }
 
+    /// Serves a cosigned checkpoint, after the projection of everything
+    /// committed before it (through the projector, in order).
     fn publish(&self, size: u64, note: &str) -> Result<(), AggregatorError> {
-        self.view.projection().put_checkpoint(size, note)?;
-        self.view.set_checkpoint(size, note.to_owned());
-        self.view.set_cosigned(size, note.to_owned());
-        Ok(())
+        self.projector.send(Job {
+            parts: Vec::new(),
+            cosigned: Some((size, note.to_owned())),
+        })
     }
 
+    /// Content bookkeeping of one committed entry: a committed digest the
+    /// mirror lacks is missing; a redacted one is removed.
     fn note_content(
         &self,
         ctx: &Context,
-        content: Option<&gongkai_core::event::pb::ContentRef>,
+        event: &gongkai_core::event::Event,
     ) -> Result<(), AggregatorError> {
+        let origin = self.origin.as_str();
+        let content = match &event.kind {
+            Kind::Published(x) => x.content.as_ref(),
+            Kind::Amended(x) => x.content.as_ref(),
+            Kind::RequestAnswered(x) => x.content.as_ref(),
+            Kind::Redacted(r) => {
+                if let Ok(d) = Hash::from_slice(&r.content_digest) {
+                    ctx.state.remove_missing(origin, &d)?;
+                    if let Err(e) = self.view.content().remove(&d) {
+                        tracing::error!(origin, digest = %d, error = %e, "redacted content could not be removed");
+                    }
+                }
+                None
+            }
+            _ => None,
+        };
         if let Some(c) = content
             && let Ok(d) = Hash::from_slice(&c.digest)
             && !self.view.content().contains(&d)?
         {
-            ctx.state.add_missing(self.origin.as_str(), &d, c.length)?;
+            ctx.state.add_missing(origin, &d, c.length)?;
         }
         Ok(())
     }
@@ -960,7 +1110,8 @@ impl Mirror {
         ctx.state.remove_missing(origin, digest)?;
         let (read, mut rec) = ctx.state.versioned(origin)?;
         rec.content_bytes += length;
-        ctx.state.swap_record(origin, read, &rec)?;
+        ctx.state
+            .swap_record(origin, read, &rec, Durability::Flushed)?;
         Ok(true)
     }
 
@@ -985,7 +1136,8 @@ impl Mirror {
             .map_err(|e| AggregatorError::Storage(e.to_string()))?;
         rec.cosigned_note = self.cosign(ctx, &presented, now)?;
         rec.cosigned_time = now;
-        ctx.state.swap_record(origin, read, &rec)?;
+        ctx.state
+            .swap_record(origin, read, &rec, Durability::Synced)?;
         self.publish(rec.cosigned_size, &rec.cosigned_note)?;
         Ok(true)
     }

@@ -22,7 +22,7 @@ use crate::county_log::CountyLog;
 use crate::mirror::{Context, Mirror};
 use crate::portal::PortalListeners;
 use crate::service::{County, CountyService, MirrorService};
-use crate::state::State;
+use crate::state::{Durability, State};
 use crate::{AggregatorError, now_ms};
 
 /// The county's two keys.
@@ -104,7 +104,7 @@ pub async fn run_with_portal(
                 mirrors.insert(o.to_string(), Arc::new(m));
             }
             let county_log = Arc::new(CountyLog::open(
-                state.county_tree().clone(),
+                Arc::clone(&state),
                 origin,
                 log_key,
             )?);
@@ -258,7 +258,7 @@ fn periodic(county: &County) -> Result<(), AggregatorError> {
             let _guard = mirror.staging.blocking_lock();
             let (read, mut rec) = state.versioned(&origin)?;
             rec.leafed_size = rec.leafed_size.max(size);
-            state.swap_record(&origin, read, &rec)?;
+            state.swap_record(&origin, read, &rec, Durability::Flushed)?;
         }
     }
     let now = now_ms();

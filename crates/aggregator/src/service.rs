@@ -22,6 +22,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::config::CountyConfig;
 use crate::county_log::CountyLog;
 use crate::mirror::{Context, Mirror, MirrorReport};
+use crate::state::Durability;
 use crate::{AggregatorError, now_ms};
 
 /// The prefix of the URI SAN that names the origin a certificate may push.
@@ -275,7 +276,11 @@ impl v1::county_server::County for CountyService {
         let report = mirror
             .report(&guard, &self.county.ctx)
             .map_err(Status::from)?;
+        let ticket = mirror.served_ticket();
         drop(guard);
+        // What this reports as mirrored and cosigned is served (readable,
+        // with proofs and catalog) by the time the answer arrives.
+        mirror.served(ticket).await;
         Ok(Response::new(self.county.state_pb(&mirror, &report)?))
     }
 
@@ -541,7 +546,7 @@ impl v1::county_server::County for CountyService {
         let (read, mut rec) = state.versioned(&origin).map_err(Status::from)?;
         if rec.suspended.take().is_some() {
             state
-                .swap_record(&origin, read, &rec)
+                .swap_record(&origin, read, &rec, Durability::Synced)
                 .map_err(Status::from)?;
         }
         tracing::warn!(

@@ -14,8 +14,25 @@
 //! together: [`State::swap_record`] is a sled compare-and-swap against the
 //! record the caller read, so a slow request can never roll a cosigned size
 //! back (C2SP tlog-witness), even if the per-origin lock were bypassed.
+//!
+//! **Durability.** sled 0.34's `flush` issues `sync_file_range` on Linux,
+//! which persists neither the file size nor the device cache. So
+//! [`State::swap_record`] with [`Durability::Synced`] (a new cosignature,
+//! a suspension), [`State::put_evidence`] and [`State::sync`] (the county
+//! log) also `fdatasync` sled's files after the flush and return only then:
+//! nothing the county signs leaves it before the state that signature
+//! commits to survives power loss.
+//!
+//! **Reads without sled.** sled 0.34 serializes every operation of the
+//! process against any `apply_batch` through one global lock, so a mirror's
+//! projection batch would stall every record read. The records and the
+//! number of missing digests per origin are therefore also kept in memory
+//! (this database has one writer, [`State`], and the cache changes only
+//! after sled accepted the write).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +78,18 @@ pub struct EvidenceRecord {
     pub cleared: bool,
 }
 
+/// How durable a record write must be before [`State::swap_record`]
+/// returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Flushed and `fdatasync`ed: for anything a signature that leaves the
+    /// county relies on (a new cosignature, a suspension).
+    Synced,
+    /// Flushed only (`sync_file_range`): bookkeeping whose loss in a power
+    /// failure is harmless (push times, leafed size, content quota).
+    Flushed,
+}
+
 /// The county's database.
 pub struct State {
     db: sled::Db,
@@ -69,6 +98,16 @@ pub struct State {
     missing: sled::Tree,
     county: sled::Tree,
     evidence_dir: PathBuf,
+    /// sled's directory, whose files [`State::sync`] `fdatasync`s.
+    dir: PathBuf,
+    /// Records as stored (the stored bytes and the decoded record).
+    records: Mutex<HashMap<String, (sled::IVec, DepartmentRecord)>>,
+    /// Missing digests per origin.
+    missing_counts: Mutex<HashMap<String, u64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn json<T: Serialize>(v: &T) -> Result<Vec<u8>, AggregatorError> {
@@ -111,14 +150,69 @@ impl State {
         let evidence_dir = data_dir.join("evidence");
         std::fs::create_dir_all(&evidence_dir)
             .map_err(|e| AggregatorError::Fatal(format!("{}: {e}", evidence_dir.display())))?;
+        let departments = db.open_tree("departments").map_err(fatal)?;
+        let missing = db.open_tree("missing").map_err(fatal)?;
+        let mut records = HashMap::new();
+        for kv in &departments {
+            let (k, v) = kv.map_err(fatal)?;
+            let rec = unjson(&v)?;
+            records.insert(String::from_utf8_lossy(&k).into_owned(), (v, rec));
+        }
+        let mut missing_counts: HashMap<String, u64> = HashMap::new();
+        for k in missing.iter().keys() {
+            let k = k.map_err(fatal)?;
+            let origin = k.split(|&b| b == 0).next().unwrap_or_default();
+            *missing_counts
+                .entry(String::from_utf8_lossy(origin).into_owned())
+                .or_default() += 1;
+        }
         Ok(State {
-            departments: db.open_tree("departments").map_err(fatal)?,
+            departments,
             evidence: db.open_tree("evidence").map_err(fatal)?,
-            missing: db.open_tree("missing").map_err(fatal)?,
+            missing,
             county: db.open_tree("county").map_err(fatal)?,
             db,
             evidence_dir,
+            dir: data_dir.join("county"),
+            records: Mutex::new(records),
+            missing_counts: Mutex::new(missing_counts),
         })
+    }
+
+    /// Makes everything written so far durable: sled's flush, then
+    /// `fdatasync` of its log file (and of any blob files, stored beside it
+    /// for values too large for the log). Returns only after the sync.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn sync(&self) -> Result<(), AggregatorError> {
+        let io = |what: &str, p: &Path, e: std::io::Error| {
+            AggregatorError::Storage(format!("{what} {}: {e}", p.display()))
+        };
+        self.db.flush()?;
+        // fdatasync covers the file's data and its size (fdatasync(2)),
+        // whichever descriptor wrote them.
+        let log = self.dir.join("db");
+        std::fs::File::open(&log)
+            .and_then(|f| f.sync_data())
+            .map_err(|e| io("fdatasync", &log, e))?;
+        let blobs = self.dir.join("blobs");
+        if let Ok(list) = std::fs::read_dir(&blobs) {
+            let mut any = false;
+            for entry in list {
+                let path = entry.map_err(|e| io("list", &blobs, e))?.path();
+                std::fs::File::open(&path)
+                    .and_then(|f| f.sync_data())
+                    .map_err(|e| io("fdatasync", &path, e))?;
+                any = true;
+            }
+            if any {
+                std::fs::File::open(&blobs)
+                    .and_then(|d| d.sync_all())
+                    .map_err(|e| io("fsync", &blobs, e))?;
+            }
+        }
+        Ok(())
     }
 
     /// The county-log tree.
@@ -143,17 +237,15 @@ impl State {
         &self,
         origin: &str,
     ) -> Result<(Option<sled::IVec>, DepartmentRecord), AggregatorError> {
-        match self.departments.get(origin)? {
-            Some(v) => {
-                let rec = unjson(&v)?;
-                Ok((Some(v), rec))
-            }
-            None => Ok((None, DepartmentRecord::default())),
-        }
+        Ok(match lock(&self.records).get(origin) {
+            Some((v, rec)) => (Some(v.clone()), rec.clone()),
+            None => (None, DepartmentRecord::default()),
+        })
     }
 
-    /// Stores `new` atomically and durably (sled flush) only if the stored
-    /// record is still `read` (the bytes [`State::versioned`] returned).
+    /// Stores `new` atomically only if the stored record is still `read`
+    /// (the bytes [`State::versioned`] returned), and returns once it is
+    /// as durable as `durability` says.
     ///
     /// # Errors
     /// [`AggregatorError::Precondition`] if the record changed meanwhile
@@ -163,14 +255,25 @@ impl State {
         origin: &str,
         read: Option<sled::IVec>,
         new: &DepartmentRecord,
+        durability: Durability,
     ) -> Result<(), AggregatorError> {
+        let bytes = sled::IVec::from(json(new)?);
+        // The cache lock orders writers of one origin with the cache.
+        let mut records = lock(&self.records);
         match self
             .departments
-            .compare_and_swap(origin, read, Some(json(new)?))?
+            .compare_and_swap(origin, read, Some(bytes.clone()))?
         {
             Ok(()) => {
-                self.db.flush()?;
-                Ok(())
+                records.insert(origin.to_owned(), (bytes, new.clone()));
+                drop(records);
+                match durability {
+                    Durability::Synced => self.sync(),
+                    Durability::Flushed => {
+                        self.db.flush()?;
+                        Ok(())
+                    }
+                }
             }
             Err(_) => Err(AggregatorError::Precondition(format!(
                 "the county's state for {origin} changed during this request; retry"
@@ -183,11 +286,11 @@ impl State {
     /// # Errors
     /// Storage errors.
     pub fn records(&self) -> Result<Vec<(String, DepartmentRecord)>, AggregatorError> {
-        let mut out = Vec::new();
-        for kv in &self.departments {
-            let (k, v) = kv?;
-            out.push((String::from_utf8_lossy(&k).into_owned(), unjson(&v)?));
-        }
+        let mut out: Vec<(String, DepartmentRecord)> = lock(&self.records)
+            .iter()
+            .map(|(k, (_, rec))| (k.clone(), rec.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 
@@ -213,7 +316,7 @@ impl State {
             .and_then(|d| d.sync_all())
             .map_err(io)?;
         self.evidence.insert(rec.id.as_bytes(), json(rec)?)?;
-        self.db.flush()?;
+        self.sync()?;
         Ok(path)
     }
 
@@ -264,7 +367,7 @@ impl State {
                 n += 1;
             }
         }
-        self.db.flush()?;
+        self.sync()?;
         Ok(n)
     }
 
@@ -285,8 +388,14 @@ impl State {
         digest: &gongkai_core::Hash,
         length: u64,
     ) -> Result<(), AggregatorError> {
-        self.missing
-            .insert(Self::missing_key(origin, digest), &length.to_be_bytes())?;
+        let mut counts = lock(&self.missing_counts);
+        if self
+            .missing
+            .insert(Self::missing_key(origin, digest), &length.to_be_bytes())?
+            .is_none()
+        {
+            *counts.entry(origin.to_owned()).or_default() += 1;
+        }
         Ok(())
     }
 
@@ -299,7 +408,15 @@ impl State {
         origin: &str,
         digest: &gongkai_core::Hash,
     ) -> Result<(), AggregatorError> {
-        self.missing.remove(Self::missing_key(origin, digest))?;
+        let mut counts = lock(&self.missing_counts);
+        if self
+            .missing
+            .remove(Self::missing_key(origin, digest))?
+            .is_some()
+            && let Some(n) = counts.get_mut(origin)
+        {
+            *n = n.saturating_sub(1);
+        }
         Ok(())
     }
 
@@ -327,6 +444,12 @@ impl State {
         origin: &str,
         limit: usize,
     ) -> Result<(Vec<gongkai_core::Hash>, u64), AggregatorError> {
+        if lock(&self.missing_counts)
+            .get(origin)
+            .is_none_or(|&n| n == 0)
+        {
+            return Ok((Vec::new(), 0));
+        }
         let mut prefix = origin.as_bytes().to_vec();
         prefix.push(0);
         let mut out = Vec::new();

@@ -10,7 +10,8 @@
 //!    `prepare` (framing, canonical body, field rules, hashes) plus ZIP-215
 //!    batch verification of the same entries over all cores.
 //! 2. **Mirror lag**: `--departments` nodes replicate to the aggregator
-//!    while writers append `--rate` events/s in total for `--seconds`; for
+//!    while writers append `--rate` events/s in total for `--seconds`
+//!    (open loop, up to 8 requests in flight per department); for
 //!    every entry, the time from the node's acknowledgement to its arrival
 //!    on the county mirror's Follow stream (the mirror commits an entry
 //!    together with its cosignature, so this is also the cosign lag).
@@ -56,6 +57,8 @@ pub struct CountyBenchArgs {
 const COUNTY: &str = "bench.example/000000/county";
 const WITNESS: &str = "bench.example/000000/county-witness";
 const TOKEN: &str = "bench-token";
+/// AppendBatch requests each lag writer keeps in flight at most.
+const IN_FLIGHT: usize = 8;
 
 fn origin(n: usize) -> String {
     format!("bench.example/000000/dept{n}")
@@ -351,14 +354,22 @@ async fn lag(dir: &std::path::Path, a: &CountyBenchArgs) -> Result<Vec<f64>> {
     for (n, url) in urls.iter().enumerate() {
         let (url, acks, batch) = (url.clone(), Arc::clone(&acks), a.batch);
         writers.push(tokio::spawn(async move {
-            let Ok(mut c) = DisclosureNodeClient::connect(url).await else {
+            let Ok(c) = DisclosureNodeClient::connect(url).await else {
                 return;
             };
+            // Open loop: the offered rate does not depend on the node's
+            // append latency (a writer with one request in flight could
+            // only reach batch / latency), up to IN_FLIGHT at once.
+            let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
             let mut tick = tokio::time::interval(interval);
             let mut i = 0u64;
             let date = today();
+            let mut pending = tokio::task::JoinSet::new();
             while Instant::now() < until {
                 tick.tick().await;
+                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                    break;
+                };
                 let events = (0..batch)
                     .map(|k| v1::WriteEvent {
                         kind: Some(W::RequestReceived(pb::RequestReceived {
@@ -369,21 +380,26 @@ async fn lag(dir: &std::path::Path, a: &CountyBenchArgs) -> Result<Vec<f64>> {
                     })
                     .collect();
                 i += 1;
-                if let Ok(r) = c
-                    .append_batch(authed(v1::AppendBatchRequest {
-                        idempotency_key: format!("b-{i}"),
-                        events,
-                    }))
-                    .await
-                {
-                    let now = Instant::now();
-                    if let Ok(mut a) = acks.lock() {
-                        for rc in r.into_inner().receipts {
-                            a.push((n, rc.index, now));
+                let (mut c, acks) = (c.clone(), Arc::clone(&acks));
+                pending.spawn(async move {
+                    if let Ok(r) = c
+                        .append_batch(authed(v1::AppendBatchRequest {
+                            idempotency_key: format!("b-{i}"),
+                            events,
+                        }))
+                        .await
+                    {
+                        let now = Instant::now();
+                        if let Ok(mut a) = acks.lock() {
+                            for rc in r.into_inner().receipts {
+                                a.push((n, rc.index, now));
+                            }
                         }
                     }
-                }
+                    drop(slot);
+                });
             }
+            while pending.join_next().await.is_some() {}
         }));
     }
     for w in writers {
