@@ -109,8 +109,8 @@ impl Event {
             again.clear();
             msg.encode_raw(again);
             let same = again.as_slice() == body;
-            if again.capacity() > 4 * MAX_SHORT_TEXT * 16 {
-                // Do not keep a rare large body's buffer forever.
+            // Keep a buffer of typical size; drop a rare large body's.
+            if again.capacity() > 16 * 1024 {
                 *again = Vec::new();
             }
             same
@@ -513,8 +513,9 @@ pub fn content_ref(c: &pb::ContentRef) -> Result<ContentRef, Error> {
 
 /// True if `s` holds a control character (Unicode category Cc: U+0000 to
 /// U+001F and U+007F to U+009F), other than `\n` when `newline_ok`.
-/// Scans bytes: in UTF-8, U+0080 to U+009F are `0xC2 0x80` to `0xC2 0x9F`,
-/// and no other sequence holds a byte below 0x80 or a `0xC2` lead byte.
+/// Scans bytes: in UTF-8 a byte below 0x80 is always an ASCII character,
+/// `0xC2` only ever starts a character (continuation bytes are 0x80 to
+/// 0xBF), and U+0080 to U+009F are exactly `0xC2 0x80` to `0xC2 0x9F`.
 fn has_control(s: &str, newline_ok: bool) -> bool {
     let b = s.as_bytes();
     b.iter().enumerate().any(|(i, &c)| match c {
