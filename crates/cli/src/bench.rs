@@ -164,6 +164,7 @@ async fn load(a: &AppendArgs) -> Result<LoadResult> {
     let token = Arc::new(format!("Bearer {}", a.token));
     let start = Instant::now();
     let mut tasks = Vec::new();
+    let clients = a.clients.max(1);
     for client in 0..a.clients {
         let node = a.node.clone();
         let token = Arc::clone(&token);
@@ -172,7 +173,12 @@ async fn load(a: &AppendArgs) -> Result<LoadResult> {
             let mut c = DisclosureNodeClient::connect(node).await?;
             let mut lat = Vec::with_capacity(per_client / batch + 1);
             let mut errors = 0usize;
-            let mut tick = interval.map(tokio::time::interval);
+            // Clients start at evenly spread phases of the interval, so the
+            // total rate is steady rather than `clients` requests at once.
+            let mut tick = interval.map(|every| {
+                let phase = every.mul_f64(client as f64 / clients as f64);
+                tokio::time::interval_at(tokio::time::Instant::now() + phase, every)
+            });
             let mut sent = 0;
             while sent < per_client {
                 if let Some(t) = tick.as_mut() {
