@@ -457,6 +457,9 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
             std::fs::write(&p, b).unwrap();
         })
     };
+    let delete = |rel: String| -> Box<dyn Fn(&Path)> {
+        Box::new(move |dir: &Path| std::fs::remove_file(dir.join(&rel)).unwrap())
+    };
     let sig_line = |prefix: &'static str, file: String| -> Box<dyn Fn(&Path)> {
         // Flips one base64 character of the signature line by `prefix`.
         Box::new(move |dir: &Path| {
@@ -560,10 +563,7 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
         },
         Case {
             name: "delete the entry bundle",
-            tamper: {
-                let b = bundle.clone();
-                Box::new(move |dir: &Path| std::fs::remove_file(dir.join(&b)).unwrap())
-            },
+            tamper: delete(bundle.clone()),
             index: None,
             file: Some(bundle.clone()),
         },
@@ -575,10 +575,7 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
         },
         Case {
             name: "delete a hash tile",
-            tamper: {
-                let t = tile0.clone();
-                Box::new(move |dir: &Path| std::fs::remove_file(dir.join(&t)).unwrap())
-            },
+            tamper: delete(tile0.clone()),
             index: None,
             file: Some(tile0.clone()),
         },
@@ -598,10 +595,7 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
         },
         Case {
             name: "delete a content blob without a Redacted event",
-            tamper: {
-                let c = content.clone();
-                Box::new(move |dir: &Path| std::fs::remove_file(dir.join(&c)).unwrap())
-            },
+            tamper: delete(content.clone()),
             index: None,
             file: Some(content.clone()),
         },
@@ -799,10 +793,7 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
         },
         Case {
             name: "delete a request answer's content",
-            tamper: {
-                let c = answer_content.clone();
-                Box::new(move |dir: &Path| std::fs::remove_file(dir.join(&c)).unwrap())
-            },
+            tamper: delete(answer_content.clone()),
             index: None,
             file: Some(answer_content.clone()),
         },

@@ -69,6 +69,32 @@ pub fn keygen(path: &Path, name: &str, cosigner: bool) -> String {
         .to_owned()
 }
 
+/// Starts `gongkai ARGS` (a node or an aggregator on port 0) and returns it
+/// with the address it prints once it serves (`… serving on URL`).
+fn serve(args: &[&str], what: &str) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gongkai"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut url = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(rest) = line.split(" serving on ").nth(1) {
+            url = Some(rest.trim().to_owned());
+            break;
+        }
+    }
+    let url = url.unwrap_or_else(|| panic!("the {what} printed its address"));
+    // Keep draining stderr so the process never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
+}
+
 /// A running department node (killed on drop).
 pub struct Node {
     pub child: Child,
@@ -121,26 +147,7 @@ impl Node {
         .unwrap();
         let cfg = config.to_str().unwrap();
         expect_code(&gongkai(&["node", "init", "--config", cfg]), 0);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gongkai"))
-            .args(["node", "--config", cfg])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let mut url = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(rest) = line.split(" serving on ").nth(1) {
-                url = Some(rest.trim().to_owned());
-                break;
-            }
-        }
-        let url = url.expect("the node printed its address");
-        // Keep draining stderr so the node never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        let (child, url) = serve(&["node", "--config", cfg], "node");
         Node {
             child,
             url,
@@ -328,25 +335,10 @@ impl County {
             ),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gongkai"))
-            .args(["aggregator", "--config", config.to_str().unwrap()])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let mut url = None;
-        for line in lines.by_ref() {
-            let line = line.unwrap();
-            if let Some(rest) = line.split(" serving on ").nth(1) {
-                url = Some(rest.trim().to_owned());
-                break;
-            }
-        }
-        let url = url.expect("the aggregator printed its address");
-        std::thread::spawn(move || for _ in lines {});
+        let (child, url) = serve(
+            &["aggregator", "--config", config.to_str().unwrap()],
+            "aggregator",
+        );
         County {
             child,
             url,

@@ -34,11 +34,11 @@ use std::sync::Arc;
 
 use gongkai_core::Hash;
 use gongkai_core::calendar::WorkCalendar;
-use gongkai_core::chain::{ChainVerifier, Prepared, prepare, verify_signatures};
+use gongkai_core::chain::{ChainVerifier, Prepared, prepare, verify_queued, verify_signatures};
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongkai_core::event::Kind;
 use gongkai_core::evidence::{Evidence, Misbehaviour};
-use gongkai_core::keys::{PublicKey, SigningKey};
+use gongkai_core::keys::{BatchVerifier, PublicKey, SigningKey};
 use gongkai_core::merkle::{self, TreeState};
 use gongkai_core::note::{Cosigner, Note, VerifierKey, Verifiers};
 use gongkai_core::types::{KeyName, Origin};
@@ -258,18 +258,18 @@ fn check_part(
         .zip(first..)
         .map(|(e, i)| prepare(e, i))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut checks = Vec::with_capacity(prepared.len());
+    // Queued straight into the batch, which hashes each message as it is
+    // queued (as the verifiers' engine does).
+    let mut batch = BatchVerifier::new();
+    let mut scratch = Vec::new();
     let mut unchecked = None;
     for p in &prepared {
-        match p.signature_checks() {
-            Ok(c) => checks.extend(c),
-            Err(e) => {
-                unchecked = Some((p.event.index, e));
-                break;
-            }
+        if let Err(e) = p.queue_signatures(&mut batch, &mut scratch) {
+            unchecked = Some((p.event.index, e));
+            break;
         }
     }
-    let verdict = verify_signatures(&checks, &mut rand::rng());
+    let verdict = verify_queued(batch, &mut rand::rng());
     Ok((prepared, Signatures { unchecked, verdict }))
 }
 
