@@ -85,6 +85,65 @@ pub struct Catalog {
     pub requests: BTreeMap<RequestId, RequestState>,
 }
 
+/// Every record the rules may read or change for one event: the rules see
+/// nothing else of the catalog. So a caller that keeps most of the catalog
+/// elsewhere (a node, in its projection) loads these records into a working
+/// [`Catalog`] before [`Catalog::apply`] and gets the verdict and the state
+/// the whole catalog would give.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Touched {
+    /// The item an item event names, and a publication's related items in
+    /// the same log.
+    pub items: Vec<ItemId>,
+    /// The matter a matter event or a publication names.
+    pub matter: Option<MatterId>,
+    /// The request a request event names.
+    pub request: Option<RequestId>,
+}
+
+impl Touched {
+    /// The records `event` touches. Ids that do not parse are left out (the
+    /// rules refuse such an event before reading any record).
+    pub fn of(event: &Event) -> Touched {
+        let mut t = Touched::default();
+        let mut item = |id: &str| {
+            if let Ok(id) = ItemId::new(id) {
+                t.items.push(id);
+            }
+        };
+        match &event.kind {
+            Kind::Published(p) => {
+                item(&p.item_id);
+                for r in p.related.iter().filter(|r| r.origin.is_empty()) {
+                    item(&r.item_id);
+                }
+            }
+            Kind::Amended(x) => item(&x.item_id),
+            Kind::Withdrawn(x) => item(&x.item_id),
+            Kind::Redacted(x) => item(&x.item_id),
+            _ => {}
+        }
+        let matter = match &event.kind {
+            Kind::MatterDefined(m) => Some(&m.matter_id),
+            Kind::MatterChanged(m) => Some(&m.matter_id),
+            Kind::MatterRetired(m) => Some(&m.matter_id),
+            Kind::Published(p) => Some(&p.matter_id),
+            _ => None,
+        };
+        t.matter = matter.and_then(|m| MatterId::new(m).ok());
+        let request = match &event.kind {
+            Kind::RequestReceived(r) => Some(&r.request_id),
+            Kind::RequestClarification(r) => Some(&r.request_id),
+            Kind::ThirdPartyConsultation(r) => Some(&r.request_id),
+            Kind::RequestExtended(r) => Some(&r.request_id),
+            Kind::RequestAnswered(r) => Some(&r.request_id),
+            _ => None,
+        };
+        t.request = request.and_then(|r| RequestId::new(r).ok());
+        t
+    }
+}
+
 fn violation(index: u64, rule: &'static str, detail: String) -> Error {
     Error::RuleViolation {
         index,
@@ -309,46 +368,18 @@ impl Catalog {
 
     /// Copies into `scratch` every record the rules may read for `event`.
     fn copy_touched(&self, event: &Event, scratch: &mut Catalog) {
-        let mut item = |id: &str| {
-            if let Ok(id) = ItemId::new(id)
-                && let Some(v) = self.items.get(&id)
-            {
+        let t = Touched::of(event);
+        for id in t.items {
+            if let Some(v) = self.items.get(&id) {
                 scratch.items.insert(id, v.clone());
             }
-        };
-        match &event.kind {
-            Kind::Published(p) => {
-                item(&p.item_id);
-                for r in &p.related {
-                    item(&r.item_id);
-                }
-            }
-            Kind::Amended(x) => item(&x.item_id),
-            Kind::Withdrawn(x) => item(&x.item_id),
-            Kind::Redacted(x) => item(&x.item_id),
-            _ => {}
         }
-        let matter = match &event.kind {
-            Kind::MatterDefined(m) => Some(&m.matter_id),
-            Kind::MatterChanged(m) => Some(&m.matter_id),
-            Kind::MatterRetired(m) => Some(&m.matter_id),
-            Kind::Published(p) => Some(&p.matter_id),
-            _ => None,
-        };
-        if let Some(id) = matter.and_then(|m| MatterId::new(m).ok())
+        if let Some(id) = t.matter
             && let Some(v) = self.matters.get(&id)
         {
             scratch.matters.insert(id, v.clone());
         }
-        let request = match &event.kind {
-            Kind::RequestReceived(r) => Some(&r.request_id),
-            Kind::RequestClarification(r) => Some(&r.request_id),
-            Kind::ThirdPartyConsultation(r) => Some(&r.request_id),
-            Kind::RequestExtended(r) => Some(&r.request_id),
-            Kind::RequestAnswered(r) => Some(&r.request_id),
-            _ => None,
-        };
-        if let Some(id) = request.and_then(|r| RequestId::new(r).ok())
+        if let Some(id) = t.request
             && let Some(v) = self.requests.get(&id)
         {
             scratch.requests.insert(id, v.clone());
@@ -506,6 +537,14 @@ impl Catalog {
             req.clock = clock;
         }
         Ok(())
+    }
+}
+
+impl MatterState {
+    /// The state of an active matter defined at `defined_at` whose current
+    /// definition is `m` (the same state the rules build).
+    pub fn of(m: Option<&pb::Matter>, defined_at: u64) -> MatterState {
+        matter_state(m, defined_at)
     }
 }
 
