@@ -36,9 +36,10 @@
 //! run of entries costs a few sled writes instead of about two per entry.
 //!
 //! **The leaf index** (leaf hash → entry index) is not stored: the leaf
-//! hashes are the level-0 tiles. It is kept in memory as a map from the
-//! first 8 bytes of a leaf hash to its index (rebuilt from the level-0 tiles
-//! at open), and a lookup checks the full hash against the tile. A sled key
+//! hashes are the level-0 tiles. It is kept in memory as the first 4 bytes
+//! of each leaf hash beside its index, sorted (12 bytes per entry, rebuilt
+//! from the level-0 tiles at open), and a lookup checks each candidate's
+//! full hash against the tile. A sled key
 //! per entry, at a random place in the key space, was the costliest write of
 //! an append and the largest part of sled's memory.
 //!
@@ -50,10 +51,11 @@ use std::path::Path;
 
 use gongkai_core::Hash;
 use gongkai_core::calendar::{ClockEvent, RequestClock, WorkCalendar};
-use gongkai_core::catalog::ItemStatus;
+use gongkai_core::catalog::{Catalog, ItemState, ItemStatus, MatterState, RequestState, Touched};
 use gongkai_core::date::Date;
 use gongkai_core::event::{Event, Kind, pb};
 use gongkai_core::merkle::{HashReader, NodeId};
+use gongkai_core::types::{ItemId, MatterId, RequestId};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 
@@ -147,6 +149,25 @@ impl ItemRecord {
     pub fn last_index(&self) -> u64 {
         self.history.last().copied().unwrap_or(self.published_index)
     }
+
+    /// The catalog fold's state of the item, which this record holds in
+    /// full (see [`Projection::load_catalog`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Projection`] for a damaged record.
+    pub fn catalog_state(&self) -> Result<ItemState, StoreError> {
+        let damaged = |e: gongkai_core::Error| {
+            StoreError::Projection(format!("item record {:?} is damaged: {e}", self.item_id))
+        };
+        Ok(ItemState {
+            matter: MatterId::new(&self.matter_id).map_err(damaged)?,
+            status: self.status,
+            date_formed: Date::parse(&self.date_formed).map_err(damaged)?,
+            versions: self.versions.iter().map(|v| v.digest).collect(),
+            redacted: self.redacted.clone(),
+            published_at: self.published_index,
+        })
+    }
 }
 
 /// The projection of one matter.
@@ -168,6 +189,13 @@ impl MatterRecord {
     /// The current definition.
     pub fn matter(&self) -> pb::Matter {
         pb::Matter::decode(self.matter.as_slice()).unwrap_or_default()
+    }
+
+    /// The catalog fold's state of the matter.
+    pub fn catalog_state(&self) -> MatterState {
+        let mut state = MatterState::of(Some(&self.matter()), self.defined_index);
+        state.active = self.active;
+        state
     }
 }
 
@@ -191,6 +219,16 @@ pub struct RequestRecord {
     pub answer_content: Option<ContentRecord>,
 }
 
+impl RequestRecord {
+    /// The catalog fold's state of the request.
+    pub fn catalog_state(&self) -> RequestState {
+        RequestState {
+            clock: self.clock.clone(),
+            received_at: self.received_index,
+        }
+    }
+}
+
 /// What an idempotency key stands for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotencyRecord {
@@ -208,32 +246,74 @@ pub struct Projection {
     leaves: std::sync::RwLock<LeafIndex>,
 }
 
-/// Leaf hash → index, in memory (see the module docs).
+/// Leaf hash → index, in memory (see the module docs): the first 4 bytes
+/// of every leaf hash beside its index, 12 bytes per entry, sorted for a
+/// binary search, plus a short unsorted run of the newest leaves that is
+/// merged in when it fills. A prefix may be shared (about n / 2^32 of the
+/// lookups meet two candidates); every candidate is checked against the
+/// full hash in the level-0 tile.
 #[derive(Default)]
 struct LeafIndex {
-    /// First 8 bytes of a leaf hash → index of the first entry with that
-    /// prefix.
-    by_prefix: HashMap<u64, u64>,
-    /// Leaves whose prefix was already taken (rare: 64-bit collisions).
-    overflow: HashMap<Hash, u64>,
+    /// Prefixes, sorted.
+    prefixes: Vec<u32>,
+    /// `indexes[i]` is the entry whose leaf hash starts with `prefixes[i]`.
+    indexes: Vec<u64>,
+    /// The newest leaves, in append order.
+    recent: Vec<(u32, u64)>,
 }
 
 impl LeafIndex {
-    fn prefix(leaf: &Hash) -> u64 {
-        let mut p = [0u8; 8];
-        p.copy_from_slice(&leaf.0[..8]);
-        u64::from_le_bytes(p)
+    fn prefix(leaf: &Hash) -> u32 {
+        let mut p = [0u8; 4];
+        p.copy_from_slice(&leaf.0[..4]);
+        u32::from_be_bytes(p)
+    }
+
+    /// The newest leaves kept unsorted: enough that merging (which moves
+    /// the sorted part) is rare, few enough that scanning them is quick.
+    fn recent_max(&self) -> usize {
+        (self.prefixes.len() / 64).clamp(4096, 65_536)
     }
 
     fn insert(&mut self, leaf: &Hash, index: u64) {
-        match self.by_prefix.entry(LeafIndex::prefix(leaf)) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(index);
-            }
-            std::collections::hash_map::Entry::Occupied(_) => {
-                self.overflow.insert(*leaf, index);
-            }
+        self.recent.push((LeafIndex::prefix(leaf), index));
+        if self.recent.len() >= self.recent_max() {
+            self.merge();
         }
+    }
+
+    /// Merges the newest leaves into the sorted part, in place from the
+    /// back (no second copy of the sorted part).
+    fn merge(&mut self) {
+        let mut recent = std::mem::take(&mut self.recent);
+        recent.sort_unstable();
+        let (n, m) = (self.prefixes.len(), recent.len());
+        self.prefixes.resize(n + m, 0);
+        self.indexes.resize(n + m, 0);
+        let (mut i, mut k) = (n, n + m);
+        for &(p, index) in recent.iter().rev() {
+            while i > 0 && self.prefixes[i - 1] > p {
+                i -= 1;
+                k -= 1;
+                self.prefixes[k] = self.prefixes[i];
+                self.indexes[k] = self.indexes[i];
+            }
+            k -= 1;
+            self.prefixes[k] = p;
+            self.indexes[k] = index;
+        }
+        recent.clear();
+        self.recent = recent;
+    }
+
+    /// Indexes whose leaf hash starts like `leaf`'s, in no particular order.
+    fn candidates(&self, leaf: &Hash) -> Vec<u64> {
+        let p = LeafIndex::prefix(leaf);
+        let from = self.prefixes.partition_point(|&x| x < p);
+        let to = from + self.prefixes[from..].partition_point(|&x| x == p);
+        let mut out = self.indexes[from..to].to_vec();
+        out.extend(self.recent.iter().filter(|r| r.0 == p).map(|r| r.1));
+        out
     }
 }
 
@@ -449,19 +529,23 @@ impl Projection {
     /// Rebuilds the in-memory leaf index from the level-0 tiles.
     fn load_leaf_index(&self) -> Result<(), StoreError> {
         let applied = self.applied()?;
-        let mut index = LeafIndex {
-            by_prefix: HashMap::with_capacity(usize::try_from(applied).unwrap_or(0)),
-            overflow: HashMap::new(),
-        };
+        let mut all = Vec::with_capacity(usize::try_from(applied).unwrap_or(0));
         for tile in 0..applied.div_ceil(TILE_WIDTH) {
             let v = self.db.get(tile_key(0, tile)).map_err(sled_err)?;
             let rows = v.as_deref().and_then(TileRows::decode).ok_or_else(|| {
                 StoreError::Projection(format!("level-0 tile {tile} is missing or damaged"))
             })?;
             for (i, leaf) in rows.rows[0].iter().enumerate() {
-                index.insert(leaf, tile * TILE_WIDTH + i as u64);
+                all.push((LeafIndex::prefix(leaf), tile * TILE_WIDTH + i as u64));
             }
         }
+        all.sort_unstable();
+        let index = LeafIndex {
+            prefixes: all.iter().map(|a| a.0).collect(),
+            indexes: all.iter().map(|a| a.1).collect(),
+            recent: Vec::new(),
+        };
+        drop(all);
         *self.leaves.write().unwrap_or_else(|p| p.into_inner()) = index;
         Ok(())
     }
@@ -585,14 +669,12 @@ impl Projection {
     /// # Errors
     /// [`StoreError::Projection`] on a sled failure.
     pub fn index_of_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StoreError> {
-        let (candidate, overflow) = {
-            let leaves = self.leaves.read().unwrap_or_else(|p| p.into_inner());
-            (
-                leaves.by_prefix.get(&LeafIndex::prefix(leaf)).copied(),
-                leaves.overflow.get(leaf).copied(),
-            )
-        };
-        if let Some(index) = candidate {
+        let candidates = self
+            .leaves
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .candidates(leaf);
+        for index in candidates {
             let stored = self
                 .read_hashes(&[NodeId::new(0, index)])
                 .map_err(|e| StoreError::Projection(e.to_string()))?;
@@ -600,7 +682,7 @@ impl Projection {
                 return Ok(Some(index));
             }
         }
-        Ok(overflow)
+        Ok(None)
     }
 
     /// The record of an item.
@@ -647,6 +729,78 @@ impl Projection {
     /// As [`Projection::item`].
     pub fn request(&self, id: &str) -> Result<Option<RequestRecord>, StoreError> {
         self.record(b'r', id)
+    }
+
+    /// Loads into `into` the catalog records that `touched` names and that
+    /// `into` lacks, as the fold left them after the last applied entry.
+    /// The projection's records hold everything the fold keeps, so a node
+    /// keeps only a small working catalog in memory: the records of entries
+    /// not yet applied here, plus what it loaded for the next write.
+    ///
+    /// # Errors
+    /// As [`Projection::item`], or a damaged record.
+    pub fn load_catalog(&self, touched: &Touched, into: &mut Catalog) -> Result<(), StoreError> {
+        for id in &touched.items {
+            if !into.items.contains_key(id)
+                && let Some(rec) = self.item(id.as_str())?
+            {
+                into.items.insert(id.clone(), rec.catalog_state()?);
+            }
+        }
+        if let Some(id) = &touched.matter
+            && !into.matters.contains_key(id)
+            && let Some(rec) = self.matter(id.as_str())?
+        {
+            into.matters.insert(id.clone(), rec.catalog_state());
+        }
+        if let Some(id) = &touched.request
+            && !into.requests.contains_key(id)
+            && let Some(rec) = self.request(id.as_str())?
+        {
+            into.requests.insert(id.clone(), rec.catalog_state());
+        }
+        Ok(())
+    }
+
+    /// The whole catalog fold state the records hold (memory grows with
+    /// the catalog: for offline checks, which compare it with a fresh fold
+    /// of the journal).
+    ///
+    /// # Errors
+    /// [`StoreError::Projection`] on a sled failure or a damaged record.
+    pub fn catalog(&self) -> Result<Catalog, StoreError> {
+        fn each<T: for<'de> Deserialize<'de>>(
+            db: &sled::Db,
+            prefix: u8,
+            mut f: impl FnMut(T) -> Result<(), StoreError>,
+        ) -> Result<(), StoreError> {
+            for kv in db.scan_prefix([prefix]) {
+                let (k, v) = kv.map_err(sled_err)?;
+                f(decode(&k, &v)?)?;
+            }
+            Ok(())
+        }
+        let damaged = |what: &str, id: &str, e: gongkai_core::Error| {
+            StoreError::Projection(format!("{what} record {id:?} is damaged: {e}"))
+        };
+        let mut c = Catalog::new();
+        each(&self.db, b'i', |r: ItemRecord| {
+            let id = ItemId::new(&r.item_id).map_err(|e| damaged("item", &r.item_id, e))?;
+            c.items.insert(id, r.catalog_state()?);
+            Ok(())
+        })?;
+        each(&self.db, b'm', |r: MatterRecord| {
+            let id = MatterId::new(&r.matter_id).map_err(|e| damaged("matter", &r.matter_id, e))?;
+            c.matters.insert(id, r.catalog_state());
+            Ok(())
+        })?;
+        each(&self.db, b'r', |r: RequestRecord| {
+            let id =
+                RequestId::new(&r.request_id).map_err(|e| damaged("request", &r.request_id, e))?;
+            c.requests.insert(id, r.catalog_state());
+            Ok(())
+        })?;
+        Ok(c)
     }
 
     /// What an idempotency key stands for.
@@ -1097,6 +1251,48 @@ mod tests {
         assert_eq!(p.index_of_leaf(&near).unwrap(), None);
     }
 
+    /// Through many merges of the newest run into the sorted part, every
+    /// leaf stays a candidate for its own hash, leaves that share a prefix
+    /// are all candidates, and an unrelated prefix has none.
+    #[test]
+    fn leaf_index_merges_keep_every_leaf() {
+        let mut index = LeafIndex::default();
+        let mut leaves: Vec<Hash> = (0..20_000u64)
+            .map(|i| leaf_hash(&i.to_be_bytes()))
+            .collect();
+        // Every 1000th leaf shares its 4-byte prefix with leaf 7.
+        for i in (1000..20_000).step_by(1000) {
+            let head = leaves[7].0;
+            leaves[i].0[..4].copy_from_slice(&head[..4]);
+        }
+        let mut merged = 0;
+        for (i, h) in leaves.iter().enumerate() {
+            index.insert(h, i as u64);
+            if index.recent.is_empty() {
+                merged += 1;
+            }
+        }
+        assert!(merged >= 4, "only {merged} merges");
+        assert!(index.prefixes.windows(2).all(|w| w[0] <= w[1]));
+        for (i, h) in leaves.iter().enumerate() {
+            assert!(index.candidates(h).contains(&(i as u64)), "leaf {i}");
+        }
+        let mut shared = index.candidates(&leaves[7]);
+        shared.sort_unstable();
+        let want: Vec<u64> = std::iter::once(7)
+            .chain((1000..20_000).step_by(1000))
+            .collect();
+        assert_eq!(shared, want);
+        let absent = (0..=u32::MAX)
+            .map(|p| {
+                let mut h = Hash::ZERO;
+                h.0[..4].copy_from_slice(&p.to_be_bytes());
+                h
+            })
+            .find(|h| index.candidates(h).is_empty());
+        assert!(absent.is_some());
+    }
+
     #[test]
     fn a_gap_in_a_tile_is_refused() {
         let tmp = tempfile::tempdir().unwrap();
@@ -1166,6 +1362,201 @@ mod tests {
         assert_eq!(rec.answer_content.unwrap().media_type, "text/plain");
         assert!(p.item_of_content(&digest).unwrap().is_none());
         assert!(p.request_of_content(&Hash([6; 32])).unwrap().is_none());
+    }
+
+    /// The records rebuild exactly the fold's state of every matter, item
+    /// and request, through every kind of change: what lets a node keep its
+    /// catalog here instead of in memory.
+    #[test]
+    fn records_rebuild_the_catalog_fold() {
+        use gongkai_core::catalog::Catalog;
+        use gongkai_core::keys::SigningKey;
+        use gongkai_core::types::Origin;
+        use gongkai_core::writer::LogWriter;
+
+        let content = |n: u8| pb::ContentRef {
+            digest: vec![n; 32],
+            length: 3,
+            media_type: "text/plain".into(),
+        };
+        let matter = |periodicity: pb::Periodicity, audience: pb::Audience| pb::Matter {
+            category: "财政预决算".into(),
+            level1: "财政预决算".into(),
+            level2: "部门预算".into(),
+            elements: vec!["预算表".into()],
+            legal_basis: "《预算法》第十四条".into(),
+            deadline_working_days: 15,
+            responsible_body: "县财政局".into(),
+            channels: vec!["政府网站".into()],
+            audience: audience as i32,
+            audience_group: if audience == pb::Audience::Group {
+                "低保对象".into()
+            } else {
+                String::new()
+            },
+            mode: pb::DisclosureMode::Proactive as i32,
+            periodicity: periodicity as i32,
+            periods_from: if periodicity == pb::Periodicity::None {
+                String::new()
+            } else {
+                "2026-01-01".into()
+            },
+        };
+        let publish = |item: &str, matter: &str, period: &str, n: u8| {
+            Kind::Published(pb::Published {
+                item_id: item.into(),
+                matter_id: matter.into(),
+                title: item.into(),
+                content: Some(content(n)),
+                date_formed: "2026-03-02".into(),
+                period: period.into(),
+                ..Default::default()
+            })
+        };
+        let request_step = |r: &str, date: &str, asked: bool| {
+            Kind::RequestClarification(pb::RequestClarification {
+                request_id: r.into(),
+                stage: if asked {
+                    pb::ClarificationStage::Asked
+                } else {
+                    pb::ClarificationStage::Corrected
+                } as i32,
+                date: date.into(),
+                note: String::new(),
+            })
+        };
+        let mut kinds = vec![
+            Kind::Genesis(pb::Genesis {
+                department: "财政局".into(),
+                division_code: "510122".into(),
+            }),
+            Kind::MatterDefined(pb::MatterDefined {
+                matter_id: "budget".into(),
+                matter: Some(matter(pb::Periodicity::None, pb::Audience::Public)),
+            }),
+            Kind::MatterDefined(pb::MatterDefined {
+                matter_id: "allowance".into(),
+                matter: Some(matter(pb::Periodicity::Quarterly, pb::Audience::Group)),
+            }),
+            Kind::MatterDefined(pb::MatterDefined {
+                matter_id: "old".into(),
+                matter: Some(matter(pb::Periodicity::Monthly, pb::Audience::Public)),
+            }),
+            publish("b1", "budget", "", 1),
+            publish("b2", "budget", "", 2),
+            publish("a1", "allowance", "2026-Q1", 3),
+            Kind::Amended(pb::Amended {
+                item_id: "b1".into(),
+                title: "b1 v2".into(),
+                content: Some(content(4)),
+                date_changed: "2026-03-09".into(),
+                reason: "更正".into(),
+            }),
+            Kind::Redacted(pb::Redacted {
+                item_id: "b1".into(),
+                content_digest: vec![1; 32],
+                reason: "个人信息".into(),
+                legal_basis: "第十五条".into(),
+            }),
+            Kind::Withdrawn(pb::Withdrawn {
+                item_id: "b2".into(),
+                reason: "失效".into(),
+                legal_basis: "第二十六条".into(),
+            }),
+            Kind::MatterChanged(pb::MatterChanged {
+                matter_id: "budget".into(),
+                matter: Some(matter(pb::Periodicity::Yearly, pb::Audience::Group)),
+                reason: "改为按年度".into(),
+            }),
+            Kind::MatterRetired(pb::MatterRetired {
+                matter_id: "old".into(),
+                reason: "撤销".into(),
+                legal_basis: String::new(),
+            }),
+        ];
+        for r in ["r1", "r2", "r3"] {
+            kinds.push(Kind::RequestReceived(pb::RequestReceived {
+                request_id: r.into(),
+                date_received: "2026-03-02".into(),
+                subject: "申请".into(),
+            }));
+        }
+        kinds.extend([
+            request_step("r1", "2026-03-04", true),
+            request_step("r1", "2026-03-10", false),
+            Kind::ThirdPartyConsultation(pb::ThirdPartyConsultation {
+                request_id: "r2".into(),
+                stage: pb::ConsultationStage::Started as i32,
+                date: "2026-03-05".into(),
+                note: String::new(),
+            }),
+            Kind::RequestExtended(pb::RequestExtended {
+                request_id: "r3".into(),
+                date: "2026-03-06".into(),
+                approved_by: "局长".into(),
+                reason: "复杂".into(),
+            }),
+            Kind::RequestAnswered(pb::RequestAnswered {
+                request_id: "r3".into(),
+                date_answered: "2026-03-20".into(),
+                decision: pb::Decision::Disclosed as i32,
+                content: Some(content(9)),
+                ..Default::default()
+            }),
+        ]);
+
+        let cal = WorkCalendar::shipped();
+        let mut w = LogWriter::new(
+            Origin::new("example.gov.cn/test").unwrap(),
+            SigningKey::from_seed([1; 32]),
+        );
+        let mut whole = Catalog::new();
+        let mut events = Vec::new();
+        for (i, k) in kinds.into_iter().enumerate() {
+            let e = w.append(k, 1_775_100_000_000 + i as u64 * 60_000).unwrap();
+            let event = e.decode_event(i as u64).unwrap();
+            whole.apply(&event, cal).unwrap();
+            events.push((leaf_hash(e.as_bytes()), event));
+        }
+        let applied: Vec<Applied<'_>> = events
+            .iter()
+            .enumerate()
+            .map(|(i, (leaf_hash, event))| Applied {
+                index: i as u64,
+                leaf_hash: *leaf_hash,
+                event,
+            })
+            .collect();
+        let tmp = tempfile::tempdir().unwrap();
+        let p = open(tmp.path());
+        // In two runs, so that later changes read records stored earlier.
+        p.apply(&applied[..9], &[], &[], cal).unwrap();
+        p.apply(&applied[9..], &[], &[], cal).unwrap();
+
+        let mut loaded = Catalog::new();
+        for (_, event) in &events {
+            p.load_catalog(&Touched::of(event), &mut loaded).unwrap();
+        }
+        assert_eq!(loaded, whole);
+        assert_eq!(whole.items.len(), 3);
+        assert_eq!(whole.matters.len(), 3);
+        assert_eq!(whole.requests.len(), 3);
+        // Unknown ids load nothing, and records already held are kept.
+        let mut held = Catalog::new();
+        let b1 = ItemId::new("b1").unwrap();
+        let mut stale = whole.items[&b1].clone();
+        stale.versions.clear();
+        held.items.insert(b1.clone(), stale.clone());
+        let touched = Touched {
+            items: vec![b1.clone(), ItemId::new("nope").unwrap()],
+            matter: Some(MatterId::new("nope").unwrap()),
+            request: Some(RequestId::new("nope").unwrap()),
+        };
+        p.load_catalog(&touched, &mut held).unwrap();
+        assert_eq!(p.catalog().unwrap(), whole);
+        assert_eq!(held.items.len(), 1);
+        assert_eq!(held.items[&b1], stale);
+        assert!(held.matters.is_empty() && held.requests.is_empty());
     }
 
     /// A projection in the first layout (one `h` key per stored hash) is
