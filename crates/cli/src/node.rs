@@ -204,6 +204,10 @@ pub fn run(args: NodeArgs, conn: &crate::client::Connection, json: bool) -> Resu
                         "{}: {} entries verified (chain, rules, signatures)",
                         cfg.origin, r.size
                     );
+                    println!(
+                        "catalog: the projection's {} records equal a fresh fold of the journal",
+                        r.catalog_records
+                    );
                     println!("largest checkpoint signed by this key: {}", r.signed_size);
                     if r.truncated_bytes > 0 {
                         println!(

@@ -2,7 +2,8 @@
 //! checkpoints.
 //!
 //! One sequencer thread owns the mutable state (the [`LogWriter`], the
-//! catalog fold, the compact tree). Write requests queue up while it works;
+//! working part of the catalog fold — the rest is in the projection, see
+//! [`crate::working`] — and the compact tree). Write requests queue up while it works;
 //! it takes everything queued as one *group*:
 //!
 //! 1. for each request: replay it if its idempotency key is known; else
@@ -41,7 +42,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use gongkai_core::calendar::WorkCalendar;
-use gongkai_core::catalog::Catalog;
+use gongkai_core::catalog::{Catalog, Touched};
 use gongkai_core::chain::{ChainVerifier, prepare};
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongkai_core::entry::Entry;
@@ -60,6 +61,7 @@ use tokio::sync::{oneshot, watch};
 use crate::NodeError;
 use crate::keys::KeyLog;
 use crate::view::LogView;
+use crate::working::WorkingSet;
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
@@ -118,7 +120,7 @@ pub struct Log {
 /// State only the sequencer touches.
 struct Sequencer {
     writer: LogWriter,
-    catalog: Catalog,
+    catalog: WorkingSet,
     tree: TreeState,
     keys: KeyLog,
 }
@@ -283,10 +285,14 @@ impl Log {
         Ok((log, seq))
     }
 
-    /// Verifies the whole journal (chain, catalog rules, signatures; the
-    /// genesis key is taken from the journal, and the key the chain ends
-    /// with must be the node's key) and rebuilds what the projection lacks,
-    /// including removing content that a replayed redaction removed.
+    /// Verifies the whole journal (framing, chain, signatures; the genesis
+    /// key is taken from the journal, and the key the chain ends with must
+    /// be the node's key) and rebuilds what the projection lacks, checking
+    /// the catalog rules on those entries and removing content that a
+    /// replayed redaction removed. The catalog rules of entries the
+    /// projection already holds were checked when they were appended, and
+    /// their result is the projection's records; `gongkai node check` folds
+    /// them again ([`Log::check_catalog`]).
     fn replay(
         journal: &Journal,
         projection: &Projection,
@@ -310,7 +316,8 @@ impl Log {
             ));
         }
         let genesis = prepare(journal.read(0)?, 0)?;
-        let mut verifier = ChainVerifier::new(opts.origin.clone(), &[genesis.event.signer]);
+        let mut verifier = ChainVerifier::new(opts.origin.clone(), &[genesis.event.signer])
+            .without_catalog_rules();
         let mut tree = TreeState::new();
         let mut last_body = Hash::ZERO;
         let mut last_time = 0;
@@ -328,12 +335,17 @@ impl Log {
                 }
                 prepared.push(p);
             }
+            // The catalog rules of the entries the projection lacks, over
+            // the records the projection holds before them.
+            let mut working = Catalog::new();
             let mut nodes = Vec::new();
             let mut to_apply = Vec::new();
             for p in &prepared {
                 let index = p.event.index;
                 let completed = tree.append(p.leaf_hash);
                 if index >= applied {
+                    projection.load_catalog(&Touched::of(&p.event), &mut working)?;
+                    working.apply(&p.event, calendar)?;
                     nodes.extend(completed);
                     to_apply.push(Applied {
                         index,
@@ -373,7 +385,8 @@ impl Log {
         Ok((
             Sequencer {
                 writer,
-                catalog: state.catalog,
+                // Empty: the projection now holds every entry's records.
+                catalog: WorkingSet::default(),
                 tree,
                 keys,
             },
@@ -388,6 +401,43 @@ impl Log {
     /// As at start.
     pub fn open_for_check(opts: &OpenOptions<'_>) -> Result<Log, NodeError> {
         Log::open(opts).map(|(log, _)| log)
+    }
+
+    /// Folds the catalog rules over the whole journal, in memory, and
+    /// compares the result with the projection's records. A start checks
+    /// the rules only on entries the projection lacks and then trusts its
+    /// records (see `replay`); this is the full check, for `gongkai node
+    /// check`. Returns the number of records compared.
+    ///
+    /// # Errors
+    /// [`NodeError::Fatal`] naming the entry that breaks a rule, or the
+    /// first record where the projection differs from the fold.
+    pub fn check_catalog(&self, data_dir: &Path) -> Result<usize, NodeError> {
+        let calendar = WorkCalendar::shipped();
+        let journal = self.journal();
+        let len = journal.len();
+        let mut fold = Catalog::new();
+        const CHUNK: u64 = 4096;
+        let mut start = 0;
+        while start < len {
+            let end = (start + CHUNK).min(len);
+            for (i, bytes) in journal.read_range(start, end)?.into_iter().enumerate() {
+                let p = prepare(bytes, start + i as u64)?;
+                fold.apply(&p.event, calendar)?;
+            }
+            start = end;
+        }
+        let stored = self.projection().catalog()?;
+        let rebuild = format!(
+            "stop the node, remove {} and start it to rebuild the projection from the journal",
+            data_dir.join("projection").display()
+        );
+        if let Some(diff) = first_difference(&fold, &stored) {
+            return Err(NodeError::Fatal(format!(
+                "the projection's catalog differs from the journal's: {diff}; {rebuild}"
+            )));
+        }
+        Ok(fold.items.len() + fold.matters.len() + fold.requests.len())
     }
 
     /// Entries the projection lacked at open (replayed from the journal).
@@ -681,6 +731,7 @@ fn process_group(
     jobs: Vec<WriteJob>,
     calendar: &WorkCalendar,
 ) -> Result<Committed, NodeError> {
+    seq.catalog.evict(log.view.size());
     let base = seq.writer.size();
     let mut bodies: Vec<Vec<u8>> = Vec::new();
     let mut events: Vec<Event> = Vec::new();
@@ -764,6 +815,7 @@ fn process_group(
         // already see the removal.
         remove_redacted(&log.content, &events);
     }
+    seq.catalog.end_group(seq.writer.size());
     Ok(Committed {
         base,
         entries,
@@ -941,9 +993,34 @@ fn plan_job(
         bodies.push(encoded);
         events.push(event);
     }
-    seq.catalog.apply_all(&events, calendar)?;
+    seq.catalog.load(&log.projection, &events)?;
+    seq.catalog.catalog().apply_all(&events, calendar)?;
     seq.writer = writer;
     Ok(JobPlan::New(bodies, events))
+}
+
+/// The first record in which `stored` differs from `fold`, described.
+fn first_difference(fold: &Catalog, stored: &Catalog) -> Option<String> {
+    fn diff<K: Ord + std::fmt::Display, V: PartialEq>(
+        what: &str,
+        fold: &std::collections::BTreeMap<K, V>,
+        stored: &std::collections::BTreeMap<K, V>,
+    ) -> Option<String> {
+        for (id, v) in fold {
+            match stored.get(id) {
+                None => return Some(format!("{what} {id} is missing")),
+                Some(s) if s != v => return Some(format!("{what} {id} differs")),
+                Some(_) => {}
+            }
+        }
+        stored
+            .keys()
+            .find(|id| !fold.contains_key(id))
+            .map(|id| format!("{what} {id} is not in the journal"))
+    }
+    diff("item", &fold.items, &stored.items)
+        .or_else(|| diff("matter", &fold.matters, &stored.matters))
+        .or_else(|| diff("request", &fold.requests, &stored.requests))
 }
 
 /// Groups smaller than this are signed on the sequencer thread alone: a

@@ -40,24 +40,31 @@ pub struct CheckReport {
     pub truncated_bytes: u64,
     /// Entries the projection lacked and got from the journal.
     pub replayed: u64,
+    /// Catalog records (items, matters, requests) of the projection found
+    /// equal to a fresh fold of the whole journal.
+    pub catalog_records: usize,
     /// Largest checkpoint size the key has signed.
     pub signed_size: u64,
 }
 
-/// Verifies a node's data directory offline, exactly as a start does (the
-/// whole journal: framing, chain, catalog rules, signatures; the key; the
-/// signed size), repairing only derived state: a torn unacknowledged tail
-/// is cut and the projection catches up with the journal.
+/// Verifies a node's data directory offline: what a start does (the whole
+/// journal: framing, chain, signatures; the key; the signed size), plus
+/// the catalog rules over the whole journal, whose result must equal the
+/// projection's records. Repairs only derived state: a torn
+/// unacknowledged tail is cut and the projection catches up with the
+/// journal.
 ///
 /// # Errors
 /// [`NodeError::Fatal`] naming what is wrong.
 pub fn check(config: &NodeConfig, key: &SigningKey) -> Result<CheckReport, NodeError> {
     let origin = Origin::new(&config.origin).map_err(|e| NodeError::Fatal(e.to_string()))?;
     let log = Log::open_for_check(&open_options(config, &origin, key))?;
+    let catalog_records = log.check_catalog(&config.data_dir)?;
     Ok(CheckReport {
         size: log.journal().len(),
         truncated_bytes: log.journal().truncated_on_open(),
         replayed: log.replayed_on_open(),
+        catalog_records,
         signed_size: log.signed_size()?,
     })
 }

@@ -397,6 +397,27 @@ async fn publish_read_prove_and_restart() {
     // keys from the node's key file.
     assert!(live.iter().any(|(k, _)| k[0] == b'k'));
     assert_eq!(rebuilt, live);
+
+    // `node check` folds the catalog rules over the whole journal and
+    // compares the result with the projection's records, which a start
+    // trusts for the entries they cover: a changed record is caught.
+    let cfg = config(node.dir.path());
+    let report = gongkai_node::check(&cfg, &node.key).unwrap();
+    assert_eq!(report.catalog_records, 2);
+    {
+        use gongkai_store::projection::ItemRecord;
+        let db = sled::open(node.data().join("projection")).unwrap();
+        let k = b"ibudget-2026";
+        let mut rec: ItemRecord = serde_json::from_slice(&db.get(k).unwrap().unwrap()).unwrap();
+        rec.status = gongkai_core::catalog::ItemStatus::Withdrawn;
+        db.insert(k, serde_json::to_vec(&rec).unwrap()).unwrap();
+        db.flush().unwrap();
+    }
+    let err = gongkai_node::check(&cfg, &node.key).unwrap_err();
+    assert!(
+        err.to_string().contains("item budget-2026 differs"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
