@@ -61,7 +61,7 @@ use tokio::sync::{oneshot, watch};
 use crate::NodeError;
 use crate::keys::KeyLog;
 use crate::view::LogView;
-use crate::working::WorkingSet;
+use crate::working::{MaybeKnown, WorkingSet};
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
@@ -319,6 +319,7 @@ impl Log {
         let mut verifier = ChainVerifier::new(opts.origin.clone(), &[genesis.event.signer])
             .without_catalog_rules();
         let mut tree = TreeState::new();
+        let mut known = MaybeKnown::default();
         let mut last_body = Hash::ZERO;
         let mut last_time = 0;
         const CHUNK: u64 = 4096;
@@ -343,6 +344,7 @@ impl Log {
             for p in &prepared {
                 let index = p.event.index;
                 let completed = tree.append(p.leaf_hash);
+                known.insert_created(&p.event);
                 if index >= applied {
                     projection.load_catalog(&Touched::of(&p.event), &mut working)?;
                     working.apply(&p.event, calendar)?;
@@ -386,7 +388,7 @@ impl Log {
             Sequencer {
                 writer,
                 // Empty: the projection now holds every entry's records.
-                catalog: WorkingSet::default(),
+                catalog: WorkingSet::new(known),
                 tree,
                 keys,
             },
@@ -731,8 +733,11 @@ fn process_group(
     jobs: Vec<WriteJob>,
     calendar: &WorkCalendar,
 ) -> Result<Committed, NodeError> {
-    seq.catalog.evict(log.view.size());
     let base = seq.writer.size();
+    if seq.catalog.full() {
+        wait_projected(log, base)?;
+    }
+    seq.catalog.settle(log.view.size(), base);
     let mut bodies: Vec<Vec<u8>> = Vec::new();
     let mut events: Vec<Event> = Vec::new();
     let mut keys: Vec<(String, IdempotencyRecord)> = Vec::new();
@@ -815,7 +820,6 @@ fn process_group(
         // already see the removal.
         remove_redacted(&log.content, &events);
     }
-    seq.catalog.end_group(seq.writer.size());
     Ok(Committed {
         base,
         entries,
@@ -825,6 +829,18 @@ fn process_group(
         size: seq.writer.size(),
         jobs: jobs.into_iter().zip(plans).collect(),
     })
+}
+
+/// Waits until the projector has stored the log up to `size` (so the
+/// working catalog can be emptied), or stopped after a failure.
+fn wait_projected(log: &Log, size: u64) -> Result<(), NodeError> {
+    while log.view.size() < size {
+        if let Some(why) = log.failed.borrow().clone() {
+            return Err(NodeError::Unavailable(why));
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    Ok(())
 }
 
 /// The projector loop: for each committed group, in order, stores the

@@ -3,7 +3,7 @@
 //!
 //! The projection is filled as the node fills it — `Projection::apply` in
 //! runs of 4096 entries, with the subtrees each append completed — and
-//! opened with the node's default cache (64 MiB). Proofs are asked for
+//! opened with the node's default cache (48 MiB). Proofs are asked for
 //! leaves spread over the whole log, so each one reads other tiles.
 //!
 //! `cargo bench -p gongkai-store --bench proof -- --quick` for a short run.
@@ -23,7 +23,7 @@ use gongkai_store::projection::{Applied, Projection};
 
 const ORIGIN: &str = "example.gov.cn/bench";
 const SIZE: u64 = 1_000_000;
-const CACHE: u64 = 64 << 20;
+const CACHE: u64 = 48 << 20;
 
 /// An event with no catalog effect (a Genesis), standing in for every
 /// entry: this bench is about the tree hashes and the leaf index.
