@@ -218,7 +218,11 @@ fn rotate_key_hands_the_log_to_a_new_key() {
         std::fs::read_to_string(dir.path().join("finance.key.state")).unwrap(),
         "the new key inherits the signed size"
     );
-    expect_code(&gongkai(&["node", "check", "--config", cfg]), 0);
+    let o = gongkai(&["--json", "node", "check", "--config", cfg]);
+    expect_code(&o, 0);
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["size"], 4, "{r}");
+    assert_eq!(r["catalog_records"], 2, "{r}");
 
     let (mut child, url) = run(&config).expect("the node starts with the new key");
     let w = Command::new(env!("CARGO_BIN_EXE_gongkai"))

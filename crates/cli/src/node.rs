@@ -187,6 +187,16 @@ pub fn run(args: NodeArgs, conn: &crate::client::Connection, json: bool) -> Resu
         (Some(NodeCommand::Init { config }), _) => {
             let (cfg, key) = load(&config)?;
             gongkai_node::init(&cfg, &key)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "origin": cfg.origin, "department": cfg.department,
+                        "data_dir": cfg.data_dir,
+                    })
+                );
+                return Ok(());
+            }
             println!(
                 "created the log {} for {} in {}",
                 cfg.origin,
@@ -199,6 +209,17 @@ pub fn run(args: NodeArgs, conn: &crate::client::Connection, json: bool) -> Resu
         (Some(NodeCommand::Check { config }), _) => {
             let (cfg, key) = load(&config)?;
             match gongkai_node::check(&cfg, &key) {
+                Ok(r) if json => {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "origin": cfg.origin, "size": r.size, "signed_size": r.signed_size,
+                            "truncated_bytes": r.truncated_bytes, "replayed": r.replayed,
+                            "catalog_records": r.catalog_records,
+                        })
+                    );
+                    Ok(())
+                }
                 Ok(r) => {
                     println!(
                         "{}: {} entries verified (chain, rules, signatures)",
