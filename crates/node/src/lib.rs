@@ -24,6 +24,7 @@ pub mod admin;
 pub mod config;
 mod keys;
 pub mod log;
+pub mod package;
 pub mod replicator;
 mod server;
 pub mod service;

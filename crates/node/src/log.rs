@@ -60,6 +60,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::NodeError;
 use crate::keys::KeyLog;
+use crate::package::check_package;
 use crate::view::LogView;
 use crate::working::{MaybeKnown, WorkingSet};
 
@@ -244,7 +245,8 @@ impl Log {
             None => data.journal(opts.origin.as_str(), journal_options(opts))?,
         };
         let content = data.content()?;
-        let projection = Projection::open(
+        // The leaf index is rebuilt by `replay`, which reads every entry.
+        let projection = Projection::open_unindexed(
             &opts.data_dir.join("projection"),
             opts.origin.as_str(),
             opts.cache_bytes,
@@ -327,25 +329,37 @@ impl Log {
         while start < len {
             let end = (start + CHUNK).min(len);
             let entries = journal.read_range(start, end)?;
-            let mut prepared = Vec::with_capacity(entries.len());
-            for (i, bytes) in entries.into_iter().enumerate() {
-                let p = prepare(bytes, start + i as u64)?;
-                let checks = verifier.push_prepared(&p)?;
-                for c in &checks {
-                    c.verify()?;
+            // Framing, bodies and signatures over the cores at once; then
+            // the links and keys in order, so an error is the first one in
+            // log order (an entry's links before its signatures).
+            let (prepared, signatures) = check_package(entries, start)?;
+            let bad = match signatures.verdict {
+                Err(e) => Some(e),
+                Ok(()) => signatures.unchecked.map(|(_, e)| e),
+            };
+            let bad_at = bad.as_ref().and_then(CoreError::index);
+            for p in &prepared {
+                verifier.push_verified(p)?;
+                if Some(p.event.index) == bad_at {
+                    break;
                 }
-                prepared.push(p);
+            }
+            if let Some(e) = bad {
+                return Err(e.into());
             }
             // The catalog rules of the entries the projection lacks, over
             // the records the projection holds before them.
             let mut working = Catalog::new();
             let mut nodes = Vec::new();
             let mut to_apply = Vec::new();
+            let mut stored_leaves = Vec::new();
             for p in &prepared {
                 let index = p.event.index;
                 let completed = tree.append(p.leaf_hash);
                 known.insert_created(&p.event);
-                if index >= applied {
+                if index < applied {
+                    stored_leaves.push(p.leaf_hash);
+                } else {
                     projection.load_catalog(&Touched::of(&p.event), &mut working)?;
                     working.apply(&p.event, calendar)?;
                     nodes.extend(completed);
@@ -358,6 +372,7 @@ impl Log {
                 last_body = p.body_hash;
                 last_time = p.event.time_ms;
             }
+            projection.index_leaves(start, &stored_leaves)?;
             projection.apply(&to_apply, &nodes, &[], calendar)?;
             remove_redacted(
                 content,

@@ -361,6 +361,24 @@ async fn publish_read_prove_and_restart() {
         content.digest
     );
 
+    // A restart over the whole projection rebuilds the leaf index from the
+    // journal: the proof by leaf hash is still found.
+    node.stop().await;
+    node.start().await.unwrap();
+    let mut c = node.client().await;
+    let again = c
+        .get_inclusion_proof(v1::GetInclusionProofRequest {
+            origin: ORIGIN.into(),
+            tree_size: 0,
+            leaf: Some(v1::get_inclusion_proof_request::Leaf::LeafHash(
+                receipt.leaf_hash.clone(),
+            )),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((again.index, again.proof), (p.index, p.proof));
+
     // Restart: everything is still there, and the projection rebuilt from
     // the journal is identical to the live one.
     node.stop().await;
@@ -784,6 +802,65 @@ fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
             out.push((p.clone(), std::fs::read(&p).unwrap()));
         }
     }
+}
+
+/// A start verifies every signature in the journal (in batches, over the
+/// cores) and refuses to serve a journal holding an entry whose signature
+/// does not verify, naming it: here entry 2, after a good entry 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_entry_in_the_journal_is_refused_at_start() {
+    use gongkai_core::event::Kind;
+    use gongkai_core::writer::LogWriter;
+
+    let mut node = TestNode::create().await;
+    node.stop().await;
+    let genesis = Entry::parse(journal_entry(&node.data(), 0), 0).unwrap();
+    let time = genesis.decode_event(0).unwrap().time_ms;
+    let mut w = LogWriter::resume(
+        Origin::new(ORIGIN).unwrap(),
+        node.key.clone(),
+        1,
+        genesis.body_hash(),
+        time,
+    );
+    let good = w
+        .append(
+            Kind::MatterDefined(pb::MatterDefined {
+                matter_id: "budget".into(),
+                matter: Some(matter()),
+            }),
+            time + 1,
+        )
+        .unwrap();
+    // Names the node's key as signer, but another key signed it.
+    let body = w.next_body(
+        Kind::MatterRetired(pb::MatterRetired {
+            matter_id: "budget".into(),
+            reason: "撤销".into(),
+            legal_basis: String::new(),
+        }),
+        time + 2,
+    );
+    let forged = Entry::sign(&body, &SigningKey::from_seed([7; 32])).unwrap();
+    {
+        let j = gongkai_store::Journal::open(
+            node.data().join("journal"),
+            ORIGIN,
+            gongkai_store::JournalOptions::default(),
+        )
+        .unwrap();
+        j.append_one(good.as_bytes()).unwrap();
+        j.append_one(forged.as_bytes()).unwrap();
+    }
+    let err = node.start().await.unwrap_err();
+    assert!(err.contains("entry 2: signature does not verify"), "{err}");
+    // `node check` says the same.
+    let err = gongkai_node::check(&config(node.dir.path()), &node.key).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("entry 2: signature does not verify"),
+        "{err}"
+    );
 }
 
 /// Entry `index` of the journal in `data`, read with the store's reader.

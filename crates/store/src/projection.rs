@@ -260,6 +260,8 @@ struct LeafIndex {
     indexes: Vec<u64>,
     /// The newest leaves, in append order.
     recent: Vec<(u32, u64)>,
+    /// Leaves indexed: always the leaves `0..next`, in order.
+    next: u64,
 }
 
 impl LeafIndex {
@@ -276,6 +278,7 @@ impl LeafIndex {
     }
 
     fn insert(&mut self, leaf: &Hash, index: u64) {
+        self.next = index + 1;
         self.recent.push((LeafIndex::prefix(leaf), index));
         if self.recent.len() >= self.recent_max() {
             self.merge();
@@ -492,7 +495,20 @@ impl Projection {
     /// # Errors
     /// [`StoreError::Projection`] if sled fails or the database belongs to
     /// another origin.
-    pub fn open(path: &Path, origin: &str, cache_bytes: u64) -> Result<Projection, StoreError> {
+    /// As [`Projection::open`], but with an empty leaf index, for a caller
+    /// that reads every entry at start anyway (a node): it hands the leaf
+    /// hashes of the entries already applied to [`Projection::index_leaves`],
+    /// in order, before anything looks a leaf up. Reading every level-0 tile
+    /// back instead would pull them all through sled's cache. Until the
+    /// index has caught up, [`Projection::apply`] refuses to run.
+    ///
+    /// # Errors
+    /// As [`Projection::open`].
+    pub fn open_unindexed(
+        path: &Path,
+        origin: &str,
+        cache_bytes: u64,
+    ) -> Result<Projection, StoreError> {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(cache_bytes)
@@ -518,34 +534,59 @@ impl Projection {
                 db.apply_batch(batch).map_err(sled_err)?;
             }
         }
-        let p = Projection {
+        Ok(Projection {
             db,
             leaves: std::sync::RwLock::default(),
-        };
+        })
+    }
+
+    /// Opens the projection at `path` for the log `origin` with `cache_bytes`
+    /// of sled cache, and rebuilds the in-memory leaf index from the stored
+    /// level-0 tiles.
+    ///
+    /// # Errors
+    /// [`StoreError::Projection`] if the database belongs to another origin,
+    /// a tile is missing or damaged, or sled fails.
+    pub fn open(path: &Path, origin: &str, cache_bytes: u64) -> Result<Projection, StoreError> {
+        let p = Projection::open_unindexed(path, origin, cache_bytes)?;
         p.load_leaf_index()?;
         Ok(p)
+    }
+
+    /// Adds the leaf hashes of entries `first..first + leaves.len()` to the
+    /// leaf index, which must hold exactly the entries before `first`.
+    ///
+    /// # Errors
+    /// [`StoreError::Projection`] if `first` is not where the index ends.
+    pub fn index_leaves(&self, first: u64, leaves: &[Hash]) -> Result<(), StoreError> {
+        let mut index = self.leaves.write().unwrap_or_else(|p| p.into_inner());
+        if index.next != first {
+            return Err(StoreError::Projection(format!(
+                "the leaf index holds {} entries; cannot index from {first}",
+                index.next
+            )));
+        }
+        for (leaf, i) in leaves.iter().zip(first..) {
+            index.insert(leaf, i);
+        }
+        Ok(())
     }
 
     /// Rebuilds the in-memory leaf index from the level-0 tiles.
     fn load_leaf_index(&self) -> Result<(), StoreError> {
         let applied = self.applied()?;
-        let mut all = Vec::with_capacity(usize::try_from(applied).unwrap_or(0));
+        // Through the same runs as live appends: the sorted part grows in
+        // place, with no second copy of the whole index at any moment.
+        let mut index = LeafIndex::default();
         for tile in 0..applied.div_ceil(TILE_WIDTH) {
             let v = self.db.get(tile_key(0, tile)).map_err(sled_err)?;
             let rows = v.as_deref().and_then(TileRows::decode).ok_or_else(|| {
                 StoreError::Projection(format!("level-0 tile {tile} is missing or damaged"))
             })?;
             for (i, leaf) in rows.rows[0].iter().enumerate() {
-                all.push((LeafIndex::prefix(leaf), tile * TILE_WIDTH + i as u64));
+                index.insert(leaf, tile * TILE_WIDTH + i as u64);
             }
         }
-        all.sort_unstable();
-        let index = LeafIndex {
-            prefixes: all.iter().map(|a| a.0).collect(),
-            indexes: all.iter().map(|a| a.1).collect(),
-            recent: Vec::new(),
-        };
-        drop(all);
         *self.leaves.write().unwrap_or_else(|p| p.into_inner()) = index;
         Ok(())
     }
@@ -585,6 +626,12 @@ impl Projection {
             return Err(StoreError::Projection(format!(
                 "projection holds {applied} entries; cannot apply from index {}",
                 first.index
+            )));
+        }
+        let indexed = self.leaves.read().unwrap_or_else(|p| p.into_inner()).next;
+        if indexed != applied {
+            return Err(StoreError::Projection(format!(
+                "the leaf index holds {indexed} of the {applied} applied entries; index the rest first"
             )));
         }
         let mut s = Staged {
@@ -1241,14 +1288,26 @@ mod tests {
             store(&p, &nodes);
             p.db.insert(APPLIED, &600u64.to_be_bytes()).unwrap();
         }
-        let p = open(tmp.path());
+        {
+            let p = open(tmp.path());
+            for (i, h) in leaves.iter().enumerate() {
+                assert_eq!(p.index_of_leaf(h).unwrap(), Some(i as u64));
+            }
+            assert_eq!(p.index_of_leaf(&leaf_hash(b"absent")).unwrap(), None);
+            let mut near = leaves[10];
+            near.0[31] ^= 1;
+            assert_eq!(p.index_of_leaf(&near).unwrap(), None);
+        }
+        // Unindexed: the caller hands the leaves over, from 0 and in order.
+        let p = Projection::open_unindexed(tmp.path(), "example.gov.cn/test", 1 << 20).unwrap();
+        assert_eq!(p.index_of_leaf(&leaves[5]).unwrap(), None);
+        assert!(p.index_leaves(1, &leaves[1..]).is_err());
+        p.index_leaves(0, &leaves[..300]).unwrap();
+        assert!(p.index_leaves(299, &leaves[299..]).is_err());
+        p.index_leaves(300, &leaves[300..]).unwrap();
         for (i, h) in leaves.iter().enumerate() {
             assert_eq!(p.index_of_leaf(h).unwrap(), Some(i as u64));
         }
-        assert_eq!(p.index_of_leaf(&leaf_hash(b"absent")).unwrap(), None);
-        let mut near = leaves[10];
-        near.0[31] ^= 1;
-        assert_eq!(p.index_of_leaf(&near).unwrap(), None);
     }
 
     /// Through many merges of the newest run into the sorted part, every
