@@ -3,8 +3,8 @@
 //!
 //! One sequencer thread owns the mutable state (the [`LogWriter`], the
 //! working part of the catalog fold — the rest is in the projection, see
-//! [`crate::working`] — and the compact tree). Write requests queue up while it works;
-//! it takes everything queued as one *group*:
+//! `working.rs` — and the compact tree). Write requests queue up
+//! while it works; it takes everything queued as one *group*:
 //!
 //! 1. for each request: replay it if its idempotency key is known; else
 //!    build and encode the bodies (chained by body hash), check the field

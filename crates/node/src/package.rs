@@ -1,9 +1,9 @@
 //! Entries checked in bulk, over the cores: framing, canonical body, field
 //! rules and hashes ([`prepare`]), and every signature the entries claim,
 //! batch-verified (ZIP-215: the same verdict as one by one). The links,
-//! keys and catalog rules stay with the caller, in log order: a signature
-//! is only the one that counts once the caller's `push_verified` accepted
-//! the entry's signer as the key in force.
+//! keys and catalog rules stay with the caller, in log order: a verified
+//! signature proves an entry only once the caller's `push_verified` has
+//! accepted the signer the entry names as the key in force.
 //!
 //! Used wherever a whole run of entries is verified: a node's start, a
 //! county mirror's open and every push it receives.
