@@ -509,11 +509,24 @@ impl Projection {
         origin: &str,
         cache_bytes: u64,
     ) -> Result<Projection, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(sled_err)?;
+        let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
+        // sled's file lock outlives a dropped `Db` for a moment (its flusher
+        // thread lets go last), so a reopen in the same process, or right
+        // after the previous process exited, may find it held: wait a
+        // little before calling the database busy.
+        let mut tries = 0;
+        let db = loop {
+            match config.open() {
+                // sled reports a held lock only in its message.
+                Err(sled::Error::Io(e))
+                    if e.to_string().starts_with("could not acquire lock") && tries < 100 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => break r.map_err(sled_err)?,
+            }
+        };
         match db.get(ORIGIN).map_err(sled_err)? {
             Some(o) if o.as_ref() != origin.as_bytes() => {
                 return Err(StoreError::Projection(format!(
@@ -1616,6 +1629,21 @@ mod tests {
         assert_eq!(held.items.len(), 1);
         assert_eq!(held.items[&b1], stale);
         assert!(held.matters.is_empty() && held.requests.is_empty());
+    }
+
+    /// Opening a projection whose lock is still held (a previous `Db` not
+    /// yet fully gone) waits for it instead of failing at once.
+    #[test]
+    fn open_waits_for_a_held_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let held = open(tmp.path());
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            drop(held);
+        });
+        let p = open(tmp.path());
+        release.join().unwrap();
+        assert_eq!(p.applied().unwrap(), 0);
     }
 
     /// A projection in the first layout (one `h` key per stored hash) is
