@@ -226,6 +226,23 @@ async fn checkpoint_at_least(c: &mut DisclosureNodeClient<Channel>, size: u64) -
     panic!("no checkpoint of size {size}");
 }
 
+/// The inclusion proof of the entry with `leaf_hash`, at the newest size.
+async fn proof_by_leaf(
+    c: &mut DisclosureNodeClient<Channel>,
+    leaf_hash: &[u8],
+) -> v1::GetInclusionProofResponse {
+    c.get_inclusion_proof(v1::GetInclusionProofRequest {
+        origin: ORIGIN.into(),
+        tree_size: 0,
+        leaf: Some(v1::get_inclusion_proof_request::Leaf::LeafHash(
+            leaf_hash.to_vec(),
+        )),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
 async fn all_entries(c: &mut DisclosureNodeClient<Channel>) -> Vec<Vec<u8>> {
     let size = c
         .get_status(v1::GetStatusRequest {
@@ -302,17 +319,7 @@ async fn publish_read_prove_and_restart() {
     v.check_checkpoint(cp.checkpoint()).unwrap();
 
     // Inclusion proof by leaf hash.
-    let p = c
-        .get_inclusion_proof(v1::GetInclusionProofRequest {
-            origin: ORIGIN.into(),
-            tree_size: 0,
-            leaf: Some(v1::get_inclusion_proof_request::Leaf::LeafHash(
-                receipt.leaf_hash.clone(),
-            )),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let p = proof_by_leaf(&mut c, &receipt.leaf_hash).await;
     let proof: Vec<Hash> = p
         .proof
         .iter()
@@ -366,17 +373,7 @@ async fn publish_read_prove_and_restart() {
     node.stop().await;
     node.start().await.unwrap();
     let mut c = node.client().await;
-    let again = c
-        .get_inclusion_proof(v1::GetInclusionProofRequest {
-            origin: ORIGIN.into(),
-            tree_size: 0,
-            leaf: Some(v1::get_inclusion_proof_request::Leaf::LeafHash(
-                receipt.leaf_hash.clone(),
-            )),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let again = proof_by_leaf(&mut c, &receipt.leaf_hash).await;
     assert_eq!((again.index, again.proof), (p.index, p.proof));
 
     // Restart: everything is still there, and the projection rebuilt from
