@@ -128,11 +128,12 @@ impl State {
     /// [`AggregatorError::Fatal`] if sled fails or the format differs.
     pub fn open(data_dir: &Path, cache_bytes: u64) -> Result<State, AggregatorError> {
         let fatal = |e: sled::Error| AggregatorError::Fatal(format!("county database: {e}"));
-        let db = sled::Config::new()
-            .path(data_dir.join("county"))
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(fatal)?;
+        let db = gongkai_store::open_sled(
+            &sled::Config::new()
+                .path(data_dir.join("county"))
+                .cache_capacity(cache_bytes),
+        )
+        .map_err(fatal)?;
         match db.get("format").map_err(fatal)? {
             Some(f) if f.as_ref() != FORMAT => {
                 return Err(AggregatorError::Fatal(format!(

@@ -70,3 +70,4 @@ pub use content::{Blob, ContentStore, Document};
 pub use error::StoreError;
 pub use format::DataDir;
 pub use journal::{Journal, JournalFile, JournalOptions};
+pub use projection::open_sled;

@@ -469,6 +469,29 @@ fn decode<T: for<'de> Deserialize<'de>>(k: &[u8], v: &[u8]) -> Result<T, StoreEr
     })
 }
 
+/// Opens a sled database, waiting up to 2 s while another handle still
+/// holds its file lock. sled 0.34's lock outlives a dropped `Db` for a
+/// moment (its flusher thread lets go last), so a reopen in the same
+/// process, or right after the previous process exited, may find it held.
+/// sled reports a held lock only in its message.
+///
+/// # Errors
+/// sled's error, once the lock stays held or on any other failure.
+pub fn open_sled(config: &sled::Config) -> sled::Result<sled::Db> {
+    let mut tries = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().starts_with("could not acquire lock") && tries < 100 =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => return r,
+        }
+    }
+}
+
 fn sled_err(e: sled::Error) -> StoreError {
     StoreError::Projection(format!("sled: {e}"))
 }
@@ -510,23 +533,7 @@ impl Projection {
         cache_bytes: u64,
     ) -> Result<Projection, StoreError> {
         let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
-        // sled's file lock outlives a dropped `Db` for a moment (its flusher
-        // thread lets go last), so a reopen in the same process, or right
-        // after the previous process exited, may find it held: wait a
-        // little before calling the database busy.
-        let mut tries = 0;
-        let db = loop {
-            match config.open() {
-                // sled reports a held lock only in its message.
-                Err(sled::Error::Io(e))
-                    if e.to_string().starts_with("could not acquire lock") && tries < 100 =>
-                {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                r => break r.map_err(sled_err)?,
-            }
-        };
+        let db = open_sled(&config).map_err(sled_err)?;
         match db.get(ORIGIN).map_err(sled_err)? {
             Some(o) if o.as_ref() != origin.as_bytes() => {
                 return Err(StoreError::Projection(format!(
@@ -1235,6 +1242,41 @@ mod tests {
         p.db.apply_batch(batch).unwrap();
     }
 
+    /// Signs `kinds` as a log, entry `i` at `t0 + i * step` ms, and decodes
+    /// each entry: its leaf hash and its event.
+    fn signed_log(kinds: Vec<Kind>, t0: u64, step: u64) -> Vec<(Hash, Event)> {
+        use gongkai_core::keys::SigningKey;
+        use gongkai_core::types::Origin;
+        use gongkai_core::writer::LogWriter;
+
+        let mut w = LogWriter::new(
+            Origin::new("example.gov.cn/test").unwrap(),
+            SigningKey::from_seed([1; 32]),
+        );
+        kinds
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let e = w.append(k, t0 + i as u64 * step).unwrap();
+                (leaf_hash(e.as_bytes()), e.decode_event(i as u64).unwrap())
+            })
+            .collect()
+    }
+
+    /// The entries of a [`signed_log`] from index 0, as the node applies
+    /// them.
+    fn applied(events: &[(Hash, Event)]) -> Vec<Applied<'_>> {
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, (leaf_hash, event))| Applied {
+                index: i as u64,
+                leaf_hash: *leaf_hash,
+                event,
+            })
+            .collect()
+    }
+
     /// Tiles written in runs of any length serve every stored hash and the
     /// same proofs as the in-memory reference, at sizes that fill tile
     /// levels 0, 1 and 2.
@@ -1378,18 +1420,10 @@ mod tests {
     /// media type on the request record, so `GetContent` can serve it.
     #[test]
     fn answer_content_is_indexed() {
-        use gongkai_core::keys::SigningKey;
-        use gongkai_core::types::Origin;
-        use gongkai_core::writer::LogWriter;
-
         let tmp = tempfile::tempdir().unwrap();
         let p = open(tmp.path());
-        let mut w = LogWriter::new(
-            Origin::new("example.gov.cn/test").unwrap(),
-            SigningKey::from_seed([1; 32]),
-        );
         let digest = Hash([5; 32]);
-        let kinds = [
+        let kinds = vec![
             Kind::Genesis(pb::Genesis {
                 department: "财政局".into(),
                 division_code: "510122".into(),
@@ -1411,23 +1445,8 @@ mod tests {
                 ..Default::default()
             }),
         ];
-        let mut events = Vec::new();
-        for (i, k) in kinds.into_iter().enumerate() {
-            let e = w
-                .append(k, 1_772_500_000_000 + i as u64 * 86_400_000)
-                .unwrap();
-            events.push((leaf_hash(e.as_bytes()), e.decode_event(i as u64).unwrap()));
-        }
-        let applied: Vec<Applied<'_>> = events
-            .iter()
-            .enumerate()
-            .map(|(i, (leaf_hash, event))| Applied {
-                index: i as u64,
-                leaf_hash: *leaf_hash,
-                event,
-            })
-            .collect();
-        p.apply(&applied, &[], &[], WorkCalendar::shipped())
+        let events = signed_log(kinds, 1_772_500_000_000, 86_400_000);
+        p.apply(&applied(&events), &[], &[], WorkCalendar::shipped())
             .unwrap();
         let rec = p.request_of_content(&digest).unwrap().unwrap();
         assert_eq!(rec.request_id, "r1");
@@ -1442,9 +1461,6 @@ mod tests {
     #[test]
     fn records_rebuild_the_catalog_fold() {
         use gongkai_core::catalog::Catalog;
-        use gongkai_core::keys::SigningKey;
-        use gongkai_core::types::Origin;
-        use gongkai_core::writer::LogWriter;
 
         let content = |n: u8| pb::ContentRef {
             digest: vec![n; 32],
@@ -1578,27 +1594,12 @@ mod tests {
         ]);
 
         let cal = WorkCalendar::shipped();
-        let mut w = LogWriter::new(
-            Origin::new("example.gov.cn/test").unwrap(),
-            SigningKey::from_seed([1; 32]),
-        );
+        let events = signed_log(kinds, 1_775_100_000_000, 60_000);
         let mut whole = Catalog::new();
-        let mut events = Vec::new();
-        for (i, k) in kinds.into_iter().enumerate() {
-            let e = w.append(k, 1_775_100_000_000 + i as u64 * 60_000).unwrap();
-            let event = e.decode_event(i as u64).unwrap();
-            whole.apply(&event, cal).unwrap();
-            events.push((leaf_hash(e.as_bytes()), event));
+        for (_, event) in &events {
+            whole.apply(event, cal).unwrap();
         }
-        let applied: Vec<Applied<'_>> = events
-            .iter()
-            .enumerate()
-            .map(|(i, (leaf_hash, event))| Applied {
-                index: i as u64,
-                leaf_hash: *leaf_hash,
-                event,
-            })
-            .collect();
+        let applied = applied(&events);
         let tmp = tempfile::tempdir().unwrap();
         let p = open(tmp.path());
         // In two runs, so that later changes read records stored earlier.
