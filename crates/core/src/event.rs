@@ -94,16 +94,32 @@ impl Event {
     /// [`Error::NonCanonicalBody`] if they do but re-encode differently,
     /// [`Error::InvalidField`] naming the first field that breaks a rule.
     pub fn decode(body: &[u8], index: u64) -> Result<Event, Error> {
-        let msg = match canonical::decode(body) {
-            Some(msg) => {
-                // The fast decoder must agree with the rule it stands in for.
-                debug_assert_eq!(pb::EventBody::decode(body).as_ref(), Ok(&msg));
-                debug_assert_eq!(msg.encode_to_vec(), body);
-                msg
-            }
-            None => Event::decode_by_reencoding(body, index)?,
+        let Some(fast) = canonical::decode(body) else {
+            return Event::from_message(Event::decode_by_reencoding(body, index)?, index);
         };
-        Event::from_message(msg, index)
+        if cfg!(debug_assertions) {
+            // The fast decoder must agree with the rule it stands in for.
+            let msg = fast.to_message();
+            assert_eq!(pb::EventBody::decode(body).as_ref(), Ok(&msg));
+            assert_eq!(msg.encode_to_vec(), body);
+        }
+        let canonical::Body {
+            origin,
+            index: claimed,
+            prev_hash,
+            time_ms,
+            signer,
+            kind,
+        } = fast;
+        Event::from_parts(
+            origin,
+            claimed,
+            prev_hash,
+            time_ms,
+            signer,
+            Some(kind),
+            index,
+        )
     }
 
     /// The canonical rule as FORMAT.md states it: decode with prost, encode
@@ -144,17 +160,35 @@ impl Event {
     /// # Errors
     /// [`Error::InvalidField`] naming the first field that breaks a rule.
     pub fn from_message(msg: pb::EventBody, index: u64) -> Result<Event, Error> {
+        Event::from_parts(
+            msg.origin,
+            msg.index,
+            &msg.prev_hash,
+            msg.time_ms,
+            &msg.signer,
+            msg.kind,
+            index,
+        )
+    }
+
+    /// [`Event::from_message`] on the message's fields; `index` is for
+    /// error messages, `claimed` is the body's own `index` field.
+    fn from_parts(
+        origin: String,
+        claimed: u64,
+        prev_hash: &[u8],
+        time_ms: u64,
+        signer: &[u8],
+        kind: Option<Kind>,
+        index: u64,
+    ) -> Result<Event, Error> {
         let f = Fields { index };
-        let origin = Origin::from_string(msg.origin).map_err(|e| f.err("origin", e.to_string()))?;
+        let origin = Origin::from_string(origin).map_err(|e| f.err("origin", e.to_string()))?;
         let prev_hash =
-            Hash::from_slice(&msg.prev_hash).map_err(|e| f.err("prev_hash", e.to_string()))?;
-        let signer =
-            PublicKey::from_slice(&msg.signer).map_err(|e| f.err("signer", e.to_string()))?;
-        let date =
-            Date::from_unix_ms_cst(msg.time_ms).map_err(|e| f.err("time_ms", e.to_string()))?;
-        let kind = msg
-            .kind
-            .ok_or_else(|| f.err("kind", "no event kind is set".into()))?;
+            Hash::from_slice(prev_hash).map_err(|e| f.err("prev_hash", e.to_string()))?;
+        let signer = PublicKey::from_slice(signer).map_err(|e| f.err("signer", e.to_string()))?;
+        let date = Date::from_unix_ms_cst(time_ms).map_err(|e| f.err("time_ms", e.to_string()))?;
+        let kind = kind.ok_or_else(|| f.err("kind", "no event kind is set".into()))?;
         if matches!(kind, Kind::Genesis(_)) && !signer.is_canonical() {
             // The first key, like every rotated-to key, must not be a
             // small-order point: under such a key anyone can forge.
@@ -166,9 +200,9 @@ impl Event {
         f.kind(&kind, date, origin.as_str())?;
         Ok(Event {
             origin,
-            index: msg.index,
+            index: claimed,
             prev_hash,
-            time_ms: msg.time_ms,
+            time_ms,
             date,
             signer,
             kind,
