@@ -107,7 +107,10 @@ pub fn run(a: &AuditBenchArgs) -> Result<()> {
     let t = Instant::now();
     let mut at = 0u64;
     for chunk in entries.chunks(64 * 1024) {
-        std::hint::black_box(crate::engine::check_parallel(at, chunk.to_vec(), threads));
+        let checked = crate::engine::check_parallel(at, chunk.to_vec(), threads);
+        if let Some(e) = checked.first_error() {
+            anyhow::bail!("the benchmark log does not verify: {e}");
+        }
         at += chunk.len() as u64;
     }
     let parallel_secs = t.elapsed().as_secs_f64();

@@ -1,10 +1,16 @@
 //! Chain verification on all cores, as `verify`, `audit` and `monitor` do
 //! it: worker threads prepare entries (framing, canonical body, field
-//! rules, hashes) and batch-verify their signatures (ZIP-215, chunks of
-//! 1,024), while the calling thread checks links and catalog rules in log
-//! order with core's [`ChainVerifier`]. Errors are reported in log order:
-//! a bad signature at index `i` is reported only once entry `i`'s links
-//! and everything before it passed (FORMAT.md § 6).
+//! rules, hashes) and batch-verify their signatures (ZIP-215, batches of
+//! 1,024); the worker that holds the next batch in log order then checks
+//! links and catalog rules with core's [`ChainVerifier`] ([`verify_stream`]).
+//! Errors are reported in log order: a bad signature at index `i` is
+//! reported only once entry `i`'s links and everything before it passed
+//! (FORMAT.md § 6).
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError, mpsc};
 
 use gongkai_core::Error;
 use gongkai_core::chain::{ChainVerifier, Prepared, prepare, verify_queued};
@@ -63,10 +69,28 @@ fn work(start: u64, entries: Vec<Vec<u8>>) -> Part {
     }
 }
 
-/// The parallel half of verification: `entries` (at indexes from `start`)
-/// prepared and their signatures batch-verified on `threads` threads.
+/// The parallel half of verification alone: `entries` (at indexes from
+/// `start`) prepared and their signatures batch-verified on `threads`
+/// threads. `gongkai bench audit` times it to show what the sequential
+/// half costs.
 pub struct Checked {
     parts: Vec<Option<Part>>,
+}
+
+impl Checked {
+    /// The first failure of the parallel half, if any (a worker that
+    /// panicked, an entry that did not prepare, a signature that did not
+    /// verify).
+    pub fn first_error(&self) -> Option<String> {
+        self.parts.iter().find_map(|p| match p {
+            None => Some("a verification worker failed".into()),
+            Some(p) => p
+                .prepare_error
+                .as_ref()
+                .or(p.signature_error.as_ref())
+                .map(ToString::to_string),
+        })
+    }
 }
 
 /// Runs the parallel half on `entries` at indexes from `start`.
@@ -115,38 +139,29 @@ pub fn check_parallel(start: u64, entries: Vec<Vec<u8>>, threads: usize) -> Chec
     Checked { parts }
 }
 
-/// The sequential half: links and catalog rules in log order, calling
-/// `each` with every accepted entry. Stops at the first failure, in log
-/// order; the verifier must then be discarded.
-///
-/// # Errors
-/// The first framing, field, chain, rule or signature error, naming its
-/// index.
-pub fn apply(
+/// The sequential half for one part: links and catalog rules in log order,
+/// calling `each` with every accepted entry. Stops at the first failure, in
+/// log order; the verifier must then be discarded.
+fn apply_part(
     verifier: &mut ChainVerifier,
-    checked: Checked,
-    mut each: impl FnMut(&Prepared, &ChainVerifier),
+    part: Part,
+    each: &mut impl FnMut(&Prepared, &ChainVerifier),
 ) -> Result<(), Error> {
-    for part in checked.parts {
-        let Some(part) = part else {
-            return Err(Error::HashStore("a verification worker failed".into()));
-        };
-        let bad = part.signature_error.as_ref().and_then(Error::index);
-        for p in &part.prepared {
-            if Some(p.event.index) == bad {
-                // Links and rules first, then the signature.
-                verifier.push_prepared(p)?;
-                break;
-            }
-            verifier.push_verified(p)?;
-            each(p, verifier);
+    let bad = part.signature_error.as_ref().and_then(Error::index);
+    for p in &part.prepared {
+        if Some(p.event.index) == bad {
+            // Links and rules first, then the signature.
+            verifier.push_prepared(p)?;
+            break;
         }
-        if let Some(e) = part.signature_error {
-            return Err(e);
-        }
-        if let Some(e) = part.prepare_error {
-            return Err(e);
-        }
+        verifier.push_verified(p)?;
+        each(p, verifier);
+    }
+    if let Some(e) = part.signature_error {
+        return Err(e);
+    }
+    if let Some(e) = part.prepare_error {
+        return Err(e);
     }
     Ok(())
 }
@@ -155,47 +170,186 @@ pub fn apply(
 /// `threads` threads, calling `each` with every entry once it is accepted.
 ///
 /// # Errors
-/// As [`apply`].
+/// As [`verify_stream`].
 pub fn verify_entries(
     verifier: &mut ChainVerifier,
     entries: Vec<Vec<u8>>,
     threads: usize,
-    each: impl FnMut(&Prepared, &ChainVerifier),
+    each: impl FnMut(&Prepared, &ChainVerifier) + Send,
 ) -> Result<(), Error> {
-    let checked = check_parallel(verifier.size(), entries, threads);
-    apply(verifier, checked, each)
+    let mut once = Some(entries);
+    verify_stream(verifier, || once.take(), threads, each)
 }
 
-/// Verifies a stream of chunks that continue `verifier`'s log, with the
-/// parallel half of chunk `k + 1` running while the calling thread does
-/// the sequential half of chunk `k` (so the cores never wait for it).
-/// `next` yields the chunks in order and `None` at the end.
+/// One batch for a worker: its place in the stream, first index, entries.
+struct Job {
+    seq: usize,
+    start: u64,
+    entries: Vec<Vec<u8>>,
+}
+
+/// Parts done by the workers, waiting for their turn in log order.
+struct Ready {
+    parts: BTreeMap<usize, Part>,
+    /// The next part in log order.
+    next: usize,
+    /// True while a worker applies parts; it applies every part that is
+    /// ready in order before it clears this.
+    applying: bool,
+}
+
+/// The sequential half's state.
+struct Sequence<'v, F> {
+    verifier: &'v mut ChainVerifier,
+    each: F,
+    error: Option<Error>,
+    /// A panic in `each` (or in the verifier), raised again on the calling
+    /// thread once every worker has stopped.
+    panic: Option<Box<dyn std::any::Any + Send>>,
+}
+
+/// Locks `m`, also after a panic elsewhere (every panic is caught and
+/// handled; the state behind the lock stays usable for the error path).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Verifies a stream of chunks that continue `verifier`'s log. `next`
+/// yields the chunks in order (called on this thread, so it may read
+/// files) and `None` at the end.
+///
+/// The chunks are cut into batches of [`BATCH`] for `threads` workers.
+/// Each worker prepares its batch and batch-verifies its signatures; then
+/// the worker that holds the next batch in log order applies it, and every
+/// batch ready after it, to the verifier: links, catalog rules and `each`.
+/// There is no third thread for the sequential half, and most batches are
+/// applied, and their memory freed, by the thread that made them: with
+/// glibc's allocator, freeing on another thread costs an arena lock per
+/// block, and a coordinating thread took CPU time from the two workers.
 ///
 /// # Errors
-/// As [`apply`].
-pub fn verify_stream(
+/// The first framing, field, chain, rule or signature error in log order,
+/// naming its index. After an error no more chunks are read.
+///
+/// # Panics
+/// If `each` panics (after every worker has stopped).
+pub fn verify_stream<F>(
     verifier: &mut ChainVerifier,
     mut next: impl FnMut() -> Option<Vec<Vec<u8>>>,
     threads: usize,
-    mut each: impl FnMut(&Prepared, &ChainVerifier),
-) -> Result<(), Error> {
+    each: F,
+) -> Result<(), Error>
+where
+    F: FnMut(&Prepared, &ChainVerifier) + Send,
+{
+    let threads = threads.max(1);
+    let mut at = verifier.size();
+    let (job_tx, job_rx) = mpsc::sync_channel::<Job>(2 * threads);
+    let job_rx = Mutex::new(job_rx);
+    let ready = Mutex::new(Ready {
+        parts: BTreeMap::new(),
+        next: 0,
+        applying: false,
+    });
+    let sequence = Mutex::new(Sequence {
+        verifier,
+        each,
+        error: None,
+        panic: None,
+    });
+    let failed = AtomicBool::new(false);
     std::thread::scope(|s| {
-        let mut at = verifier.size();
-        let spawn = |chunk: Vec<Vec<u8>>, at: &mut u64| {
-            let start = *at;
-            *at += chunk.len() as u64;
-            s.spawn(move || check_parallel(start, chunk, threads))
-        };
-        let mut pending = next().map(|c| spawn(c, &mut at));
-        while let Some(handle) = pending.take() {
-            pending = next().map(|c| spawn(c, &mut at));
-            let checked = handle
-                .join()
-                .map_err(|_| Error::HashStore("a verification worker failed".into()))?;
-            apply(verifier, checked, &mut each)?;
+        for _ in 0..threads {
+            s.spawn(|| worker(&job_rx, &ready, &sequence, &failed));
         }
-        Ok(())
-    })
+        let mut seq = 0;
+        'feed: while !failed.load(Ordering::Relaxed) {
+            let Some(chunk) = next() else { break };
+            let mut rest = chunk.into_iter();
+            loop {
+                let entries: Vec<Vec<u8>> = rest.by_ref().take(BATCH).collect();
+                if entries.is_empty() {
+                    break;
+                }
+                let n = entries.len() as u64;
+                let job = Job {
+                    seq,
+                    start: at,
+                    entries,
+                };
+                if failed.load(Ordering::Relaxed) || job_tx.send(job).is_err() {
+                    break 'feed;
+                }
+                seq += 1;
+                at += n;
+            }
+        }
+        drop(job_tx);
+    });
+    let sequence = sequence
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
+    if let Some(p) = sequence.panic {
+        std::panic::resume_unwind(p);
+    }
+    sequence.error.map_or(Ok(()), Err)
+}
+
+/// One worker of [`verify_stream`]: takes batches until the stream ends.
+fn worker<F: FnMut(&Prepared, &ChainVerifier)>(
+    jobs: &Mutex<mpsc::Receiver<Job>>,
+    ready: &Mutex<Ready>,
+    sequence: &Mutex<Sequence<'_, F>>,
+    failed: &AtomicBool,
+) {
+    loop {
+        let Ok(job) = lock(jobs).recv() else { return };
+        if failed.load(Ordering::Relaxed) {
+            // Drain what was queued before the failure, unread.
+            continue;
+        }
+        let part = std::panic::catch_unwind(AssertUnwindSafe(|| work(job.start, job.entries)))
+            .unwrap_or_else(|_| Part {
+                prepared: Vec::new(),
+                prepare_error: Some(Error::HashStore("a verification worker failed".into())),
+                signature_error: None,
+            });
+        let mut r = lock(ready);
+        r.parts.insert(job.seq, part);
+        if r.applying {
+            // The worker applying now takes this part when its turn comes.
+            continue;
+        }
+        r.applying = true;
+        loop {
+            let n = r.next;
+            let Some(part) = r.parts.remove(&n) else {
+                r.applying = false;
+                break;
+            };
+            r.next += 1;
+            drop(r);
+            let mut sq = lock(sequence);
+            if sq.error.is_none() && sq.panic.is_none() {
+                let Sequence { verifier, each, .. } = &mut *sq;
+                match std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    apply_part(verifier, part, each)
+                })) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        sq.error = Some(e);
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    Err(p) => {
+                        sq.panic = Some(p);
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+            drop(sq);
+            r = lock(ready);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -281,5 +435,45 @@ mod tests {
         bad[20][last] ^= 1;
         let (r, _) = stream(&bad, &key, 5000);
         assert_eq!(r.unwrap_err().index(), Some(10));
+    }
+
+    #[test]
+    fn reading_stops_after_an_error_and_a_panic_in_each_reaches_the_caller() {
+        let (entries, key) = log(6000);
+        let verifier = || {
+            ChainVerifier::new(
+                Origin::new("gongkai.example/510122/finance").unwrap(),
+                &[key.public_key()],
+            )
+        };
+        // Broken at 1,500: of 60 chunks, only those up to the error and a
+        // bounded read-ahead (the job queue, one batch per worker, the
+        // batches waiting for their turn) are read.
+        let mut bad = entries.clone();
+        bad[1500] = entries[1499].clone();
+        let mut chunks = bad.chunks(100).map(<[Vec<u8>]>::to_vec);
+        let mut read = 0;
+        let r = verify_stream(
+            &mut verifier(),
+            || {
+                read += 1;
+                chunks.next()
+            },
+            3,
+            |_, _| {},
+        );
+        assert_eq!(r.unwrap_err().index(), Some(1500));
+        assert!(read < 40, "{read} chunks read");
+        // A panic in the caller's callback is the caller's, not a verdict.
+        let mut chunks = entries.chunks(100).map(<[Vec<u8>]>::to_vec);
+        let caught = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            verify_stream(
+                &mut verifier(),
+                || chunks.next(),
+                3,
+                |p, _| assert!(p.event.index != 2000, "callback failed at 2000"),
+            )
+        }));
+        assert!(caught.is_err());
     }
 }
