@@ -4,8 +4,9 @@
 //! `cargo bench -p gongkai-core --bench chain` prints a table:
 //! raw single verify, raw batch verify (batches of 1,024, one key) on one and
 //! on all threads, and chain verification single-threaded (`push`) and
-//! parallelized the way callers do it (prepare and batch-verify chunks on all
-//! threads, link and fold checks in order), with the ratio to the raw batch
+//! parallelized the way callers do it (prepare and batch-verify batches on
+//! all threads, link and fold checks in order by the worker whose batch is
+//! next), with the ratio to the raw batch
 //! rate on the same number of threads. The rates a ratio compares are
 //! measured in interleaved rounds (`GONGKAI_BENCH_ROUNDS`, default 5).
 //!
@@ -14,8 +15,10 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::sync::{Mutex, mpsc};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{ORIGIN, T0, content, key, matter};
@@ -97,30 +100,40 @@ fn raw_batch(items: &[(PublicKey, Vec<u8>, Signature)]) {
     b.verify(&mut rand::rng()).unwrap();
 }
 
-/// Parallel chain verification as callers do it: a pool of `threads`
-/// workers takes whole chunks of 1,024 entries, prepares each entry
-/// (framing, decoding, canonical check, hashes), queues the signatures the
-/// entries claim ([`Prepared::queue_signatures`]) and batch-verifies them,
-/// while the calling thread checks links and catalog rules in order.
-/// They are the checks `push_prepared` would return, so the calling thread
-/// uses `push_verified`, which does not build them again. At most `2 * threads`
-/// chunks are in flight.
+/// Batches prepared and verified, waiting for their turn in log order.
+struct Ready {
+    parts: BTreeMap<usize, (Vec<Prepared>, Result<(), gongkai_core::Error>)>,
+    next: usize,
+    applying: bool,
+}
+
+/// Parallel chain verification as callers do it (`gongkai`'s verification
+/// engine, `crates/cli/src/engine.rs`): `threads` workers take batches of
+/// 1,024 entries, prepare each entry (framing, decoding, canonical check,
+/// hashes), queue the signatures the entries claim
+/// ([`Prepared::queue_signatures`]) and batch-verify them. Then the worker
+/// holding the next batch in log order checks links and catalog rules
+/// with `push_verified` (the checks `push_prepared` would return are the
+/// ones already verified), for its batch and every batch ready after it.
+/// No third thread; most batches are freed by the thread that made them.
 fn chain_parallel(entries: &[Vec<u8>], trusted: &[PublicKey], threads: usize) -> ChainVerifier {
-    type Done = (usize, Vec<Prepared>, Result<(), gongkai_core::Error>);
     let origin = Origin::new(ORIGIN).unwrap();
-    let mut v = ChainVerifier::new(origin, trusted);
+    let verifier = Mutex::new(ChainVerifier::new(origin, trusted));
     let total = entries.len().div_ceil(BATCH);
-    let (job_tx, job_rx) = mpsc::channel::<usize>();
-    let job_rx = Mutex::new(job_rx);
-    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let jobs = AtomicUsize::new(0);
+    let ready = Mutex::new(Ready {
+        parts: BTreeMap::new(),
+        next: 0,
+        applying: false,
+    });
     std::thread::scope(|s| {
         for _ in 0..threads {
-            let done_tx = done_tx.clone();
-            let job_rx = &job_rx;
-            s.spawn(move || {
+            s.spawn(|| {
                 loop {
-                    let job = job_rx.lock().unwrap().recv();
-                    let Ok(c) = job else { return };
+                    let c = jobs.fetch_add(1, Ordering::Relaxed);
+                    if c >= total {
+                        return;
+                    }
                     let base = c * BATCH;
                     let chunk = &entries[base..(base + BATCH).min(entries.len())];
                     let prepared: Vec<Prepared> = chunk
@@ -134,41 +147,41 @@ fn chain_parallel(entries: &[Vec<u8>], trusted: &[PublicKey], threads: usize) ->
                         p.queue_signatures(&mut batch, &mut scratch).unwrap();
                     }
                     let verdict = verify_queued(batch, &mut rand::rng());
-                    if done_tx.send((c, prepared, verdict)).is_err() {
-                        return;
+                    let mut r = ready.lock().unwrap();
+                    r.parts.insert(c, (prepared, verdict));
+                    if r.applying {
+                        continue;
+                    }
+                    r.applying = true;
+                    loop {
+                        let n = r.next;
+                        let Some((part, verdict)) = r.parts.remove(&n) else {
+                            r.applying = false;
+                            break;
+                        };
+                        r.next += 1;
+                        drop(r);
+                        let mut v = verifier.lock().unwrap();
+                        // Errors in log order: a bad signature at index i
+                        // counts only once the entries before it, and its
+                        // own links, passed.
+                        let bad = verdict.as_ref().err().and_then(gongkai_core::Error::index);
+                        for p in &part {
+                            v.push_verified(p).unwrap();
+                            if Some(p.event.index) == bad {
+                                break;
+                            }
+                        }
+                        verdict.unwrap();
+                        drop(v);
+                        drop(part);
+                        r = ready.lock().unwrap();
                     }
                 }
             });
         }
-        // Keep a bounded number of chunks in flight.
-        let mut queued = 0..total;
-        for c in queued.by_ref().take(2 * threads) {
-            job_tx.send(c).unwrap();
-        }
-        let mut pending = std::collections::BTreeMap::new();
-        for next in 0..total {
-            while !pending.contains_key(&next) {
-                let (c, p, verdict) = done_rx.recv().unwrap();
-                pending.insert(c, (p, verdict));
-            }
-            let (part, verdict) = pending.remove(&next).unwrap();
-            // Report errors in log order: a bad signature at index i counts
-            // only once the entries before it, and its own links, passed.
-            let bad = verdict.as_ref().err().and_then(gongkai_core::Error::index);
-            for p in &part {
-                v.push_verified(p).unwrap();
-                if Some(p.event.index) == bad {
-                    break;
-                }
-            }
-            verdict.unwrap();
-            if let Some(c) = queued.next() {
-                job_tx.send(c).unwrap();
-            }
-        }
-        drop(job_tx);
     });
-    v
+    verifier.into_inner().unwrap()
 }
 
 fn main() {
