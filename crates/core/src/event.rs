@@ -16,8 +16,6 @@
 use prost::Message as _;
 
 use crate::calendar::Period;
-
-mod canonical;
 use crate::date::Date;
 use crate::keys::PublicKey;
 use crate::types::{ContentRef, ItemId, MatterId, Origin, RequestId};
@@ -30,6 +28,8 @@ pub mod pb {
 }
 
 pub use pb::event_body::Kind;
+
+mod canonical;
 
 /// Longest short text field (titles, names, ids of people or bodies), bytes.
 pub const MAX_SHORT_TEXT: usize = 1024;
