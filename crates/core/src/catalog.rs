@@ -11,6 +11,7 @@
 //! content. It is serde-serializable so `verify --state` can resume.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use serde::{Deserialize, Serialize};
 
@@ -142,6 +143,80 @@ impl Touched {
         t.request = request.and_then(|r| RequestId::new(r).ok());
         t
     }
+}
+
+/// The record of a newly published item, after the checks that follow
+/// the item id's: the matter, the period, the related items (in `items`;
+/// `None` only when there are none), the date and the content.
+fn new_item(
+    matters: &BTreeMap<MatterId, MatterState>,
+    items: Option<&BTreeMap<ItemId, ItemState>>,
+    index: u64,
+    p: &pb::Published,
+) -> Result<ItemState, Error> {
+    let matter_id = parse(index, MatterId::new(&p.matter_id))?;
+    let matter = matters
+        .get(&matter_id)
+        .filter(|m| m.active)
+        .ok_or_else(|| {
+            violation(
+                index,
+                "publication-names-active-matter",
+                format!("matter {matter_id} is not defined or retired"),
+            )
+        })?;
+    match (matter.periodicity, p.period.is_empty()) {
+        (None, true) => {}
+        (None, false) => {
+            return Err(violation(
+                index,
+                "period-matches-matter",
+                format!(
+                    "matter {matter_id} is not periodic, but the item names period {}",
+                    p.period
+                ),
+            ));
+        }
+        (Some(_), true) => {
+            return Err(violation(
+                index,
+                "period-matches-matter",
+                format!("matter {matter_id} is periodic: the item must name its period"),
+            ));
+        }
+        (Some(want), false) => {
+            let period = Period::parse(&p.period)?;
+            if period.periodicity() != want {
+                return Err(violation(
+                    index,
+                    "period-matches-matter",
+                    format!("period {} is not {want:?}", p.period),
+                ));
+            }
+        }
+    }
+    for r in &p.related {
+        if r.origin.is_empty() {
+            let target = parse(index, ItemId::new(&r.item_id))?;
+            if !items.is_some_and(|items| items.contains_key(&target)) {
+                return Err(violation(
+                    index,
+                    "reference-exists",
+                    format!("related item {target} does not exist"),
+                ));
+            }
+        }
+    }
+    let date_formed = Date::parse(&p.date_formed)?;
+    let digest = content_digest(p.content.as_ref())?;
+    Ok(ItemState {
+        matter: matter_id,
+        status: ItemStatus::Current,
+        date_formed,
+        versions: vec![digest],
+        redacted: Vec::new(),
+        published_at: index,
+    })
 }
 
 fn violation(index: u64, rule: &'static str, detail: String) -> Error {
@@ -389,80 +464,29 @@ impl Catalog {
     fn publish(&mut self, event: &Event, p: &pb::Published) -> Result<(), Error> {
         let index = event.index;
         let id = parse(index, ItemId::new(&p.item_id))?;
-        if self.items.contains_key(&id) {
-            return Err(violation(
+        let taken = |id: &ItemId| {
+            violation(
                 index,
                 "item-id-unique",
                 format!("item {id} already published"),
-            ));
-        }
-        let matter_id = parse(index, MatterId::new(&p.matter_id))?;
-        let matter = self
-            .matters
-            .get(&matter_id)
-            .filter(|m| m.active)
-            .ok_or_else(|| {
-                violation(
-                    index,
-                    "publication-names-active-matter",
-                    format!("matter {matter_id} is not defined or retired"),
-                )
-            })?;
-        match (matter.periodicity, p.period.is_empty()) {
-            (None, true) => {}
-            (None, false) => {
-                return Err(violation(
-                    index,
-                    "period-matches-matter",
-                    format!(
-                        "matter {matter_id} is not periodic, but the item names period {}",
-                        p.period
-                    ),
-                ));
-            }
-            (Some(_), true) => {
-                return Err(violation(
-                    index,
-                    "period-matches-matter",
-                    format!("matter {matter_id} is periodic: the item must name its period"),
-                ));
-            }
-            (Some(want), false) => {
-                let period = Period::parse(&p.period)?;
-                if period.periodicity() != want {
-                    return Err(violation(
-                        index,
-                        "period-matches-matter",
-                        format!("period {} is not {want:?}", p.period),
-                    ));
+            )
+        };
+        if p.related.is_empty() {
+            // One search of the item map, not two: the checks of a
+            // publication without related items do not read it.
+            return match self.items.entry(id) {
+                Entry::Occupied(o) => Err(taken(o.key())),
+                Entry::Vacant(slot) => {
+                    slot.insert(new_item(&self.matters, None, index, p)?);
+                    Ok(())
                 }
-            }
+            };
         }
-        for r in &p.related {
-            if r.origin.is_empty() {
-                let target = parse(index, ItemId::new(&r.item_id))?;
-                if !self.items.contains_key(&target) {
-                    return Err(violation(
-                        index,
-                        "reference-exists",
-                        format!("related item {target} does not exist"),
-                    ));
-                }
-            }
+        if self.items.contains_key(&id) {
+            return Err(taken(&id));
         }
-        let date_formed = Date::parse(&p.date_formed)?;
-        let digest = content_digest(p.content.as_ref())?;
-        self.items.insert(
-            id,
-            ItemState {
-                matter: matter_id,
-                status: ItemStatus::Current,
-                date_formed,
-                versions: vec![digest],
-                redacted: Vec::new(),
-                published_at: index,
-            },
-        );
+        let item = new_item(&self.matters, Some(&self.items), index, p)?;
+        self.items.insert(id, item);
         Ok(())
     }
 

@@ -276,7 +276,28 @@ fn non_canonical_body_with_valid_signature() {
 #[test]
 fn state_machine_violations_are_named() {
     type Case = (&'static str, Box<dyn Fn(&mut TestLog)>);
+    // A publication of `id` that names `to` as a related item of this log.
+    let related = |id: &'static str, to: &'static str| -> Box<dyn Fn(&mut TestLog)> {
+        Box::new(move |l| {
+            l.push(Kind::Published(pb::Published {
+                item_id: id.into(),
+                matter_id: "m".into(),
+                title: "t".into(),
+                content: Some(content(id)),
+                date_formed: "2026-03-01".into(),
+                related: vec![pb::ItemRef {
+                    origin: String::new(),
+                    item_id: to.into(),
+                    relation: pb::Relation::Draft as i32,
+                }],
+                ..Default::default()
+            }));
+        })
+    };
     let cases: Vec<Case> = vec![
+        // With related items, the rules read the item map while checking.
+        ("item-id-unique", related("a", "a")),
+        ("reference-exists", related("b", "nope")),
         ("item-not-withdrawn", Box::new(|l| l.amend("a", "v2"))),
         ("item-not-withdrawn", Box::new(|l| l.withdraw("a"))),
         ("item-exists", Box::new(|l| l.amend("nope", "v2"))),
