@@ -31,6 +31,7 @@
 //! about 3 bytes per id for the filter (3 MB at a million ids) instead of a
 //! few hundred bytes per record.
 
+use std::collections::BTreeMap;
 use std::hash::{Hash as _, Hasher as _};
 
 use gongkai_core::catalog::{Catalog, Touched};
@@ -105,28 +106,12 @@ impl WorkingSet {
             // Every id an event names joins the filter before its record
             // can exist (a superset of the ids the projection will hold).
             t.items.retain(|id| {
-                if catalog.items.contains_key(id) {
-                    return false;
-                }
-                if let Some(rec) = old.as_mut().and_then(|(_, o)| o.items.remove(id)) {
-                    catalog.items.insert(id.clone(), rec);
-                    return false;
-                }
-                let read = known.may_hold(b'i', id.as_str());
-                known.insert(b'i', id.as_str());
-                read
+                let old = old.as_mut().map(|(_, o)| &mut o.items);
+                must_read(id, id.as_str(), b'i', &mut catalog.items, old, known)
             });
             t.request = t.request.filter(|id| {
-                if catalog.requests.contains_key(id) {
-                    return false;
-                }
-                if let Some(rec) = old.as_mut().and_then(|(_, o)| o.requests.remove(id)) {
-                    catalog.requests.insert(id.clone(), rec);
-                    return false;
-                }
-                let read = known.may_hold(b'r', id.as_str());
-                known.insert(b'r', id.as_str());
-                read
+                let old = old.as_mut().map(|(_, o)| &mut o.requests);
+                must_read(id, id.as_str(), b'r', &mut catalog.requests, old, known)
             });
             if !t.items.is_empty() || t.request.is_some() || t.matter.is_some() {
                 self.reads += 1;
@@ -176,6 +161,30 @@ impl WorkingSet {
             self.old = Some((size, aside));
         }
     }
+}
+
+/// Whether the record of `id` (whose text is `text`) must be read from the
+/// projection: not if the working catalog holds it, nor if the old
+/// generation does (it moves back), nor if no event ever named the id. An
+/// id not held joins the filter here, before its record can exist.
+fn must_read<K: Ord + Clone, V>(
+    id: &K,
+    text: &str,
+    tag: u8,
+    live: &mut BTreeMap<K, V>,
+    old: Option<&mut BTreeMap<K, V>>,
+    known: &mut MaybeKnown,
+) -> bool {
+    if live.contains_key(id) {
+        return false;
+    }
+    if let Some(rec) = old.and_then(|o| o.remove(id)) {
+        live.insert(id.clone(), rec);
+        return false;
+    }
+    let read = known.may_hold(tag, text);
+    known.insert(tag, text);
+    read
 }
 
 /// A set of ids with no false negatives and few false positives: a

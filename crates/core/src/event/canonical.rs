@@ -106,10 +106,7 @@ fn repeated_string(v: Value<'_>) -> Option<String> {
 
 /// A singular `bytes`: present only when not empty.
 fn bytes(v: Value<'_>) -> Option<Vec<u8>> {
-    match v {
-        Value::Len(b) if !b.is_empty() => Some(b.to_vec()),
-        _ => None,
-    }
+    borrowed_bytes(v).map(<[u8]>::to_vec)
 }
 
 /// A `uint64`: present only when not zero.
