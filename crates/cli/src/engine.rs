@@ -149,7 +149,7 @@ fn apply_part(
 ) -> Result<(), Error> {
     let bad = part.signature_error.as_ref().and_then(Error::index);
     for p in &part.prepared {
-        if Some(p.event.index) == bad {
+        if Some(p.position) == bad {
             // Links and rules first, then the signature.
             verifier.push_prepared(p)?;
             break;
@@ -449,6 +449,19 @@ mod tests {
         bad[20][last] ^= 1;
         let (r, _) = stream(&bad, &key, 5000);
         assert_eq!(r.unwrap_err().index(), Some(10));
+        // A badly signed copy of entry 1400 at 1500: the fault is at 1500,
+        // although the copy claims index 1400 (the signature error names
+        // the position, not the index the body claims).
+        let mut bad = entries.clone();
+        bad[1500] = entries[1400].clone();
+        let last = bad[1500].len() - 1;
+        bad[1500][last] ^= 1;
+        let (r, seen) = stream(&bad, &key, 700);
+        assert!(
+            matches!(r, Err(Error::ChainBroken { index: 1500, .. })),
+            "{r:?}"
+        );
+        assert_eq!(seen, 1500);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The catalog projection as a pure fold (FORMAT.md § Catalog rules).
 //!
-//! [`Catalog::apply`] takes one field-valid [`Event`] and either updates the
+//! [`Catalog::apply`] takes one field-valid [`Event`] (or
+//! [`Catalog::apply_view`] a view of one) and either updates the
 //! state or returns [`Error::RuleViolation`] naming the rule and leaving the
 //! state exactly as it was. The node uses it to refuse invalid writes, the
 //! aggregator to refuse invalid replication, and every verifier to check a
@@ -17,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::{ClockEvent, Period, Periodicity, RequestClock, WorkCalendar};
 use crate::date::Date;
-use crate::event::{Event, Kind, pb};
+use crate::event::view::{self, Kind};
+use crate::event::{Event, EventView, pb};
 use crate::types::{ItemId, MatterId, RequestId};
 use crate::{Error, Hash};
 
@@ -106,25 +108,26 @@ impl Touched {
     /// The records `event` touches. Ids that do not parse are left out (the
     /// rules refuse such an event before reading any record).
     pub fn of(event: &Event) -> Touched {
+        let kind = event.kind.view();
         let mut t = Touched::default();
         let mut item = |id: &str| {
             if let Ok(id) = ItemId::new(id) {
                 t.items.push(id);
             }
         };
-        match &event.kind {
+        match &kind {
             Kind::Published(p) => {
-                item(&p.item_id);
+                item(p.item_id);
                 for r in p.related.iter().filter(|r| r.origin.is_empty()) {
-                    item(&r.item_id);
+                    item(r.item_id);
                 }
             }
-            Kind::Amended(x) => item(&x.item_id),
-            Kind::Withdrawn(x) => item(&x.item_id),
-            Kind::Redacted(x) => item(&x.item_id),
+            Kind::Amended(x) => item(x.item_id),
+            Kind::Withdrawn(x) => item(x.item_id),
+            Kind::Redacted(x) => item(x.item_id),
             _ => {}
         }
-        let matter = match &event.kind {
+        let matter = match &kind {
             Kind::MatterDefined(m) => Some(&m.matter_id),
             Kind::MatterChanged(m) => Some(&m.matter_id),
             Kind::MatterRetired(m) => Some(&m.matter_id),
@@ -132,7 +135,7 @@ impl Touched {
             _ => None,
         };
         t.matter = matter.and_then(|m| MatterId::new(m).ok());
-        let request = match &event.kind {
+        let request = match &kind {
             Kind::RequestReceived(r) => Some(&r.request_id),
             Kind::RequestClarification(r) => Some(&r.request_id),
             Kind::ThirdPartyConsultation(r) => Some(&r.request_id),
@@ -152,9 +155,9 @@ fn new_item(
     matters: &BTreeMap<MatterId, MatterState>,
     items: Option<&BTreeMap<ItemId, ItemState>>,
     index: u64,
-    p: &pb::Published,
+    p: &view::Published,
 ) -> Result<ItemState, Error> {
-    let matter_id = parse(index, MatterId::new(&p.matter_id))?;
+    let matter_id = parse(index, MatterId::new(p.matter_id))?;
     let matter = matters
         .get(&matter_id)
         .filter(|m| m.active)
@@ -185,7 +188,7 @@ fn new_item(
             ));
         }
         (Some(want), false) => {
-            let period = Period::parse(&p.period)?;
+            let period = Period::parse(p.period)?;
             if period.periodicity() != want {
                 return Err(violation(
                     index,
@@ -197,7 +200,7 @@ fn new_item(
     }
     for r in &p.related {
         if r.origin.is_empty() {
-            let target = parse(index, ItemId::new(&r.item_id))?;
+            let target = parse(index, ItemId::new(r.item_id))?;
             if !items.is_some_and(|items| items.contains_key(&target)) {
                 return Err(violation(
                     index,
@@ -207,7 +210,7 @@ fn new_item(
             }
         }
     }
-    let date_formed = Date::parse(&p.date_formed)?;
+    let date_formed = Date::parse(p.date_formed)?;
     let digest = content_digest(p.content.as_ref())?;
     Ok(ItemState {
         matter: matter_id,
@@ -271,6 +274,14 @@ impl Catalog {
     /// working-day count the holiday table cannot give (then the verdict is
     /// "cannot verify", not "violation").
     pub fn apply(&mut self, event: &Event, calendar: &WorkCalendar) -> Result<(), Error> {
+        self.apply_view(&event.view(), calendar)
+    }
+
+    /// [`Catalog::apply`] on a view of the event.
+    ///
+    /// # Errors
+    /// As [`Catalog::apply`].
+    pub fn apply_view(&mut self, event: &EventView, calendar: &WorkCalendar) -> Result<(), Error> {
         let index = event.index;
         match &event.kind {
             Kind::Genesis(_) => {
@@ -284,7 +295,7 @@ impl Catalog {
             }
             Kind::KeyRotated(_) => {}
             Kind::MatterDefined(m) => {
-                let id = parse(index, MatterId::new(&m.matter_id))?;
+                let id = parse(index, MatterId::new(m.matter_id))?;
                 if self.matters.contains_key(&id) {
                     return Err(violation(
                         index,
@@ -296,14 +307,14 @@ impl Catalog {
                 self.matters.insert(id, state);
             }
             Kind::MatterChanged(m) => {
-                let id = parse(index, MatterId::new(&m.matter_id))?;
+                let id = parse(index, MatterId::new(m.matter_id))?;
                 let old = self.active_matter(index, &id)?;
                 let mut state = matter_state(m.matter.as_ref(), index);
                 state.defined_at = old.defined_at;
                 self.matters.insert(id, state);
             }
             Kind::MatterRetired(m) => {
-                let id = parse(index, MatterId::new(&m.matter_id))?;
+                let id = parse(index, MatterId::new(m.matter_id))?;
                 self.active_matter(index, &id)?;
                 if let Some(state) = self.matters.get_mut(&id) {
                     state.active = false;
@@ -311,9 +322,9 @@ impl Catalog {
             }
             Kind::Published(p) => self.publish(event, p)?,
             Kind::Amended(a) => {
-                let id = parse(index, ItemId::new(&a.item_id))?;
+                let id = parse(index, ItemId::new(a.item_id))?;
                 let item = self.live_item(index, &id)?;
-                let changed = Date::parse(&a.date_changed)?;
+                let changed = Date::parse(a.date_changed)?;
                 if changed < item.date_formed {
                     return Err(violation(
                         index,
@@ -331,15 +342,15 @@ impl Catalog {
                 }
             }
             Kind::Withdrawn(w) => {
-                let id = parse(index, ItemId::new(&w.item_id))?;
+                let id = parse(index, ItemId::new(w.item_id))?;
                 self.live_item(index, &id)?;
                 if let Some(item) = self.items.get_mut(&id) {
                     item.status = ItemStatus::Withdrawn;
                 }
             }
             Kind::Redacted(r) => {
-                let id = parse(index, ItemId::new(&r.item_id))?;
-                let digest = Hash::from_slice(&r.content_digest)?;
+                let id = parse(index, ItemId::new(r.item_id))?;
+                let digest = Hash::from_slice(r.content_digest)?;
                 let item = self
                     .items
                     .get(&id)
@@ -363,7 +374,7 @@ impl Catalog {
                 }
             }
             Kind::RequestReceived(r) => {
-                let id = parse(index, RequestId::new(&r.request_id))?;
+                let id = parse(index, RequestId::new(r.request_id))?;
                 if self.requests.contains_key(&id) {
                     return Err(violation(
                         index,
@@ -371,7 +382,7 @@ impl Catalog {
                         format!("request {id} already received"),
                     ));
                 }
-                let received = Date::parse(&r.date_received)?;
+                let received = Date::parse(r.date_received)?;
                 self.requests.insert(
                     id,
                     RequestState {
@@ -385,29 +396,23 @@ impl Catalog {
                     Ok(pb::ClarificationStage::Asked) => ClockEvent::ClarificationAsked,
                     _ => ClockEvent::ClarificationCorrected,
                 };
-                self.clock_step(index, &r.request_id, &r.date, step, calendar)?;
+                self.clock_step(index, r.request_id, r.date, step, calendar)?;
             }
             Kind::ThirdPartyConsultation(r) => {
                 let step = match pb::ConsultationStage::try_from(r.stage) {
                     Ok(pb::ConsultationStage::Started) => ClockEvent::ConsultationStarted,
                     _ => ClockEvent::ConsultationEnded,
                 };
-                self.clock_step(index, &r.request_id, &r.date, step, calendar)?;
+                self.clock_step(index, r.request_id, r.date, step, calendar)?;
             }
             Kind::RequestExtended(r) => {
-                self.clock_step(
-                    index,
-                    &r.request_id,
-                    &r.date,
-                    ClockEvent::Extended,
-                    calendar,
-                )?;
+                self.clock_step(index, r.request_id, r.date, ClockEvent::Extended, calendar)?;
             }
             Kind::RequestAnswered(r) => {
                 self.clock_step(
                     index,
-                    &r.request_id,
-                    &r.date_answered,
+                    r.request_id,
+                    r.date_answered,
                     ClockEvent::Answered,
                     calendar,
                 )?;
@@ -461,9 +466,9 @@ impl Catalog {
         }
     }
 
-    fn publish(&mut self, event: &Event, p: &pb::Published) -> Result<(), Error> {
+    fn publish(&mut self, event: &EventView, p: &view::Published) -> Result<(), Error> {
         let index = event.index;
-        let id = parse(index, ItemId::new(&p.item_id))?;
+        let id = parse(index, ItemId::new(p.item_id))?;
         let taken = |id: &ItemId| {
             violation(
                 index,
@@ -568,24 +573,26 @@ impl MatterState {
     /// The state of an active matter defined at `defined_at` whose current
     /// definition is `m` (the same state the rules build).
     pub fn of(m: Option<&pb::Matter>, defined_at: u64) -> MatterState {
-        matter_state(m, defined_at)
+        matter_state(m.map(pb::Matter::view).as_ref(), defined_at)
     }
 }
 
-fn matter_state(m: Option<&pb::Matter>, index: u64) -> MatterState {
-    let m = m.cloned().unwrap_or_default();
+fn matter_state(m: Option<&view::Matter>, index: u64) -> MatterState {
+    let (p, deadline_working_days, audience) = m.map_or((0, 0, 0), |m| {
+        (m.periodicity, m.deadline_working_days, m.audience)
+    });
     MatterState {
         active: true,
-        periodicity: periodicity(m.periodicity),
-        deadline_working_days: m.deadline_working_days,
-        restricted: m.audience == pb::Audience::Group as i32,
+        periodicity: periodicity(p),
+        deadline_working_days,
+        restricted: audience == pb::Audience::Group as i32,
         defined_at: index,
     }
 }
 
-fn content_digest(c: Option<&pb::ContentRef>) -> Result<Hash, Error> {
+fn content_digest(c: Option<&view::ContentRef>) -> Result<Hash, Error> {
     match c {
-        Some(c) => Hash::from_slice(&c.digest),
+        Some(c) => Hash::from_slice(c.digest),
         None => Ok(Hash::ZERO),
     }
 }

@@ -4,7 +4,8 @@
 //! [`ChainState`], and checks for each entry:
 //!
 //! 1. framing, canonical body and field rules ([`prepare`], independent of
-//!    other entries, so callers may run it on many threads);
+//!    other entries, so callers may run it on many threads; [`prepare_view`]
+//!    does the same on bytes the caller holds, copying nothing);
 //! 2. the links: origin constant, `index` equal to the position,
 //!    `prev_hash` equal to the previous body hash (zero at 0), time never
 //!    decreasing, index 0 and only index 0 a `Genesis`, the body's signer
@@ -16,7 +17,9 @@
 //! Steps 2 and 3 are sequential and cheap. Signatures are either checked
 //! at once ([`ChainVerifier::push`]) or handed back as [`SignatureCheck`]s
 //! ([`ChainVerifier::push_prepared`]) for the caller to batch-verify on all
-//! cores with [`verify_signatures`]; core itself stays single-threaded.
+//! cores with [`verify_signatures`] (or queued per entry as soon as it is
+//! prepared, [`PreparedView::queue_signatures`]); core itself stays
+//! single-threaded.
 //! At the end, [`ChainVerifier::root`] is compared with a checkpoint
 //! ([`ChainVerifier::check_checkpoint`]).
 
@@ -26,8 +29,11 @@ use serde::{Deserialize, Serialize};
 use crate::calendar::WorkCalendar;
 use crate::catalog::Catalog;
 use crate::checkpoint::Checkpoint;
-use crate::entry::{EVENT_SIGNATURE_CONTEXT, Entry, rotation_message, signed_message};
-use crate::event::{Event, Kind, kind_name};
+use crate::entry::{
+    EVENT_SIGNATURE_CONTEXT, Entry, body_of, rotation_message, signature_of, signed_message,
+};
+use crate::event::{Event, EventView, view};
+use crate::hash::{body_hash, leaf_hash};
 use crate::keys::{BatchVerifier, PublicKey, Signature};
 use crate::merkle::TreeState;
 use crate::types::Origin;
@@ -37,6 +43,10 @@ use crate::{Error, Hash};
 /// body, field rules, leaf and body hashes.
 #[derive(Clone, Debug)]
 pub struct Prepared {
+    /// The log position the entry was read at (the `index` given to
+    /// [`prepare`]). Errors and signature checks name it; the chain accepts
+    /// the entry only at this position and only if its body claims it.
+    pub position: u64,
     /// The verbatim entry.
     pub entry: Entry,
     /// Its decoded event.
@@ -47,7 +57,58 @@ pub struct Prepared {
     pub body_hash: Hash,
 }
 
+/// [`Prepared`] borrowed from entry bytes the caller holds: what
+/// [`prepare_view`] gives without copying the entry or any field of its
+/// event, for a verifier that only checks a log. [`Prepared::view`] gives
+/// the same for an owned one, so the chain checks read both the same way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreparedView<'a> {
+    /// As [`Prepared::position`].
+    pub position: u64,
+    /// The verbatim entry bytes (framing checked).
+    pub entry: &'a [u8],
+    /// Its decoded event.
+    pub event: EventView<'a>,
+    /// `leaf_hash(entry)`.
+    pub leaf_hash: Hash,
+    /// `body_hash(body)`, the next entry's `prev_hash`.
+    pub body_hash: Hash,
+}
+
 impl Prepared {
+    /// This entry as a view.
+    pub fn view(&self) -> PreparedView<'_> {
+        PreparedView {
+            position: self.position,
+            entry: self.entry.as_bytes(),
+            event: self.event.view(),
+            leaf_hash: self.leaf_hash,
+            body_hash: self.body_hash,
+        }
+    }
+
+    /// As [`PreparedView::signature_checks`].
+    ///
+    /// # Errors
+    /// As [`PreparedView::signature_checks`].
+    pub fn signature_checks(&self) -> Result<Vec<SignatureCheck>, Error> {
+        self.view().signature_checks()
+    }
+
+    /// As [`PreparedView::queue_signatures`].
+    ///
+    /// # Errors
+    /// As [`PreparedView::queue_signatures`].
+    pub fn queue_signatures(
+        &self,
+        batch: &mut BatchVerifier<SignatureTag>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        self.view().queue_signatures(batch, scratch)
+    }
+}
+
+impl PreparedView<'_> {
     /// The signatures this entry relies on, as its body claims them: the
     /// event signature under the body's `signer` and, for `KeyRotated`, the
     /// next key's proof of possession for the body's `origin` and `index`.
@@ -61,66 +122,64 @@ impl Prepared {
     ///
     /// # Errors
     /// [`Error::InvalidPublicKey`] or [`Error::InvalidLength`] for a
-    /// malformed rotation key or proof (never for a [`prepare`]d entry,
+    /// malformed rotation key or proof (never for a prepared entry,
     /// whose field rules checked both).
     pub fn signature_checks(&self) -> Result<Vec<SignatureCheck>, Error> {
         let e = &self.event;
         let mut checks = Vec::with_capacity(1);
         checks.push(SignatureCheck {
-            index: e.index,
+            index: self.position,
             key: e.signer,
-            message: signed_message(self.entry.body()),
-            signature: self.entry.signature(),
+            message: signed_message(body_of(self.entry)),
+            signature: signature_of(self.entry),
             rotation_proof: false,
         });
-        if let Kind::KeyRotated(r) = &e.kind {
-            let next = PublicKey::from_slice(&r.next_key)?;
+        if let view::Kind::KeyRotated(r) = &e.kind {
+            let next = PublicKey::from_slice(r.next_key)?;
             checks.push(SignatureCheck {
-                index: e.index,
+                index: self.position,
                 key: next,
-                message: rotation_message(e.origin.as_str(), e.index, &next),
-                signature: Signature::from_slice(&r.proof)?,
+                message: rotation_message(e.origin, e.index, &next),
+                signature: Signature::from_slice(r.proof)?,
                 rotation_proof: true,
             });
         }
         Ok(checks)
     }
-}
 
-impl Prepared {
-    /// Queues the checks of [`Prepared::signature_checks`] on `batch`
+    /// Queues the checks of [`PreparedView::signature_checks`] on `batch`
     /// without keeping their messages (the batch hashes each message as it
     /// is queued); `scratch` is reused for building them. Verify with
     /// [`verify_queued`].
     ///
     /// # Errors
-    /// As [`Prepared::signature_checks`].
+    /// As [`PreparedView::signature_checks`].
     pub fn queue_signatures(
         &self,
         batch: &mut BatchVerifier<SignatureTag>,
         scratch: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let e = &self.event;
-        let body = self.entry.body();
+        let body = body_of(self.entry);
         scratch.clear();
         scratch.reserve(EVENT_SIGNATURE_CONTEXT.len() + body.len());
         scratch.extend_from_slice(EVENT_SIGNATURE_CONTEXT);
         scratch.extend_from_slice(body);
         let tag = SignatureTag {
-            index: e.index,
+            index: self.position,
             key: e.signer,
             rotation_proof: false,
         };
-        batch.queue(tag, &e.signer, scratch, &self.entry.signature());
-        if let Kind::KeyRotated(r) = &e.kind {
-            let next = PublicKey::from_slice(&r.next_key)?;
-            let message = rotation_message(e.origin.as_str(), e.index, &next);
+        batch.queue(tag, &e.signer, scratch, &signature_of(self.entry));
+        if let view::Kind::KeyRotated(r) = &e.kind {
+            let next = PublicKey::from_slice(r.next_key)?;
+            let message = rotation_message(e.origin, e.index, &next);
             let tag = SignatureTag {
-                index: e.index,
+                index: self.position,
                 key: next,
                 rotation_proof: true,
             };
-            batch.queue(tag, &next, &message, &Signature::from_slice(&r.proof)?);
+            batch.queue(tag, &next, &message, &Signature::from_slice(r.proof)?);
         }
         Ok(())
     }
@@ -129,7 +188,7 @@ impl Prepared {
 /// Which check a queued signature is, to name it when it fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignatureTag {
-    /// Index of the entry it belongs to.
+    /// Log position of the entry it belongs to.
     pub index: u64,
     /// The key it must verify under.
     pub key: PublicKey,
@@ -150,7 +209,7 @@ impl SignatureTag {
     }
 }
 
-/// Batch-verifies what [`Prepared::queue_signatures`] queued (ZIP-215;
+/// Batch-verifies what [`PreparedView::queue_signatures`] queued (ZIP-215;
 /// same verdict as one by one).
 ///
 /// # Errors
@@ -168,20 +227,37 @@ pub fn verify_queued<R: CryptoRng + ?Sized>(
 /// [`Error::MalformedEntry`], [`Error::NonCanonicalBody`] or
 /// [`Error::InvalidField`], naming `index`.
 pub fn prepare(bytes: Vec<u8>, index: u64) -> Result<Prepared, Error> {
-    let entry = Entry::parse(bytes, index)?;
-    let event = entry.decode_event(index)?;
+    let view = prepare_view(&bytes, index)?;
+    let (event, leaf_hash, body_hash) = (view.event.to_event(), view.leaf_hash, view.body_hash);
     Ok(Prepared {
-        leaf_hash: entry.leaf_hash(),
-        body_hash: entry.body_hash(),
-        entry,
+        position: index,
+        entry: Entry::parse(bytes, index)?,
         event,
+        leaf_hash,
+        body_hash,
+    })
+}
+
+/// [`prepare`] on borrowed bytes, copying nothing.
+///
+/// # Errors
+/// As [`prepare`].
+pub fn prepare_view(bytes: &[u8], index: u64) -> Result<PreparedView<'_>, Error> {
+    Entry::check_framing(bytes, index)?;
+    let body = body_of(bytes);
+    Ok(PreparedView {
+        position: index,
+        entry: bytes,
+        event: EventView::decode(body, index)?,
+        leaf_hash: leaf_hash(bytes),
+        body_hash: body_hash(body),
     })
 }
 
 /// A signature the chain relies on, to be verified by the caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignatureCheck {
-    /// Index of the entry it belongs to.
+    /// Log position of the entry it belongs to.
     pub index: u64,
     /// The key it must verify under.
     pub key: PublicKey,
@@ -379,8 +455,8 @@ impl ChainVerifier {
     /// # Errors
     /// Any chain, field, rule or signature error, naming the index.
     pub fn push(&mut self, bytes: Vec<u8>) -> Result<(), Error> {
-        let prepared = prepare(bytes, self.state.size)?;
-        self.check_links(&prepared)?;
+        let prepared = prepare_view(&bytes, self.state.size)?;
+        self.check_links(&prepared.event)?;
         for c in &prepared.signature_checks()? {
             c.verify()?;
         }
@@ -395,9 +471,10 @@ impl ChainVerifier {
     /// # Errors
     /// Any chain or rule error, naming the index.
     pub fn push_prepared(&mut self, prepared: &Prepared) -> Result<Vec<SignatureCheck>, Error> {
-        self.check_links(prepared)?;
+        let prepared = prepared.view();
+        self.check_links(&prepared.event)?;
         let checks = prepared.signature_checks()?;
-        self.commit(prepared)?;
+        self.commit(&prepared)?;
         Ok(checks)
     }
 
@@ -411,14 +488,23 @@ impl ChainVerifier {
     /// # Errors
     /// Any chain or rule error, naming the index.
     pub fn push_verified(&mut self, prepared: &Prepared) -> Result<(), Error> {
-        self.check_links(prepared)?;
+        self.push_verified_view(&prepared.view())
+    }
+
+    /// [`ChainVerifier::push_verified`] on a view (e.g. from
+    /// [`prepare_view`]); the caller verifies its
+    /// [`PreparedView::signature_checks`].
+    ///
+    /// # Errors
+    /// As [`ChainVerifier::push_verified`].
+    pub fn push_verified_view(&mut self, prepared: &PreparedView) -> Result<(), Error> {
+        self.check_links(&prepared.event)?;
         self.commit(prepared)
     }
 
     /// Link checks. Changes nothing.
-    fn check_links(&self, p: &Prepared) -> Result<(), Error> {
+    fn check_links(&self, e: &EventView) -> Result<(), Error> {
         let s = &self.state;
-        let e = &p.event;
         let index = s.size;
         let broken = |field: &'static str, expected: String, found: String| Error::ChainBroken {
             index,
@@ -426,8 +512,8 @@ impl ChainVerifier {
             expected,
             found,
         };
-        if e.origin != s.origin {
-            return Err(broken("origin", s.origin.to_string(), e.origin.to_string()));
+        if e.origin != s.origin.as_str() {
+            return Err(broken("origin", s.origin.to_string(), e.origin.to_owned()));
         }
         if e.index != index {
             return Err(broken("index", index.to_string(), e.index.to_string()));
@@ -446,14 +532,14 @@ impl ChainVerifier {
                 e.time_ms.to_string(),
             ));
         }
-        let is_genesis = matches!(e.kind, Kind::Genesis(_));
+        let is_genesis = matches!(e.kind, view::Kind::Genesis(_));
         if is_genesis != (index == 0) {
             let expected = if index == 0 {
                 "genesis"
             } else {
                 "any kind but genesis"
             };
-            return Err(broken("kind", expected.into(), kind_name(&e.kind).into()));
+            return Err(broken("kind", expected.into(), e.kind.name().into()));
         }
         let key = match s.key_in_force() {
             Some(k) => k,
@@ -474,8 +560,8 @@ impl ChainVerifier {
                 found: e.signer.to_hex(),
             });
         }
-        if let Kind::KeyRotated(r) = &e.kind {
-            let next = PublicKey::from_slice(&r.next_key)?;
+        if let view::Kind::KeyRotated(r) = &e.kind {
+            let next = PublicKey::from_slice(r.next_key)?;
             if next == key {
                 return Err(Error::RuleViolation {
                     index,
@@ -483,7 +569,7 @@ impl ChainVerifier {
                     detail: "the next key equals the key in force".into(),
                 });
             }
-            Signature::from_slice(&r.proof)?;
+            Signature::from_slice(r.proof)?;
         }
         // The links above made the body's signer, origin and index the ones
         // in force, so the checks the body claims are the checks.
@@ -493,19 +579,19 @@ impl ChainVerifier {
     /// Applies the catalog rules (unless the caller does), then advances. Atomic: the catalog fold
     /// leaves the state unchanged on error, and nothing else is touched
     /// before it succeeds.
-    fn commit(&mut self, p: &Prepared) -> Result<(), Error> {
+    fn commit(&mut self, p: &PreparedView) -> Result<(), Error> {
         if self.rules {
-            self.state.catalog.apply(&p.event, self.calendar)?;
+            self.state.catalog.apply_view(&p.event, self.calendar)?;
         }
         let s = &mut self.state;
         match &p.event.kind {
-            Kind::Genesis(_) => s.keys.push(KeyEpoch {
+            view::Kind::Genesis(_) => s.keys.push(KeyEpoch {
                 from_index: 0,
                 key: p.event.signer,
             }),
-            Kind::KeyRotated(r) => s.keys.push(KeyEpoch {
+            view::Kind::KeyRotated(r) => s.keys.push(KeyEpoch {
                 from_index: s.size + 1,
-                key: PublicKey::from_slice(&r.next_key)?,
+                key: PublicKey::from_slice(r.next_key)?,
             }),
             _ => {}
         }

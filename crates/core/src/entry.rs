@@ -38,6 +38,18 @@ pub fn signed_message(body: &[u8]) -> Vec<u8> {
     m
 }
 
+/// The body of entry bytes whose framing was checked.
+pub(crate) fn body_of(entry: &[u8]) -> &[u8] {
+    &entry[3..entry.len() - 64]
+}
+
+/// The signature of entry bytes whose framing was checked.
+pub(crate) fn signature_of(entry: &[u8]) -> Signature {
+    let mut s = [0u8; 64];
+    s.copy_from_slice(&entry[entry.len() - 64..]);
+    Signature(s)
+}
+
 /// A framed entry, kept as the exact bytes it was received or written as.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -53,6 +65,15 @@ impl Entry {
     /// [`Error::MalformedEntry`] naming `index` (the position the caller
     /// read it from) and what is wrong.
     pub fn parse(bytes: Vec<u8>, index: u64) -> Result<Entry, Error> {
+        Entry::check_framing(&bytes, index)?;
+        Ok(Entry { bytes })
+    }
+
+    /// The checks of [`Entry::parse`], on borrowed bytes.
+    ///
+    /// # Errors
+    /// As [`Entry::parse`].
+    pub(crate) fn check_framing(bytes: &[u8], index: u64) -> Result<(), Error> {
         let fail = |reason: String| Error::MalformedEntry { index, reason };
         if bytes.len() > MAX_ENTRY_LEN {
             return Err(fail(format!(
@@ -79,7 +100,7 @@ impl Entry {
                 bytes.len() - ENTRY_OVERHEAD
             )));
         }
-        Ok(Entry { bytes })
+        Ok(())
     }
 
     /// Encodes `event`, frames it and signs it with `key`.
@@ -134,14 +155,12 @@ impl Entry {
 
     /// The body bytes.
     pub fn body(&self) -> &[u8] {
-        &self.bytes[3..self.bytes.len() - 64]
+        body_of(&self.bytes)
     }
 
     /// The signature.
     pub fn signature(&self) -> Signature {
-        let mut s = [0u8; 64];
-        s.copy_from_slice(&self.bytes[self.bytes.len() - 64..]);
-        Signature(s)
+        signature_of(&self.bytes)
     }
 
     /// RFC 9162 leaf hash of the verbatim entry bytes.

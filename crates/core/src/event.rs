@@ -30,6 +30,7 @@ pub mod pb {
 pub use pb::event_body::Kind;
 
 mod canonical;
+pub mod view;
 
 /// Longest short text field (titles, names, ids of people or bodies), bytes.
 pub const MAX_SHORT_TEXT: usize = 1024;
@@ -67,51 +68,62 @@ pub struct Event {
 
 /// The short stable name of an event kind, as used in reports and FORMAT.md.
 pub fn kind_name(kind: &Kind) -> &'static str {
-    match kind {
-        Kind::Genesis(_) => "genesis",
-        Kind::MatterDefined(_) => "matter_defined",
-        Kind::MatterChanged(_) => "matter_changed",
-        Kind::MatterRetired(_) => "matter_retired",
-        Kind::Published(_) => "published",
-        Kind::Amended(_) => "amended",
-        Kind::Withdrawn(_) => "withdrawn",
-        Kind::Redacted(_) => "redacted",
-        Kind::RequestReceived(_) => "request_received",
-        Kind::RequestClarification(_) => "request_clarification",
-        Kind::ThirdPartyConsultation(_) => "third_party_consultation",
-        Kind::RequestExtended(_) => "request_extended",
-        Kind::RequestAnswered(_) => "request_answered",
-        Kind::KeyRotated(_) => "key_rotated",
-    }
+    kind.name()
 }
 
-impl Event {
+/// A decoded, canonical, field-valid event body whose strings and bytes
+/// are borrowed: from the entry's own bytes ([`EventView::decode`], which
+/// allocates nothing) or from an [`Event`] ([`Event::view`]). The chain
+/// and catalog rules read events through views.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventView<'a> {
+    /// The log's origin (a valid [`Origin`]).
+    pub origin: &'a str,
+    /// Leaf index claimed by the body.
+    pub index: u64,
+    /// Body hash of the previous entry (zero at index 0).
+    pub prev_hash: Hash,
+    /// Claimed time, Unix milliseconds.
+    pub time_ms: u64,
+    /// The claimed calendar date of `time_ms` in China Standard Time.
+    pub date: Date,
+    /// The signer named by the body.
+    pub signer: PublicKey,
+    /// What happened.
+    pub kind: view::Kind<'a>,
+}
+
+impl<'a> EventView<'a> {
     /// Decodes and checks a body taken from the entry at `index` (the index
-    /// is used for error messages; the chain checks that the body claims it).
+    /// is used for error messages; the chain checks that the body claims
+    /// it), borrowing every field from `body`.
     ///
     /// # Errors
     /// [`Error::MalformedEntry`] if the bytes do not decode,
     /// [`Error::NonCanonicalBody`] if they do but re-encode differently,
     /// [`Error::InvalidField`] naming the first field that breaks a rule.
-    pub fn decode(body: &[u8], index: u64) -> Result<Event, Error> {
-        let Some(fast) = canonical::decode(body) else {
-            return Event::from_message(Event::decode_by_reencoding(body, index)?, index);
-        };
+    pub fn decode(body: &'a [u8], index: u64) -> Result<EventView<'a>, Error> {
+        let fast = canonical::decode(body);
         if cfg!(debug_assertions) {
-            // The fast decoder must agree with the rule it stands in for.
-            let msg = fast.to_message();
-            assert_eq!(pb::EventBody::decode(body).as_ref(), Ok(&msg));
-            assert_eq!(msg.encode_to_vec(), body);
+            // The fast decoder's verdict must be the re-encoding rule's,
+            // and its message prost's.
+            let by_rule = pb::EventBody::decode(body)
+                .ok()
+                .filter(|m| m.kind.is_some() && m.encode_to_vec() == body);
+            assert_eq!(fast.as_ref().map(canonical::Body::to_message), by_rule);
         }
-        let canonical::Body {
+        let Some(canonical::Body {
             origin,
             index: claimed,
             prev_hash,
             time_ms,
             signer,
             kind,
-        } = fast;
-        Event::from_parts(
+        }) = fast
+        else {
+            return Err(refusal(body, index));
+        };
+        EventView::from_parts(
             origin,
             claimed,
             prev_hash,
@@ -122,36 +134,98 @@ impl Event {
         )
     }
 
-    /// The canonical rule as FORMAT.md states it: decode with prost, encode
-    /// again, compare. Every body the fast decoder turns down comes here,
-    /// which also names what is wrong.
-    fn decode_by_reencoding(body: &[u8], index: u64) -> Result<pb::EventBody, Error> {
-        let msg = pb::EventBody::decode(body).map_err(|e| Error::MalformedEntry {
+    /// Parses the header fields and checks every field rule; `index` is
+    /// for error messages, `claimed` is the body's own `index` field.
+    fn from_parts(
+        origin: &'a str,
+        claimed: u64,
+        prev_hash: &[u8],
+        time_ms: u64,
+        signer: &[u8],
+        kind: Option<view::Kind<'a>>,
+        index: u64,
+    ) -> Result<EventView<'a>, Error> {
+        let f = Fields { index };
+        Origin::check(origin).map_err(|e| f.err("origin", e.to_string()))?;
+        let prev_hash =
+            Hash::from_slice(prev_hash).map_err(|e| f.err("prev_hash", e.to_string()))?;
+        let signer = PublicKey::from_slice(signer).map_err(|e| f.err("signer", e.to_string()))?;
+        let date = Date::from_unix_ms_cst(time_ms).map_err(|e| f.err("time_ms", e.to_string()))?;
+        let kind = kind.ok_or_else(|| f.err("kind", "no event kind is set".into()))?;
+        if matches!(kind, view::Kind::Genesis(_)) && !signer.is_canonical() {
+            // The first key, like every rotated-to key, must not be a
+            // small-order point: under such a key anyone can forge.
+            return Err(f.err(
+                "signer",
+                "must be the canonical encoding of a point not of small order".into(),
+            ));
+        }
+        f.kind(&kind, date, origin)?;
+        Ok(EventView {
+            origin,
+            index: claimed,
+            prev_hash,
+            time_ms,
+            date,
+            signer,
+            kind,
+        })
+    }
+
+    /// The event with its fields copied out of the body.
+    pub fn to_event(&self) -> Event {
+        Event {
+            origin: Origin::from_checked(self.origin),
+            index: self.index,
+            prev_hash: self.prev_hash,
+            time_ms: self.time_ms,
+            date: self.date,
+            signer: self.signer,
+            kind: self.kind.to_message(),
+        }
+    }
+}
+
+/// The error for a body the canonical decoder refuses: prost's decoding
+/// and the re-encoding name what is wrong.
+fn refusal(body: &[u8], index: u64) -> Error {
+    let msg = match pb::EventBody::decode(body) {
+        Ok(msg) => msg,
+        Err(e) => {
+            return Error::MalformedEntry {
+                index,
+                reason: format!("body does not decode: {e}"),
+            };
+        }
+    };
+    if msg.kind.is_none() && msg.encode_to_vec() == body {
+        // Canonical, but without a kind: the field rules name the first
+        // fault, in the order they check the fields (they always find one).
+        let rules = EventView::from_parts(
+            &msg.origin,
+            msg.index,
+            &msg.prev_hash,
+            msg.time_ms,
+            &msg.signer,
+            None,
             index,
-            reason: format!("body does not decode: {e}"),
-        })?;
-        // Compare lengths first; then encode once and compare the bytes.
-        if msg.encoded_len() != body.len() {
-            return Err(Error::NonCanonicalBody { index });
-        }
-        std::thread_local! {
-            // One buffer per thread for the re-encoding.
-            static AGAIN: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        let canonical = AGAIN.with_borrow_mut(|again| {
-            again.clear();
-            msg.encode_raw(again);
-            let same = again.as_slice() == body;
-            // Keep a buffer of typical size; drop a rare large body's.
-            if again.capacity() > 16 * 1024 {
-                *again = Vec::new();
-            }
-            same
-        });
-        if !canonical {
-            return Err(Error::NonCanonicalBody { index });
-        }
-        Ok(msg)
+        );
+        return rules.err().unwrap_or(Error::NonCanonicalBody { index });
+    }
+    // Canonical bodies with a kind are exactly those the decoder accepts
+    // (checked on every body in debug builds), so this one re-encodes to
+    // other bytes.
+    Error::NonCanonicalBody { index }
+}
+
+impl Event {
+    /// Decodes and checks a body taken from the entry at `index` (the index
+    /// is used for error messages; the chain checks that the body claims it).
+    ///
+    /// # Errors
+    /// As [`EventView::decode`].
+    pub fn decode(body: &[u8], index: u64) -> Result<Event, Error> {
+        EventView::decode(body, index).map(|v| v.to_event())
     }
 
     /// Checks an (in-memory) message against the field rules; used by writers
@@ -160,44 +234,32 @@ impl Event {
     /// # Errors
     /// [`Error::InvalidField`] naming the first field that breaks a rule.
     pub fn from_message(msg: pb::EventBody, index: u64) -> Result<Event, Error> {
-        Event::from_parts(
-            msg.origin,
-            msg.index,
-            &msg.prev_hash,
-            msg.time_ms,
-            &msg.signer,
-            msg.kind,
+        let (prev_hash, date, signer) = {
+            let v = EventView::from_parts(
+                &msg.origin,
+                msg.index,
+                &msg.prev_hash,
+                msg.time_ms,
+                &msg.signer,
+                msg.kind.as_ref().map(Kind::view),
+                index,
+            )?;
+            (v.prev_hash, v.date, v.signer)
+        };
+        let pb::EventBody {
+            origin,
+            index: claimed,
+            time_ms,
+            kind,
+            ..
+        } = msg;
+        // The field rules above checked both, so neither error can occur.
+        let origin = Origin::from_string(origin)?;
+        let kind = kind.ok_or(Error::InvalidField {
             index,
-        )
-    }
-
-    /// [`Event::from_message`] on the message's fields; `index` is for
-    /// error messages, `claimed` is the body's own `index` field.
-    fn from_parts(
-        origin: String,
-        claimed: u64,
-        prev_hash: &[u8],
-        time_ms: u64,
-        signer: &[u8],
-        kind: Option<Kind>,
-        index: u64,
-    ) -> Result<Event, Error> {
-        let f = Fields { index };
-        let origin = Origin::from_string(origin).map_err(|e| f.err("origin", e.to_string()))?;
-        let prev_hash =
-            Hash::from_slice(prev_hash).map_err(|e| f.err("prev_hash", e.to_string()))?;
-        let signer = PublicKey::from_slice(signer).map_err(|e| f.err("signer", e.to_string()))?;
-        let date = Date::from_unix_ms_cst(time_ms).map_err(|e| f.err("time_ms", e.to_string()))?;
-        let kind = kind.ok_or_else(|| f.err("kind", "no event kind is set".into()))?;
-        if matches!(kind, Kind::Genesis(_)) && !signer.is_canonical() {
-            // The first key, like every rotated-to key, must not be a
-            // small-order point: under such a key anyone can forge.
-            return Err(f.err(
-                "signer",
-                "must be the canonical encoding of a point not of small order".into(),
-            ));
-        }
-        f.kind(&kind, date, origin.as_str())?;
+            field: "kind",
+            reason: "no event kind is set".into(),
+        })?;
         Ok(Event {
             origin,
             index: claimed,
@@ -207,6 +269,19 @@ impl Event {
             signer,
             kind,
         })
+    }
+
+    /// This event as a view, borrowing its fields.
+    pub fn view(&self) -> EventView<'_> {
+        EventView {
+            origin: self.origin.as_str(),
+            index: self.index,
+            prev_hash: self.prev_hash,
+            time_ms: self.time_ms,
+            date: self.date,
+            signer: self.signer,
+            kind: self.kind.view(),
+        }
     }
 
     /// The message again (for re-encoding).
@@ -272,7 +347,7 @@ impl Fields {
         self.text(field, s, MAX_LONG_TEXT, true)
     }
 
-    fn list(&self, field: &'static str, items: &[String], required: bool) -> Result<(), Error> {
+    fn list(&self, field: &'static str, items: &[&str], required: bool) -> Result<(), Error> {
         if required && items.is_empty() {
             return Err(self.err(field, "at least one is required".into()));
         }
@@ -309,7 +384,7 @@ impl Fields {
         RequestId::check(s).map_err(|e| self.err(field, e.to_string()))
     }
 
-    fn content(&self, field: &'static str, c: Option<&pb::ContentRef>) -> Result<(), Error> {
+    fn content(&self, field: &'static str, c: Option<&view::ContentRef>) -> Result<(), Error> {
         let c = c.ok_or_else(|| self.err(field, "required".into()))?;
         content_ref(c)
             .map(drop)
@@ -319,7 +394,7 @@ impl Fields {
     fn refs(
         &self,
         field: &'static str,
-        refs: &[pb::ItemRef],
+        refs: &[view::ItemRef],
         own_origin: &str,
     ) -> Result<(), Error> {
         if refs.len() > MAX_REPEATED {
@@ -333,9 +408,9 @@ impl Fields {
                 ));
             }
             if !r.origin.is_empty() {
-                Origin::new(&r.origin).map_err(|e| self.err(field, e.to_string()))?;
+                Origin::check(r.origin).map_err(|e| self.err(field, e.to_string()))?;
             }
-            self.item_id(field, &r.item_id)?;
+            self.item_id(field, r.item_id)?;
             match pb::Relation::try_from(r.relation) {
                 Ok(pb::Relation::Unspecified) | Err(_) => {
                     return Err(self.err(field, format!("reference {i}: relation must be set")));
@@ -352,20 +427,20 @@ impl Fields {
         Ok(())
     }
 
-    fn matter(&self, m: Option<&pb::Matter>) -> Result<(), Error> {
+    fn matter(&self, m: Option<&view::Matter>) -> Result<(), Error> {
         let m = m.ok_or_else(|| self.err("matter", "required".into()))?;
-        self.short("matter.category", &m.category)?;
-        self.short("matter.level1", &m.level1)?;
-        self.short("matter.level2", &m.level2)?;
+        self.short("matter.category", m.category)?;
+        self.short("matter.level1", m.level1)?;
+        self.short("matter.level2", m.level2)?;
         self.list("matter.elements", &m.elements, true)?;
-        self.long("matter.legal_basis", &m.legal_basis)?;
+        self.long("matter.legal_basis", m.legal_basis)?;
         if !(1..=MAX_DEADLINE_WORKING_DAYS).contains(&m.deadline_working_days) {
             return Err(self.err(
                 "matter.deadline_working_days",
                 format!("must be 1 to {MAX_DEADLINE_WORKING_DAYS}"),
             ));
         }
-        self.short("matter.responsible_body", &m.responsible_body)?;
+        self.short("matter.responsible_body", m.responsible_body)?;
         self.list("matter.channels", &m.channels, true)?;
         match pb::Audience::try_from(m.audience) {
             Ok(pb::Audience::Public) => {
@@ -373,7 +448,7 @@ impl Fields {
                     return Err(self.err("matter.audience_group", "only for AUDIENCE_GROUP".into()));
                 }
             }
-            Ok(pb::Audience::Group) => self.short("matter.audience_group", &m.audience_group)?,
+            Ok(pb::Audience::Group) => self.short("matter.audience_group", m.audience_group)?,
             _ => return Err(self.err("matter.audience", "must be PUBLIC or GROUP".into())),
         }
         match pb::DisclosureMode::try_from(m.mode) {
@@ -387,7 +462,7 @@ impl Fields {
                 }
             }
             Ok(_) => {
-                Date::parse(&m.periods_from)
+                Date::parse(m.periods_from)
                     .map_err(|e| self.err("matter.periods_from", e.to_string()))?;
             }
             Err(_) => return Err(self.err("matter.periodicity", "unknown value".into())),
@@ -395,78 +470,74 @@ impl Fields {
         Ok(())
     }
 
-    fn kind(&self, kind: &Kind, today: Date, origin: &str) -> Result<(), Error> {
+    fn kind(&self, kind: &view::Kind, today: Date, origin: &str) -> Result<(), Error> {
+        use view::Kind;
         match kind {
             Kind::Genesis(g) => {
-                self.short("genesis.department", &g.department)?;
+                self.short("genesis.department", g.department)?;
                 let code = g.division_code.as_bytes();
                 if code.len() != 6 || !code.iter().all(u8::is_ascii_digit) {
                     return Err(self.err("genesis.division_code", "must be six digits".into()));
                 }
             }
             Kind::MatterDefined(m) => {
-                self.matter_id("matter_defined.matter_id", &m.matter_id)?;
+                self.matter_id("matter_defined.matter_id", m.matter_id)?;
                 self.matter(m.matter.as_ref())?;
             }
             Kind::MatterChanged(m) => {
-                self.matter_id("matter_changed.matter_id", &m.matter_id)?;
+                self.matter_id("matter_changed.matter_id", m.matter_id)?;
                 self.matter(m.matter.as_ref())?;
-                self.long("matter_changed.reason", &m.reason)?;
+                self.long("matter_changed.reason", m.reason)?;
             }
             Kind::MatterRetired(m) => {
-                self.matter_id("matter_retired.matter_id", &m.matter_id)?;
-                self.long("matter_retired.reason", &m.reason)?;
+                self.matter_id("matter_retired.matter_id", m.matter_id)?;
+                self.long("matter_retired.reason", m.reason)?;
                 self.text(
                     "matter_retired.legal_basis",
-                    &m.legal_basis,
+                    m.legal_basis,
                     MAX_LONG_TEXT,
                     false,
                 )?;
             }
             Kind::Published(p) => {
-                self.item_id("published.item_id", &p.item_id)?;
-                self.matter_id("published.matter_id", &p.matter_id)?;
-                self.short("published.title", &p.title)?;
+                self.item_id("published.item_id", p.item_id)?;
+                self.matter_id("published.matter_id", p.matter_id)?;
+                self.short("published.title", p.title)?;
                 self.content("published.content", p.content.as_ref())?;
-                self.date("published.date_formed", &p.date_formed, today)?;
-                self.text(
-                    "published.legal_basis",
-                    &p.legal_basis,
-                    MAX_LONG_TEXT,
-                    false,
-                )?;
+                self.date("published.date_formed", p.date_formed, today)?;
+                self.text("published.legal_basis", p.legal_basis, MAX_LONG_TEXT, false)?;
                 self.refs("published.related", &p.related, origin)?;
                 if !p.period.is_empty() {
-                    Period::parse(&p.period)
+                    Period::parse(p.period)
                         .map_err(|e| self.err("published.period", e.to_string()))?;
                 }
             }
             Kind::Amended(a) => {
-                self.item_id("amended.item_id", &a.item_id)?;
-                self.short("amended.title", &a.title)?;
+                self.item_id("amended.item_id", a.item_id)?;
+                self.short("amended.title", a.title)?;
                 self.content("amended.content", a.content.as_ref())?;
-                self.date("amended.date_changed", &a.date_changed, today)?;
-                self.long("amended.reason", &a.reason)?;
+                self.date("amended.date_changed", a.date_changed, today)?;
+                self.long("amended.reason", a.reason)?;
             }
             Kind::Withdrawn(w) => {
-                self.item_id("withdrawn.item_id", &w.item_id)?;
-                self.long("withdrawn.reason", &w.reason)?;
-                self.long("withdrawn.legal_basis", &w.legal_basis)?;
+                self.item_id("withdrawn.item_id", w.item_id)?;
+                self.long("withdrawn.reason", w.reason)?;
+                self.long("withdrawn.legal_basis", w.legal_basis)?;
             }
             Kind::Redacted(r) => {
-                self.item_id("redacted.item_id", &r.item_id)?;
-                Hash::from_slice(&r.content_digest)
+                self.item_id("redacted.item_id", r.item_id)?;
+                Hash::from_slice(r.content_digest)
                     .map_err(|e| self.err("redacted.content_digest", e.to_string()))?;
-                self.long("redacted.reason", &r.reason)?;
-                self.long("redacted.legal_basis", &r.legal_basis)?;
+                self.long("redacted.reason", r.reason)?;
+                self.long("redacted.legal_basis", r.legal_basis)?;
             }
             Kind::RequestReceived(r) => {
-                self.request_id("request_received.request_id", &r.request_id)?;
-                self.date("request_received.date_received", &r.date_received, today)?;
-                self.long("request_received.subject", &r.subject)?;
+                self.request_id("request_received.request_id", r.request_id)?;
+                self.date("request_received.date_received", r.date_received, today)?;
+                self.long("request_received.subject", r.subject)?;
             }
             Kind::RequestClarification(r) => {
-                self.request_id("request_clarification.request_id", &r.request_id)?;
+                self.request_id("request_clarification.request_id", r.request_id)?;
                 match pb::ClarificationStage::try_from(r.stage) {
                     Ok(pb::ClarificationStage::Asked | pb::ClarificationStage::Corrected) => {}
                     _ => {
@@ -476,11 +547,11 @@ impl Fields {
                         ));
                     }
                 }
-                self.date("request_clarification.date", &r.date, today)?;
-                self.text("request_clarification.note", &r.note, MAX_LONG_TEXT, false)?;
+                self.date("request_clarification.date", r.date, today)?;
+                self.text("request_clarification.note", r.note, MAX_LONG_TEXT, false)?;
             }
             Kind::ThirdPartyConsultation(r) => {
-                self.request_id("third_party_consultation.request_id", &r.request_id)?;
+                self.request_id("third_party_consultation.request_id", r.request_id)?;
                 match pb::ConsultationStage::try_from(r.stage) {
                     Ok(pb::ConsultationStage::Started | pb::ConsultationStage::Ended) => {}
                     _ => {
@@ -490,34 +561,34 @@ impl Fields {
                         ));
                     }
                 }
-                self.date("third_party_consultation.date", &r.date, today)?;
+                self.date("third_party_consultation.date", r.date, today)?;
                 self.text(
                     "third_party_consultation.note",
-                    &r.note,
+                    r.note,
                     MAX_LONG_TEXT,
                     false,
                 )?;
             }
             Kind::RequestExtended(r) => {
-                self.request_id("request_extended.request_id", &r.request_id)?;
-                self.date("request_extended.date", &r.date, today)?;
-                self.short("request_extended.approved_by", &r.approved_by)?;
-                self.long("request_extended.reason", &r.reason)?;
+                self.request_id("request_extended.request_id", r.request_id)?;
+                self.date("request_extended.date", r.date, today)?;
+                self.short("request_extended.approved_by", r.approved_by)?;
+                self.long("request_extended.reason", r.reason)?;
             }
             Kind::RequestAnswered(r) => {
-                self.request_id("request_answered.request_id", &r.request_id)?;
-                self.date("request_answered.date_answered", &r.date_answered, today)?;
+                self.request_id("request_answered.request_id", r.request_id)?;
+                self.date("request_answered.date_answered", r.date_answered, today)?;
                 let decision = pb::Decision::try_from(r.decision);
                 match decision {
                     Ok(pb::Decision::Unspecified) | Err(_) => {
                         return Err(self.err("request_answered.decision", "must be set".into()));
                     }
                     Ok(pb::Decision::Refused | pb::Decision::PartlyDisclosed) => {
-                        self.long("request_answered.legal_basis", &r.legal_basis)?;
+                        self.long("request_answered.legal_basis", r.legal_basis)?;
                     }
                     Ok(_) => self.text(
                         "request_answered.legal_basis",
-                        &r.legal_basis,
+                        r.legal_basis,
                         MAX_LONG_TEXT,
                         false,
                     )?,
@@ -528,7 +599,7 @@ impl Fields {
                 self.refs("request_answered.items", &r.items, origin)?;
             }
             Kind::KeyRotated(k) => {
-                let next = PublicKey::from_slice(&k.next_key)
+                let next = PublicKey::from_slice(k.next_key)
                     .map_err(|e| self.err("key_rotated.next_key", e.to_string()))?;
                 if !next.is_canonical() {
                     return Err(self.err(
@@ -536,9 +607,9 @@ impl Fields {
                         "must be the canonical encoding of a point not of small order".into(),
                     ));
                 }
-                crate::keys::Signature::from_slice(&k.proof)
+                crate::keys::Signature::from_slice(k.proof)
                     .map_err(|e| self.err("key_rotated.proof", e.to_string()))?;
-                self.text("key_rotated.reason", &k.reason, MAX_LONG_TEXT, false)?;
+                self.text("key_rotated.reason", k.reason, MAX_LONG_TEXT, false)?;
             }
         }
         Ok(())
@@ -551,7 +622,7 @@ impl Fields {
 /// [`Error::InvalidLength`] for a digest that is not 32 bytes,
 /// [`Error::InvalidId`] for a bad media type, [`Error::InvalidField`] for a
 /// length of 0 or over [`MAX_CONTENT_LENGTH`].
-pub fn content_ref(c: &pb::ContentRef) -> Result<ContentRef, Error> {
+pub fn content_ref(c: &view::ContentRef) -> Result<ContentRef, Error> {
     if c.length == 0 || c.length > MAX_CONTENT_LENGTH {
         return Err(Error::InvalidField {
             index: 0,
@@ -559,7 +630,7 @@ pub fn content_ref(c: &pb::ContentRef) -> Result<ContentRef, Error> {
             reason: format!("must be 1 to {MAX_CONTENT_LENGTH}"),
         });
     }
-    ContentRef::new(Hash::from_slice(&c.digest)?, c.length, &c.media_type)
+    ContentRef::new(Hash::from_slice(c.digest)?, c.length, c.media_type)
 }
 
 /// True if `s` holds a control character (Unicode category Cc: U+0000 to

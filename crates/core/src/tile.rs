@@ -619,9 +619,9 @@ pub fn decode_bundle(bytes: &[u8], expected_count: usize) -> Result<Vec<&[u8]>, 
 /// Builds the hash tiles of a growing tree in one pass over its leaf
 /// hashes, in `O(8 × 256)` memory: the exporter writes the tiles it yields,
 /// the auditor compares them with the files of an export. It yields each
-/// full tile as soon as it is complete; [`TileBuilder::finish`] gives the
-/// partial right-edge tiles, so the tiles yielded for a tree of size `n` are
-/// exactly [`tiles_for_size`]`(n)` (FORMAT.md § 9.1).
+/// full tile as soon as it is complete; [`TileBuilder::partial_tiles`]
+/// gives the partial right-edge tiles, so the tiles yielded for a tree of
+/// size `n` are exactly [`tiles_for_size`]`(n)` (FORMAT.md § 9.1).
 #[derive(Clone, Debug, Default)]
 pub struct TileBuilder {
     /// Per tile level, the level-`8L` hashes not yet in a full tile.

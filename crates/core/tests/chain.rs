@@ -5,7 +5,9 @@ mod common;
 
 use common::{TestLog, content, key, origin, sample_log};
 use gongkai_core::Error;
-use gongkai_core::chain::{ChainState, ChainVerifier, prepare, verify_queued, verify_signatures};
+use gongkai_core::chain::{
+    ChainState, ChainVerifier, Prepared, prepare, prepare_view, verify_queued, verify_signatures,
+};
 use gongkai_core::checkpoint::Checkpoint;
 use gongkai_core::entry::Entry;
 use gongkai_core::event::{Kind, pb};
@@ -20,24 +22,43 @@ fn trusted() -> Vec<PublicKey> {
     vec![key(1).public_key()]
 }
 
-/// Verifies `entries` one by one; returns the first error.
+/// Verifies `entries` one by one with `push`; returns the first error.
+/// Checks that reading the entries in place with batched signatures
+/// ([`verify_in_place`]) gives the same verdict, at the same index, and
+/// the same state.
 fn verify(entries: &[Vec<u8>]) -> Result<ChainVerifier, Error> {
-    let mut v = ChainVerifier::new(origin(), &trusted());
-    for e in entries {
-        v.push(e.clone())?;
+    let pushed: Result<ChainVerifier, Error> = (|| {
+        let mut v = ChainVerifier::new(origin(), &trusted());
+        for e in entries {
+            v.push(e.clone())?;
+        }
+        Ok(v)
+    })();
+    match (&pushed, verify_in_place(entries)) {
+        (Ok(a), Ok(b)) => assert_eq!(a.state(), b.state()),
+        // The same index; within one entry the paths may name different
+        // faults first (`push` checks the signature before the rules).
+        (Err(a), Err(b)) => assert_eq!(a.index(), b.index(), "{a} / {b}"),
+        (a, b) => panic!("push: {:?}, in place: {:?}", a.as_ref().err(), b.err()),
     }
-    Ok(v)
+    pushed
 }
 
 /// Verifies through the prepare / push_prepared / batch path, and checks
-/// that queuing the claimed signatures directly gives the same verdict.
+/// that queuing the claimed signatures directly gives the same verdict,
+/// and that the path reading entries in place (`prepare_view`,
+/// `push_verified_view`) gives the same verdict and the same verifier.
 fn verify_batched(entries: &[Vec<u8>]) -> Result<ChainVerifier, Error> {
     let mut v = ChainVerifier::new(origin(), &trusted());
     let mut checks = Vec::new();
     let mut queued = BatchVerifier::new();
     let mut scratch = Vec::new();
     for (i, e) in entries.iter().enumerate() {
-        let p = prepare(e.clone(), i as u64)?;
+        let p = prepare(e.clone(), i as u64);
+        // Owned or in place, an entry is prepared the same.
+        let view = prepare_view(e, i as u64);
+        assert_eq!(p.as_ref().map(Prepared::view).map_err(|e| e.clone()), view);
+        let p = p?;
         p.queue_signatures(&mut queued, &mut scratch)?;
         checks.extend(v.push_prepared(&p)?);
     }
@@ -46,6 +67,26 @@ fn verify_batched(entries: &[Vec<u8>]) -> Result<ChainVerifier, Error> {
     assert_eq!(by_checks, by_queue);
     by_checks?;
     Ok(v)
+}
+
+/// The entries read in place: `prepare_view`, `push_verified_view`, and
+/// the signatures they claim batch-verified. A fault counts only if no
+/// signature before it fails, as in the batched callers.
+fn verify_in_place(entries: &[Vec<u8>]) -> Result<ChainVerifier, Error> {
+    let mut v = ChainVerifier::new(origin(), &trusted());
+    let mut batch = BatchVerifier::new();
+    let mut scratch = Vec::new();
+    let links = entries.iter().enumerate().try_for_each(|(i, e)| {
+        let p = prepare_view(e, i as u64)?;
+        p.queue_signatures(&mut batch, &mut scratch)?;
+        v.push_verified_view(&p)
+    });
+    match (links, verify_queued(batch, &mut rand::rng())) {
+        (Ok(()), Ok(())) => Ok(v),
+        // An entry's links and rules before its signature.
+        (Err(l), Err(s)) if s.index() < l.index() => Err(s),
+        (Err(e), _) | (Ok(()), Err(e)) => Err(e),
+    }
 }
 
 fn index_of(r: Result<ChainVerifier, Error>) -> Option<u64> {

@@ -340,7 +340,7 @@ impl Log {
             let bad_at = bad.as_ref().and_then(CoreError::index);
             for p in &prepared {
                 verifier.push_verified(p)?;
-                if Some(p.event.index) == bad_at {
+                if Some(p.position) == bad_at {
                     break;
                 }
             }

@@ -98,7 +98,7 @@ fn check_part(
     let mut unchecked = None;
     for p in &prepared {
         if let Err(e) = p.queue_signatures(&mut batch, &mut scratch) {
-            unchecked = Some((p.event.index, e));
+            unchecked = Some((p.position, e));
             break;
         }
     }

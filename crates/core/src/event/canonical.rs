@@ -2,23 +2,24 @@
 //! body, rule 1), without prost's generic decoding and without encoding the
 //! message again to compare.
 //!
-//! [`decode`] returns the message only when the bytes are exactly what
-//! prost encodes for it: fields in tag order, each once (repeated fields
+//! [`decode`] returns the message exactly when the bytes are what prost
+//! encodes for it: fields in tag order, each once (repeated fields
 //! consecutively), no unknown field, minimal varints, default-valued
-//! scalars and empty strings and bytes absent, at most one `kind`. For
-//! anything else it returns `None`, and the caller decides with prost's
-//! decoding and the re-encoding, which also name the error. So this
-//! decoder may turn down a canonical body (it then costs only time), but
-//! must never accept a body that the re-encoding rule refuses, nor return
-//! a message other than prost's: debug builds check both on every body
-//! ([`super::Event::decode`]), and the tests below check them on
-//! random and mutated bodies.
+//! scalars and empty strings and bytes absent, exactly one `kind`. For
+//! anything else it returns `None`, and the caller asks prost's decoding
+//! and the re-encoding only to name the error. The verdict is this
+//! decoder's, so it must agree with the re-encoding rule both ways: never
+//! accept a body that rule refuses, never refuse one it accepts, and never
+//! return a message other than prost's. Debug builds check all three on
+//! every body ([`super::EventView::decode`]), so the whole test suite
+//! cross-checks it, and the tests below check it on random, mutated and
+//! reordered bodies.
 //!
-//! Verifiers decode every body of every log they check; this path is about
-//! half the cost of decoding plus re-encoding.
+//! Its result borrows every string and byte field from the body, so a
+//! verifier decodes and checks an entry without allocating.
 
 use super::pb;
-use super::pb::event_body::Kind;
+use super::view::{self, Kind};
 
 /// One field's payload, as its wire type gives it.
 #[derive(Clone, Copy)]
@@ -91,22 +92,25 @@ impl<'a> Fields<'a> {
 }
 
 /// A singular `string`: present only when not empty.
-fn string(v: Value<'_>) -> Option<String> {
+fn string(v: Value<'_>) -> Option<&str> {
     let s = repeated_string(v)?;
     (!s.is_empty()).then_some(s)
 }
 
 /// An element of a `repeated string`: may be empty.
-fn repeated_string(v: Value<'_>) -> Option<String> {
+fn repeated_string(v: Value<'_>) -> Option<&str> {
     match v {
-        Value::Len(b) => std::str::from_utf8(b).ok().map(str::to_owned),
+        Value::Len(b) => std::str::from_utf8(b).ok(),
         Value::Varint(_) => None,
     }
 }
 
-/// A singular `bytes`: present only when not empty.
-fn bytes(v: Value<'_>) -> Option<Vec<u8>> {
-    borrowed_bytes(v).map(<[u8]>::to_vec)
+/// A singular `bytes` field: present only when not empty.
+fn bytes(v: Value<'_>) -> Option<&[u8]> {
+    match v {
+        Value::Len(b) if !b.is_empty() => Some(b),
+        _ => None,
+    }
 }
 
 /// A `uint64`: present only when not zero.
@@ -143,7 +147,7 @@ fn boolean(v: Value<'_>) -> Option<bool> {
 }
 
 /// A nested message (may be empty).
-fn message<T>(v: Value<'_>, decode: fn(&[u8]) -> Option<T>) -> Option<T> {
+fn message<'a, T>(v: Value<'a>, decode: fn(&'a [u8]) -> Option<T>) -> Option<T> {
     match v {
         Value::Len(b) => decode(b),
         Value::Varint(_) => None,
@@ -153,9 +157,9 @@ fn message<T>(v: Value<'_>, decode: fn(&[u8]) -> Option<T>) -> Option<T> {
 /// Decodes one message type: `$field => $target = $how` arms for singular
 /// fields and `$field => repeated $target = $how` for repeated ones.
 macro_rules! decoder {
-    ($name:ident, $ty:ty, { $($arms:tt)* }) => {
-        fn $name(buf: &[u8]) -> Option<$ty> {
-            let mut m = <$ty>::default();
+    ($name:ident, $ty:ident, { $($arms:tt)* }) => {
+        fn $name(buf: &[u8]) -> Option<view::$ty<'_>> {
+            let mut m = view::$ty::default();
             let mut fields = Fields::new(buf);
             while let Some((number, repeat, v)) = fields.next()? {
                 decoder!(@arms m, number, repeat, v, { $($arms)* });
@@ -180,12 +184,12 @@ macro_rules! decoder {
     }};
 }
 
-decoder!(genesis, pb::Genesis, {
+decoder!(genesis, Genesis, {
     1 => one department = string,
     2 => one division_code = string,
 });
 
-decoder!(matter, pb::Matter, {
+decoder!(matter, Matter, {
     1 => one category = string,
     2 => one level1 = string,
     3 => one level2 = string,
@@ -201,48 +205,48 @@ decoder!(matter, pb::Matter, {
     13 => one periods_from = string,
 });
 
-fn some_matter(v: Value<'_>) -> Option<Option<pb::Matter>> {
+fn some_matter(v: Value<'_>) -> Option<Option<view::Matter<'_>>> {
     message(v, matter).map(Some)
 }
 
-fn some_content(v: Value<'_>) -> Option<Option<pb::ContentRef>> {
+fn some_content(v: Value<'_>) -> Option<Option<view::ContentRef<'_>>> {
     message(v, content_ref).map(Some)
 }
 
-fn item_ref_element(v: Value<'_>) -> Option<pb::ItemRef> {
+fn item_ref_element(v: Value<'_>) -> Option<view::ItemRef<'_>> {
     message(v, item_ref)
 }
 
-decoder!(matter_defined, pb::MatterDefined, {
+decoder!(matter_defined, MatterDefined, {
     1 => one matter_id = string,
     2 => one matter = some_matter,
 });
 
-decoder!(matter_changed, pb::MatterChanged, {
+decoder!(matter_changed, MatterChanged, {
     1 => one matter_id = string,
     2 => one matter = some_matter,
     3 => one reason = string,
 });
 
-decoder!(matter_retired, pb::MatterRetired, {
+decoder!(matter_retired, MatterRetired, {
     1 => one matter_id = string,
     2 => one reason = string,
     3 => one legal_basis = string,
 });
 
-decoder!(content_ref, pb::ContentRef, {
+decoder!(content_ref, ContentRef, {
     1 => one digest = bytes,
     2 => one length = uint64,
     3 => one media_type = string,
 });
 
-decoder!(item_ref, pb::ItemRef, {
+decoder!(item_ref, ItemRef, {
     1 => one origin = string,
     2 => one item_id = string,
     3 => one relation = enumeration,
 });
 
-decoder!(published, pb::Published, {
+decoder!(published, Published, {
     1 => one item_id = string,
     2 => one matter_id = string,
     3 => one title = string,
@@ -254,7 +258,7 @@ decoder!(published, pb::Published, {
     9 => one imported = boolean,
 });
 
-decoder!(amended, pb::Amended, {
+decoder!(amended, Amended, {
     1 => one item_id = string,
     2 => one title = string,
     3 => one content = some_content,
@@ -262,47 +266,47 @@ decoder!(amended, pb::Amended, {
     5 => one reason = string,
 });
 
-decoder!(withdrawn, pb::Withdrawn, {
+decoder!(withdrawn, Withdrawn, {
     1 => one item_id = string,
     2 => one reason = string,
     3 => one legal_basis = string,
 });
 
-decoder!(redacted, pb::Redacted, {
+decoder!(redacted, Redacted, {
     1 => one item_id = string,
     2 => one content_digest = bytes,
     3 => one reason = string,
     4 => one legal_basis = string,
 });
 
-decoder!(request_received, pb::RequestReceived, {
+decoder!(request_received, RequestReceived, {
     1 => one request_id = string,
     2 => one date_received = string,
     3 => one subject = string,
 });
 
-decoder!(request_clarification, pb::RequestClarification, {
+decoder!(request_clarification, RequestClarification, {
     1 => one request_id = string,
     2 => one stage = enumeration,
     3 => one date = string,
     4 => one note = string,
 });
 
-decoder!(third_party_consultation, pb::ThirdPartyConsultation, {
+decoder!(third_party_consultation, ThirdPartyConsultation, {
     1 => one request_id = string,
     2 => one stage = enumeration,
     3 => one date = string,
     4 => one note = string,
 });
 
-decoder!(request_extended, pb::RequestExtended, {
+decoder!(request_extended, RequestExtended, {
     1 => one request_id = string,
     2 => one date = string,
     3 => one approved_by = string,
     4 => one reason = string,
 });
 
-decoder!(request_answered, pb::RequestAnswered, {
+decoder!(request_answered, RequestAnswered, {
     1 => one request_id = string,
     2 => one date_answered = string,
     3 => one decision = enumeration,
@@ -311,14 +315,14 @@ decoder!(request_answered, pb::RequestAnswered, {
     6 => many items = item_ref_element,
 });
 
-decoder!(key_rotated, pb::KeyRotated, {
+decoder!(key_rotated, KeyRotated, {
     1 => one next_key = bytes,
     2 => one proof = bytes,
     3 => one reason = string,
 });
 
 /// The `kind` variant in field `number`, decoded from `v`.
-fn kind(number: u32, v: Value<'_>) -> Option<Kind> {
+fn kind(number: u32, v: Value<'_>) -> Option<Kind<'_>> {
     Some(match number {
         16 => Kind::Genesis(message(v, genesis)?),
         17 => Kind::MatterDefined(message(v, matter_defined)?),
@@ -338,45 +342,36 @@ fn kind(number: u32, v: Value<'_>) -> Option<Kind> {
     })
 }
 
-/// A canonical event body, its byte fields borrowed from the body: the
-/// parts [`super::Event`] is built from, without the intermediate vectors
-/// of a [`pb::EventBody`].
+/// A canonical event body, every field borrowed from the body's bytes:
+/// the parts [`super::EventView`] is built from.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Body<'a> {
-    pub origin: String,
+    pub origin: &'a str,
     pub index: u64,
     pub prev_hash: &'a [u8],
     pub time_ms: u64,
     pub signer: &'a [u8],
-    pub kind: Kind,
+    pub kind: Kind<'a>,
 }
 
 impl Body<'_> {
     /// The same body as prost's message.
     pub(crate) fn to_message(&self) -> pb::EventBody {
         pb::EventBody {
-            origin: self.origin.clone(),
+            origin: self.origin.to_owned(),
             index: self.index,
             prev_hash: self.prev_hash.to_vec(),
             time_ms: self.time_ms,
             signer: self.signer.to_vec(),
-            kind: Some(self.kind.clone()),
+            kind: Some(self.kind.to_message()),
         }
-    }
-}
-
-/// A singular `bytes` field, borrowed: present only when not empty.
-fn borrowed_bytes(v: Value<'_>) -> Option<&[u8]> {
-    match v {
-        Value::Len(b) if !b.is_empty() => Some(b),
-        _ => None,
     }
 }
 
 /// The event body `body` encodes, if `body` is canonical and has a `kind`
 /// (see the module documentation); `None` leaves the verdict to prost.
 pub(crate) fn decode(body: &[u8]) -> Option<Body<'_>> {
-    let mut origin = String::new();
+    let mut origin = "";
     let (mut index, mut time_ms) = (0, 0);
     let (mut prev_hash, mut signer): (&[u8], &[u8]) = (&[], &[]);
     let mut kind_found = None;
@@ -388,9 +383,9 @@ pub(crate) fn decode(body: &[u8]) -> Option<Body<'_>> {
         match number {
             1 => origin = string(v)?,
             2 => index = uint64(v)?,
-            3 => prev_hash = borrowed_bytes(v)?,
+            3 => prev_hash = bytes(v)?,
             4 => time_ms = uint64(v)?,
-            5 => signer = borrowed_bytes(v)?,
+            5 => signer = bytes(v)?,
             // Fields come in increasing order, so a second variant of the
             // oneof would be a later field: prost keeps only the last.
             16..=29 if kind_found.is_none() => kind_found = Some(kind(number, v)?),
@@ -414,6 +409,7 @@ mod tests {
     use prost::Message as _;
 
     use super::*;
+    use crate::event::pb::event_body::Kind;
 
     #[test]
     fn varints_only_in_their_minimal_encoding() {
@@ -463,15 +459,14 @@ mod tests {
         assert!(n >= 16, "{n} vectors");
     }
 
-    /// The fast decoder's verdict must be the re-encoding rule's whenever
-    /// it gives one: `Some(m)` only if prost decodes `bytes` to `m` and `m`
-    /// encodes to `bytes` again.
+    /// The fast decoder's verdict must be the re-encoding rule's: `Some(m)`
+    /// exactly when prost decodes `bytes` to a message `m` with a kind, and
+    /// `m` encodes to `bytes` again.
     fn agrees(bytes: &[u8]) -> Result<(), TestCaseError> {
-        if let Some(m) = decode(bytes).map(|b| b.to_message()) {
-            let by_prost = pb::EventBody::decode(bytes);
-            prop_assert_eq!(by_prost.as_ref(), Ok(&m));
-            prop_assert_eq!(m.encode_to_vec(), bytes);
-        }
+        let by_rule = pb::EventBody::decode(bytes)
+            .ok()
+            .filter(|m| m.kind.is_some() && m.encode_to_vec() == bytes);
+        prop_assert_eq!(decode(bytes).map(|b| b.to_message()), by_rule);
         Ok(())
     }
 
@@ -848,18 +843,22 @@ mod tests {
         }
 
         /// Every canonical body with a kind takes the fast path and gives
-        /// prost's message; one without a kind is left to prost.
+        /// prost's message; one without a kind is refused. Every message
+        /// comes back unchanged from its view.
         #[test]
         fn canonical_bodies_decode_as_prost_decodes_them(m in body()) {
             let bytes = m.encode_to_vec();
             let want = m.kind.is_some().then(|| m.clone());
             prop_assert_eq!(decode(&bytes).map(|b| b.to_message()), want);
+            if let Some(kind) = &m.kind {
+                prop_assert_eq!(&kind.view().to_message(), kind);
+            }
         }
 
-        /// Bytes changed in place, inserted, removed or cut off: whatever
-        /// the fast decoder accepts, the re-encoding rule accepts too.
+        /// Bytes changed in place, inserted, removed or cut off: the fast
+        /// decoder accepts exactly what the re-encoding rule accepts.
         #[test]
-        fn mutated_bodies_never_pass_where_reencoding_fails(
+        fn mutated_bodies_get_the_reencoding_rules_verdict(
             m in body(),
             at in any::<prop::sample::Index>(),
             byte in any::<u8>(),
@@ -904,7 +903,7 @@ mod tests {
         }
 
         #[test]
-        fn random_bytes_never_pass_where_reencoding_fails(bytes in vec(any::<u8>(), 0..200)) {
+        fn random_bytes_get_the_reencoding_rules_verdict(bytes in vec(any::<u8>(), 0..200)) {
             agrees(&bytes)?;
         }
     }
