@@ -157,10 +157,10 @@ fn new_item(
     index: u64,
     p: &view::Published,
 ) -> Result<ItemState, Error> {
-    let matter_id = parse(index, MatterId::new(p.matter_id))?;
-    let matter = matters
-        .get(&matter_id)
-        .filter(|m| m.active)
+    let matter_id = checked(index, p.matter_id, MatterId::check)?;
+    let (matter_key, matter) = matters
+        .get_key_value(matter_id)
+        .filter(|(_, m)| m.active)
         .ok_or_else(|| {
             violation(
                 index,
@@ -200,8 +200,8 @@ fn new_item(
     }
     for r in &p.related {
         if r.origin.is_empty() {
-            let target = parse(index, ItemId::new(r.item_id))?;
-            if !items.is_some_and(|items| items.contains_key(&target)) {
+            let target = checked(index, r.item_id, ItemId::check)?;
+            if !items.is_some_and(|items| items.contains_key(target)) {
                 return Err(violation(
                     index,
                     "reference-exists",
@@ -213,7 +213,7 @@ fn new_item(
     let date_formed = Date::parse(p.date_formed)?;
     let digest = content_digest(p.content.as_ref())?;
     Ok(ItemState {
-        matter: matter_id,
+        matter: matter_key.clone(),
         status: ItemStatus::Current,
         date_formed,
         versions: vec![digest],
@@ -228,6 +228,12 @@ fn violation(index: u64, rule: &'static str, detail: String) -> Error {
         rule,
         detail,
     }
+}
+
+/// `text` if `check` accepts it, to search the maps with: the field rules
+/// checked every id already.
+fn checked(index: u64, text: &str, check: fn(&str) -> Result<(), Error>) -> Result<&str, Error> {
+    parse(index, check(text)).map(|()| text)
 }
 
 /// Ids were checked by the field rules; this re-parses them into types.
@@ -307,23 +313,25 @@ impl Catalog {
                 self.matters.insert(id, state);
             }
             Kind::MatterChanged(m) => {
-                let id = parse(index, MatterId::new(m.matter_id))?;
-                let old = self.active_matter(index, &id)?;
+                let id = checked(index, m.matter_id, MatterId::check)?;
+                let old = self.active_matter(index, id)?;
                 let mut state = matter_state(m.matter.as_ref(), index);
                 state.defined_at = old.defined_at;
-                self.matters.insert(id, state);
+                if let Some(old) = self.matters.get_mut(id) {
+                    *old = state;
+                }
             }
             Kind::MatterRetired(m) => {
-                let id = parse(index, MatterId::new(m.matter_id))?;
-                self.active_matter(index, &id)?;
-                if let Some(state) = self.matters.get_mut(&id) {
+                let id = checked(index, m.matter_id, MatterId::check)?;
+                self.active_matter(index, id)?;
+                if let Some(state) = self.matters.get_mut(id) {
                     state.active = false;
                 }
             }
             Kind::Published(p) => self.publish(event, p)?,
             Kind::Amended(a) => {
-                let id = parse(index, ItemId::new(a.item_id))?;
-                let item = self.live_item(index, &id)?;
+                let id = checked(index, a.item_id, ItemId::check)?;
+                let item = self.live_item(index, id)?;
                 let changed = Date::parse(a.date_changed)?;
                 if changed < item.date_formed {
                     return Err(violation(
@@ -336,24 +344,24 @@ impl Catalog {
                     ));
                 }
                 let digest = content_digest(a.content.as_ref())?;
-                if let Some(item) = self.items.get_mut(&id) {
+                if let Some(item) = self.items.get_mut(id) {
                     item.status = ItemStatus::Amended;
                     item.versions.push(digest);
                 }
             }
             Kind::Withdrawn(w) => {
-                let id = parse(index, ItemId::new(w.item_id))?;
-                self.live_item(index, &id)?;
-                if let Some(item) = self.items.get_mut(&id) {
+                let id = checked(index, w.item_id, ItemId::check)?;
+                self.live_item(index, id)?;
+                if let Some(item) = self.items.get_mut(id) {
                     item.status = ItemStatus::Withdrawn;
                 }
             }
             Kind::Redacted(r) => {
-                let id = parse(index, ItemId::new(r.item_id))?;
+                let id = checked(index, r.item_id, ItemId::check)?;
                 let digest = Hash::from_slice(r.content_digest)?;
                 let item = self
                     .items
-                    .get(&id)
+                    .get(id)
                     .ok_or_else(|| violation(index, "item-exists", format!("no item {id}")))?;
                 if !item.versions.contains(&digest) {
                     return Err(violation(
@@ -369,7 +377,7 @@ impl Catalog {
                         format!("content {digest} of {id} already redacted"),
                     ));
                 }
-                if let Some(item) = self.items.get_mut(&id) {
+                if let Some(item) = self.items.get_mut(id) {
                     item.redacted.push(digest);
                 }
             }
@@ -495,7 +503,7 @@ impl Catalog {
         Ok(())
     }
 
-    fn active_matter(&self, index: u64, id: &MatterId) -> Result<&MatterState, Error> {
+    fn active_matter(&self, index: u64, id: &str) -> Result<&MatterState, Error> {
         match self.matters.get(id) {
             Some(m) if m.active => Ok(m),
             Some(_) => Err(violation(
@@ -507,7 +515,7 @@ impl Catalog {
         }
     }
 
-    fn live_item(&self, index: u64, id: &ItemId) -> Result<&ItemState, Error> {
+    fn live_item(&self, index: u64, id: &str) -> Result<&ItemState, Error> {
         match self.items.get(id) {
             Some(i) if i.status != ItemStatus::Withdrawn => Ok(i),
             Some(_) => Err(violation(
@@ -521,7 +529,7 @@ impl Catalog {
 
     /// The request, if it exists, is not answered, and `date` is not before
     /// its receipt.
-    fn open_request(&self, index: u64, id: &RequestId, date: Date) -> Result<&RequestState, Error> {
+    fn open_request(&self, index: u64, id: &str, date: Date) -> Result<&RequestState, Error> {
         let req = self
             .requests
             .get(id)
@@ -555,14 +563,14 @@ impl Catalog {
         step: fn(Date) -> ClockEvent,
         calendar: &WorkCalendar,
     ) -> Result<(), Error> {
-        let id = parse(index, RequestId::new(request_id))?;
+        let id = checked(index, request_id, RequestId::check)?;
         let date = Date::parse(date)?;
-        let mut clock = self.open_request(index, &id, date)?.clock.clone();
+        let mut clock = self.open_request(index, id, date)?.clock.clone();
         clock.apply(calendar, step(date)).map_err(|e| match e {
             Error::CalendarYearNotCovered { .. } => e,
             other => violation(index, "request-clock", other.to_string()),
         })?;
-        if let Some(req) = self.requests.get_mut(&id) {
+        if let Some(req) = self.requests.get_mut(id) {
             req.clock = clock;
         }
         Ok(())

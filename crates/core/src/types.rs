@@ -3,7 +3,9 @@
 //! Parse, don't validate: each type has private fields and a fallible
 //! constructor; once built, a value is valid.
 
+use std::borrow::Borrow;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -205,9 +207,12 @@ fn check_id(what: &'static str, text: &str) -> Result<(), Error> {
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-        #[serde(transparent)]
-        pub struct $name(String);
+        ///
+        /// Clones share the text (the catalog keeps an item's matter id as
+        /// a clone of the matter's key). Maps keyed by ids can be searched
+        /// with a `&str`.
+        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Arc<str>);
 
         impl $name {
             /// Parses an id (see the id rules in FORMAT.md).
@@ -216,7 +221,7 @@ macro_rules! id_type {
             /// [`Error::InvalidId`] naming the rule broken.
             pub fn new(text: &str) -> Result<$name, Error> {
                 check_id($what, text)?;
-                Ok($name(text.to_owned()))
+                Ok($name(Arc::from(text)))
             }
 
             /// Checks `text` against the id rules without keeping it.
@@ -230,6 +235,18 @@ macro_rules! id_type {
             /// The id text.
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+        }
+
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
             }
         }
 
