@@ -36,6 +36,7 @@ use gongkai_core::Hash;
 use gongkai_core::calendar::WorkCalendar;
 use gongkai_core::chain::{ChainVerifier, Prepared, prepare, verify_signatures};
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
+use gongkai_core::county;
 use gongkai_core::event::Kind;
 use gongkai_core::evidence::{Evidence, Misbehaviour};
 use gongkai_core::keys::{PublicKey, SigningKey};
@@ -659,7 +660,17 @@ impl Mirror {
             .map_err(|e| AggregatorError::Storage(e.to_string()))?;
         cp.cosign(&ctx.cosigner, time_secs)
             .map_err(|e| AggregatorError::Storage(e.to_string()))?;
-        Ok(cp.to_string())
+        let cosigned = cp.to_string();
+        // The county log must hold it in a leaf, which an export writes
+        // into an entry bundle (FORMAT.md § 19).
+        if cosigned.len() > county::MAX_NOTE_LEN {
+            return Err(invalid(format!(
+                "checkpoint note of {} bytes once cosigned: the county cosigns notes of at most {} bytes (fewer extension or signature lines)",
+                cosigned.len(),
+                county::MAX_NOTE_LEN
+            )));
+        }
+        Ok(cosigned)
     }
 
     fn checkpoint(
@@ -793,6 +804,10 @@ impl Mirror {
         n: u64,
     ) -> Result<(), AggregatorError> {
         let origin = self.origin.as_str();
+        // A note the county could not hold in a county leaf is refused
+        // before anything is committed (one signature, cheap next to a
+        // push; step 3 cosigns again, at its own time).
+        self.cosign(ctx, cp, now_ms() / 1000)?;
         if !st.staged.is_empty() {
             let base = self.view.journal().len();
             // 1. Durable: returns after fdatasync. From here on the entries

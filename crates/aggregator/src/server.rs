@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
-use gongkai_core::county::CountyLeaf;
+use gongkai_core::county::{self, CountyLeaf};
 use gongkai_core::keys::SigningKey;
 use gongkai_core::note::Cosigner;
 use gongkai_core::types::{KeyName, Origin};
@@ -236,6 +236,16 @@ fn periodic(county: &County) -> Result<(), AggregatorError> {
             continue;
         }
         if rec.cosigned_size > rec.leafed_size && !rec.cosigned_note.is_empty() {
+            if rec.cosigned_note.len() > county::MAX_NOTE_LEN {
+                // Not cosigned since the limit exists; left out so that it
+                // holds up no other department.
+                tracing::error!(
+                    origin,
+                    bytes = rec.cosigned_note.len(),
+                    "cosigned note too large for a county leaf"
+                );
+                continue;
+            }
             match SignedCheckpoint::parse(&rec.cosigned_note) {
                 Ok(cp) => {
                     advanced.push(cp);
@@ -246,10 +256,17 @@ fn periodic(county: &County) -> Result<(), AggregatorError> {
         }
     }
     if !advanced.is_empty() {
-        let leaf = CountyLeaf::new(now_ms() / 1000, advanced)
+        // Usually one leaf; more when the notes do not fit one.
+        let leaves = CountyLeaf::pack(now_ms() / 1000, advanced)
             .map_err(|e| AggregatorError::Storage(e.to_string()))?;
-        let (index, _) = county.county_log.append(&leaf.encode())?;
-        tracing::info!(index, departments = sizes.len(), "county leaf appended");
+        for leaf in &leaves {
+            let (index, _) = county.county_log.append(&leaf.encode())?;
+            tracing::info!(
+                index,
+                departments = leaf.checkpoints.len(),
+                "county leaf appended"
+            );
+        }
         for (origin, size) in sizes {
             // Records change only under their mirror's lock.
             let Some(mirror) = county.mirrors.get(&origin) else {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
-use gongkai_core::county::CountyLeaf;
+use gongkai_core::county::{self, CountyLeaf};
 use gongkai_core::event::{Kind, pb};
 use gongkai_core::evidence::Evidence;
 use gongkai_core::hash::leaf_hash;
@@ -661,7 +661,7 @@ async fn tampered_pushes_are_refused_and_change_nothing() {
     let root = tempfile::tempdir().unwrap();
     let mut county = start_county(root.path(), 2, 60_000).await;
     let mut c = county_client(&county.url).await;
-    let log = history(0, 600, "a");
+    let log = history(0, 768, "a");
     let cp300 = signed_checkpoint(0, &log[..300]);
     push_all(&mut c, 0, &log[..300], 0, &cp300).await.unwrap();
     let before = snapshot(&county.url, 0).await;
@@ -794,9 +794,32 @@ async fn tampered_pushes_are_refused_and_change_nothing() {
     assert!(ev.evidence.is_empty());
 
     // The honest continuation is still accepted afterwards.
-    let cp600 = signed_checkpoint(0, &log);
-    let s = push_all(&mut c, 0, &log, 300, &cp600).await.unwrap();
+    let cp600 = signed_checkpoint(0, &log[..600]);
+    let s = push_all(&mut c, 0, &log[..600], 300, &cp600).await.unwrap();
     assert_eq!(s.cosigned_size, 600);
+
+    // A checkpoint whose note, once cosigned, would not fit a county leaf
+    // (a long extension line, signed by the department) is refused before
+    // anything is committed; the same checkpoint without it is cosigned.
+    push(&mut c, 0, 600, &log[600..768], "").await.unwrap();
+    let staged = snapshot(&county.url, 0).await;
+    let leaves: Vec<_> = log[..768].iter().map(|e| leaf_hash(e)).collect();
+    let mut cp768 = Checkpoint::new(Origin::new(&origin(0)).unwrap(), 768, merkle::root(&leaves));
+    cp768.extensions = vec!["x".repeat(county::MAX_NOTE_LEN)];
+    let bloated = SignedCheckpoint::sign(&cp768, &dept_key(0)).unwrap();
+    expect(
+        push(&mut c, 0, 768, &[], &bloated.to_string()).await,
+        Code::InvalidArgument,
+        "county cosigns notes of at most",
+    );
+    assert_eq!(snapshot(&county.url, 0).await, staged);
+    assert_eq!((staged.0, staged.2), (600, 600));
+    cp768.extensions.clear();
+    let honest = SignedCheckpoint::sign(&cp768, &dept_key(0)).unwrap();
+    let s = push(&mut c, 0, 768, &[], &honest.to_string())
+        .await
+        .unwrap();
+    assert_eq!(s.cosigned_size, 768);
     county.stop().await;
 }
 
@@ -968,6 +991,70 @@ async fn a_lying_department_leaves_evidence() {
         .map(|e| e.unwrap().path())
         .collect();
     assert_eq!(files.len(), 5);
+    county.stop().await;
+}
+
+/// Departments whose cosigned notes do not fit one county leaf together
+/// (each note here is over half the leaf limit, padded with an extension
+/// line): the round appends several leaves, each within the limit that
+/// lets the county log export as entry bundles.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_too_large_for_one_county_leaf_takes_several() {
+    let root = tempfile::tempdir().unwrap();
+    // The first round runs 3 s after the start: all three pushes land in it.
+    let mut county = start_county(root.path(), 3, 3_000).await;
+    let mut c = county_client(&county.url).await;
+    for n in 0..3 {
+        let log = history(n, 10, "a");
+        let leaves: Vec<_> = log.iter().map(|e| leaf_hash(e)).collect();
+        let mut cp = Checkpoint::new(Origin::new(&origin(n)).unwrap(), 10, merkle::root(&leaves));
+        cp.extensions = vec!["x".repeat(county::MAX_NOTE_LEN / 2 + 100)];
+        let cp = SignedCheckpoint::sign(&cp, &dept_key(n)).unwrap();
+        let s = push(&mut c, n, 0, &log, &cp.to_string()).await.unwrap();
+        assert_eq!(s.cosigned_size, 10);
+    }
+    let mut size = 0;
+    for _ in 0..300 {
+        let cp = c
+            .get_county_checkpoint(v1::GetCountyCheckpointRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .checkpoint;
+        size = SignedCheckpoint::parse(&cp).unwrap().checkpoint().size;
+        if size >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(size, 3, "one leaf per department");
+    let leaves = c
+        .get_county_leaves(v1::GetCountyLeavesRequest {
+            start: 0,
+            limit: 100,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .leaves;
+    assert_eq!(leaves.len(), 3);
+    let decoded: Vec<CountyLeaf> = leaves
+        .iter()
+        .map(|l| {
+            assert!(l.len() <= county::MAX_LEAF_LEN, "{} bytes", l.len());
+            CountyLeaf::decode(l).unwrap()
+        })
+        .collect();
+    let origins: Vec<String> = decoded
+        .iter()
+        .flat_map(|l| &l.checkpoints)
+        .map(|c| c.checkpoint().origin.to_string())
+        .collect();
+    assert_eq!(origins, [origin(0), origin(1), origin(2)]);
+    assert!(
+        decoded.iter().all(|l| l.time_secs == decoded[0].time_secs),
+        "one round"
+    );
     county.stop().await;
 }
 

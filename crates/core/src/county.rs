@@ -14,16 +14,28 @@
 //!
 //! where `note` is the full signed note: the department's checkpoint text,
 //! its signature and the county's cosignature line (§11). A leaf holds at
-//! least one checkpoint.
+//! least one checkpoint and at most [`MAX_LEAF_LEN`] bytes, like any entry,
+//! so that the county log exports as tiles and entry bundles; a round whose
+//! checkpoints do not fit one leaf takes several ([`CountyLeaf::pack`]).
 
 use crate::Error;
 use crate::checkpoint::SignedCheckpoint;
+use crate::entry::MAX_ENTRY_LEN;
 
 /// The first bytes of every county leaf.
 pub const LEAF_MAGIC: &[u8] = b"gongkai/county-leaf/v1\n";
 
-/// Largest county leaf, bytes.
-pub const MAX_LEAF_LEN: usize = 16 << 20;
+/// Largest county leaf, bytes: the largest entry an entry bundle holds.
+pub const MAX_LEAF_LEN: usize = MAX_ENTRY_LEN;
+
+/// Bytes of a leaf around its notes, at most: the magic, `"time "`, the
+/// 20 digits of the largest time, the newline.
+const MAX_HEADER_LEN: usize = LEAF_MAGIC.len() + "time ".len() + 20 + 1;
+
+/// Largest cosigned note a county leaf can hold (it must fit a leaf alone,
+/// with its 4-byte length): 65,482 bytes. The county cosigns no checkpoint
+/// whose cosigned note is longer.
+pub const MAX_NOTE_LEN: usize = MAX_LEAF_LEN - MAX_HEADER_LEN - 4;
 
 /// A county leaf: when it was made and the cosigned checkpoints it holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +56,68 @@ impl CountyLeaf {
     /// # Errors
     /// [`Error::MalformedCountyLeaf`] if there is none, two share an origin
     /// or the leaf would exceed [`MAX_LEAF_LEN`].
-    pub fn new(
+    pub fn new(time_secs: u64, checkpoints: Vec<SignedCheckpoint>) -> Result<CountyLeaf, Error> {
+        let leaf = CountyLeaf::ordered(time_secs, checkpoints)?;
+        if leaf.encode().len() > MAX_LEAF_LEN {
+            return Err(bad(format!("larger than {MAX_LEAF_LEN} bytes")));
+        }
+        Ok(leaf)
+    }
+
+    /// The leaves of one round: `checkpoints` ordered by origin, cut into
+    /// as few consecutive runs as keep every leaf within [`MAX_LEAF_LEN`]
+    /// (usually one leaf). Appended in order, the leaves hold each
+    /// checkpoint once and their origins increase across them.
+    ///
+    /// # Errors
+    /// [`Error::MalformedCountyLeaf`] if there is no checkpoint, two share
+    /// an origin, or a note is longer than [`MAX_NOTE_LEN`] (it fits no
+    /// leaf; the county refuses to cosign such checkpoints).
+    pub fn pack(
+        time_secs: u64,
+        checkpoints: Vec<SignedCheckpoint>,
+    ) -> Result<Vec<CountyLeaf>, Error> {
+        let mut rest = CountyLeaf::ordered(time_secs, checkpoints)?.checkpoints;
+        let notes: Vec<usize> = rest.iter().map(|cp| cp.to_string().len()).collect();
+        if let Some((cp, len)) = rest
+            .iter()
+            .zip(&notes)
+            .find(|(_, len)| **len > MAX_NOTE_LEN)
+        {
+            return Err(bad(format!(
+                "the cosigned note of {} is {len} bytes; a county leaf holds notes of at most {MAX_NOTE_LEN}",
+                cp.checkpoint().origin
+            )));
+        }
+        let header = LEAF_MAGIC.len() + format!("time {time_secs}\n").len();
+        let mut notes = notes.as_slice();
+        let mut leaves = Vec::new();
+        while !rest.is_empty() {
+            // Every note fits a leaf alone, so each leaf takes at least one.
+            let mut len = header;
+            let take = notes
+                .iter()
+                .take_while(|n| {
+                    len += 4 + **n;
+                    len <= MAX_LEAF_LEN
+                })
+                .count();
+            if take == 0 {
+                return Err(bad("a note fits no leaf"));
+            }
+            let tail = rest.split_off(take);
+            leaves.push(CountyLeaf {
+                time_secs,
+                checkpoints: rest,
+            });
+            rest = tail;
+            notes = &notes[take..];
+        }
+        Ok(leaves)
+    }
+
+    /// A leaf of `checkpoints`, sorted by origin; any size.
+    fn ordered(
         time_secs: u64,
         mut checkpoints: Vec<SignedCheckpoint>,
     ) -> Result<CountyLeaf, Error> {
@@ -59,9 +132,6 @@ impl CountyLeaf {
             checkpoints,
         };
         leaf.check()?;
-        if leaf.encode().len() > MAX_LEAF_LEN {
-            return Err(bad("larger than the 16 MiB limit"));
-        }
         Ok(leaf)
     }
 
@@ -99,7 +169,7 @@ impl CountyLeaf {
     /// checkpoint errors of [`SignedCheckpoint::from_bytes`].
     pub fn decode(bytes: &[u8]) -> Result<CountyLeaf, Error> {
         if bytes.len() > MAX_LEAF_LEN {
-            return Err(bad("larger than the 16 MiB limit"));
+            return Err(bad(format!("larger than {MAX_LEAF_LEN} bytes")));
         }
         let rest = bytes
             .strip_prefix(LEAF_MAGIC)
@@ -179,6 +249,76 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(CountyLeaf::decode(&longer).is_err());
+    }
+
+    /// A signed checkpoint whose note is exactly `len` bytes (padded with
+    /// one extension line).
+    fn cp_of_len(origin: &str, len: usize) -> SignedCheckpoint {
+        let key = SigningKey::from_seed([7; 32]);
+        let mut c = Checkpoint::new(Origin::new(origin).unwrap(), 1, crate::Hash([1; 32]));
+        c.extensions = vec!["x".into()];
+        let base = SignedCheckpoint::sign(&c, &key).unwrap().to_string().len();
+        c.extensions = vec!["x".repeat(1 + len - base)];
+        let cp = SignedCheckpoint::sign(&c, &key).unwrap();
+        assert_eq!(cp.to_string().len(), len);
+        cp
+    }
+
+    #[test]
+    fn a_round_too_large_for_one_leaf_takes_several() {
+        let cps: Vec<SignedCheckpoint> = (0..400)
+            .rev()
+            .map(|i| cp(&format!("d{i:03}.example/x"), i + 1))
+            .collect();
+        let note = cps[0].to_string().len();
+        assert!(
+            400 * (note + 4) > MAX_LEAF_LEN,
+            "the test needs several leaves"
+        );
+        let leaves = CountyLeaf::pack(u64::MAX, cps.clone()).unwrap();
+        assert!(leaves.len() >= 2);
+        let mut seen = Vec::new();
+        for (k, leaf) in leaves.iter().enumerate() {
+            let bytes = leaf.encode();
+            assert!(bytes.len() <= MAX_LEAF_LEN);
+            assert_eq!(&CountyLeaf::decode(&bytes).unwrap(), leaf);
+            // Each leaf but the last is full: the next note would not fit.
+            if let Some(next) = leaves.get(k + 1) {
+                let more = 4 + next.checkpoints[0].to_string().len();
+                assert!(bytes.len() + more > MAX_LEAF_LEN);
+            }
+            seen.extend(leaf.checkpoints.iter().cloned());
+        }
+        // Every checkpoint once, origins increasing across the leaves.
+        let mut want = cps;
+        want.reverse();
+        assert_eq!(seen, want);
+        // A round that fits is one leaf, as `new` makes it.
+        let one = CountyLeaf::pack(5, want[..3].to_vec()).unwrap();
+        assert_eq!(one, vec![CountyLeaf::new(5, want[..3].to_vec()).unwrap()]);
+        assert!(CountyLeaf::pack(5, vec![]).is_err());
+    }
+
+    #[test]
+    fn a_note_fits_a_leaf_alone_up_to_max_note_len() {
+        let largest = cp_of_len("a.example/y", MAX_NOTE_LEN);
+        let leaves = CountyLeaf::pack(u64::MAX, vec![largest.clone()]).unwrap();
+        assert_eq!(leaves[0].encode().len(), MAX_LEAF_LEN);
+        // With a smaller one beside it: two leaves.
+        let leaves = CountyLeaf::pack(u64::MAX, vec![largest, cp("b.example/y", 1)]).unwrap();
+        assert_eq!(leaves.len(), 2);
+        // One byte more fits no leaf: refused, naming the department.
+        let too_large = cp_of_len("c.example/y", MAX_NOTE_LEN + 1);
+        let err = CountyLeaf::pack(1, vec![cp("b.example/y", 1), too_large.clone()]).unwrap_err();
+        assert!(err.to_string().contains("c.example/y"), "{err}");
+        assert!(CountyLeaf::new(u64::MAX, vec![too_large.clone()]).is_err());
+        let mut bytes = LEAF_MAGIC.to_vec();
+        bytes.extend_from_slice(format!("time {}\n", u64::MAX).as_bytes());
+        let note = too_large.to_string();
+        bytes.extend_from_slice(&(note.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(note.as_bytes());
+        assert_eq!(bytes.len(), MAX_LEAF_LEN + 1);
+        assert!(CountyLeaf::decode(&bytes).is_err(), "a leaf over the limit");
     }
 
     #[test]
