@@ -486,23 +486,9 @@ async fn replication_cosigning_content_and_county_log() {
     let mut cc = county_client(&county.url).await;
     let mut found = None;
     for _ in 0..200 {
-        let cp = cc
-            .get_county_checkpoint(v1::GetCountyCheckpointRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .checkpoint;
-        let cp = SignedCheckpoint::parse(&cp).unwrap();
+        let cp = county_checkpoint(&mut cc).await;
         if cp.checkpoint().size > 0 {
-            let leaves = cc
-                .get_county_leaves(v1::GetCountyLeavesRequest {
-                    start: 0,
-                    limit: 100,
-                })
-                .await
-                .unwrap()
-                .into_inner()
-                .leaves;
+            let leaves = county_leaves(&mut cc).await;
             if let Some(i) = leaves.iter().position(|l| {
                 CountyLeaf::decode(l)
                     .unwrap()
@@ -643,6 +629,29 @@ async fn push_all(
             return Ok(s);
         }
     }
+}
+
+/// The county's signed checkpoint.
+async fn county_checkpoint(c: &mut CountyClient<Channel>) -> SignedCheckpoint {
+    let cp = c
+        .get_county_checkpoint(v1::GetCountyCheckpointRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .checkpoint;
+    SignedCheckpoint::parse(&cp).unwrap()
+}
+
+/// The first (up to 100) county leaves.
+async fn county_leaves(c: &mut CountyClient<Channel>) -> Vec<Vec<u8>> {
+    c.get_county_leaves(v1::GetCountyLeavesRequest {
+        start: 0,
+        limit: 100,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .leaves
 }
 
 /// What must not change when a push is refused.
@@ -1015,28 +1024,14 @@ async fn a_round_too_large_for_one_county_leaf_takes_several() {
     }
     let mut size = 0;
     for _ in 0..300 {
-        let cp = c
-            .get_county_checkpoint(v1::GetCountyCheckpointRequest {})
-            .await
-            .unwrap()
-            .into_inner()
-            .checkpoint;
-        size = SignedCheckpoint::parse(&cp).unwrap().checkpoint().size;
+        size = county_checkpoint(&mut c).await.checkpoint().size;
         if size >= 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(size, 3, "one leaf per department");
-    let leaves = c
-        .get_county_leaves(v1::GetCountyLeavesRequest {
-            start: 0,
-            limit: 100,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .leaves;
+    let leaves = county_leaves(&mut c).await;
     assert_eq!(leaves.len(), 3);
     let decoded: Vec<CountyLeaf> = leaves
         .iter()
