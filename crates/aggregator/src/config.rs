@@ -64,8 +64,9 @@ pub struct CountyConfig {
     /// refused.
     #[serde(default)]
     pub departments: Vec<DepartmentConfig>,
-    /// Milliseconds between county-log leaves (one leaf holds every
-    /// department that advanced since the last one).
+    /// Milliseconds between county-log rounds (a round's leaf holds every
+    /// department that advanced since the last round; several leaves when
+    /// they do not fit one).
     #[serde(default = "default_county_interval_ms")]
     pub county_interval_ms: u64,
     /// Re-cosign an unchanged checkpoint when the last cosignature is older

@@ -94,28 +94,30 @@ impl CountyLog {
         })
     }
 
-    /// Appends `leaf` and signs the new county checkpoint. Returns the
-    /// leaf's index and the checkpoint.
+    /// Appends the leaves of one round and signs the new county
+    /// checkpoint, in one durable batch: a crash keeps all of them or none.
+    /// Returns the index of the first and the checkpoint.
     ///
     /// # Errors
     /// Storage errors.
-    pub fn append(&self, leaf: &[u8]) -> Result<(u64, String), AggregatorError> {
+    pub fn append(&self, leaves: &[Vec<u8>]) -> Result<(u64, String), AggregatorError> {
         let mut guard = self
             .state
             .lock()
             .map_err(|_| AggregatorError::Storage("county log lock poisoned".into()))?;
         let mut tree = guard.0.clone();
-        let index = tree.size();
-        let nodes = tree.append(leaf_hash(leaf));
+        let first = tree.size();
+        let mut batch = sled::Batch::default();
+        for leaf in leaves {
+            batch.insert(leaf_key(tree.size()), leaf.as_slice());
+            for (id, h) in tree.append(leaf_hash(leaf)) {
+                batch.insert(node_key(id), h.as_bytes());
+            }
+        }
         let cp = Checkpoint::new(self.origin.clone(), tree.size(), tree.root());
         let note = SignedCheckpoint::sign(&cp, &self.key)
             .map_err(|e| AggregatorError::Storage(format!("sign county checkpoint: {e}")))?
             .to_string();
-        let mut batch = sled::Batch::default();
-        batch.insert(leaf_key(index), leaf);
-        for (id, h) in nodes {
-            batch.insert(node_key(id), h.as_bytes());
-        }
         batch.insert(
             "tree",
             serde_json::to_vec(&tree).map_err(|e| AggregatorError::Storage(e.to_string()))?,
@@ -125,7 +127,7 @@ impl CountyLog {
         // Durable (fdatasync) before the checkpoint is served.
         self.state_db.sync()?;
         *guard = (tree, note.clone());
-        Ok((index, note))
+        Ok((first, note))
     }
 
     /// The newest county checkpoint `(size, note)`.

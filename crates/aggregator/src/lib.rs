@@ -11,8 +11,9 @@
 //!   staged (bounded) and committed atomically with the cosignature;
 //! * [`state`]: the county's own sled database (per-origin cosigned state,
 //!   evidence index, missing content, the county log);
-//! * [`county_log`]: the county log, one leaf per interval holding the
-//!   newest cosigned checkpoint of every department that advanced;
+//! * [`county_log`]: the county log, one round per interval holding the
+//!   newest cosigned checkpoint of every department that advanced (one
+//!   leaf, or several when they do not fit one);
 //! * [`service`]: the `County` gRPC service and the read-only mirror of
 //!   `DisclosureNode` for every department;
 //! * [`run`]: the server.

@@ -259,14 +259,14 @@ fn periodic(county: &County) -> Result<(), AggregatorError> {
         // Usually one leaf; more when the notes do not fit one.
         let leaves = CountyLeaf::pack(now_ms() / 1000, advanced)
             .map_err(|e| AggregatorError::Storage(e.to_string()))?;
-        for leaf in &leaves {
-            let (index, _) = county.county_log.append(&leaf.encode())?;
-            tracing::info!(
-                index,
-                departments = leaf.checkpoints.len(),
-                "county leaf appended"
-            );
-        }
+        let bytes: Vec<Vec<u8>> = leaves.iter().map(CountyLeaf::encode).collect();
+        let (first, _) = county.county_log.append(&bytes)?;
+        tracing::info!(
+            first,
+            leaves = bytes.len(),
+            departments = sizes.len(),
+            "county leaves appended"
+        );
         for (origin, size) in sizes {
             // Records change only under their mirror's lock.
             let Some(mirror) = county.mirrors.get(&origin) else {

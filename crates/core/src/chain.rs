@@ -456,7 +456,7 @@ impl ChainVerifier {
     /// Any chain, field, rule or signature error, naming the index.
     pub fn push(&mut self, bytes: Vec<u8>) -> Result<(), Error> {
         let prepared = prepare_view(&bytes, self.state.size)?;
-        self.check_links(&prepared.event)?;
+        self.check_links(&prepared)?;
         for c in &prepared.signature_checks()? {
             c.verify()?;
         }
@@ -472,7 +472,7 @@ impl ChainVerifier {
     /// Any chain or rule error, naming the index.
     pub fn push_prepared(&mut self, prepared: &Prepared) -> Result<Vec<SignatureCheck>, Error> {
         let prepared = prepared.view();
-        self.check_links(&prepared.event)?;
+        self.check_links(&prepared)?;
         let checks = prepared.signature_checks()?;
         self.commit(&prepared)?;
         Ok(checks)
@@ -498,13 +498,14 @@ impl ChainVerifier {
     /// # Errors
     /// As [`ChainVerifier::push_verified`].
     pub fn push_verified_view(&mut self, prepared: &PreparedView) -> Result<(), Error> {
-        self.check_links(&prepared.event)?;
+        self.check_links(prepared)?;
         self.commit(prepared)
     }
 
     /// Link checks. Changes nothing.
-    fn check_links(&self, e: &EventView) -> Result<(), Error> {
+    fn check_links(&self, p: &PreparedView) -> Result<(), Error> {
         let s = &self.state;
+        let e = &p.event;
         let index = s.size;
         let broken = |field: &'static str, expected: String, found: String| Error::ChainBroken {
             index,
@@ -512,6 +513,15 @@ impl ChainVerifier {
             expected,
             found,
         };
+        if p.position != index {
+            // Prepared for another position: its errors and signature
+            // checks would name the wrong entry.
+            return Err(broken(
+                "position",
+                index.to_string(),
+                p.position.to_string(),
+            ));
+        }
         if e.origin != s.origin.as_str() {
             return Err(broken("origin", s.origin.to_string(), e.origin.to_owned()));
         }

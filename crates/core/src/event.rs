@@ -73,7 +73,7 @@ pub fn kind_name(kind: &Kind) -> &'static str {
 
 /// A decoded, canonical, field-valid event body whose strings and bytes
 /// are borrowed: from the entry's own bytes ([`EventView::decode`], which
-/// allocates nothing) or from an [`Event`] ([`Event::view`]). The chain
+/// copies none of them) or from an [`Event`] ([`Event::view`]). The chain
 /// and catalog rules read events through views.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EventView<'a> {

@@ -525,6 +525,20 @@ fn failed_push_leaves_the_verifier_unchanged() {
     assert_eq!(v.state(), &before);
     assert!(v.push(entries[7].clone()).is_err());
     assert_eq!(v.state(), &before);
+    // An entry prepared for another position is refused, though its body
+    // claims the right index: its checks would name the wrong entry.
+    let elsewhere = prepare_view(&entries[5], 9).unwrap();
+    assert!(matches!(
+        v.push_verified_view(&elsewhere),
+        Err(Error::ChainBroken {
+            index: 5,
+            field: "position",
+            ..
+        })
+    ));
+    let elsewhere = prepare(entries[5].clone(), 4).unwrap();
+    assert!(v.push_prepared(&elsewhere).is_err());
+    assert_eq!(v.state(), &before);
     v.push(entries[5].clone()).unwrap();
 }
 

@@ -16,7 +16,7 @@
 //! reordered bodies.
 //!
 //! Its result borrows every string and byte field from the body, so a
-//! verifier decodes and checks an entry without allocating.
+//! verifier decodes and checks an entry without copying them.
 
 use super::pb;
 use super::view::{self, Kind};

@@ -4,7 +4,8 @@
 //! A verifier decodes every entry of a log only to check it. With views
 //! its field rules ([`super::Event`]) and catalog rules
 //! ([`crate::catalog::Catalog::apply_view`]) read the entry's own bytes
-//! ([`super::EventView::decode`]) and allocate nothing per entry; a writer
+//! ([`super::EventView::decode`]) and copy no string or byte field (only a
+//! non-empty repeated field takes a vector of slices); a writer
 //! or node that holds an owned message checks it through
 //! [`pb::EventBody`]'s view of it, so each rule has one implementation.
 //! `view()` borrows an owned message; `to_message()` copies a view out.
