@@ -6,57 +6,33 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{Node, ORIGIN, expect_code, gongkai, text};
+use common::{Node, ORIGIN, Served, expect_code, gongkai, serve_command, text};
 
 /// Starts `gongkai node --config` on an existing config; returns the child
 /// and its URL once it answers, or what it printed if it exited (a node
 /// that refuses to start prints no address).
 fn run(config: &Path) -> Result<(Child, String), String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gongkai"))
-        .args(["node", "--config", config.to_str().unwrap()])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let seen = Arc::new(Mutex::new(String::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    {
-        let seen = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let line = line.unwrap_or_default();
-                if let Some(rest) = line.split(" serving on ").nth(1) {
-                    let _ = tx.send(rest.trim().to_owned());
-                }
-                let mut s = seen.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gongkai"));
+    cmd.args(["node", "--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "warn");
+    let Served {
+        mut child,
+        url,
+        stderr,
+    } = serve_command(cmd, None)?;
     let start = Instant::now();
-    let mut url = None;
     loop {
-        if let Ok(u) = rx.try_recv() {
-            url = Some(u);
-        }
         if let Some(status) = child.try_wait().unwrap() {
             std::thread::sleep(Duration::from_millis(100));
-            return Err(format!("exit {status}: {}", seen.lock().unwrap()));
+            return Err(format!("exit {status}: {}", stderr.lock().unwrap()));
         }
-        if let Some(u) = &url {
-            let o = gongkai(&["--server", u, "--origin", ORIGIN, "status"]);
-            if o.status.success() {
-                return Ok((child, u.clone()));
-            }
+        let o = gongkai(&["--server", &url, "--origin", ORIGIN, "status"]);
+        if o.status.success() {
+            return Ok((child, url));
         }
         assert!(
             start.elapsed() < Duration::from_secs(120),

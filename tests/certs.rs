@@ -3,22 +3,13 @@
 //! mutual TLS and by the real client; a certificate from another CA is
 //! refused.
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 
-const ORIGIN: &str = "gongkai.example/510122/finance";
-
-fn gongkai(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gongkai"))
-        .args(args)
-        .env_remove("GONGKAI_SERVER")
-        .env_remove("GONGKAI_TOKEN")
-        .env_remove("GONGKAI_ORIGIN")
-        .output()
-        .expect("the gongkai binary runs")
-}
+use common::{ORIGIN, gongkai};
 
 fn ok(o: &Output) -> String {
     assert!(
@@ -43,25 +34,18 @@ impl Drop for Node {
     }
 }
 
-/// Starts `gongkai node --config` and returns it with its address.
+/// Starts `gongkai node --config` and returns it with its address
+/// (`host:port`; it serves TLS).
 fn start_node(config: &Path) -> (Node, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gongkai"))
-        .args(["node", "--config", config.to_str().unwrap()])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("node exited before serving").unwrap();
-        if let Some(rest) = line.split("serving on https://").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    // Keep draining stderr so the node never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (Node(child), addr)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gongkai"));
+    cmd.args(["node", "--config", config.to_str().unwrap()]);
+    let served = common::serve_command(cmd, None).expect("the node serves");
+    let addr = served
+        .url
+        .strip_prefix("https://")
+        .unwrap_or_else(|| panic!("a TLS address, not {}", served.url))
+        .to_owned();
+    (Node(served.child), addr)
 }
 
 #[test]

@@ -16,10 +16,11 @@
 //!
 //! The test never relies on timing: it polls with generous deadlines.
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -87,35 +88,18 @@ struct Proc {
 }
 
 fn spawn(args: &[&str], log: &Path) -> Proc {
-    let mut child = Command::new(bin())
-        .args(args)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn gongkai");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let log = log.to_path_buf();
-    std::thread::spawn(move || {
-        use std::io::Write as _;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let _ = writeln!(file, "{line}");
-            if let Some(a) = line.split("serving on http://").nth(1) {
-                let _ = tx.send(a.trim().parse::<SocketAddr>().unwrap());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server printed its address");
-    Proc { child, addr }
+    let mut cmd = Command::new(bin());
+    cmd.args(args).env("RUST_LOG", "info");
+    let served = common::serve_command(cmd, Some(log)).expect("the server printed its address");
+    let addr = served
+        .url
+        .strip_prefix("http://")
+        .and_then(|a| a.parse::<SocketAddr>().ok())
+        .unwrap_or_else(|| panic!("an http address, not {}", served.url));
+    Proc {
+        child: served.child,
+        addr,
+    }
 }
 
 impl Proc {

@@ -6,9 +6,10 @@
 
 pub mod demo;
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
@@ -69,30 +70,80 @@ pub fn keygen(path: &Path, name: &str, cosigner: bool) -> String {
         .to_owned()
 }
 
-/// Starts `gongkai ARGS` (a node or an aggregator on port 0) and returns it
-/// with the address it prints once it serves (`… serving on URL`).
-fn serve(args: &[&str], what: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gongkai"))
-        .args(args)
-        .env("RUST_LOG", "warn")
+/// A server process a test started: its address, and everything it has
+/// printed on stderr so far (a thread keeps reading it, so the process
+/// never blocks on a full pipe).
+pub struct Served {
+    pub child: Child,
+    /// The address it printed (`… serving on URL`).
+    pub url: String,
+    pub stderr: Arc<Mutex<String>>,
+}
+
+/// Spawns `cmd` with stderr read here, and waits until the process prints
+/// `… serving on URL`. Each stderr line is also appended to `log`, if
+/// given. If the process exits first, or prints no address within 120 s,
+/// returns what it printed (and its exit status).
+pub fn serve_command(mut cmd: Command, log: Option<&Path>) -> Result<Served, String> {
+    let mut child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let mut url = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.split(" serving on ").nth(1) {
-            url = Some(rest.trim().to_owned());
-            break;
+        .map_err(|e| format!("spawn: {e}"))?;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut file = log.map(|p| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .unwrap()
+    });
+    let seen = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel();
+    {
+        let seen = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(f) = &mut file {
+                    let _ = writeln!(f, "{line}");
+                }
+                if let Some(rest) = line.split(" serving on ").nth(1) {
+                    let _ = tx.send(rest.trim().to_owned());
+                }
+                let mut s = seen.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+    }
+    match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(url) => Ok(Served {
+            child,
+            url,
+            stderr: seen,
+        }),
+        // The reader ended: the process closed stderr, so it is exiting.
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            let status = child.wait().unwrap();
+            Err(format!("exit {status}: {}", seen.lock().unwrap()))
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(format!("no address after 120 s: {}", seen.lock().unwrap()))
         }
     }
-    let url = url.unwrap_or_else(|| panic!("the {what} printed its address"));
-    // Keep draining stderr so the process never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, url)
+}
+
+/// Starts `gongkai ARGS` (a node or an aggregator on port 0) and returns it
+/// with the address it prints once it serves.
+fn serve(args: &[&str], what: &str) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gongkai"));
+    cmd.args(args).env("RUST_LOG", "warn");
+    let served =
+        serve_command(cmd, None).unwrap_or_else(|e| panic!("the {what} printed no address: {e}"));
+    (served.child, served.url)
 }
 
 /// A running department node (killed on drop).
