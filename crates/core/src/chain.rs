@@ -5,7 +5,7 @@
 //!
 //! 1. framing, canonical body and field rules ([`prepare`], independent of
 //!    other entries, so callers may run it on many threads; [`prepare_view`]
-//!    does the same on bytes the caller holds, copying nothing);
+//!    does the same on bytes the caller holds, reading them in place);
 //! 2. the links: origin constant, `index` equal to the position,
 //!    `prev_hash` equal to the previous body hash (zero at 0), time never
 //!    decreasing, index 0 and only index 0 a `Genesis`, the body's signer
@@ -238,7 +238,8 @@ pub fn prepare(bytes: Vec<u8>, index: u64) -> Result<Prepared, Error> {
     })
 }
 
-/// [`prepare`] on borrowed bytes, copying nothing.
+/// [`prepare`] on borrowed bytes: the entry and the strings and bytes of
+/// its event are read in place, not copied.
 ///
 /// # Errors
 /// As [`prepare`].
