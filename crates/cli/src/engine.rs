@@ -15,6 +15,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use gongkai_core::Error;
 use gongkai_core::chain::{ChainVerifier, Prepared, prepare, verify_queued};
 use gongkai_core::keys::BatchVerifier;
+use gongkai_node::package::parts;
 
 /// Entries per signature batch.
 pub const BATCH: usize = 1024;
@@ -95,20 +96,7 @@ impl Checked {
 
 /// Runs the parallel half on `entries` at indexes from `start`.
 pub fn check_parallel(start: u64, entries: Vec<Vec<u8>>, threads: usize) -> Checked {
-    // Taken from the front one batch at a time: splitting the remainder off
-    // again and again would copy (and page-fault in) the rest each time.
-    let mut batches: Vec<(u64, Vec<Vec<u8>>)> = Vec::with_capacity(entries.len().div_ceil(BATCH));
-    let mut rest = entries.into_iter();
-    let mut at = start;
-    loop {
-        let batch: Vec<Vec<u8>> = rest.by_ref().take(BATCH).collect();
-        if batch.is_empty() {
-            break;
-        }
-        let n = batch.len() as u64;
-        batches.push((at, batch));
-        at += n;
-    }
+    let batches: Vec<(u64, Vec<Vec<u8>>)> = parts(entries, BATCH, start).collect();
     let threads = threads.max(1);
     // Batches round-robin over the threads; results back in order.
     let mut parts: Vec<Option<Part>> = (0..batches.len()).map(|_| None).collect();
@@ -269,12 +257,7 @@ where
         let mut seq = 0;
         'feed: while !failed.load(Ordering::Relaxed) {
             let Some(chunk) = next() else { break };
-            let mut rest = chunk.into_iter();
-            loop {
-                let entries: Vec<Vec<u8>> = rest.by_ref().take(BATCH).collect();
-                if entries.is_empty() {
-                    break;
-                }
+            for (first, entries) in parts(chunk, BATCH, at) {
                 let n = entries.len() as u64;
                 let mut r = lock(&ready);
                 while seq >= r.next + window && !failed.load(Ordering::Relaxed) {
@@ -283,7 +266,7 @@ where
                 drop(r);
                 let job = Job {
                     seq,
-                    start: at,
+                    start: first,
                     entries,
                 };
                 if failed.load(Ordering::Relaxed) || job_tx.send(job).is_err() {

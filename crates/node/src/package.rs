@@ -22,6 +22,29 @@ fn threads() -> usize {
     })
 }
 
+/// `entries` (the first at index `start`) cut into consecutive parts of
+/// `size` entries (the last may be shorter), each with the index of its
+/// first entry. Parts are taken from the front one at a time: splitting
+/// the remainder off again and again would copy (and page-fault in) the
+/// rest each time.
+pub fn parts(
+    entries: Vec<Vec<u8>>,
+    size: usize,
+    start: u64,
+) -> impl Iterator<Item = (u64, Vec<Vec<u8>>)> {
+    let mut rest = entries.into_iter();
+    let mut at = start;
+    std::iter::from_fn(move || {
+        let part: Vec<Vec<u8>> = rest.by_ref().take(size.max(1)).collect();
+        if part.is_empty() {
+            return None;
+        }
+        let first = at;
+        at += part.len() as u64;
+        Some((first, part))
+    })
+}
+
 /// Prepares entries (framing, canonical body, field rules, hashes), split
 /// over the cores for large batches.
 pub fn prepare_all(
@@ -37,21 +60,9 @@ pub fn prepare_all(
             .collect();
     }
     let chunk = entries.len().div_ceil(threads);
-    let mut parts: Vec<Vec<Vec<u8>>> = Vec::new();
-    let mut it = entries.into_iter();
-    loop {
-        let part: Vec<Vec<u8>> = it.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        parts.push(part);
-    }
     std::thread::scope(|s| {
-        let handles: Vec<_> = parts
-            .into_iter()
-            .enumerate()
-            .map(|(k, part)| {
-                let first = start + (k * chunk) as u64;
+        let handles: Vec<_> = parts(entries, chunk, start)
+            .map(|(first, part)| {
                 s.spawn(move || {
                     part.into_iter()
                         .zip(first..)
@@ -122,25 +133,13 @@ pub fn check_package(
         return check_part(entries, start);
     }
     let chunk = entries.len().div_ceil(threads);
-    let mut parts: Vec<(Vec<Vec<u8>>, u64)> = Vec::new();
-    let mut it = entries.into_iter();
-    let mut first = start;
-    loop {
-        let part: Vec<Vec<u8>> = it.by_ref().take(chunk).collect();
-        if part.is_empty() {
-            break;
-        }
-        let n = part.len() as u64;
-        parts.push((part, first));
-        first += n;
-    }
-    let mut parts = parts.into_iter();
-    let Some((head, head_first)) = parts.next() else {
+    let mut parts = parts(entries, chunk, start);
+    let Some((head_first, head)) = parts.next() else {
         return check_part(Vec::new(), start);
     };
     std::thread::scope(|s| {
         let handles: Vec<_> = parts
-            .map(|(part, first)| s.spawn(move || check_part(part, first)))
+            .map(|(first, part)| s.spawn(move || check_part(part, first)))
             .collect();
         let mut results = vec![check_part(head, head_first)];
         for h in handles {
@@ -164,4 +163,27 @@ pub fn check_package(
         }
         Ok((prepared, Signatures { unchecked, verdict }))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parts;
+
+    #[test]
+    fn parts_are_consecutive_with_their_first_index() {
+        let entries: Vec<Vec<u8>> = (0..7u8).map(|i| vec![i]).collect();
+        let got: Vec<(u64, Vec<Vec<u8>>)> = parts(entries.clone(), 3, 10).collect();
+        assert_eq!(
+            got,
+            vec![
+                (10, entries[0..3].to_vec()),
+                (13, entries[3..6].to_vec()),
+                (16, entries[6..7].to_vec()),
+            ]
+        );
+        assert_eq!(parts(entries[..6].to_vec(), 3, 0).count(), 2);
+        assert_eq!(parts(Vec::new(), 3, 0).count(), 0);
+        // A size of 0 is taken as 1, never an endless run of empty parts.
+        assert_eq!(parts(entries, 0, 0).count(), 7);
+    }
 }
