@@ -234,41 +234,16 @@ impl Event {
     /// # Errors
     /// [`Error::InvalidField`] naming the first field that breaks a rule.
     pub fn from_message(msg: pb::EventBody, index: u64) -> Result<Event, Error> {
-        let (prev_hash, date, signer) = {
-            let v = EventView::from_parts(
-                &msg.origin,
-                msg.index,
-                &msg.prev_hash,
-                msg.time_ms,
-                &msg.signer,
-                msg.kind.as_ref().map(Kind::view),
-                index,
-            )?;
-            (v.prev_hash, v.date, v.signer)
-        };
-        let pb::EventBody {
-            origin,
-            index: claimed,
-            time_ms,
-            kind,
-            ..
-        } = msg;
-        // The field rules above checked both, so neither error can occur.
-        let origin = Origin::from_string(origin)?;
-        let kind = kind.ok_or(Error::InvalidField {
+        EventView::from_parts(
+            &msg.origin,
+            msg.index,
+            &msg.prev_hash,
+            msg.time_ms,
+            &msg.signer,
+            msg.kind.as_ref().map(Kind::view),
             index,
-            field: "kind",
-            reason: "no event kind is set".into(),
-        })?;
-        Ok(Event {
-            origin,
-            index: claimed,
-            prev_hash,
-            time_ms,
-            date,
-            signer,
-            kind,
-        })
+        )
+        .map(|v| v.to_event())
     }
 
     /// This event as a view, borrowing its fields.
