@@ -23,6 +23,11 @@ struct Inner {
     free: u64,
     syncs: u64,
     sync_delay: Option<Duration>,
+    /// The power is off: the disk is frozen as it was at that instant.
+    powered_off: bool,
+    /// Power goes off at the start of this many more syncs that find
+    /// unsynced bytes (0: not armed).
+    power_off_at_sync: u64,
 }
 
 /// An in-memory [`JournalFile`]. Clones share the same "disk", so a test
@@ -32,6 +37,10 @@ pub struct MemFile(Arc<Mutex<Inner>>);
 
 fn enospc() -> io::Error {
     io::Error::from_raw_os_error(28) // ENOSPC
+}
+
+fn power_is_off() -> io::Error {
+    io::Error::from_raw_os_error(5) // EIO
 }
 
 impl MemFile {
@@ -100,13 +109,38 @@ impl MemFile {
         f
     }
 
-    /// Power goes off: from now on no write and no sync reaches the disk
-    /// (each fails with ENOSPC, a write after storing half its bytes in
-    /// the page cache). [`MemFile::crash`] then gives what a restart sees.
+    /// Power goes off: the disk is frozen as it is at this instant. Every
+    /// later write, sync and truncate fails with EIO and changes nothing,
+    /// as nothing a dying system does reaches the platters.
+    /// [`MemFile::crash`] then gives what a restart sees.
     pub fn power_off(&self) {
-        let mut g = self.lock();
-        g.fail_writes = u32::MAX;
-        g.fail_syncs = u32::MAX;
+        self.lock().powered_off = true;
+    }
+
+    /// Arms a power cut at a point where unsynced bytes exist: the `n`-th
+    /// sync from now that finds written-but-unsynced bytes (`n >= 1`) cuts
+    /// the power instead of persisting them, as [`MemFile::power_off`]
+    /// does. Unlike a cut at a moment chosen by a timer, this one always
+    /// lands between a write and its sync, however the threads are
+    /// scheduled.
+    pub fn power_off_at_sync(&self, n: u64) {
+        assert!(n >= 1, "power_off_at_sync counts from 1");
+        self.lock().power_off_at_sync = n;
+    }
+
+    /// Whether the power is off.
+    pub fn is_powered_off(&self) -> bool {
+        self.lock().powered_off
+    }
+
+    /// Bytes written but not synced: what a power cut now would drop.
+    pub fn unsynced_len(&self) -> usize {
+        let g = self.lock();
+        if g.data.starts_with(&g.durable) {
+            g.data.len() - g.durable.len()
+        } else {
+            g.data.len()
+        }
     }
 
     /// A disk holding exactly `bytes`, all durable.
@@ -135,6 +169,9 @@ impl JournalFile for MemFile {
 
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         let mut g = self.lock();
+        if g.powered_off {
+            return Err(power_is_off());
+        }
         let (buf, fail) = if g.fail_writes > 0 {
             g.fail_writes -= 1;
             (&buf[..buf.len() / 2], true)
@@ -159,6 +196,16 @@ impl JournalFile for MemFile {
             std::thread::sleep(d);
         }
         let mut g = self.lock();
+        if g.powered_off {
+            return Err(power_is_off());
+        }
+        if g.power_off_at_sync > 0 && g.data != g.durable {
+            g.power_off_at_sync -= 1;
+            if g.power_off_at_sync == 0 {
+                g.powered_off = true;
+                return Err(power_is_off());
+            }
+        }
         if g.fail_syncs > 0 {
             g.fail_syncs -= 1;
             return Err(enospc());
@@ -170,6 +217,9 @@ impl JournalFile for MemFile {
 
     fn truncate(&self, len: u64) -> io::Result<()> {
         let mut g = self.lock();
+        if g.powered_off {
+            return Err(power_is_off());
+        }
         if g.fail_truncates > 0 {
             g.fail_truncates -= 1;
             return Err(io::Error::other("injected truncate failure"));
@@ -184,5 +234,32 @@ impl JournalFile for MemFile {
 
     fn free_space(&self) -> io::Result<u64> {
         Ok(self.lock().free)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn power_off_at_sync_cuts_only_where_bytes_are_unsynced() {
+        let f = MemFile::new();
+        f.power_off_at_sync(2);
+        f.write_at(b"ab", 0).unwrap();
+        f.sync().unwrap(); // 1st sync with unsynced bytes: persists
+        f.sync().unwrap(); // nothing unsynced: not counted
+        f.write_at(b"cd", 2).unwrap();
+        assert_eq!(f.unsynced_len(), 2);
+        assert!(f.sync().is_err(), "2nd sync with unsynced bytes: the cut");
+        assert!(f.is_powered_off());
+        // The disk is frozen: nothing a dying system does reaches it.
+        assert!(f.write_at(b"ef", 4).is_err());
+        assert!(f.truncate(2).is_err());
+        assert!(f.sync().is_err());
+        assert_eq!(f.data(), b"abcd");
+        assert_eq!(f.durable(), b"ab");
+        assert_eq!(f.crash(1).data(), b"abc");
+        assert_eq!(f.crash(9).data(), b"abcd");
+        assert_eq!(f.crash(0).data(), b"ab");
     }
 }
