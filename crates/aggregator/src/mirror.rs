@@ -33,7 +33,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gongkai_core::Hash;
-use gongkai_core::calendar::WorkCalendar;
 use gongkai_core::chain::{ChainVerifier, Prepared, prepare, verify_signatures};
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongkai_core::county;
@@ -138,7 +137,6 @@ fn fold_journal(
             view.origin()
         )));
     }
-    let calendar = WorkCalendar::shipped();
     let mut chain = ChainVerifier::new(view.origin().clone(), &[genesis]);
     let mut tree = TreeState::new();
     let mut rng = rand::rng();
@@ -177,7 +175,7 @@ fn fold_journal(
             verify_signatures(&checks, &mut rng)
                 .map_err(|e| AggregatorError::Fatal(format!("mirror: {e}")))?;
         }
-        view.projection().apply(&to_apply, &nodes, &[], calendar)?;
+        view.projection().apply(&to_apply, &nodes, &[])?;
         start = end;
     }
     Ok((chain, tree))

@@ -24,7 +24,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use gongkai_core::Hash;
-use gongkai_core::calendar::WorkCalendar;
 use gongkai_core::chain::Prepared;
 use gongkai_core::merkle::NodeId;
 use gongkai_node::view::LogView;
@@ -203,9 +202,8 @@ impl Drop for Projector {
 }
 
 fn run(view: &LogView, rx: &Receiver<Job>, shared: &Shared) {
-    let calendar = WorkCalendar::shipped();
     for job in rx {
-        let result = apply(view, job, calendar);
+        let result = apply(view, job);
         let mut p = shared
             .progress
             .lock()
@@ -229,7 +227,7 @@ fn run(view: &LogView, rx: &Receiver<Job>, shared: &Shared) {
 }
 
 /// Stores one job's projection, then publishes its size and checkpoint.
-fn apply(view: &LogView, job: Job, calendar: &WorkCalendar) -> Result<(), AggregatorError> {
+fn apply(view: &LogView, job: Job) -> Result<(), AggregatorError> {
     for part in job.parts {
         let applied: Vec<Applied<'_>> = part
             .entries
@@ -240,8 +238,7 @@ fn apply(view: &LogView, job: Job, calendar: &WorkCalendar) -> Result<(), Aggreg
                 event: &p.event,
             })
             .collect();
-        view.projection()
-            .apply(&applied, &part.nodes, &[], calendar)?;
+        view.projection().apply(&applied, &part.nodes, &[])?;
         view.publish_size(part.size);
     }
     if let Some((size, note)) = job.cosigned {

@@ -123,7 +123,7 @@ const MS: u64 = 1000;
 /// few fields (like the catalog fold), plus the findings.
 #[derive(Debug)]
 pub struct Review {
-    calendar: &'static WorkCalendar,
+    calendar: WorkCalendar,
     as_of: Date,
     /// Cosigned, sorted by size.
     cosigned: Vec<Cosigned>,
@@ -168,7 +168,7 @@ impl Review {
             suffix_min[j] = m;
         }
         Review {
-            calendar: WorkCalendar::shipped(),
+            calendar: WorkCalendar::shipped().clone(),
             as_of,
             cosigned,
             prefix_max,
@@ -179,6 +179,15 @@ impl Review {
             periods: BTreeMap::new(),
             findings: Vec::new(),
         }
+    }
+
+    /// Judges with `calendar` (the calendar in force: the seed table and
+    /// the tables the county published, FORMAT.md § 14.1) instead of the
+    /// seed alone.
+    #[must_use]
+    pub fn with_calendar(mut self, calendar: WorkCalendar) -> Review {
+        self.calendar = calendar;
+        self
     }
 
     /// Latest cosignature time on a checkpoint of size `<= index` (one that
@@ -350,6 +359,7 @@ impl Review {
             }
             Kind::RequestExtended(r) => {
                 self.clock_step(index, &r.request_id, &r.date, ClockEvent::Extended);
+                self.judge_extension(index, &r.request_id);
             }
             Kind::RequestAnswered(r) => {
                 if let (Some(req), Ok(answered)) = (
@@ -357,8 +367,8 @@ impl Review {
                     Date::parse(&r.date_answered),
                 ) {
                     match (
-                        req.clock.is_late(self.calendar, answered),
-                        req.clock.deadline(self.calendar),
+                        req.clock.is_late(&self.calendar, answered),
+                        req.clock.deadline(&self.calendar),
                     ) {
                         (Ok(true), deadline) => {
                             let due = match deadline {
@@ -463,10 +473,39 @@ impl Review {
         }
     }
 
+    /// An extension after the deadline in force is void (Article 33): the
+    /// ledger records it, the judgement reports it and counts no extra days.
+    fn judge_extension(&mut self, index: u64, id: &str) {
+        let Some(req) = self.requests.get(id) else {
+            return;
+        };
+        let Some(on) = req.clock.extended_on() else {
+            return;
+        };
+        match req.clock.extension_in_time(&self.calendar) {
+            Ok(Some(false)) => self.findings.push(Finding::new(
+                Severity::Violation,
+                "late-extension",
+                Some(index),
+                id,
+                format!(
+                    "extended {on}, after the deadline in force (received at index {}): the \
+                     extension is void and the answer is judged without it",
+                    req.received_at
+                ),
+            )),
+            Ok(_) => {}
+            Err(e) => {
+                let f = cannot(Some(index), id, "extension deadline", &e);
+                self.findings.push(f);
+            }
+        }
+    }
+
     fn clock_step(&mut self, index: u64, id: &str, date: &str, step: fn(Date) -> ClockEvent) {
         let Ok(date) = Date::parse(date) else { return };
         if let Some(req) = self.requests.get_mut(id)
-            && let Err(e) = req.clock.apply(self.calendar, step(date))
+            && let Err(e) = req.clock.apply(step(date))
         {
             let f = cannot(Some(index), id, "request clock", &e);
             self.findings.push(f);
@@ -477,7 +516,7 @@ impl Review {
     /// periods, overdue open requests) and returns every finding, in log
     /// order (findings without an index last).
     pub fn finish(mut self) -> Vec<Finding> {
-        let calendar = self.calendar;
+        let calendar = &self.calendar;
         for (id, m) in &self.matters {
             let (Some(periodicity), Some(from)) = (m.periodicity, m.periods_from) else {
                 continue;
@@ -771,6 +810,73 @@ mod tests {
             missing[0].detail.contains("2026-Q2"),
             "{}",
             missing[0].detail
+        );
+    }
+
+    /// A late extension is on the ledger but void: reported, and the answer
+    /// is judged without its 20 extra days. In a year without a holiday
+    /// table, the judgement says it cannot be made yet.
+    #[test]
+    fn late_extensions_are_void_and_uncovered_years_wait() {
+        let received = |id: &str, d: &str| {
+            Kind::RequestReceived(pb::RequestReceived {
+                request_id: id.into(),
+                date_received: d.into(),
+                subject: "决算".into(),
+            })
+        };
+        let extended = |id: &str, d: &str| {
+            Kind::RequestExtended(pb::RequestExtended {
+                request_id: id.into(),
+                date: d.into(),
+                approved_by: "局长".into(),
+                reason: "需要协调".into(),
+            })
+        };
+        let answered = |id: &str, d: &str| {
+            Kind::RequestAnswered(pb::RequestAnswered {
+                request_id: id.into(),
+                date_answered: d.into(),
+                decision: pb::Decision::Disclosed as i32,
+                ..Default::default()
+            })
+        };
+        let next = WorkCalendar::shipped().last_year() + 1;
+        let (r, e) = (format!("{next}-01-05"), format!("{next}-01-06"));
+        let f = review(
+            vec![
+                // Due 2026-03-30; extended 03-31 (void); answered 04-10.
+                (received("late", "2026-03-02"), at("2026-03-02")),
+                (extended("late", "2026-03-31"), at("2026-03-31")),
+                (answered("late", "2026-04-10"), at("2026-04-10")),
+                (received("next", &r), at(&r)),
+                (extended("next", &e), at(&e)),
+            ],
+            &format!("{next}-01-07"),
+            &[],
+        );
+        let k = kinds(&f);
+        assert!(
+            k.contains(&("late-extension", Some(2), "late".into())),
+            "{k:?}"
+        );
+        assert!(
+            k.contains(&("late-answer", Some(3), "late".into())),
+            "{k:?}"
+        );
+        let waiting: Vec<_> = f
+            .iter()
+            .filter(|f| f.subject == "next")
+            .map(|f| (f.kind, f.detail.as_str()))
+            .collect();
+        assert!(
+            waiting.iter().any(|(kind, detail)| *kind == "cannot-verify"
+                && detail.contains(&format!("cannot judge yet: no holiday table for {next}"))),
+            "{waiting:?}"
+        );
+        assert!(
+            waiting.iter().all(|(kind, _)| *kind == "cannot-verify"),
+            "{waiting:?}"
         );
     }
 }

@@ -767,8 +767,23 @@ pub struct RequestClock {
     excluded: Vec<(Date, Date)>,
     status: ClockStatus,
     extended_on: Option<Date>,
+    /// The deadline rule in force when the extension was recorded, to judge
+    /// later whether it came in time. Absent in clocks stored before it was
+    /// kept; such an extension was checked when it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    extension_basis: Option<ExtensionBasis>,
     answered_on: Option<Date>,
     last_event: Date,
+}
+
+/// What the deadline in force counted from when an extension was recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExtensionBasis {
+    counts_from: Date,
+    excluded: Vec<(Date, Date)>,
+    /// Start of the consultation open at the time, if any.
+    consulting_since: Option<Date>,
 }
 
 impl RequestClock {
@@ -780,6 +795,7 @@ impl RequestClock {
             excluded: Vec::new(),
             status: ClockStatus::Running,
             extended_on: None,
+            extension_basis: None,
             answered_on: None,
             last_event: received,
         }
@@ -810,7 +826,10 @@ impl RequestClock {
         self.answered_on
     }
 
-    /// Applies the next event of the request.
+    /// Applies the next event of the request. Needs no calendar: what the
+    /// ledger accepts never depends on holiday data (FORMAT.md § Working
+    /// days). Whether an extension came in time is a judgement
+    /// ([`RequestClock::extension_in_time`]).
     ///
     /// # Errors
     /// [`Error::RequestClock`] (and the clock is unchanged) if the event is
@@ -818,10 +837,8 @@ impl RequestClock {
     /// status (a correction nobody asked for, a consultation ending that
     /// never started, a clarification or consultation while the clock is
     /// already stopped or paused), or is an extension that is a second one
-    /// or comes after the deadline in force or while a correction is
-    /// awaited; [`Error::CalendarYearNotCovered`] if judging an extension
-    /// needs a year the calendar does not cover.
-    pub fn apply(&mut self, calendar: &WorkCalendar, event: ClockEvent) -> Result<(), Error> {
+    /// or comes while a correction is awaited.
+    pub fn apply(&mut self, event: ClockEvent) -> Result<(), Error> {
         let date = event.date();
         let refuse = |reason| Error::RequestClock {
             event: event.name(),
@@ -869,9 +886,14 @@ impl RequestClock {
                 if let ClockStatus::AwaitingCorrection { .. } = self.status {
                     return Err(refuse("the clock is stopped awaiting a correction"));
                 }
-                if !self.can_extend_on(calendar, date)? {
-                    return Err(refuse("after the deadline in force"));
-                }
+                self.extension_basis = Some(ExtensionBasis {
+                    counts_from: self.counts_from,
+                    excluded: self.excluded.clone(),
+                    consulting_since: match self.status {
+                        ClockStatus::Consulting { since } => Some(since),
+                        _ => None,
+                    },
+                });
                 self.extended_on = Some(date);
             }
             (ClockEvent::Answered(_), _) => {
@@ -889,12 +911,7 @@ impl RequestClock {
     /// [`Error::CalendarYearNotCovered`] if counting needs a year the
     /// calendar does not cover.
     pub fn deadline(&self, calendar: &WorkCalendar) -> Result<Option<Deadline>, Error> {
-        let n = ANSWER_WORKING_DAYS
-            + if self.extended_on.is_some() {
-                EXTENSION_WORKING_DAYS
-            } else {
-                0
-            };
+        let n = self.working_days(calendar)?;
         let excluded = |d: Date| self.excluded.iter().any(|&(a, b)| a <= d && d <= b);
         match self.status {
             ClockStatus::AwaitingCorrection { .. } => Ok(None),
@@ -917,12 +934,7 @@ impl RequestClock {
     /// after `limit`. Counts only days up to `limit`, so a question about a
     /// date the holiday table covers never needs a year it does not cover.
     fn due_by(&self, calendar: &WorkCalendar, limit: Date) -> Result<Option<Date>, Error> {
-        let n = ANSWER_WORKING_DAYS
-            + if self.extended_on.is_some() {
-                EXTENSION_WORKING_DAYS
-            } else {
-                0
-            };
+        let n = self.working_days(calendar)?;
         let excluded = |d: Date| self.excluded.iter().any(|&(a, b)| a <= d && d <= b);
         let paused_from = match self.status {
             ClockStatus::AwaitingCorrection { .. } => return Ok(None),
@@ -932,6 +944,40 @@ impl RequestClock {
         calendar.walk(self.counts_from, n, excluded, |d| {
             d > limit || paused_from.is_some_and(|s| d >= s)
         })
+    }
+
+    /// Working days the request has: [`ANSWER_WORKING_DAYS`], plus
+    /// [`EXTENSION_WORKING_DAYS`] for an extension made in time.
+    fn working_days(&self, calendar: &WorkCalendar) -> Result<u32, Error> {
+        Ok(ANSWER_WORKING_DAYS
+            + if self.extension_in_time(calendar)? == Some(true) {
+                EXTENSION_WORKING_DAYS
+            } else {
+                0
+            })
+    }
+
+    /// Whether the extension, if any, came on or before the deadline in
+    /// force when it was made (Article 33): `None` without an extension.
+    /// A late extension is void: it adds no working days.
+    ///
+    /// # Errors
+    /// [`Error::CalendarYearNotCovered`] if a day up to the extension's date
+    /// is in a year the calendar does not cover.
+    pub fn extension_in_time(&self, calendar: &WorkCalendar) -> Result<Option<bool>, Error> {
+        let Some(on) = self.extended_on else {
+            return Ok(None);
+        };
+        let Some(basis) = &self.extension_basis else {
+            // Recorded before the basis was kept, when the ledger refused
+            // late extensions: it was in time.
+            return Ok(Some(true));
+        };
+        let excluded = |d: Date| basis.excluded.iter().any(|&(a, b)| a <= d && d <= b);
+        let due = calendar.walk(basis.counts_from, ANSWER_WORKING_DAYS, excluded, |d| {
+            d > on || basis.consulting_since.is_some_and(|s| d >= s)
+        })?;
+        Ok(Some(due.is_none_or(|due| on <= due)))
     }
 
     /// Whether an answer on `answer` is late: after the deadline in force.
@@ -1376,7 +1422,7 @@ mod tests {
     fn clock(events: &[ClockEvent]) -> RequestClock {
         let mut c = RequestClock::new(d("2026-03-02"));
         for e in events {
-            c.apply(cal(), *e).unwrap();
+            c.apply(*e).unwrap();
         }
         c
     }
@@ -1414,7 +1460,7 @@ mod tests {
         assert_eq!(extended.can_extend_on(cal(), d("2026-04-01")), Ok(false));
         let mut again = extended.clone();
         assert!(matches!(
-            again.apply(cal(), ClockEvent::Extended(d("2026-04-01"))),
+            again.apply(ClockEvent::Extended(d("2026-04-01"))),
             Err(Error::RequestClock {
                 event: "extended",
                 reason: "the request was already extended once",
@@ -1422,16 +1468,56 @@ mod tests {
             })
         ));
         assert_eq!(again, extended, "a refused event changes nothing");
-        // One day too late.
-        let mut late = clock(&[]);
-        assert!(matches!(
-            late.apply(cal(), ClockEvent::Extended(d("2026-03-31"))),
-            Err(Error::RequestClock {
-                reason: "after the deadline in force",
-                ..
-            })
-        ));
-        assert_eq!(late, clock(&[]));
+        assert_eq!(extended.extension_in_time(cal()), Ok(Some(true)));
+        assert_eq!(clock(&[]).extension_in_time(cal()), Ok(None));
+        // One day too late: the ledger records it (no holiday data decides
+        // what is recorded), the judgement finds it void: no extra days.
+        let late = clock(&[ClockEvent::Extended(d("2026-03-31"))]);
+        assert_eq!(late.extended_on(), Some(d("2026-03-31")));
+        assert_eq!(late.extension_in_time(cal()), Ok(Some(false)));
+        assert_eq!(due(&late), due_on("2026-03-30"));
+        assert_eq!(late.is_late(cal(), d("2026-04-01")), Ok(true));
+    }
+
+    #[test]
+    fn extension_is_judged_by_the_rule_in_force_when_it_was_made() {
+        // Extended during a consultation (the count is paused, so any date
+        // is in time); the consultation ends later.
+        let c = clock(&[
+            ClockEvent::ConsultationStarted(d("2026-03-10")),
+            ClockEvent::Extended(d("2026-04-20")),
+            ClockEvent::ConsultationEnded(d("2026-04-21")),
+        ]);
+        assert_eq!(c.extension_in_time(cal()), Ok(Some(true)));
+        // Extended in time, then a correction restarts the period: the
+        // extension stays granted.
+        let c = clock(&[
+            ClockEvent::Extended(d("2026-03-05")),
+            ClockEvent::ClarificationAsked(d("2026-03-06")),
+            ClockEvent::ClarificationCorrected(d("2026-05-06")),
+        ]);
+        assert_eq!(c.extension_in_time(cal()), Ok(Some(true)));
+        // An extension in a year without a holiday table cannot be judged
+        // yet, and neither can the deadline; recording it still works.
+        let next = cal().last_year() + 1;
+        let mut c = RequestClock::new(Date::new(next, 1, 5).unwrap());
+        c.apply(ClockEvent::Extended(Date::new(next, 1, 6).unwrap()))
+            .unwrap();
+        assert_eq!(
+            c.extension_in_time(cal()),
+            Err(Error::CalendarYearNotCovered { year: next })
+        );
+        assert!(c.deadline(cal()).is_err());
+    }
+
+    /// A clock stored before the extension basis was kept still reads, and
+    /// its extension counts (it was checked when recorded).
+    #[test]
+    fn clock_stored_without_extension_basis_reads() {
+        let stored = r#"{"received":"2026-03-02","counts_from":"2026-03-02","excluded":[],"status":{"state":"running"},"extended_on":"2026-03-30","answered_on":null,"last_event":"2026-03-30"}"#;
+        let c: RequestClock = serde_json::from_str(stored).unwrap();
+        assert_eq!(c.extension_in_time(cal()), Ok(Some(true)));
+        assert_eq!(due(&c), due_on("2026-04-28"));
     }
 
     #[test]
@@ -1443,7 +1529,7 @@ mod tests {
         let mut refused = asked.clone();
         assert!(
             refused
-                .apply(cal(), ClockEvent::Extended(d("2026-03-05")))
+                .apply(ClockEvent::Extended(d("2026-03-05")))
                 .is_err()
         );
         // The corrected request arrives on 03-16: a fresh 20 working days.
@@ -1458,7 +1544,7 @@ mod tests {
         // A correction nobody asked for.
         let mut c = clock(&[]);
         assert!(
-            c.apply(cal(), ClockEvent::ClarificationCorrected(d("2026-03-05")))
+            c.apply(ClockEvent::ClarificationCorrected(d("2026-03-05")))
                 .is_err()
         );
     }
@@ -1495,7 +1581,7 @@ mod tests {
         // Ending what never started.
         let mut c = clock(&[]);
         assert!(
-            c.apply(cal(), ClockEvent::ConsultationEnded(d("2026-03-05")))
+            c.apply(ClockEvent::ConsultationEnded(d("2026-03-05")))
                 .is_err()
         );
     }
@@ -1504,20 +1590,19 @@ mod tests {
     fn request_clock_refuses_disorder_and_events_after_the_answer() {
         let mut c = clock(&[ClockEvent::ConsultationStarted(d("2026-03-10"))]);
         assert!(matches!(
-            c.apply(cal(), ClockEvent::ConsultationEnded(d("2026-03-09"))),
+            c.apply(ClockEvent::ConsultationEnded(d("2026-03-09"))),
             Err(Error::RequestClock {
                 reason: "dated before the previous event of the request",
                 ..
             })
         ));
         assert!(
-            c.apply(cal(), ClockEvent::ClarificationAsked(d("2026-03-11")))
+            c.apply(ClockEvent::ClarificationAsked(d("2026-03-11")))
                 .is_err()
         );
-        c.apply(cal(), ClockEvent::Answered(d("2026-03-20")))
-            .unwrap();
+        c.apply(ClockEvent::Answered(d("2026-03-20"))).unwrap();
         assert!(matches!(
-            c.apply(cal(), ClockEvent::Answered(d("2026-03-21"))),
+            c.apply(ClockEvent::Answered(d("2026-03-21"))),
             Err(Error::RequestClock {
                 reason: "the request is already answered",
                 ..

@@ -272,22 +272,23 @@ impl Catalog {
 
     /// Applies one event. On error the catalog is unchanged.
     ///
-    /// `calendar` is the working-day calendar the request rules use.
+    /// The rules need no working-day calendar: what the ledger accepts
+    /// never depends on holiday data, so a log verifies the same whatever
+    /// tables a verifier has (FORMAT.md § Working days). Deadlines are
+    /// judgements made later, with the calendar in force.
     ///
     /// # Errors
     /// [`Error::RuleViolation`] naming the rule (see FORMAT.md § Catalog
-    /// rules), or [`Error::CalendarYearNotCovered`] when a rule needs a
-    /// working-day count the holiday table cannot give (then the verdict is
-    /// "cannot verify", not "violation").
-    pub fn apply(&mut self, event: &Event, calendar: &WorkCalendar) -> Result<(), Error> {
-        self.apply_view(&event.view(), calendar)
+    /// rules).
+    pub fn apply(&mut self, event: &Event) -> Result<(), Error> {
+        self.apply_view(&event.view())
     }
 
     /// [`Catalog::apply`] on a view of the event.
     ///
     /// # Errors
     /// As [`Catalog::apply`].
-    pub fn apply_view(&mut self, event: &EventView, calendar: &WorkCalendar) -> Result<(), Error> {
+    pub fn apply_view(&mut self, event: &EventView) -> Result<(), Error> {
         let index = event.index;
         match &event.kind {
             Kind::Genesis(_) => {
@@ -404,26 +405,20 @@ impl Catalog {
                     Ok(pb::ClarificationStage::Asked) => ClockEvent::ClarificationAsked,
                     _ => ClockEvent::ClarificationCorrected,
                 };
-                self.clock_step(index, r.request_id, r.date, step, calendar)?;
+                self.clock_step(index, r.request_id, r.date, step)?;
             }
             Kind::ThirdPartyConsultation(r) => {
                 let step = match pb::ConsultationStage::try_from(r.stage) {
                     Ok(pb::ConsultationStage::Started) => ClockEvent::ConsultationStarted,
                     _ => ClockEvent::ConsultationEnded,
                 };
-                self.clock_step(index, r.request_id, r.date, step, calendar)?;
+                self.clock_step(index, r.request_id, r.date, step)?;
             }
             Kind::RequestExtended(r) => {
-                self.clock_step(index, r.request_id, r.date, ClockEvent::Extended, calendar)?;
+                self.clock_step(index, r.request_id, r.date, ClockEvent::Extended)?;
             }
             Kind::RequestAnswered(r) => {
-                self.clock_step(
-                    index,
-                    r.request_id,
-                    r.date_answered,
-                    ClockEvent::Answered,
-                    calendar,
-                )?;
+                self.clock_step(index, r.request_id, r.date_answered, ClockEvent::Answered)?;
             }
         }
         Ok(())
@@ -436,20 +431,68 @@ impl Catalog {
     ///
     /// # Errors
     /// As [`Catalog::apply`], for the first event that fails.
-    pub fn apply_all(&mut self, events: &[Event], calendar: &WorkCalendar) -> Result<(), Error> {
+    pub fn apply_all(&mut self, events: &[Event]) -> Result<(), Error> {
         if let [one] = events {
-            return self.apply(one, calendar);
+            return self.apply(one);
         }
         let mut scratch = Catalog::new();
         for event in events {
             self.copy_touched(event, &mut scratch);
         }
         for event in events {
-            scratch.apply(event, calendar)?;
+            scratch.apply(event)?;
         }
         for event in events {
             // Cannot fail: the same rules passed on the same relevant state.
-            self.apply(event, calendar)?;
+            self.apply(event)?;
+        }
+        Ok(())
+    }
+
+    /// The write policy a node adds to the rules (FORMAT.md § 7): an
+    /// extension it can judge to be after the deadline in force is refused,
+    /// since it would be void. Not a rule of the ledger: a verifier records
+    /// such an entry and reports it as `late-extension` (§ 17), and where
+    /// `calendar` cannot judge the date yet the write goes ahead, so no
+    /// write ever waits for holiday data. Reads the catalog as it is before
+    /// `events`, which must pass [`Catalog::apply_all`].
+    ///
+    /// # Errors
+    /// [`Error::RuleViolation`] `extension-in-time` naming the request.
+    pub fn check_write_policy(
+        &self,
+        events: &[Event],
+        calendar: &WorkCalendar,
+    ) -> Result<(), Error> {
+        if !events
+            .iter()
+            .any(|e| matches!(e.kind, crate::event::Kind::RequestExtended(_)))
+        {
+            return Ok(());
+        }
+        let mut scratch = Catalog::new();
+        for event in events {
+            self.copy_touched(event, &mut scratch);
+        }
+        for event in events {
+            scratch.apply(event)?;
+            let crate::event::Kind::RequestExtended(r) = &event.kind else {
+                continue;
+            };
+            let Some(req) = scratch.requests.get(r.request_id.as_str()) else {
+                continue;
+            };
+            if req.clock.extension_in_time(calendar) == Ok(Some(false)) {
+                return Err(violation(
+                    event.index,
+                    "extension-in-time",
+                    format!(
+                        "request {} is past its deadline: an extension on {} would be void \
+                         (it must be made on or before the deadline in force)",
+                        r.request_id, r.date
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -561,15 +604,13 @@ impl Catalog {
         request_id: &str,
         date: &str,
         step: fn(Date) -> ClockEvent,
-        calendar: &WorkCalendar,
     ) -> Result<(), Error> {
         let id = checked(index, request_id, RequestId::check)?;
         let date = Date::parse(date)?;
         let mut clock = self.open_request(index, id, date)?.clock.clone();
-        clock.apply(calendar, step(date)).map_err(|e| match e {
-            Error::CalendarYearNotCovered { .. } => e,
-            other => violation(index, "request-clock", other.to_string()),
-        })?;
+        clock
+            .apply(step(date))
+            .map_err(|e| violation(index, "request-clock", e.to_string()))?;
         if let Some(req) = self.requests.get_mut(id) {
             req.clock = clock;
         }

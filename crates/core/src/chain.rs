@@ -26,7 +26,6 @@
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::WorkCalendar;
 use crate::catalog::Catalog;
 use crate::checkpoint::Checkpoint;
 use crate::entry::{
@@ -356,7 +355,6 @@ impl ChainState {
 pub struct ChainVerifier {
     state: ChainState,
     trusted_genesis_keys: Vec<PublicKey>,
-    calendar: &'static WorkCalendar,
     /// False: the caller applies the catalog rules itself.
     rules: bool,
 }
@@ -377,7 +375,6 @@ impl ChainVerifier {
                 catalog: Catalog::new(),
             },
             trusted_genesis_keys: trusted.to_vec(),
-            calendar: WorkCalendar::shipped(),
             rules: true,
         }
     }
@@ -425,7 +422,6 @@ impl ChainVerifier {
         Ok(ChainVerifier {
             state,
             trusted_genesis_keys: Vec::new(),
-            calendar: WorkCalendar::shipped(),
             rules: true,
         })
     }
@@ -592,7 +588,7 @@ impl ChainVerifier {
     /// before it succeeds.
     fn commit(&mut self, p: &PreparedView) -> Result<(), Error> {
         if self.rules {
-            self.state.catalog.apply_view(&p.event, self.calendar)?;
+            self.state.catalog.apply_view(&p.event)?;
         }
         let s = &mut self.state;
         match &p.event.kind {

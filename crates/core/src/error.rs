@@ -76,9 +76,10 @@ pub enum Error {
     },
 
     // ---- the working-day calendar --------------------------------------
-    /// The holiday table does not cover a year: the answer cannot be
-    /// computed (never guessed).
-    #[error("cannot compute working days: the holiday table has no data for {year}")]
+    /// The holiday table does not cover a year: the judgement cannot be
+    /// made yet (never guessed); it appears once a table for the year is
+    /// published.
+    #[error("cannot judge yet: no holiday table for {year}")]
     CalendarYearNotCovered {
         /// The year that is missing.
         year: i32,

@@ -8,7 +8,6 @@ mod common;
 
 use common::{TestLog, content, key, matter};
 use gongkai_core::Error;
-use gongkai_core::calendar::WorkCalendar;
 use gongkai_core::catalog::{Catalog, Touched};
 use gongkai_core::event::{Event, Kind, pb};
 use proptest::prelude::*;
@@ -179,7 +178,6 @@ proptest! {
     fn touched_records_decide_like_the_whole_catalog(
         kinds in prop::collection::vec(kind(), 1..60)
     ) {
-        let cal = WorkCalendar::shipped();
         let mut log = TestLog::new(key(1));
         for k in kinds {
             log.push(k);
@@ -200,8 +198,8 @@ proptest! {
             let touched = Touched::of(&event);
             let mut working = load(&whole, &touched);
             let mut next = whole.clone();
-            let by_whole = next.apply(&event, cal).map_err(|e| e.to_string());
-            let by_working = working.apply(&event, cal).map_err(|e| e.to_string());
+            let by_whole = next.apply(&event).map_err(|e| e.to_string());
+            let by_working = working.apply(&event).map_err(|e| e.to_string());
             prop_assert_eq!(&by_whole, &by_working, "verdicts differ at {}", i);
             if by_whole.is_ok() {
                 accepted += 1;

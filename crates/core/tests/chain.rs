@@ -9,6 +9,7 @@ use gongkai_core::chain::{
     ChainState, ChainVerifier, Prepared, prepare, prepare_view, verify_queued, verify_signatures,
 };
 use gongkai_core::checkpoint::Checkpoint;
+use gongkai_core::date::Date;
 use gongkai_core::entry::Entry;
 use gongkai_core::event::{Kind, pb};
 use gongkai_core::hash::leaf_hash;
@@ -544,11 +545,9 @@ fn failed_push_leaves_the_verifier_unchanged() {
 
 #[test]
 fn apply_all_is_all_or_nothing() {
-    use gongkai_core::calendar::WorkCalendar;
     use gongkai_core::catalog::Catalog;
     use gongkai_core::event::Event;
 
-    let cal = WorkCalendar::shipped();
     let mut log = TestLog::new(key(1));
     log.define("m", pb::Periodicity::None, "");
     log.publish("a", "m", "");
@@ -561,10 +560,10 @@ fn apply_all_is_all_or_nothing() {
         .map(|(i, e)| e.decode_event(i as u64).unwrap())
         .collect();
     let mut catalog = Catalog::new();
-    catalog.apply_all(&events[..3], cal).unwrap();
+    catalog.apply_all(&events[..3]).unwrap();
     let before = catalog.clone();
     // "b" is fine, the second "a" is not: nothing of the batch may stick.
-    let err = catalog.apply_all(&events[3..], cal).unwrap_err();
+    let err = catalog.apply_all(&events[3..]).unwrap_err();
     assert!(
         matches!(
             err,
@@ -579,7 +578,7 @@ fn apply_all_is_all_or_nothing() {
     assert_eq!(catalog, before);
     let b = gongkai_core::types::ItemId::new("b").unwrap();
     assert!(!catalog.items.contains_key(&b));
-    catalog.apply_all(&events[3..4], cal).unwrap();
+    catalog.apply_all(&events[3..4]).unwrap();
     assert!(catalog.items.contains_key(&b));
 }
 
@@ -605,4 +604,77 @@ fn claimed_checks_are_the_pushed_checks() {
         assert_eq!(v.push_prepared(&p).unwrap(), claimed);
     }
     assert_eq!(rotations, 1);
+}
+
+/// What the ledger accepts never depends on holiday data: a log with
+/// requests in a year the holiday table does not cover verifies, and a late
+/// extension is recorded (the judgement, not the rules, finds it void).
+/// Only a node's write policy refuses an extension it can judge late.
+#[test]
+fn rules_need_no_calendar_and_the_policy_judges_only_what_it_can() {
+    use gongkai_core::calendar::WorkCalendar;
+    use gongkai_core::catalog::Catalog;
+    use gongkai_core::event::Event;
+
+    let cal = WorkCalendar::shipped();
+    let next = cal.last_year() + 1;
+    let mut log = TestLog::new(key(1));
+    let received = |id: &str, date: String| {
+        Kind::RequestReceived(pb::RequestReceived {
+            request_id: id.into(),
+            date_received: date,
+            subject: "申请公开".into(),
+        })
+    };
+    let extended = |id: &str, date: String| {
+        Kind::RequestExtended(pb::RequestExtended {
+            request_id: id.into(),
+            date,
+            approved_by: "局长".into(),
+            reason: "需要协调".into(),
+        })
+    };
+    log.push(received("late", "2026-03-02".into()));
+    // "Today" moves into the year without a table.
+    log.time = Date::new(next, 1, 7)
+        .unwrap()
+        .days_since_epoch()
+        .unsigned_abs()
+        * 86_400_000;
+    log.push(received("uncovered", format!("{next}-01-05")));
+    let events = |log: &TestLog| -> Vec<Event> {
+        log.entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| e.decode_event(i as u64).unwrap())
+            .collect()
+    };
+    let mut catalog = Catalog::new();
+    for e in events(&log) {
+        catalog.apply(&e).unwrap();
+    }
+
+    // An extension the calendar cannot judge yet: the policy lets it
+    // through (nothing waits for holiday data), the rules accept it.
+    log.push(extended("uncovered", format!("{next}-01-06")));
+    // An extension one working day after the deadline (2026-03-30).
+    log.push(extended("late", "2026-03-31".into()));
+    let late_index = log.entries.len() as u64 - 1;
+    let all = events(&log);
+    let (uncovered, late) = (&all[all.len() - 2..all.len() - 1], &all[all.len() - 1..]);
+    catalog.check_write_policy(uncovered, cal).unwrap();
+    let refused = catalog.check_write_policy(late, cal).unwrap_err();
+    assert!(
+        matches!(
+            &refused,
+            Error::RuleViolation { index, rule: "extension-in-time", .. } if *index == late_index
+        ),
+        "{refused:?}"
+    );
+    // The ledger's rules record both; so does a whole-chain verification.
+    catalog.apply_all(&all[all.len() - 2..]).unwrap();
+    let mut v = ChainVerifier::new(origin(), &[key(1).public_key()]);
+    for bytes in log.bytes() {
+        v.push(bytes).unwrap();
+    }
 }

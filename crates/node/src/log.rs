@@ -310,7 +310,6 @@ impl Log {
                 opts.data_dir.join("projection").display()
             )));
         }
-        let calendar = WorkCalendar::shipped();
         if len == 0 {
             return Err(NodeError::Fatal(
                 "the journal is empty (interrupted `gongkai node init`?): remove the data directory and init again"
@@ -361,7 +360,7 @@ impl Log {
                     stored_leaves.push(p.leaf_hash);
                 } else {
                     projection.load_catalog(&Touched::of(&p.event), &mut working)?;
-                    working.apply(&p.event, calendar)?;
+                    working.apply(&p.event)?;
                     nodes.extend(completed);
                     to_apply.push(Applied {
                         index,
@@ -373,7 +372,7 @@ impl Log {
                 last_time = p.event.time_ms;
             }
             projection.index_leaves(start, &stored_leaves)?;
-            projection.apply(&to_apply, &nodes, &[], calendar)?;
+            projection.apply(&to_apply, &nodes, &[])?;
             remove_redacted(
                 content,
                 prepared
@@ -430,7 +429,6 @@ impl Log {
     /// [`NodeError::Fatal`] naming the entry that breaks a rule, or the
     /// first record where the projection differs from the fold.
     pub fn check_catalog(&self, data_dir: &Path) -> Result<usize, NodeError> {
-        let calendar = WorkCalendar::shipped();
         let journal = self.journal();
         let len = journal.len();
         let mut fold = Catalog::new();
@@ -440,7 +438,7 @@ impl Log {
             let end = (start + CHUNK).min(len);
             for (i, bytes) in journal.read_range(start, end)?.into_iter().enumerate() {
                 let p = prepare(bytes, start + i as u64)?;
-                fold.apply(&p.event, calendar)?;
+                fold.apply(&p.event)?;
             }
             start = end;
         }
@@ -625,7 +623,7 @@ fn run_sequencer(log: &Log, mut seq: Sequencer, rx: &std::sync::mpsc::Receiver<O
         let (to_projector, groups) = std::sync::mpsc::sync_channel(PROJECTOR_QUEUE);
         let projector = std::thread::Builder::new()
             .name("gongkai-projector".into())
-            .spawn_scoped(s, move || run_projector(log, &groups, calendar));
+            .spawn_scoped(s, move || run_projector(log, &groups));
         if let Err(e) = projector {
             tracing::error!(error = %e, "could not start the projector: refusing writes");
             log.failed
@@ -867,13 +865,9 @@ fn wait_projected(log: &Log, size: u64) -> Result<(), NodeError> {
 /// A failure to store stops it (and with it the sequencer, whose next
 /// hand-over fails): the entries are durable in the journal, the start
 /// replays them into the projection.
-fn run_projector(
-    log: &Log,
-    groups: &std::sync::mpsc::Receiver<Committed>,
-    calendar: &WorkCalendar,
-) {
+fn run_projector(log: &Log, groups: &std::sync::mpsc::Receiver<Committed>) {
     for group in groups {
-        if let Err(e) = project(log, group, calendar) {
+        if let Err(e) = project(log, group) {
             tracing::error!(error = %e, "projection failed: refusing further writes; restart the node to replay the journal");
             log.failed.send_replace(Some(e.to_string()));
             return;
@@ -881,7 +875,7 @@ fn run_projector(
     }
 }
 
-fn project(log: &Log, group: Committed, calendar: &WorkCalendar) -> Result<(), NodeError> {
+fn project(log: &Log, group: Committed) -> Result<(), NodeError> {
     let Committed {
         base,
         entries,
@@ -903,7 +897,7 @@ fn project(log: &Log, group: Committed, calendar: &WorkCalendar) -> Result<(), N
                 event,
             })
             .collect();
-        log.projection.apply(&applied, &nodes, &keys, calendar)?;
+        log.projection.apply(&applied, &nodes, &keys)?;
         if let Ok(mut inflight) = log.inflight_keys.lock() {
             for (k, _) in &keys {
                 inflight.remove(k);
@@ -1025,7 +1019,11 @@ fn plan_job(
         events.push(event);
     }
     seq.catalog.load(&log.projection, &events)?;
-    seq.catalog.catalog().apply_all(&events, calendar)?;
+    let catalog = seq.catalog.catalog();
+    // Policy before the rules change anything: both read the state before
+    // the job (FORMAT.md § 7, `extension-in-time`).
+    catalog.check_write_policy(&events, calendar)?;
+    catalog.apply_all(&events)?;
     seq.writer = writer;
     Ok(JobPlan::New(bodies, events))
 }
@@ -1148,10 +1146,6 @@ impl From<CoreError> for NodeError {
             CoreError::RuleViolation { rule, detail, .. } => {
                 NodeError::Precondition { rule, detail }
             }
-            CoreError::CalendarYearNotCovered { .. } => NodeError::Precondition {
-                rule: "calendar",
-                detail: e.to_string(),
-            },
             other => NodeError::Invalid(other.to_string()),
         }
     }

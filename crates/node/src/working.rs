@@ -293,7 +293,6 @@ impl MaybeKnown {
 
 #[cfg(test)]
 mod tests {
-    use gongkai_core::calendar::WorkCalendar;
     use gongkai_core::event::{Kind, pb};
     use gongkai_core::hash::leaf_hash;
     use gongkai_core::keys::SigningKey;
@@ -398,8 +397,7 @@ mod tests {
                 event: &events[i].1,
             })
             .collect();
-        p.apply(&applied, &[], &[], WorkCalendar::shipped())
-            .unwrap();
+        p.apply(&applied, &[], &[]).unwrap();
     }
 
     /// The filter never forgets an id, across the growth of its filters,
@@ -429,7 +427,6 @@ mod tests {
     /// projection (and only for ids that may be there).
     #[test]
     fn unprojected_records_stay_until_stored() {
-        let cal = WorkCalendar::shipped();
         let ev = events();
         let tmp = tempfile::tempdir().unwrap();
         let p = Projection::open(tmp.path(), "example.gov.cn/test", 1 << 20).unwrap();
@@ -438,7 +435,7 @@ mod tests {
         let group = |ws: &mut WorkingSet, at: usize| {
             let batch = [ev[at].1.clone()];
             ws.load(&p, &batch).unwrap();
-            ws.catalog().apply_all(&batch, cal)
+            ws.catalog().apply_all(&batch)
         };
 
         // Define m, publish a and amend it; nothing stored yet.
@@ -476,7 +473,6 @@ mod tests {
     /// the projection holds the log up to where it was set aside.
     #[test]
     fn generations_drop_only_what_is_stored() {
-        let cal = WorkCalendar::shipped();
         let ev = log_of(vec![
             publish("a"),   // 2
             publish("b"),   // 3
@@ -496,7 +492,7 @@ mod tests {
             ws.settle(projected, at as u64);
             let batch = [ev[at].1.clone()];
             ws.load(&p, &batch).unwrap();
-            ws.catalog().apply_all(&batch, cal).unwrap();
+            ws.catalog().apply_all(&batch).unwrap();
         };
         group(&mut ws, 2, 2);
         group(&mut ws, 2, 3);

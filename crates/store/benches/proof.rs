@@ -12,7 +12,6 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 
-use gongkai_core::calendar::WorkCalendar;
 use gongkai_core::event::{Event, Kind, pb};
 use gongkai_core::hash::{Hash, leaf_hash};
 use gongkai_core::keys::SigningKey;
@@ -41,7 +40,6 @@ fn genesis() -> Event {
 }
 
 fn fill(p: &Projection) {
-    let calendar = WorkCalendar::shipped();
     let event = genesis();
     let mut tree = TreeState::new();
     const RUN: u64 = 4096;
@@ -59,7 +57,7 @@ fn fill(p: &Projection) {
                 event: &event,
             });
         }
-        p.apply(&entries, &nodes, &[], calendar).unwrap();
+        p.apply(&entries, &nodes, &[]).unwrap();
         start = end;
     }
     p.flush().unwrap();

@@ -50,7 +50,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use gongkai_core::Hash;
-use gongkai_core::calendar::{ClockEvent, RequestClock, WorkCalendar};
+use gongkai_core::calendar::{ClockEvent, RequestClock};
 use gongkai_core::catalog::{Catalog, ItemState, ItemStatus, MatterState, RequestState, Touched};
 use gongkai_core::date::Date;
 use gongkai_core::event::{Event, Kind, pb};
@@ -636,7 +636,6 @@ impl Projection {
         entries: &[Applied<'_>],
         nodes: &[(NodeId, Hash)],
         keys: &[(String, IdempotencyRecord)],
-        calendar: &WorkCalendar,
     ) -> Result<(), StoreError> {
         let Some(first) = entries.first() else {
             return Ok(());
@@ -659,7 +658,7 @@ impl Projection {
             writes: HashMap::new(),
         };
         for a in entries {
-            apply_event(&mut s, a, calendar)?;
+            apply_event(&mut s, a)?;
         }
         store_nodes(&self.db, &mut s.writes, nodes)?;
         for (k, rec) in keys {
@@ -1028,11 +1027,7 @@ impl HashReader for Projection {
 
 /// Updates the catalog records for one event (already validated by the
 /// catalog fold, so lookups that fail are skipped, not errors).
-fn apply_event(
-    s: &mut Staged<'_>,
-    a: &Applied<'_>,
-    calendar: &WorkCalendar,
-) -> Result<(), StoreError> {
+fn apply_event(s: &mut Staged<'_>, a: &Applied<'_>) -> Result<(), StoreError> {
     let index = a.index;
     match &a.event.kind {
         Kind::Genesis(_) | Kind::KeyRotated(_) => {}
@@ -1132,7 +1127,7 @@ fn apply_event(
             } else {
                 ClockEvent::ClarificationCorrected
             };
-            update_request(s, &r.request_id, &r.date, index, step, 0, calendar)?;
+            update_request(s, &r.request_id, &r.date, index, step, 0)?;
         }
         Kind::ThirdPartyConsultation(r) => {
             let step = if r.stage == pb::ConsultationStage::Started as i32 {
@@ -1140,18 +1135,10 @@ fn apply_event(
             } else {
                 ClockEvent::ConsultationEnded
             };
-            update_request(s, &r.request_id, &r.date, index, step, 0, calendar)?;
+            update_request(s, &r.request_id, &r.date, index, step, 0)?;
         }
         Kind::RequestExtended(r) => {
-            update_request(
-                s,
-                &r.request_id,
-                &r.date,
-                index,
-                ClockEvent::Extended,
-                0,
-                calendar,
-            )?;
+            update_request(s, &r.request_id, &r.date, index, ClockEvent::Extended, 0)?;
         }
         Kind::RequestAnswered(r) => {
             if let Some(c) = &r.content {
@@ -1173,7 +1160,6 @@ fn apply_event(
                 index,
                 ClockEvent::Answered,
                 r.decision,
-                calendar,
             )?;
         }
     }
@@ -1202,14 +1188,13 @@ fn update_request(
     index: u64,
     step: fn(Date) -> ClockEvent,
     decision: i32,
-    calendar: &WorkCalendar,
 ) -> Result<(), StoreError> {
     let k = key(b'r', id.as_bytes());
     if let Some(mut rec) = s.get::<RequestRecord>(&k)? {
         if let Ok(d) = Date::parse(date) {
-            // The fold accepted the event, so the clock accepts it too; a
-            // calendar gap leaves the clock as it was (reported elsewhere).
-            let _ = rec.clock.apply(calendar, step(d));
+            // The fold accepted the event, so the clock accepts it too (the
+            // clock's rules need no calendar).
+            let _ = rec.clock.apply(step(d));
         }
         if decision != 0 {
             rec.decision = decision;
@@ -1446,8 +1431,7 @@ mod tests {
             }),
         ];
         let events = signed_log(kinds, 1_772_500_000_000, 86_400_000);
-        p.apply(&applied(&events), &[], &[], WorkCalendar::shipped())
-            .unwrap();
+        p.apply(&applied(&events), &[], &[]).unwrap();
         let rec = p.request_of_content(&digest).unwrap().unwrap();
         assert_eq!(rec.request_id, "r1");
         assert_eq!(rec.answer_content.unwrap().media_type, "text/plain");
@@ -1593,18 +1577,17 @@ mod tests {
             }),
         ]);
 
-        let cal = WorkCalendar::shipped();
         let events = signed_log(kinds, 1_775_100_000_000, 60_000);
         let mut whole = Catalog::new();
         for (_, event) in &events {
-            whole.apply(event, cal).unwrap();
+            whole.apply(event).unwrap();
         }
         let applied = applied(&events);
         let tmp = tempfile::tempdir().unwrap();
         let p = open(tmp.path());
         // In two runs, so that later changes read records stored earlier.
-        p.apply(&applied[..9], &[], &[], cal).unwrap();
-        p.apply(&applied[9..], &[], &[], cal).unwrap();
+        p.apply(&applied[..9], &[], &[]).unwrap();
+        p.apply(&applied[9..], &[], &[]).unwrap();
 
         let mut loaded = Catalog::new();
         for (_, event) in &events {
