@@ -1,17 +1,22 @@
 //! The county log: a Merkle log (the BLAKE3 RFC 9162 tree of FORMAT.md § 8)
-//! whose leaves are [`gongkai_core::county::CountyLeaf`]s, signed by the
-//! county log key under the county's origin.
+//! whose leaves are [`gongkai_core::county::CountyLeaf`]s and published
+//! calendar tables ([`CalendarTable`], § 14.4), signed by the county log key
+//! under the county's origin.
 //!
 //! Stored in the `county` tree of the county database: `l || u64be(index)`
 //! → leaf, `h || level || u64be(index)` → stored hash, `tree` → the compact
-//! tree state, `checkpoint` → the newest signed county checkpoint. One
+//! tree state, `checkpoint` → the newest signed county checkpoint,
+//! `"cal:" || u64be(index)` → empty, marking each calendar leaf (so the open
+//! reads the calendar leaves without scanning the whole log). One
 //! append is one sled batch (atomic), synced ([`State::sync`]) before its
 //! checkpoint is served: after a power loss the county can never sign a
 //! different county checkpoint of a size it already published.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use gongkai_core::Hash;
+use gongkai_core::calendar::WorkCalendar;
+use gongkai_core::calendar::published::{CalendarTable, PublishedCalendars};
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongkai_core::hash::leaf_hash;
 use gongkai_core::keys::SigningKey;
@@ -28,6 +33,62 @@ pub struct CountyLog {
     origin: Origin,
     key: SigningKey,
     state: Mutex<(TreeState, String)>,
+    /// The calendar tables on the log, and the calendar in force.
+    calendars: RwLock<(PublishedCalendars, Arc<WorkCalendar>)>,
+}
+
+/// Why the county refuses to publish a calendar table.
+#[derive(Debug, thiserror::Error)]
+pub enum CalendarRefusal {
+    /// The year is published already and this is not an amendment.
+    #[error(
+        "{year} is already published (version {version}, county leaf {index}); to change it, amend it with a reason"
+    )]
+    AlreadyPublished {
+        /// The year.
+        year: i32,
+        /// Its newest version.
+        version: u32,
+        /// The county leaf of that version.
+        index: u64,
+    },
+    /// A first publication of a year the seed table covers, with other days
+    /// than the seed: that replaces the seed, so it needs a reason.
+    #[error(
+        "the table differs from the seed table built in for {year}: to replace it, amend it with a reason"
+    )]
+    DiffersFromSeed {
+        /// The year.
+        year: i32,
+    },
+    /// An amendment of a year nobody published and the seed does not cover.
+    #[error("{year} has no table to amend: publish it first")]
+    NothingToAmend {
+        /// The year.
+        year: i32,
+    },
+    /// An amendment that changes no day.
+    #[error("the table in force for {year} already says exactly this about every day")]
+    Unchanged {
+        /// The year.
+        year: i32,
+    },
+    /// The table itself is malformed.
+    #[error("{0}")]
+    Malformed(gongkai_core::Error),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] AggregatorError),
+}
+
+/// Prefix of the calendar leaf markers (distinct from every other key of
+/// the tree: `l…`, `h…`, `tree`, `checkpoint`).
+const CALENDAR_PREFIX: &[u8] = b"cal:";
+
+fn calendar_key(index: u64) -> Vec<u8> {
+    let mut k = CALENDAR_PREFIX.to_vec();
+    k.extend_from_slice(&index.to_be_bytes());
+    k
 }
 
 fn leaf_key(index: u64) -> Vec<u8> {
@@ -85,13 +146,131 @@ impl CountyLog {
             .map_err(|e| AggregatorError::Fatal(format!("sign county checkpoint: {e}")))?
             .to_string();
         tree.insert("checkpoint", note.as_bytes())?;
+        let mut published = PublishedCalendars::new();
+        for marker in tree.scan_prefix(CALENDAR_PREFIX) {
+            let (k, _) = marker?;
+            let index = k
+                .get(CALENDAR_PREFIX.len()..)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| AggregatorError::Fatal("county log: bad calendar marker".into()))?;
+            let leaf = tree.get(leaf_key(index))?.ok_or_else(|| {
+                AggregatorError::Fatal(format!("county log: calendar leaf {index} missing"))
+            })?;
+            let table = CalendarTable::decode(&leaf)
+                .and_then(|t| published.apply(index, t.clone()).map(|()| t))
+                .map_err(|e| {
+                    AggregatorError::Fatal(format!("county log: calendar leaf {index}: {e}"))
+                })?;
+            tracing::debug!(
+                index,
+                year = table.year(),
+                version = table.version(),
+                "calendar table"
+            );
+        }
+        let in_force = Arc::new(published.in_force());
         Ok(CountyLog {
             state_db,
             tree,
             origin,
             key,
             state: Mutex::new((state, note)),
+            calendars: RwLock::new((published, in_force)),
         })
+    }
+
+    /// The calendar in force: the seed table with every year the county
+    /// published replaced by its newest version (FORMAT.md § 14.4).
+    pub fn calendar(&self) -> Arc<WorkCalendar> {
+        self.calendars
+            .read()
+            .map(|g| Arc::clone(&g.1))
+            .unwrap_or_else(|p| Arc::clone(&p.into_inner().1))
+    }
+
+    /// Every published calendar table, in log order, with its leaf index.
+    pub fn calendar_history(&self) -> Vec<(u64, CalendarTable)> {
+        self.calendars
+            .read()
+            .map(|g| g.0.history().to_vec())
+            .unwrap_or_else(|p| p.into_inner().0.history().to_vec())
+    }
+
+    /// Publishes a year's holiday table as a leaf of the county log, under
+    /// the rules of FORMAT.md § 14.4: the first publication of a year
+    /// (`amend` false) is version 1 and, for a year the seed covers, must
+    /// agree with the seed; an amendment (`amend` true, with a reason) is
+    /// the next version and must change a day. Durable before it returns,
+    /// like every county append; the calendar in force changes at once.
+    /// Returns the leaf index and the new county checkpoint.
+    ///
+    /// # Errors
+    /// A [`CalendarRefusal`] that says why; nothing is appended then.
+    pub fn publish_calendar(
+        &self,
+        notice: &str,
+        reason: &str,
+        table: &str,
+        amend: bool,
+    ) -> Result<(u64, CalendarTable, String), CalendarRefusal> {
+        // The state lock orders this append with the periodic rounds; the
+        // calendar lock is taken inside it, for writing, only to publish.
+        let mut guard = self.lock()?;
+        let (published, in_force) = {
+            let g = self.calendars.read().unwrap_or_else(|p| p.into_inner());
+            (g.0.clone(), Arc::clone(&g.1))
+        };
+        if amend && reason.is_empty() {
+            return Err(CalendarRefusal::Malformed(
+                gongkai_core::Error::MalformedCalendarTable(
+                    "an amendment must say why (a reason)".into(),
+                ),
+            ));
+        }
+        // Parsed as version 1 to learn the year; rebuilt below with the
+        // version it takes.
+        let draft =
+            CalendarTable::new(1, notice, reason, table).map_err(CalendarRefusal::Malformed)?;
+        let year = draft.year();
+        let version = match (amend, published.latest(year)) {
+            (false, Some((index, t))) => {
+                return Err(CalendarRefusal::AlreadyPublished {
+                    year,
+                    version: t.version(),
+                    index,
+                });
+            }
+            (false, None) => {
+                if in_force.covers(year) && !draft.same_days_as(&in_force) {
+                    return Err(CalendarRefusal::DiffersFromSeed { year });
+                }
+                1
+            }
+            (true, _) if !in_force.covers(year) => {
+                return Err(CalendarRefusal::NothingToAmend { year });
+            }
+            (true, _) if draft.same_days_as(&in_force) => {
+                return Err(CalendarRefusal::Unchanged { year });
+            }
+            (true, _) => published.next_version(year),
+        };
+        let t = CalendarTable::new(version, notice, reason, table)
+            .map_err(CalendarRefusal::Malformed)?;
+        let index = guard.0.size();
+        let note = self.append_locked(&mut guard, &[t.encode()], &[calendar_key(index)])?;
+        let mut next = published;
+        next.apply(index, t.clone())
+            .map_err(|e| AggregatorError::Fatal(format!("calendar fold: {e}")))?;
+        let in_force = Arc::new(next.in_force());
+        *self.calendars.write().unwrap_or_else(|p| p.into_inner()) = (next, in_force);
+        Ok((index, t, note))
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, (TreeState, String)>, AggregatorError> {
+        self.state
+            .lock()
+            .map_err(|_| AggregatorError::Storage("county log lock poisoned".into()))
     }
 
     /// Appends the leaves of one round and signs the new county
@@ -101,18 +280,31 @@ impl CountyLog {
     /// # Errors
     /// Storage errors.
     pub fn append(&self, leaves: &[Vec<u8>]) -> Result<(u64, String), AggregatorError> {
-        let mut guard = self
-            .state
-            .lock()
-            .map_err(|_| AggregatorError::Storage("county log lock poisoned".into()))?;
+        let mut guard = self.lock()?;
+        let first = guard.0.size();
+        let note = self.append_locked(&mut guard, leaves, &[])?;
+        Ok((first, note))
+    }
+
+    /// Appends `leaves` (and the `markers` keys, empty values) in one
+    /// batch, signs and stores the new checkpoint, syncs, then updates
+    /// `guard`. Returns the new checkpoint.
+    fn append_locked(
+        &self,
+        guard: &mut (TreeState, String),
+        leaves: &[Vec<u8>],
+        markers: &[Vec<u8>],
+    ) -> Result<String, AggregatorError> {
         let mut tree = guard.0.clone();
-        let first = tree.size();
         let mut batch = sled::Batch::default();
         for leaf in leaves {
             batch.insert(leaf_key(tree.size()), leaf.as_slice());
             for (id, h) in tree.append(leaf_hash(leaf)) {
                 batch.insert(node_key(id), h.as_bytes());
             }
+        }
+        for m in markers {
+            batch.insert(m.as_slice(), &[] as &[u8]);
         }
         let cp = Checkpoint::new(self.origin.clone(), tree.size(), tree.root());
         let note = SignedCheckpoint::sign(&cp, &self.key)
@@ -127,7 +319,7 @@ impl CountyLog {
         // Durable (fdatasync) before the checkpoint is served.
         self.state_db.sync()?;
         *guard = (tree, note.clone());
-        Ok((first, note))
+        Ok(note)
     }
 
     /// The newest county checkpoint `(size, note)`.

@@ -75,10 +75,11 @@ impl Source for PortalSource {
     }
 
     fn log(&self, origin: &str) -> Option<Arc<dyn LogRead>> {
-        self.county
-            .mirrors
-            .get(origin)
-            .map(|m| Arc::clone(&m.view) as Arc<dyn LogRead>)
+        let view = self.county.mirrors.get(origin)?;
+        Some(Arc::new(gongkai_portal::model::WithCalendar {
+            log: Arc::clone(&view.view) as Arc<dyn LogRead>,
+            calendar: self.county.county_log.calendar(),
+        }))
     }
 
     fn evidence(&self) -> Vec<EvidenceInfo> {

@@ -130,6 +130,21 @@ impl County {
     }
 
     /// Authenticates a push for `origin` and applies its rate quota.
+    /// The request carries the admin token; `what` says what cannot be
+    /// done when no admin token is configured.
+    fn authorize_admin<T>(&self, req: &Request<T>, what: &str) -> Result<(), Status> {
+        let Some(admin) = self.admin_token else {
+            return Err(Status::permission_denied(format!(
+                "no admin_token_sha256 is configured: {what}"
+            )));
+        };
+        if bearer(req).is_some_and(|d| constant_eq(&admin, &d)) {
+            Ok(())
+        } else {
+            Err(Status::permission_denied("the admin token is required"))
+        }
+    }
+
     fn authorize_push<T>(&self, req: &Request<T>, origin: &str) -> Result<Arc<Mirror>, Status> {
         let mirror = self.mirrors.get(origin).ok_or_else(|| {
             Status::permission_denied(format!("{origin:?} is not a department of this county"))
@@ -529,15 +544,8 @@ impl v1::county_server::County for CountyService {
         &self,
         req: Request<v1::ClearEvidenceRequest>,
     ) -> Result<Response<v1::ClearEvidenceResponse>, Status> {
-        let Some(admin) = self.county.admin_token else {
-            return Err(Status::permission_denied(
-                "no admin_token_sha256 is configured: evidence cannot be cleared over the network",
-            ));
-        };
-        let ok = bearer(&req).is_some_and(|d| constant_eq(&admin, &d));
-        if !ok {
-            return Err(Status::permission_denied("the admin token is required"));
-        }
+        self.county
+            .authorize_admin(&req, "evidence cannot be cleared over the network")?;
         let origin = req.into_inner().origin;
         let mirror = Arc::clone(self.county.mirror(&origin)?);
         let _guard = mirror.staging.lock().await;
@@ -555,6 +563,66 @@ impl v1::county_server::County for CountyService {
             "evidence cleared by the operator; cosigning resumes"
         );
         Ok(Response::new(v1::ClearEvidenceResponse { cleared }))
+    }
+
+    async fn publish_calendar(
+        &self,
+        req: Request<v1::PublishCalendarRequest>,
+    ) -> Result<Response<v1::PublishCalendarResponse>, Status> {
+        self.county
+            .authorize_admin(&req, "calendar tables cannot be published over the network")?;
+        let r = req.into_inner();
+        let county_log = Arc::clone(&self.county.county_log);
+        let published = tokio::task::spawn_blocking(move || {
+            county_log.publish_calendar(&r.notice, &r.reason, &r.table, r.amend)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("publish task: {e}")))?;
+        use crate::county_log::CalendarRefusal as R;
+        let (index, table, checkpoint) = published.map_err(|e| match e {
+            R::Storage(e) => Status::from(e),
+            R::Malformed(_) => Status::invalid_argument(e.to_string()),
+            R::AlreadyPublished { .. } => Status::already_exists(e.to_string()),
+            R::DiffersFromSeed { .. } | R::NothingToAmend { .. } | R::Unchanged { .. } => {
+                Status::failed_precondition(e.to_string())
+            }
+        })?;
+        tracing::warn!(
+            year = table.year(),
+            version = table.version(),
+            notice = table.notice(),
+            reason = table.reason(),
+            index,
+            "calendar table published on the county log"
+        );
+        Ok(Response::new(v1::PublishCalendarResponse {
+            county_index: index,
+            version: table.version(),
+            checkpoint,
+            leaf: table.encode(),
+        }))
+    }
+
+    async fn list_calendar(
+        &self,
+        _req: Request<v1::ListCalendarRequest>,
+    ) -> Result<Response<v1::ListCalendarResponse>, Status> {
+        let published = self
+            .county
+            .county_log
+            .calendar_history()
+            .into_iter()
+            .map(|(county_index, t)| v1::CalendarLeaf {
+                county_index,
+                leaf: t.encode(),
+            })
+            .collect();
+        Ok(Response::new(v1::ListCalendarResponse {
+            published,
+            seed_years: gongkai_core::calendar::WorkCalendar::shipped()
+                .years()
+                .collect(),
+        }))
     }
 }
 
@@ -583,6 +651,10 @@ impl LogSource for County {
 
     fn shutdown(&self) -> watch::Receiver<bool> {
         self.shutdown.clone()
+    }
+
+    fn calendar(&self) -> Arc<gongkai_core::calendar::WorkCalendar> {
+        self.county_log.calendar()
     }
 }
 

@@ -488,7 +488,10 @@ async fn replication_cosigning_content_and_county_log() {
     for _ in 0..200 {
         let cp = county_checkpoint(&mut cc).await;
         if cp.checkpoint().size > 0 {
-            let leaves = county_leaves(&mut cc).await;
+            // Only leaves under this checkpoint: a round may append more
+            // between reading the checkpoint and reading the leaves.
+            let mut leaves = county_leaves(&mut cc).await;
+            leaves.truncate(usize::try_from(cp.checkpoint().size).unwrap());
             if let Some(i) = leaves.iter().position(|l| {
                 CountyLeaf::decode(l)
                     .unwrap()

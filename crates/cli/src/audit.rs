@@ -32,9 +32,11 @@ use anyhow::{Context as _, Result};
 use clap::Args;
 use gongkai_core::Hash;
 use gongkai_core::audit::{Cosigned, Finding, Review, Severity};
+use gongkai_core::calendar::WorkCalendar;
+use gongkai_core::calendar::published::PublishedCalendars;
 use gongkai_core::chain::ChainVerifier;
 use gongkai_core::checkpoint::SignedCheckpoint;
-use gongkai_core::county::CountyLeaf;
+use gongkai_core::county::CountyRecord;
 use gongkai_core::date::Date;
 use gongkai_core::evidence::{Evidence, Misbehaviour};
 use gongkai_core::keys::PublicKey;
@@ -183,6 +185,15 @@ pub struct CountyNote {
     pub checkpoint: SignedCheckpoint,
 }
 
+/// What the export's county log holds for the department audits.
+#[derive(Debug, Clone, Default)]
+pub struct CountyRecords {
+    /// The department checkpoints its leaves hold.
+    pub notes: Vec<CountyNote>,
+    /// The calendar tables it published (FORMAT.md § 14.4).
+    pub calendars: PublishedCalendars,
+}
+
 /// The signed checkpoints inside a piece of evidence.
 fn evidence_checkpoints(e: &Evidence) -> Vec<&SignedCheckpoint> {
     match &e.what {
@@ -214,7 +225,8 @@ fn error_kind(e: &gongkai_core::Error) -> &'static str {
 /// Audits one log of the export at `root`. `county_notes` are the
 /// department checkpoints the export's county log holds (those of other
 /// logs are ignored): each is checked like a `checkpoints/<m>` file, and
-/// its cosignatures count for back-dating.
+/// its cosignatures count for back-dating. Deadlines are judged with
+/// `calendar` (the seed and the tables the county log published).
 ///
 /// # Errors
 /// Only an origin that cannot be a directory; everything wrong with the
@@ -225,6 +237,7 @@ pub fn audit_log(
     trust: &Trust,
     as_of: Date,
     county_notes: &[CountyNote],
+    calendar: &WorkCalendar,
 ) -> Result<LogAudit> {
     let dir = layout::log_dir(root, origin)?;
     let mut cx = Ctx {
@@ -405,7 +418,7 @@ pub fn audit_log(
     // 3. Walk the entries.
     let started = Instant::now();
     let mut verifier = ChainVerifier::new(origin.clone(), &genesis_keys);
-    let mut review = Review::new(as_of, &cosigned);
+    let mut review = Review::new(as_of, &cosigned).with_calendar(calendar.clone());
     let mut tiles = TileBuilder::new();
     let mut expected: BTreeSet<String> = BTreeSet::new();
     let mut uses: Vec<ContentUse> = Vec::new();
@@ -689,7 +702,7 @@ pub fn audit_log(
 ///
 /// # Errors
 /// Only a county origin that cannot be a directory.
-pub fn audit_county(root: &Path, trust: &Trust) -> Result<Option<(LogAudit, Vec<CountyNote>)>> {
+pub fn audit_county(root: &Path, trust: &Trust) -> Result<Option<(LogAudit, CountyRecords)>> {
     let base = root.join(layout::COUNTY);
     if !base.is_dir() {
         return Ok(None);
@@ -713,12 +726,12 @@ pub fn audit_county(root: &Path, trust: &Trust) -> Result<Option<(LogAudit, Vec<
                 "the county export must list exactly one log".into(),
             );
             out.findings = cx.findings;
-            return Ok(Some((out, Vec::new())));
+            return Ok(Some((out, CountyRecords::default())));
         }
         Err(e) => {
             cx.violation("county", None, layout::MANIFEST, e.clone());
             out.findings = cx.findings;
-            return Ok(Some((out, Vec::new())));
+            return Ok(Some((out, CountyRecords::default())));
         }
     };
     out.origin = origin.to_string();
@@ -737,12 +750,12 @@ pub fn audit_county(root: &Path, trust: &Trust) -> Result<Option<(LogAudit, Vec<
                 format!("checkpoint of log {}", cp.checkpoint().origin),
             );
             out.findings = cx.findings;
-            return Ok(Some((out, Vec::new())));
+            return Ok(Some((out, CountyRecords::default())));
         }
         Err(e) => {
             cx.violation("checkpoint", None, layout::CHECKPOINT, e);
             out.findings = cx.findings;
-            return Ok(Some((out, Vec::new())));
+            return Ok(Some((out, CountyRecords::default())));
         }
     };
     let size = cp.checkpoint().size;
@@ -775,6 +788,7 @@ pub fn audit_county(root: &Path, trust: &Trust) -> Result<Option<(LogAudit, Vec<
     let mut tiles = TileBuilder::new();
     let mut expected: BTreeSet<String> = BTreeSet::new();
     let mut notes = Vec::new();
+    let mut calendars = PublishedCalendars::new();
     let mut complete = true;
     for b in entry_bundles_for_size(size) {
         let path = b.path();
@@ -813,19 +827,42 @@ pub fn audit_county(root: &Path, trust: &Trust) -> Result<Option<(LogAudit, Vec<
                 compare_tile(&dir, &mut cx, &id.path(), &hashes, index);
                 expected.insert(id.path());
             }
-            match CountyLeaf::decode(leaf) {
-                Ok(l) => {
+            match CountyRecord::decode(leaf) {
+                Ok(CountyRecord::Checkpoints(l)) => {
                     out.entries_verified += 1;
                     notes.extend(l.checkpoints.into_iter().map(|checkpoint| CountyNote {
                         file: cx.full(&path),
                         checkpoint,
                     }));
                 }
+                Ok(CountyRecord::Calendar(t)) => {
+                    out.entries_verified += 1;
+                    let (kind, what) = if t.version() == 1 {
+                        ("calendar-published", "published")
+                    } else {
+                        ("calendar-amended", "amended")
+                    };
+                    let mut detail = format!(
+                        "holiday table for {} {what}, version {} ({})",
+                        t.year(),
+                        t.version(),
+                        t.notice()
+                    );
+                    if !t.reason().is_empty() {
+                        detail.push_str(&format!(": {}", t.reason()));
+                    }
+                    match calendars.apply(index, t) {
+                        Ok(()) => cx.push(Severity::Info, kind, Some(index), &path, detail),
+                        Err(e) => {
+                            cx.violation("calendar-version", Some(index), &path, e.to_string())
+                        }
+                    }
+                }
                 Err(e) => cx.violation(
                     "county-leaf",
                     Some(index),
                     &path,
-                    format!("not a county leaf (FORMAT.md § 19): {e}"),
+                    format!("not a county leaf (FORMAT.md § 14.4, § 19): {e}"),
                 ),
             }
         }
@@ -861,7 +898,7 @@ pub fn audit_county(root: &Path, trust: &Trust) -> Result<Option<(LogAudit, Vec<
     }
     out.verify_secs = started.elapsed().as_secs_f64();
     out.findings = cx.findings;
-    Ok(Some((out, notes)))
+    Ok(Some((out, CountyRecords { notes, calendars })))
 }
 
 fn compare_tile(dir: &Path, cx: &mut Ctx, path: &str, hashes: &[Hash], index: u64) {
@@ -898,10 +935,20 @@ pub fn run(a: AuditArgs, json: bool) -> Result<u8> {
     };
     let started = Instant::now();
     let county = audit_county(&a.dir, &trust)?;
-    let notes = county.as_ref().map_or(&[][..], |(_, n)| n.as_slice());
+    let notes = county.as_ref().map_or(&[][..], |(_, r)| r.notes.as_slice());
+    // The county's calendar tables count only from a county log that
+    // verified under a trusted county key; else the seed table alone.
+    let calendar = match &county {
+        Some((c, r))
+            if c.violations() == 0 && !c.findings.iter().any(|f| f.kind == "county-unverified") =>
+        {
+            r.calendars.in_force()
+        }
+        _ => WorkCalendar::shipped().clone(),
+    };
     let mut logs = Vec::new();
     for o in &origins {
-        logs.push(audit_log(&a.dir, o, &trust, as_of, notes)?);
+        logs.push(audit_log(&a.dir, o, &trust, as_of, notes, &calendar)?);
     }
     if let Some((c, _)) = county {
         logs.push(c);

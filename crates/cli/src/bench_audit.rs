@@ -122,7 +122,14 @@ pub fn run(a: &AuditBenchArgs) -> Result<()> {
     // Judged on the day the log was made: every request is still in time.
     let as_of = Date::new(2026, 3, 2)?;
     let t = Instant::now();
-    let report = crate::audit::audit_log(&root, &origin, &trust, as_of, &[])?;
+    let report = crate::audit::audit_log(
+        &root,
+        &origin,
+        &trust,
+        as_of,
+        &[],
+        gongkai_core::calendar::WorkCalendar::shipped(),
+    )?;
     let total = t.elapsed().as_secs_f64();
     let violations = report.violations();
     let n = a.entries as f64;

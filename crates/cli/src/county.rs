@@ -143,7 +143,7 @@ pub fn run_aggregator(args: &AggregatorArgs) -> Result<()> {
     })
 }
 
-fn connect(conn: &Connection) -> Result<CountyClient<Channel>> {
+pub(crate) fn connect(conn: &Connection) -> Result<CountyClient<Channel>> {
     let mut endpoint = Endpoint::from_shared(conn.server.clone())
         .with_context(|| format!("invalid --server address {:?}", conn.server))?
         .connect_timeout(Duration::from_secs(10));

@@ -458,10 +458,11 @@ async fn wait_cosigned(county: SocketAddr, sizes: &[(String, u64)]) -> Result<()
         let behind: Vec<&str> = sizes
             .iter()
             .filter(|(origin, size)| {
-                !status
-                    .departments
-                    .iter()
-                    .any(|d| &d.origin == origin && d.cosigned_size >= *size)
+                !status.departments.iter().any(|d| {
+                    // Cosigned, and every document mirrored: a reader's
+                    // verification checks the content too.
+                    &d.origin == origin && d.cosigned_size >= *size && d.missing_content == 0
+                })
             })
             .map(|(o, _)| o.as_str())
             .collect();
@@ -470,7 +471,7 @@ async fn wait_cosigned(county: SocketAddr, sizes: &[(String, u64)]) -> Result<()
         }
         if started.elapsed() > Duration::from_secs(120) {
             bail!(
-                "the county has not cosigned {} after 2 minutes",
+                "the county has not cosigned (with every document) {} after 2 minutes",
                 behind.join(", ")
             );
         }
@@ -546,6 +547,8 @@ fn print_ready(
             "port_base": setup.port_base,
             "new_events": fresh,
             "verified": verified.is_ok(),
+            // Why not, in the words of `verify` (empty when verified).
+            "verify_error": verified.as_ref().err().map_or("", String::as_str),
         });
         println!("{v}");
         return;

@@ -225,9 +225,9 @@ fn county_checkpoints(
 ) -> Result<Vec<(u64, String)>> {
     let mut out = std::collections::BTreeMap::new();
     for (i, leaf) in county.leaves.iter().enumerate() {
-        let leaf = gongkai_core::county::CountyLeaf::decode(leaf)
+        let leaf = gongkai_core::county::CountyRecord::decode(leaf)
             .map_err(|e| Failure::Verify(format!("county leaf {i}: {e}")))?;
-        for cp in leaf.checkpoints {
+        for cp in leaf.checkpoints() {
             let c = cp.checkpoint();
             if c.origin == *origin && c.size <= size {
                 out.insert(c.size, cp.to_string());

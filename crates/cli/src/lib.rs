@@ -25,6 +25,7 @@ pub mod audit;
 mod bench;
 mod bench_audit;
 mod bench_county;
+mod calendar;
 mod certs;
 pub mod client;
 mod county;
@@ -168,6 +169,10 @@ pub enum Command {
     /// evidence.
     #[command(subcommand)]
     County(county::CountyCommand),
+    /// The working-day calendar: publish next year's holiday table on the
+    /// county log (each November), amend one, show what is in force.
+    #[command(subcommand)]
+    Calendar(calendar::CalendarCommand),
 }
 
 /// `gongkai keygen`.
@@ -639,6 +644,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 .block_on(county::run(&cli.conn, c, cli.json))
                 .map(|()| 0)
         }
+        Command::Calendar(c) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime
+                .block_on(calendar::run(&cli.conn, c, cli.json))
+                .map(|()| 0)
+        }
         command => run_client(Cli { command, ..cli }),
     }
 }
@@ -689,6 +702,7 @@ fn run_client(cli: Cli) -> anyhow::Result<u8> {
             | Command::Audit(_)
             | Command::CheckProof(_)
             | Command::Aggregator(_)
+            | Command::Calendar(_)
             | Command::County(_) => Ok(()),
             Command::Upload(a) => write::upload(&node, a, json).await,
             Command::Matter(c) => write::matter(&node, c, json).await,

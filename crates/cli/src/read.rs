@@ -527,6 +527,7 @@ pub(crate) async fn requests(node: &Node, a: RequestsArgs, json: bool) -> Result
                     "date_answered": r.date_answered, "decision": decision_name(r.decision),
                     "late": r.late, "extended": r.extended,
                     "received_index": r.received_index, "last_index": r.last_index,
+                    "not_judged": r.not_judged, "calendar": r.calendar,
                 })
             })
             .collect();
@@ -551,10 +552,12 @@ pub(crate) async fn requests(node: &Node, a: RequestsArgs, json: bool) -> Result
         t.row(vec![
             r.request_id.clone(),
             r.date_received.clone(),
-            if r.deadline.is_empty() {
-                "-".into()
-            } else {
+            if !r.deadline.is_empty() {
                 r.deadline.clone()
+            } else if !r.not_judged.is_empty() {
+                "cannot judge yet".into()
+            } else {
+                "-".into()
             },
             r.date_answered.clone(),
             decision_name(r.decision).into(),
@@ -563,6 +566,36 @@ pub(crate) async fn requests(node: &Node, a: RequestsArgs, json: bool) -> Result
         ]);
     }
     print!("{}", t.render());
+    // Say once per reason why some requests have no judgement, and which
+    // tables the others were judged with.
+    let mut waiting: Vec<&str> = all
+        .iter()
+        .map(|r| r.not_judged.as_str())
+        .filter(|w| !w.is_empty())
+        .collect();
+    waiting.sort_unstable();
+    waiting.dedup();
+    for w in waiting {
+        let ids: Vec<&str> = all
+            .iter()
+            .filter(|r| r.not_judged == w)
+            .map(|r| r.request_id.as_str())
+            .collect();
+        println!(
+            "{w} ({}): the judgement appears once the county publishes it",
+            ids.join(", ")
+        );
+    }
+    let mut tables: Vec<&str> = all
+        .iter()
+        .map(|r| r.calendar.as_str())
+        .filter(|c| !c.is_empty())
+        .collect();
+    tables.sort_unstable();
+    tables.dedup();
+    if !tables.is_empty() {
+        println!("deadlines judged with: {}", tables.join("; "));
+    }
     Ok(())
 }
 

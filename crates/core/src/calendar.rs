@@ -49,6 +49,8 @@ use serde::{Deserialize, Serialize};
 use crate::Error;
 use crate::date::Date;
 
+pub mod published;
+
 /// The shipped holiday table (format described in its header).
 pub const SHIPPED_TABLE: &str = include_str!("../data/holidays-cn.txt");
 
@@ -69,11 +71,40 @@ pub const EXTENSION_WORKING_DAYS: u32 = 20;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkCalendar {
     years: BTreeMap<i32, YearDays>,
+    /// Where each covered year's table comes from.
+    sources: BTreeMap<i32, TableSource>,
+}
+
+/// Where the table of one year comes from: the seed compiled into the
+/// binary, or a version the county published on its log (FORMAT.md
+/// § 14.4). Every judgement names the sources of the years it used.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableSource {
+    /// 0 for the seed table, else the published version (1, 2, …).
+    pub version: u32,
+    /// The notice the table transcribes (empty for the seed: its notices
+    /// are cited in `holidays-cn.txt`).
+    pub notice: String,
+    /// Index of the county log leaf that published it (`None`: the seed).
+    pub county_index: Option<u64>,
+}
+
+impl fmt::Display for TableSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.county_index {
+            None => f.write_str("seed table"),
+            Some(index) => write!(
+                f,
+                "v{} ({}, county leaf {index})",
+                self.version, self.notice
+            ),
+        }
+    }
 }
 
 /// The working-day flags of one covered year.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct YearDays {
+pub(crate) struct YearDays {
     /// Days since the epoch of 1 January.
     jan1: i64,
     /// One flag per day of the year, 1 January first.
@@ -271,7 +302,50 @@ impl WorkCalendar {
                 });
             }
         }
-        Ok(WorkCalendar { years })
+        let sources = years
+            .keys()
+            .map(|&y| {
+                let seed = TableSource {
+                    version: 0,
+                    notice: String::new(),
+                    county_index: None,
+                };
+                (y, seed)
+            })
+            .collect();
+        Ok(WorkCalendar { years, sources })
+    }
+
+    /// This calendar with the year of `table` replaced (or added) by the
+    /// published table, whose source is recorded for judgements.
+    pub fn overlay(&mut self, table: &published::CalendarTable, county_index: u64) {
+        let year = table.year();
+        self.years.insert(year, table.days().clone());
+        self.sources.insert(
+            year,
+            TableSource {
+                version: table.version(),
+                notice: table.notice().to_owned(),
+                county_index: Some(county_index),
+            },
+        );
+    }
+
+    /// The source of a covered year's table.
+    pub fn source(&self, year: i32) -> Option<&TableSource> {
+        self.sources.get(&year)
+    }
+
+    /// The tables a judgement about the days from `from` to `to` used, in
+    /// words: `"calendar 2026 seed table, 2027 v1 (国办发明电〔2026〕N号,
+    /// county leaf 41)"`. Years the calendar does not cover are left out
+    /// (such a judgement could not be made).
+    pub fn describe(&self, from: Date, to: Date) -> String {
+        let (a, b) = if from <= to { (from, to) } else { (to, from) };
+        let parts: Vec<String> = (a.year()..=b.year())
+            .filter_map(|y| self.sources.get(&y).map(|s| format!("{y} {s}")))
+            .collect();
+        format!("calendar {}", parts.join(", "))
     }
 
     /// The calendar of the shipped table ([`SHIPPED_TABLE`]), parsed once.

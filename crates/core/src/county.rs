@@ -19,6 +19,7 @@
 //! checkpoints do not fit one leaf takes several ([`CountyLeaf::pack`]).
 
 use crate::Error;
+use crate::calendar::published::{self, CalendarTable};
 use crate::checkpoint::SignedCheckpoint;
 use crate::entry::MAX_ENTRY_LEN;
 
@@ -44,6 +45,41 @@ pub struct CountyLeaf {
     pub time_secs: u64,
     /// Cosigned department checkpoints, ordered by origin, origins unique.
     pub checkpoints: Vec<SignedCheckpoint>,
+}
+
+/// A leaf of the county log: a round of cosigned department checkpoints,
+/// or a published calendar table (FORMAT.md § 14.4), told apart by their
+/// first bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CountyRecord {
+    /// `gongkai/county-leaf/v1`: cosigned department checkpoints.
+    Checkpoints(CountyLeaf),
+    /// `gongkai/calendar/v1`: one version of one year's holiday table.
+    Calendar(CalendarTable),
+}
+
+impl CountyRecord {
+    /// Decodes a county log leaf of either kind, strictly.
+    ///
+    /// # Errors
+    /// [`Error::MalformedCountyLeaf`] for an unknown kind or a malformed
+    /// checkpoint leaf; the errors of [`CalendarTable::decode`] for a
+    /// malformed calendar leaf.
+    pub fn decode(bytes: &[u8]) -> Result<CountyRecord, Error> {
+        if bytes.starts_with(published::LEAF_MAGIC) {
+            CalendarTable::decode(bytes).map(CountyRecord::Calendar)
+        } else {
+            CountyLeaf::decode(bytes).map(CountyRecord::Checkpoints)
+        }
+    }
+
+    /// The cosigned checkpoints the leaf holds (none in a calendar leaf).
+    pub fn checkpoints(&self) -> &[SignedCheckpoint] {
+        match self {
+            CountyRecord::Checkpoints(l) => &l.checkpoints,
+            CountyRecord::Calendar(_) => &[],
+        }
+    }
 }
 
 fn bad(reason: impl Into<String>) -> Error {

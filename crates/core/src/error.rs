@@ -84,6 +84,25 @@ pub enum Error {
         /// The year that is missing.
         year: i32,
     },
+    /// A published calendar table (a county log leaf, FORMAT.md § 14.4)
+    /// is malformed.
+    #[error("malformed calendar table: {0}")]
+    MalformedCalendarTable(String),
+    /// A published calendar table does not carry the next version of its
+    /// year.
+    #[error(
+        "county leaf {county_index}: calendar table for {year} is version {found}, expected version {expected}"
+    )]
+    CalendarVersion {
+        /// Index of the county leaf.
+        county_index: u64,
+        /// The year.
+        year: i32,
+        /// The version that must come next.
+        expected: u32,
+        /// The version the leaf carries.
+        found: u32,
+    },
     /// The shipped holiday table itself is malformed.
     #[error("holiday table line {line}: {reason}")]
     HolidayTable {

@@ -160,6 +160,13 @@ pub trait LogSource: Send + Sync + 'static {
 
     /// Becomes true when the server shuts down (ends Follow streams).
     fn shutdown(&self) -> watch::Receiver<bool>;
+
+    /// The working-day calendar judgements use (FORMAT.md § 14.4): the
+    /// seed table, unless the source knows the tables the county
+    /// published.
+    fn calendar(&self) -> Arc<WorkCalendar> {
+        Arc::new(WorkCalendar::shipped().clone())
+    }
 }
 
 /// `(category, restricted)` of a matter.
@@ -548,7 +555,7 @@ impl<S: LogSource> ReadService<S> {
         let view = self.source.view(&req.origin)?;
         let page = self.page_size(req.page_size);
         let after = page_token_after(&req.page_token)?;
-        let calendar = WorkCalendar::shipped();
+        let calendar = self.source.calendar();
         let mut out = Vec::new();
         let mut next = String::new();
         for r in view.projection().requests_after(&after) {
@@ -560,22 +567,21 @@ impl<S: LogSource> ReadService<S> {
                     .unwrap_or_default();
                 break;
             }
-            let deadline = match r.clock.deadline(calendar) {
-                Ok(Some(Deadline::Due { date })) => date.to_string(),
-                _ => String::new(),
-            };
             let answered = r.clock.answered_on();
+            let judged = RequestJudgement::of(&r.clock, &calendar);
             out.push(v1::RequestView {
                 request_id: r.request_id.clone(),
                 subject: r.subject.clone(),
                 date_received: r.clock.received().to_string(),
-                deadline,
+                deadline: judged.deadline.map(|d| d.to_string()).unwrap_or_default(),
                 date_answered: answered.map(|d| d.to_string()).unwrap_or_default(),
                 decision: r.decision,
-                late: answered.is_some_and(|d| r.clock.is_late(calendar, d).unwrap_or(false)),
+                late: judged.late,
                 extended: r.clock.extended_on().is_some(),
                 received_index: r.received_index,
                 last_index: r.history.last().copied().unwrap_or(r.received_index),
+                not_judged: judged.not_judged,
+                calendar: judged.calendar,
             });
         }
         Ok(Response::new(v1::ListRequestsResponse {
@@ -656,5 +662,46 @@ impl<S: LogSource> ReadService<S> {
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         )))
+    }
+}
+
+/// What the calendar in force says about one request: its deadline,
+/// whether its answer was late, or why that cannot be judged yet.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RequestJudgement {
+    /// The deadline in force, if the clock runs and the calendar covers it.
+    pub deadline: Option<gongkai_core::date::Date>,
+    /// Answered after the deadline.
+    pub late: bool,
+    /// "cannot judge yet: no holiday table for YEAR", or empty.
+    pub not_judged: String,
+    /// The tables used (FORMAT.md § 14.4), or empty.
+    pub calendar: String,
+}
+
+impl RequestJudgement {
+    /// Judges `clock` with `calendar`.
+    pub fn of(clock: &gongkai_core::calendar::RequestClock, calendar: &WorkCalendar) -> Self {
+        let mut j = RequestJudgement::default();
+        if let Ok(Some(Deadline::Due { date })) = clock.deadline(calendar) {
+            j.deadline = Some(date);
+        }
+        // An answered request is judged by its lateness (which needs only
+        // the days up to the answer); an open one by its deadline.
+        let (judged, until) = match clock.answered_on() {
+            Some(answer) => (
+                clock.is_late(calendar, answer).map(|late| j.late = late),
+                answer,
+            ),
+            None => (clock.deadline(calendar).map(|_| ()), clock.received()),
+        };
+        match judged {
+            Ok(()) => {
+                let to = j.deadline.map_or(until, |d| d.max(until));
+                j.calendar = calendar.describe(clock.received(), to);
+            }
+            Err(e) => j.not_judged = e.to_string(),
+        }
+        j
     }
 }

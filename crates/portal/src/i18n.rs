@@ -87,6 +87,7 @@ impl Lang {
             "extended" => ("已延期", "extended"),
             "overdue" => ("超期未答复", "overdue"),
             "on_time" => ("按时", "on time"),
+            "not_judged" => ("暂无法判断", "cannot judge yet"),
             "history" => ("历史记录", "History"),
             "index" => ("序号", "Index"),
             "event" => ("事件", "Event"),

@@ -30,6 +30,11 @@ pub trait LogRead: Send + Sync {
     /// The newest checkpoint `(size, note)` with every signature and
     /// cosignature it carries.
     fn checkpoint(&self) -> Option<(u64, String)>;
+    /// The working-day calendar judgements use: the seed table, unless the
+    /// reader knows the tables the county published (FORMAT.md § 14.4).
+    fn calendar(&self) -> Arc<WorkCalendar> {
+        Arc::new(WorkCalendar::shipped().clone())
+    }
 }
 
 /// A node's or a mirror's read side: the portal shows the newest checkpoint
@@ -50,6 +55,36 @@ impl LogRead for gongkai_node::view::LogView {
     fn checkpoint(&self) -> Option<(u64, String)> {
         self.cosigned()
             .or_else(|| gongkai_node::view::LogView::checkpoint(self))
+    }
+}
+
+/// A log read whose judgements use a given calendar (the county's calendar
+/// in force, FORMAT.md § 14.4).
+pub struct WithCalendar {
+    /// The log.
+    pub log: Arc<dyn LogRead>,
+    /// The calendar.
+    pub calendar: Arc<WorkCalendar>,
+}
+
+impl LogRead for WithCalendar {
+    fn origin(&self) -> &str {
+        self.log.origin()
+    }
+    fn journal(&self) -> &Journal {
+        self.log.journal()
+    }
+    fn projection(&self) -> &Projection {
+        self.log.projection()
+    }
+    fn content(&self) -> &ContentStore {
+        self.log.content()
+    }
+    fn checkpoint(&self) -> Option<(u64, String)> {
+        self.log.checkpoint()
+    }
+    fn calendar(&self) -> Arc<WorkCalendar> {
+        Arc::clone(&self.calendar)
     }
 }
 
@@ -176,6 +211,9 @@ pub struct HistoryEvent {
     pub on_time: Option<bool>,
     /// The due date, when there is one.
     pub due: String,
+    /// The year whose holiday table is missing, when the deadline cannot be
+    /// judged yet.
+    pub not_judged_year: Option<i32>,
 }
 
 /// Decodes the entry at `index`.
@@ -201,18 +239,40 @@ fn parse_date(s: &str) -> Option<Date> {
     Date::parse(s).ok()
 }
 
+/// Whether a disclosure met its deadline, as the calendar in force says.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Judged {
+    /// Met the deadline (None: no deadline, imported, or not judged yet).
+    pub on_time: Option<bool>,
+    /// The due date, when there is one.
+    pub due: String,
+    /// The year whose holiday table is missing, when the judgement cannot
+    /// be made yet ("cannot judge yet: no holiday table for YEAR").
+    pub not_judged_year: Option<i32>,
+    /// The tables the judgement used (FORMAT.md § 14.4).
+    pub calendar: String,
+}
+
 /// Due date and whether the event at `time_ms` met it.
-fn deadline(formed: &str, days: u32, time_ms: u64, imported: bool) -> (Option<bool>, String) {
+fn deadline(cal: &WorkCalendar, formed: &str, days: u32, time_ms: u64, imported: bool) -> Judged {
     if days == 0 || imported {
-        return (None, String::new());
+        return Judged::default();
     }
-    let cal = WorkCalendar::shipped();
     let (Some(formed), Ok(done)) = (parse_date(formed), Date::from_unix_ms_cst(time_ms)) else {
-        return (None, String::new());
+        return Judged::default();
     };
     match cal.disclosure_due(formed, days) {
-        Ok(due) => (Some(done <= due), due.to_string()),
-        Err(_) => (None, String::new()),
+        Ok(due) => Judged {
+            on_time: Some(done <= due),
+            due: due.to_string(),
+            not_judged_year: None,
+            calendar: cal.describe(formed, due),
+        },
+        Err(gongkai_core::Error::CalendarYearNotCovered { year }) => Judged {
+            not_judged_year: Some(year),
+            ..Judged::default()
+        },
+        Err(_) => Judged::default(),
     }
 }
 
@@ -224,12 +284,20 @@ pub fn item_history(
 ) -> Result<Vec<HistoryEvent>, ModelError> {
     rec.history
         .iter()
-        .map(|&index| Ok(history_event(event_at(log, index)?, rec, matter)))
+        .map(|&index| {
+            Ok(history_event(
+                &log.calendar(),
+                event_at(log, index)?,
+                rec,
+                matter,
+            ))
+        })
         .collect()
 }
 
 /// One entry of an item's history, for display.
 fn history_event(
+    cal: &WorkCalendar,
     ev: gongkai_core::event::Event,
     rec: &ItemRecord,
     matter: Option<&pb::Matter>,
@@ -247,17 +315,20 @@ fn history_event(
         digest: String::new(),
         on_time: None,
         due: String::new(),
+        not_judged_year: None,
     };
     match ev.kind {
         Kind::Published(p) => {
-            (h.on_time, h.due) = deadline(&p.date_formed, days, ev.time_ms, p.imported);
+            let j = deadline(cal, &p.date_formed, days, ev.time_ms, p.imported);
+            (h.on_time, h.due, h.not_judged_year) = (j.on_time, j.due, j.not_judged_year);
             h.title = p.title;
             h.legal_basis = p.legal_basis;
             h.date_info = p.date_formed;
             h.digest = p.content.map(|c| hex::encode(c.digest)).unwrap_or_default();
         }
         Kind::Amended(a) => {
-            (h.on_time, h.due) = deadline(&a.date_changed, days, ev.time_ms, rec.imported);
+            let j = deadline(cal, &a.date_changed, days, ev.time_ms, rec.imported);
+            (h.on_time, h.due, h.not_judged_year) = (j.on_time, j.due, j.not_judged_year);
             h.title = a.title;
             h.reason = a.reason;
             h.date_info = a.date_changed;
@@ -312,6 +383,9 @@ pub struct ItemSummary {
     pub content_available: bool,
     /// Publication met the matter's deadline (None: no deadline or imported).
     pub on_time: Option<bool>,
+    /// The year whose holiday table is missing, when the deadline cannot be
+    /// judged yet.
+    pub not_judged_year: Option<i32>,
     /// Related items `(origin, id, relation)`.
     pub related: Vec<(String, String, &'static str)>,
     /// Index of the publishing entry.
@@ -347,14 +421,20 @@ pub fn status_name(rec: &ItemRecord) -> &'static str {
 }
 
 /// Builds the summary of an item.
-pub fn summarize(rec: &ItemRecord, matter: Option<&pb::Matter>) -> ItemSummary {
+pub fn summarize(cal: &WorkCalendar, rec: &ItemRecord, matter: Option<&pb::Matter>) -> ItemSummary {
     let current = rec.current();
     let digest = current.map(|c| c.digest).unwrap_or(Hash::ZERO);
     let published = Date::from_unix_ms_cst(rec.published_time_ms)
         .map(|d| d.to_string())
         .unwrap_or_default();
     let days = matter.map_or(0, |m| m.deadline_working_days);
-    let (on_time, _) = deadline(&rec.date_formed, days, rec.published_time_ms, rec.imported);
+    let judged = deadline(
+        cal,
+        &rec.date_formed,
+        days,
+        rec.published_time_ms,
+        rec.imported,
+    );
     ItemSummary {
         item_id: rec.item_id.clone(),
         matter_id: rec.matter_id.clone(),
@@ -371,7 +451,8 @@ pub fn summarize(rec: &ItemRecord, matter: Option<&pb::Matter>) -> ItemSummary {
         length: current.map_or(0, |c| c.length),
         media_type: current.map(|c| c.media_type.clone()).unwrap_or_default(),
         content_available: !rec.redacted.contains(&digest),
-        on_time,
+        on_time: judged.on_time,
+        not_judged_year: judged.not_judged_year,
         related: rec
             .related
             .iter()
@@ -464,10 +545,11 @@ pub fn list_items(
 ) -> Result<(Vec<ItemSummary>, Option<String>), ModelError> {
     let decoded: BTreeMap<&String, pb::Matter> =
         matters.iter().map(|(id, m)| (id, m.matter())).collect();
+    let cal = log.calendar();
     let mut out = Vec::new();
     for rec in log.projection().items_after(&filter.after) {
         let rec = rec?;
-        let s = summarize(&rec, decoded.get(&rec.matter_id));
+        let s = summarize(&cal, &rec, decoded.get(&rec.matter_id));
         if filter.keep(&s) {
             if out.len() == page {
                 let next = out.last().map(|x: &ItemSummary| x.item_id.clone());
@@ -528,7 +610,7 @@ pub fn matter_summaries(
     for rec in log.projection().items_after("") {
         let rec = rec?;
         let m = matters.get(&rec.matter_id).map(MatterRecord::matter);
-        let s = summarize(&rec, m.as_ref());
+        let s = summarize(&log.calendar(), &rec, m.as_ref());
         let e = items.entry(rec.matter_id.clone()).or_default();
         e.0 += 1;
         if s.on_time == Some(false) {
@@ -538,7 +620,7 @@ pub fn matter_summaries(
             e.2.push(rec.period.clone());
         }
     }
-    let cal = WorkCalendar::shipped();
+    let cal = log.calendar();
     let mut out = Vec::new();
     for (id, rec) in matters {
         let m = rec.matter();
@@ -611,7 +693,8 @@ pub struct RequestSummary {
 
 /// Every request, in id order.
 pub fn requests(log: &dyn LogRead, today: Date) -> Result<Vec<RequestSummary>, ModelError> {
-    let cal = WorkCalendar::shipped();
+    let cal = log.calendar();
+    let cal = cal.as_ref();
     let mut out = Vec::new();
     for r in log.projection().requests_after("") {
         let r: RequestRecord = r?;
@@ -678,7 +761,7 @@ pub fn inspect(
     for rec in log.projection().items_after("") {
         let rec = rec?;
         let m = matters.get(&rec.matter_id).map(MatterRecord::matter);
-        let s = summarize(&rec, m.as_ref());
+        let s = summarize(&log.calendar(), &rec, m.as_ref());
         if s.on_time == Some(false) {
             late_items.push(s);
         }
@@ -687,7 +770,10 @@ pub fn inspect(
             if ev.date < from || ev.date > to {
                 continue;
             }
-            changes.push((rec.item_id.clone(), history_event(ev, &rec, m.as_ref())));
+            changes.push((
+                rec.item_id.clone(),
+                history_event(&log.calendar(), ev, &rec, m.as_ref()),
+            ));
         }
     }
     let mut missing = Vec::new();
@@ -722,6 +808,7 @@ pub fn inspect(
                     digest: String::new(),
                     on_time: None,
                     due: String::new(),
+                    not_judged_year: None,
                 },
             ));
         }

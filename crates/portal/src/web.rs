@@ -334,11 +334,38 @@ fn status_badge(lang: Lang, status: &'static str) -> Markup {
     html! { span class={"badge " (status)} { (lang.t(status)) } }
 }
 
-fn on_time_badge(lang: Lang, on_time: Option<bool>) -> Markup {
-    match on_time {
-        Some(true) => html! { span.badge.ok { (lang.t("on_time")) } },
-        Some(false) => html! { span.badge.late { (lang.t("late")) } },
-        None => html! {},
+/// The on-time badge; `explain` adds, after a "cannot judge yet" badge,
+/// why (on an item's own page; lists keep it in the badge's title).
+fn on_time_badge(
+    lang: Lang,
+    on_time: Option<bool>,
+    not_judged_year: Option<i32>,
+    explain: bool,
+) -> Markup {
+    match (on_time, not_judged_year) {
+        (Some(true), _) => html! { span.badge.ok { (lang.t("on_time")) } },
+        (Some(false), _) => html! { span.badge.late { (lang.t("late")) } },
+        (None, Some(year)) => {
+            let why = not_judged_reason(lang, year);
+            html! {
+                span.badge.pending title=(why) { (lang.t("not_judged")) }
+                @if explain { " " small.why { (why) } }
+            }
+        }
+        (None, None) => html! {},
+    }
+}
+
+/// Why a deadline cannot be judged yet, for a citizen.
+fn not_judged_reason(lang: Lang, year: i32) -> String {
+    match lang {
+        Lang::Zh => format!(
+            "县政务公开主管部门尚未发布{year}年节假日安排表，无法计算工作日；发布后自动判断，无需重新登记"
+        ),
+        Lang::En => format!(
+            "no holiday table for {year} has been published by the county yet, so working days cannot \
+             be counted; the judgement appears once it is published"
+        ),
     }
 }
 
@@ -472,7 +499,7 @@ async fn catalog_page(
                     td { a href=(link(lang, &format!("/d/{slug}/items/{}", i.item_id))) { (i.title) } }
                     td { (i.matter_name) @if !i.period.is_empty() { " (" (i.period) ")" } }
                     td { (i.date_formed) }
-                    td { (i.date_published) " " (on_time_badge(lang, i.on_time)) }
+                    td { (i.date_published) " " (on_time_badge(lang, i.on_time, i.not_judged_year, false)) }
                     td { (status_badge(lang, i.status)) }
                 }
             } }
@@ -543,7 +570,12 @@ async fn item_page(
             .map(gongkai_store::projection::MatterRecord::matter);
         let history = model::item_history(log.as_ref(), &rec, m.as_ref())?;
         let cp = log.checkpoint().map_or(0, |(s, _)| s);
-        Ok(Some((model::summarize(&rec, m.as_ref()), m, history, cp)))
+        Ok(Some((
+            model::summarize(&log.calendar(), &rec, m.as_ref()),
+            m,
+            history,
+            cp,
+        )))
     })
     .await?;
     let Some((item, matter, history, cp_size)) = found else {
@@ -568,7 +600,7 @@ async fn item_page(
                 dt { (lang.t("deadline")) } dd { (m.deadline_working_days) " " (lang.t("working_days")) }
             }
             dt { (lang.t("date_formed")) } dd { (item.date_formed) }
-            dt { (lang.t("date_published")) } dd { (item.date_published) " " (on_time_badge(lang, item.on_time)) @if item.imported { " " (lang.t("imported")) } }
+            dt { (lang.t("date_published")) } dd { (item.date_published) " " (on_time_badge(lang, item.on_time, item.not_judged_year, true)) @if item.imported { " " (lang.t("imported")) } }
             dt { (lang.t("content")) } dd {
                 @if item.restricted { (lang.t("restricted")) }
                 @else if !item.content_available { (lang.t("content_gone")) }
@@ -592,7 +624,7 @@ async fn item_page(
                 tr {
                     td.num { (h.index) }
                     td { (h.kind) @if !h.title.is_empty() { ": " (h.title) } @if h.index >= cp_size { " *" } }
-                    td { (h.date) @if !h.date_info.is_empty() { br; small { (h.date_info) } } " " (on_time_badge(lang, h.on_time)) @if !h.due.is_empty() { br; small { (lang.t("due")) " " (h.due) } } }
+                    td { (h.date) @if !h.date_info.is_empty() { br; small { (h.date_info) } } " " (on_time_badge(lang, h.on_time, h.not_judged_year, false)) @if !h.due.is_empty() { br; small { (lang.t("due")) " " (h.due) } } }
                     td { (h.reason) }
                     td { (h.legal_basis) }
                 }
@@ -869,7 +901,7 @@ async fn api_item(
             .map_err(ModelError::from)?
             .map(|m| m.matter());
         Ok(serde_json::json!({
-            "item": model::summarize(&rec, m.as_ref()),
+            "item": model::summarize(&log.calendar(), &rec, m.as_ref()),
             "history": model::item_history(log.as_ref(), &rec, m.as_ref())?,
         }))
     })
