@@ -206,6 +206,18 @@ impl Node {
         }
     }
 
+    /// Kills the node (`kill -9`) and starts it again on the same data
+    /// and config (on a new port): the start verifies and replays the
+    /// journal.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let cfg = self.dir.join("node.toml");
+        let (child, url) = serve(&["node", "--config", cfg.to_str().unwrap()], "node");
+        self.child = child;
+        self.url = url;
+    }
+
     /// Runs a client command against this node, with the writer token.
     pub fn cli(&self, args: &[&str]) -> Output {
         let mut all = vec!["--server", &self.url, "--origin", ORIGIN];
@@ -339,6 +351,8 @@ impl Drop for Node {
 pub const COUNTY_ORIGIN: &str = "gongkai.example/510122/county";
 pub const COUNTY_WITNESS: &str = "gongkai.example/510122/county-witness";
 const PUSH_TOKEN: &str = "test-push-token-0123456789abcdef";
+/// The county operator's admin token ([`County::start`] configures it).
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
 
 fn sha256_hex(s: &str) -> String {
     Sha256::digest(s.as_bytes())
@@ -379,9 +393,11 @@ impl County {
                 "origin = \"{COUNTY_ORIGIN}\"\nlog_key = {log_key:?}\nwitness_key = {witness_key:?}\n\
                  data_dir = {:?}\nlisten = \"127.0.0.1:0\"\nplaintext = true\n\
                  county_interval_ms = 200\nrecosign_interval_ms = 3600000\ncache_bytes = 4194304\n\
+                 admin_token_sha256 = \"{}\"\n\
                  [[departments]]\norigin = \"{ORIGIN}\"\nvkey = \"{dept_vkey}\"\n\
                  push_token_sha256 = \"{}\"\n",
                 dir.join("data"),
+                sha256_hex(ADMIN_TOKEN),
                 sha256_hex(PUSH_TOKEN)
             ),
         )
@@ -400,6 +416,21 @@ impl County {
             witness_vkey,
             push_token: PUSH_TOKEN.to_owned(),
         }
+    }
+
+    /// Kills the county (`kill -9`) and starts it again on the same data
+    /// and config (on a new port; nodes configured with the old address
+    /// lose it).
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let cfg = self.dir.join("county.toml");
+        let (child, url) = serve(
+            &["aggregator", "--config", cfg.to_str().unwrap()],
+            "aggregator",
+        );
+        self.child = child;
+        self.url = url;
     }
 
     /// Runs a read command against the county for [`ORIGIN`].
