@@ -148,7 +148,84 @@ fn generate() -> Vec<(&'static str, String)> {
         ("log-genesis.vkey", format!("{log_vkey_1}\n")),
         ("log-rotated.vkey", format!("{log_vkey_2}\n")),
         ("witness.vkey", format!("{}\n", witness.verifier_key())),
+        ("calendar-leaves.json", calendar_vectors()),
     ]
+}
+
+/// Calendar leaves of the county log (FORMAT.md § 14.4): a first
+/// publication and an amendment of an invented year (test data, not a
+/// transcription of a notice), with their leaf hashes, and leaves that
+/// MUST be rejected.
+fn calendar_vectors() -> String {
+    use gongkai_core::calendar::published::{CalendarTable, PublishedCalendars};
+
+    let v1 = CalendarTable::new(
+        1,
+        "测试通知〔2026〕1号",
+        "",
+        "year 2027\nholiday 2027-01-01\nworkday 2027-02-07\nholiday 2027-02-08..2027-02-12\n",
+    )
+    .unwrap();
+    let v2 = CalendarTable::new(
+        2,
+        "测试通知〔2026〕2号",
+        "通知更正了春节安排",
+        "year 2027\nholiday 2027-01-01\nholiday 2027-02-08..2027-02-12\n",
+    )
+    .unwrap();
+    let mut p = PublishedCalendars::new();
+    p.apply(0, v1.clone()).unwrap();
+    p.apply(1, v2.clone()).unwrap();
+    let leaf = |t: &CalendarTable| {
+        let bytes = t.encode();
+        json!({
+            "leaf": String::from_utf8(bytes.clone()).unwrap(),
+            "leaf_hash": leaf_hash(&bytes).to_hex(),
+            "year": t.year(),
+            "version": t.version(),
+        })
+    };
+    let text_of = |t: &CalendarTable| String::from_utf8(t.encode()).unwrap();
+    let invalid: Vec<Value> = [
+        (
+            "not canonical: weekend days listed",
+            text_of(&v2).replace("2027-02-08..", "2027-02-06.."),
+        ),
+        ("not canonical: a comment", text_of(&v1) + "# note\n"),
+        (
+            "version with a leading zero",
+            text_of(&v1).replace("version 1", "version 01"),
+        ),
+        (
+            "version 2 without a reason",
+            text_of(&v2).replace("reason 通知更正了春节安排\n", ""),
+        ),
+        (
+            "a date outside the year",
+            text_of(&v1).replace("holiday 2027-01-01", "holiday 2028-01-03"),
+        ),
+        (
+            "a weekday working day",
+            text_of(&v1).replace("workday 2027-02-07", "workday 2027-02-05"),
+        ),
+    ]
+    .into_iter()
+    .map(|(why, leaf)| {
+        assert!(CalendarTable::decode(leaf.as_bytes()).is_err(), "{why}");
+        json!({ "why": why, "leaf": leaf })
+    })
+    .collect();
+    let mut text = serde_json::to_string_pretty(&json!({
+        "leaves": [leaf(&v1), leaf(&v2)],
+        "in_force_2027_working": {
+            "2027-02-07": p.in_force().is_working_day(gongkai_core::date::Date::parse("2027-02-07").unwrap()).unwrap(),
+            "2027-02-08": p.in_force().is_working_day(gongkai_core::date::Date::parse("2027-02-08").unwrap()).unwrap(),
+        },
+        "invalid": invalid,
+    }))
+    .unwrap();
+    text.push('\n');
+    text
 }
 
 /// Logs that must be rejected, each with the index and rule an independent
