@@ -275,6 +275,28 @@ fn nothing_waits_for_a_holiday_table_and_judgements_appear_once_published() {
     );
     assert!(shown.contains(&format!("year {year}\nholiday ")), "{shown}");
 
+    // The node takes the county's tables on its next replication round.
+    let started = std::time::Instant::now();
+    loop {
+        let o = node.public(&["requests", "--json"]);
+        expect_code(&o, 0);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let r = &v["requests"][0];
+        if r["calendar"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{year} v1"))
+        {
+            assert_eq!(r["not_judged"], "", "{r}");
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the node did not take the county's table: {r}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
     // The export carries the table; the audit judges with it and lists it.
     let (dept, county_findings) = export_and_audit(&county, &d.join("export2"), &trust);
     assert!(

@@ -391,8 +391,9 @@ impl Review {
                                 Some(index),
                                 &r.request_id,
                                 format!(
-                                    "answered {answered}, {due}{late_by} (received at index {})",
-                                    req.received_at
+                                    "answered {answered}, {due}{late_by} (received at index {}; {})",
+                                    req.received_at,
+                                    self.calendar.describe(req.clock.received(), answered)
                                 ),
                             ));
                         }
@@ -461,7 +462,8 @@ impl Review {
                     item,
                     format!(
                         "{what} made {made} ({basis}), due {due}{late_by}: {deadline} working days \
-                         after {date} under matter {matter}"
+                         after {date} under matter {matter} ({})",
+                        self.calendar.describe(from, made)
                     ),
                 ));
             }
@@ -489,9 +491,10 @@ impl Review {
                 Some(index),
                 id,
                 format!(
-                    "extended {on}, after the deadline in force (received at index {}): the \
+                    "extended {on}, after the deadline in force (received at index {}; {}): the \
                      extension is void and the answer is judged without it",
-                    req.received_at
+                    req.received_at,
+                    self.calendar.describe(req.clock.received(), on)
                 ),
             )),
             Ok(_) => {}
@@ -534,7 +537,8 @@ impl Review {
                                 id,
                                 format!(
                                     "no item for period {period} of matter {id} (due {due_on}, \
-                                     judged as of {until})"
+                                     judged as of {until}; {})",
+                                    calendar.describe(period.last_day(), due_on)
                                 ),
                             ));
                         }
@@ -557,7 +561,11 @@ impl Review {
                         "overdue-request",
                         Some(r.received_at),
                         id,
-                        format!("still open on {}; deadline {date}{over}", self.as_of),
+                        format!(
+                            "still open on {}; deadline {date}{over} ({})",
+                            self.as_of,
+                            calendar.describe(r.clock.received(), self.as_of)
+                        ),
                     ));
                 }
                 Ok(_) => {}
@@ -864,6 +872,14 @@ mod tests {
             k.contains(&("late-answer", Some(3), "late".into())),
             "{k:?}"
         );
+        // Every judgement names the tables it used.
+        for f in f.iter().filter(|f| f.subject == "late") {
+            assert!(
+                f.detail.contains("calendar 2026 seed table"),
+                "{}",
+                f.detail
+            );
+        }
         let waiting: Vec<_> = f
             .iter()
             .filter(|f| f.subject == "next")

@@ -116,6 +116,9 @@ pub struct Log {
     replayed_on_open: u64,
     /// Idempotency keys of groups that are durable but not yet projected.
     inflight_keys: std::sync::Mutex<std::collections::HashMap<String, IdempotencyRecord>>,
+    /// The working-day calendar in force: the seed table, then the tables
+    /// the county published (FORMAT.md § 14.4), set by the replicator.
+    calendar: std::sync::RwLock<Arc<WorkCalendar>>,
 }
 
 /// State only the sequencer touches.
@@ -276,6 +279,7 @@ impl Log {
             failed: watch::channel(None).0,
             replayed_on_open: len - applied,
             inflight_keys: std::sync::Mutex::default(),
+            calendar: std::sync::RwLock::new(Arc::new(WorkCalendar::shipped().clone())),
         };
         if applied < len {
             tracing::info!(
@@ -505,6 +509,17 @@ impl Log {
 }
 
 impl Log {
+    /// The working-day calendar judgements and the write policy use.
+    pub fn calendar(&self) -> Arc<WorkCalendar> {
+        Arc::clone(&self.calendar.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Puts `calendar` in force (the seed table with the tables the county
+    /// published); later judgements and writes use it.
+    pub fn set_calendar(&self, calendar: Arc<WorkCalendar>) {
+        *self.calendar.write().unwrap_or_else(|p| p.into_inner()) = calendar;
+    }
+
     /// A signed checkpoint of an earlier committed size `size` (for the
     /// replicator, which checkpoints a long catch-up in steps so the
     /// county's staging stays bounded). The key state is raised first if
@@ -618,7 +633,6 @@ const MAX_GROUP_EVENTS: usize = 8192;
 /// later write is refused and [`Log::failed`] fires, on which the server
 /// shuts down so that the process restarts and reloads from disk.
 fn run_sequencer(log: &Log, mut seq: Sequencer, rx: &std::sync::mpsc::Receiver<Option<WriteJob>>) {
-    let calendar = WorkCalendar::shipped();
     std::thread::scope(|s| {
         let (to_projector, groups) = std::sync::mpsc::sync_channel(PROJECTOR_QUEUE);
         let projector = std::thread::Builder::new()
@@ -631,7 +645,7 @@ fn run_sequencer(log: &Log, mut seq: Sequencer, rx: &std::sync::mpsc::Receiver<O
             refuse_queued(rx);
             return;
         }
-        sequence(log, &mut seq, rx, &to_projector, calendar);
+        sequence(log, &mut seq, rx, &to_projector);
         // Dropping the queue lets the projector finish what it holds, then
         // stop; the scope joins it.
         drop(to_projector);
@@ -646,7 +660,6 @@ fn sequence(
     seq: &mut Sequencer,
     rx: &std::sync::mpsc::Receiver<Option<WriteJob>>,
     to_projector: &std::sync::mpsc::SyncSender<Committed>,
-    calendar: &WorkCalendar,
 ) {
     let mut stopping = false;
     while !stopping {
@@ -681,7 +694,7 @@ fn sequence(
             }
             continue;
         }
-        let committed = match process_group(log, seq, jobs, calendar) {
+        let committed = match process_group(log, seq, jobs) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "append failed: refusing further writes; restart the node to reload from disk");
@@ -744,8 +757,10 @@ fn process_group(
     log: &Log,
     seq: &mut Sequencer,
     jobs: Vec<WriteJob>,
-    calendar: &WorkCalendar,
 ) -> Result<Committed, NodeError> {
+    // One calendar for the whole group (the replicator may put a newer one
+    // in force meanwhile).
+    let calendar = log.calendar();
     let base = seq.writer.size();
     if seq.catalog.full() {
         wait_projected(log, base)?;
@@ -756,7 +771,7 @@ fn process_group(
     let mut keys: Vec<(String, IdempotencyRecord)> = Vec::new();
     let mut plans = Vec::with_capacity(jobs.len());
     for job in &jobs {
-        let plan = match plan_job(log, seq, job, &keys, calendar) {
+        let plan = match plan_job(log, seq, job, &keys, &calendar) {
             Ok(JobPlan::Replay(a)) => Planned::Done(Ok(a)),
             Ok(JobPlan::Same { start, count }) => Planned::Same {
                 at: usize::try_from(start - base).unwrap_or(0),

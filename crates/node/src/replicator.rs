@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use gongkai_core::Hash;
+use gongkai_core::calendar::published::{CalendarTable, PublishedCalendars};
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongkai_core::keys::SigningKey;
 use gongkai_core::note::{VerifierKey, Verifiers};
@@ -67,6 +68,8 @@ struct Replicator {
     token: Option<String>,
     witness: Option<Verifiers>,
     status: Arc<ReplicationStatus>,
+    /// How many calendar tables the county had published at the last look.
+    calendars_seen: AtomicU64,
 }
 
 fn request<T>(msg: T, token: Option<&str>) -> tonic::Request<T> {
@@ -136,6 +139,7 @@ pub fn spawn(
         token,
         witness,
         status,
+        calendars_seen: AtomicU64::new(0),
     };
     let interval = Duration::from_millis(config.interval_ms);
     let (min_backoff, max_backoff) = (config.min_backoff_ms, config.max_backoff_ms);
@@ -307,6 +311,7 @@ impl Replicator {
         }
         self.push_content(&mut client, &origin, &last.missing_content)
             .await?;
+        self.refresh_calendar(&mut client).await;
         let now = now_ms();
         self.status.last_replicated_ms.store(now, Ordering::Relaxed);
         let lag = self.log.size().saturating_sub(last.cosigned_size);
@@ -316,6 +321,47 @@ impl Replicator {
             "replicated to the county"
         );
         Ok(())
+    }
+
+    /// Puts in force the holiday tables the county published (FORMAT.md
+    /// § 14.4), when their number changed. Each leaf is decoded strictly
+    /// and the versions folded by the same rules every verifier applies;
+    /// anything wrong keeps the calendar as it is. The tables only inform
+    /// judgements and the extension write policy, never what the ledger
+    /// accepts, so a county that is unreachable or older (without
+    /// `ListCalendar`) leaves the node on the tables it has.
+    async fn refresh_calendar(&self, client: &mut CountyClient<Channel>) {
+        let list = match client
+            .list_calendar(request(v1::ListCalendarRequest {}, None))
+            .await
+        {
+            Ok(r) => r.into_inner(),
+            Err(s) => {
+                tracing::debug!(error = %s.message(), "the county lists no calendar tables");
+                return;
+            }
+        };
+        let count = list.published.len() as u64;
+        if count == self.calendars_seen.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut published = PublishedCalendars::new();
+        for l in list.published {
+            let folded =
+                CalendarTable::decode(&l.leaf).and_then(|t| published.apply(l.county_index, t));
+            if let Err(e) = folded {
+                tracing::error!(index = l.county_index, error = %e, "the county's calendar table is invalid; keeping the tables in force");
+                return;
+            }
+        }
+        let years: Vec<String> = published
+            .history()
+            .iter()
+            .map(|(_, t)| format!("{} v{}", t.year(), t.version()))
+            .collect();
+        self.log.set_calendar(Arc::new(published.in_force()));
+        self.calendars_seen.store(count, Ordering::Relaxed);
+        tracing::info!(tables = ?years, "holiday tables from the county in force");
     }
 
     /// Checks and adopts the county's cosigned checkpoint: our own

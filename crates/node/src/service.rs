@@ -99,6 +99,10 @@ impl LogSource for NodeSource {
     fn shutdown(&self) -> watch::Receiver<bool> {
         self.shutdown.clone()
     }
+
+    fn calendar(&self) -> Arc<gongkai_core::calendar::WorkCalendar> {
+        self.log.calendar()
+    }
 }
 
 /// The service: the shared log and its reads, the sequencer's queue,
