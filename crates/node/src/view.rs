@@ -675,6 +675,8 @@ pub struct RequestJudgement {
     pub late: bool,
     /// "cannot judge yet: no holiday table for YEAR", or empty.
     pub not_judged: String,
+    /// That YEAR.
+    pub not_judged_year: Option<i32>,
     /// The tables used (FORMAT.md § 14.4), or empty.
     pub calendar: String,
 }
@@ -700,7 +702,12 @@ impl RequestJudgement {
                 let to = j.deadline.map_or(until, |d| d.max(until));
                 j.calendar = calendar.describe(clock.received(), to);
             }
-            Err(e) => j.not_judged = e.to_string(),
+            Err(e) => {
+                if let gongkai_core::Error::CalendarYearNotCovered { year } = e {
+                    j.not_judged_year = Some(year);
+                }
+                j.not_judged = e.to_string();
+            }
         }
         j
     }

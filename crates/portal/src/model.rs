@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use gongkai_core::Hash;
-use gongkai_core::calendar::{Deadline, Period, Periodicity, WorkCalendar};
+use gongkai_core::calendar::{Period, Periodicity, WorkCalendar};
 use gongkai_core::catalog::ItemStatus;
 use gongkai_core::chain::prepare;
 use gongkai_core::date::Date;
@@ -689,6 +689,11 @@ pub struct RequestSummary {
     pub late: bool,
     /// Open past the deadline as of today.
     pub overdue: bool,
+    /// The year whose holiday table is missing, when the deadline or the
+    /// lateness cannot be judged yet.
+    pub not_judged_year: Option<i32>,
+    /// The tables the judgement used (FORMAT.md § 14.4).
+    pub calendar: String,
 }
 
 /// Every request, in id order.
@@ -698,10 +703,8 @@ pub fn requests(log: &dyn LogRead, today: Date) -> Result<Vec<RequestSummary>, M
     let mut out = Vec::new();
     for r in log.projection().requests_after("") {
         let r: RequestRecord = r?;
-        let due = match r.clock.deadline(cal) {
-            Ok(Some(Deadline::Due { date })) => Some(date),
-            _ => None,
-        };
+        let judged = gongkai_node::view::RequestJudgement::of(&r.clock, cal);
+        let due = judged.deadline;
         let answered = r.clock.answered_on();
         out.push(RequestSummary {
             request_id: r.request_id.clone(),
@@ -721,8 +724,10 @@ pub fn requests(log: &dyn LogRead, today: Date) -> Result<Vec<RequestSummary>, M
                 String::new()
             },
             extended: r.clock.extended_on().is_some(),
-            late: answered.is_some_and(|d| r.clock.is_late(cal, d).unwrap_or(false)),
+            late: judged.late,
             overdue: answered.is_none() && due.is_some_and(|d| d < today),
+            not_judged_year: judged.not_judged_year,
+            calendar: judged.calendar,
         });
     }
     Ok(out)

@@ -356,6 +356,12 @@ fn on_time_badge(
     }
 }
 
+/// The distinct years named by "cannot judge yet" judgements, ascending.
+fn not_judged_years(years: impl Iterator<Item = Option<i32>>) -> Vec<i32> {
+    let set: std::collections::BTreeSet<i32> = years.flatten().collect();
+    set.into_iter().collect()
+}
+
 /// Why a deadline cannot be judged yet, for a citizen.
 fn not_judged_reason(lang: Lang, year: i32) -> String {
     match lang {
@@ -503,6 +509,9 @@ async fn catalog_page(
                     td { (status_badge(lang, i.status)) }
                 }
             } }
+        }
+        @for year in not_judged_years(items.iter().map(|i| i.not_judged_year)) {
+            p.note { span.badge.pending { (lang.t("not_judged")) } " " (not_judged_reason(lang, year)) }
         }
         @if let Some(next) = next {
             p { a.next href=(link(lang, &format!("{base}?{}", next_query(&filter, &next)))) { (lang.t("next_page")) } }
@@ -675,11 +684,21 @@ async fn requests_page(
                     td { (r.request_id) }
                     td { (r.subject) }
                     td { (r.received) }
-                    td { (r.deadline) @if r.extended { " " span.badge { (lang.t("extended")) } } }
+                    td {
+                        (r.deadline)
+                        @if let Some(year) = r.not_judged_year {
+                            span.badge.pending title=(not_judged_reason(lang, year)) { (lang.t("not_judged")) }
+                        }
+                        @if r.extended { " " span.badge { (lang.t("extended")) } }
+                    }
                     td { (r.answered) @if r.late { " " span.badge.late { (lang.t("late")) } } @if r.overdue { span.badge.late { (lang.t("overdue")) } } }
                     td { (r.decision) }
                 }
             } }
+        }
+        // A phone has no hover: say why below the table, once per year.
+        @for year in not_judged_years(reqs.iter().map(|r| r.not_judged_year)) {
+            p.note { span.badge.pending { (lang.t("not_judged")) } " " (not_judged_reason(lang, year)) }
         }
     };
     Ok(layout(
