@@ -529,7 +529,9 @@ impl Mirror {
         let state = st.chain.state();
         let mut last_body = state.last_body_hash;
         let mut last_time = state.last_time_ms;
-        let key_in_force = state.key_in_force();
+        // Followed entry by entry: a genesis puts its signer in force, a
+        // rotation its next key, for the entries after it in this package.
+        let mut key_in_force = state.key_in_force();
         for (position, p) in (staged_end..).zip(&prepared) {
             let e = &p.event;
             let index = e.index;
@@ -596,6 +598,16 @@ impl Mirror {
             }
             last_body = p.body_hash;
             last_time = e.time_ms;
+            match &e.kind {
+                Kind::Genesis(_) => key_in_force = Some(e.signer),
+                Kind::KeyRotated(r) => {
+                    // The field rules checked the key's encoding.
+                    let next = PublicKey::from_slice(&r.next_key)
+                        .map_err(|err| invalid(format!("entry {index}: next key: {err}")))?;
+                    key_in_force = Some(next);
+                }
+                _ => {}
+            }
             if let Some((at, e)) = &signatures.unchecked
                 && *at == index
             {

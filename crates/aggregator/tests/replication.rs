@@ -1334,3 +1334,60 @@ async fn a_crash_mid_catch_up_resumes_with_no_gap() {
     assert!(mirror_state(&county.url, 0).await.suspended.is_empty());
     county.stop().await;
 }
+
+/// A key rotation inside one package: the entries after the `KeyRotated`
+/// are signed by the next key. The county must follow the rotation entry
+/// by entry (it used to fix the key in force once per package, refusing
+/// the package, and a node behind the rotation resent it forever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_inside_one_package_replicates() {
+    let root = tempfile::tempdir().unwrap();
+    let mut county = start_county(root.path(), 1, 60_000).await;
+    let mut c = county_client(&county.url).await;
+    let mut w = LogWriter::new(Origin::new(&origin(0)).unwrap(), dept_key(0));
+    let t = gongkai_node::log::now_ms() - 60_000;
+    let request = |i: u64| {
+        Kind::RequestReceived(pb::RequestReceived {
+            request_id: format!("r-{i}"),
+            date_received: today(),
+            subject: "subject".into(),
+        })
+    };
+    let genesis = Kind::Genesis(pb::Genesis {
+        department: "某某县局".into(),
+        division_code: "510122".into(),
+    });
+    let mut log = vec![w.append(genesis, t).unwrap().into_bytes()];
+    for i in 1..5 {
+        log.push(w.append(request(i), t + i).unwrap().into_bytes());
+    }
+    let next = SigningKey::from_seed([77; 32]);
+    log.push(
+        w.rotate(next.clone(), "年度轮换", t + 5)
+            .unwrap()
+            .into_bytes(),
+    );
+    for i in 6..10 {
+        log.push(w.append(request(i), t + i).unwrap().into_bytes());
+    }
+    let leaves: Vec<_> = log.iter().map(|e| leaf_hash(e)).collect();
+    let checkpoint = |size: usize, key: &SigningKey| {
+        let cp = Checkpoint::new(
+            Origin::new(&origin(0)).unwrap(),
+            size as u64,
+            merkle::root(&leaves[..size]),
+        );
+        SignedCheckpoint::sign(&cp, key).unwrap().to_string()
+    };
+    // The county holds the first three entries (the genesis key in force).
+    let s = push_all(&mut c, 0, &log[..3], 0, &checkpoint(3, &dept_key(0)))
+        .await
+        .unwrap();
+    assert_eq!(s.cosigned_size, 3);
+    // One package: two old-key entries, the rotation, four new-key ones.
+    let s = push(&mut c, 0, 3, &log[3..], &checkpoint(10, &next))
+        .await
+        .expect("a package holding a rotation is accepted");
+    assert_eq!(s.cosigned_size, 10);
+    county.stop().await;
+}
