@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Output};
 
-use common::{ORIGIN, gongkai};
+use common::{ORIGIN, gongkai, text};
 
 fn ok(o: &Output) -> String {
     assert!(
@@ -83,10 +83,37 @@ fn a_county_ca_signs_server_and_client_certificates_that_a_node_accepts() {
         &d("ca"),
         "--name",
         "finance-oa",
+        "--writes",
+        ORIGIN,
         "--out",
         &d("clerk"),
     ])))
     .unwrap();
+    // Certificates of the same CA that may not write to this node: one
+    // writing to another department, and this department's push
+    // certificate (its role is pushing to the county).
+    ok(&gongkai(&[
+        "certs",
+        "client",
+        "--ca",
+        &d("ca"),
+        "--name",
+        "education-oa",
+        "--writes",
+        "gongkai.example/510122/education",
+        "--out",
+        &d("other-dept"),
+    ]));
+    ok(&gongkai(&[
+        "certs",
+        "client",
+        "--ca",
+        &d("ca"),
+        "--name",
+        ORIGIN,
+        "--out",
+        &d("push"),
+    ]));
     assert_eq!(json["written"].as_array().unwrap().len(), 2);
     // A client certificate from an unrelated CA.
     ok(&gongkai(&["certs", "ca", "--out", &d("other")]));
@@ -168,6 +195,18 @@ client_ca = "{}"
         !refused.status.success(),
         "a certificate of another CA must not write"
     );
+    for (cert, why) in [
+        ("other-dept", "another department's writer certificate"),
+        ("push", "this department's push certificate"),
+    ] {
+        let o = write(cert);
+        assert!(!o.status.success(), "{why} must not write");
+        assert!(
+            text(&o.stderr).contains("may not write to"),
+            "{why}: {}",
+            text(&o.stderr)
+        );
+    }
 
     // Bad input: a missing CA and a bad host name are usage errors (exit 2).
     let o = gongkai(&[

@@ -26,7 +26,7 @@ use crate::state::Durability;
 use crate::{AggregatorError, now_ms};
 
 /// The prefix of the URI SAN that names the origin a certificate may push.
-pub const PUSH_URI_PREFIX: &str = "urn:gongkai:push:";
+pub const PUSH_URI_PREFIX: &str = gongkai_node::identity::PUSH_URI_PREFIX;
 
 /// Everything the services share.
 pub struct County {
@@ -68,21 +68,7 @@ fn bearer<T>(req: &Request<T>) -> Option<[u8; 32]> {
 
 /// The origins a DER certificate may push (its `urn:gongkai:push:` URIs).
 pub fn cert_push_origins(der: &[u8]) -> Vec<String> {
-    use x509_parser::prelude::{FromDer as _, GeneralName, X509Certificate};
-    let Ok((_, cert)) = X509Certificate::from_der(der) else {
-        return Vec::new();
-    };
-    let Ok(Some(san)) = cert.subject_alternative_name() else {
-        return Vec::new();
-    };
-    san.value
-        .general_names
-        .iter()
-        .filter_map(|n| match n {
-            GeneralName::URI(u) => u.strip_prefix(PUSH_URI_PREFIX).map(str::to_owned),
-            _ => None,
-        })
-        .collect()
+    gongkai_node::identity::cert_origins(der, PUSH_URI_PREFIX)
 }
 
 impl County {
@@ -129,7 +115,6 @@ impl County {
         })
     }
 
-    /// Authenticates a push for `origin` and applies its rate quota.
     /// The request carries the admin token; `what` says what cannot be
     /// done when no admin token is configured.
     fn authorize_admin<T>(&self, req: &Request<T>, what: &str) -> Result<(), Status> {
@@ -145,6 +130,7 @@ impl County {
         }
     }
 
+    /// Authenticates a push for `origin` and applies its rate quota.
     fn authorize_push<T>(&self, req: &Request<T>, origin: &str) -> Result<Arc<Mirror>, Status> {
         let mirror = self.mirrors.get(origin).ok_or_else(|| {
             Status::permission_denied(format!("{origin:?} is not a department of this county"))

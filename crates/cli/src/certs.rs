@@ -3,16 +3,20 @@
 //! certificates for a department node (pushing to the county) or a writer
 //! system (writing to a node).
 //!
-//! A client certificate names who holds it in its Common Name. When the
-//! name is a log origin, the certificate also carries the URI SAN
-//! `urn:gongkai:push:<origin>`: the aggregator accepts a push for origin O
-//! only from a county-CA certificate naming O that way. For a writer system
-//! the name is free-form. Private keys are written mode 0600, certificates 0644.
+//! A client certificate names who holds it in its Common Name, and what it
+//! may do in URI SANs (`gongkai_node::identity`): when the name is a log
+//! origin, `urn:gongkai:push:<origin>` (the aggregator accepts a push for
+//! origin O only from a county-CA certificate naming O that way);
+//! `--writes O` adds `urn:gongkai:write:O` (a writer system of O's node),
+//! `--reads O` adds `urn:gongkai:read:O` (reads O's restricted content).
+//! A certificate of the county CA without the name for an origin and role
+//! may do nothing there. Private keys are written mode 0600, certificates 0644.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
+use gongkai_node::identity::{PUSH_URI_PREFIX, READ_URI_PREFIX, WRITE_URI_PREFIX};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
@@ -64,14 +68,22 @@ enum CertsCommand {
         force: bool,
     },
     /// A client certificate: for a department node pushing to the county
-    /// (--name is its origin) or a writer system (any name).
+    /// (--name is its origin), a writer system (--writes ORIGIN) or a reader
+    /// of restricted content (--reads ORIGIN).
     Client {
         /// The CA directory (ca.crt, ca.key).
         #[arg(long)]
         ca: PathBuf,
-        /// The holder: a department origin, or a writer's name.
+        /// The holder: a department origin (a push certificate), or a
+        /// writer's or reader's name.
         #[arg(long)]
         name: String,
+        /// May write to this origin's node (repeatable).
+        #[arg(long, value_name = "ORIGIN", value_parser = parse_origin)]
+        writes: Vec<String>,
+        /// May read this origin's restricted content (repeatable).
+        #[arg(long, value_name = "ORIGIN", value_parser = parse_origin)]
+        reads: Vec<String>,
         /// Output prefix.
         #[arg(long)]
         out: PathBuf,
@@ -135,6 +147,8 @@ pub fn run(args: &CertsArgs) -> Result<Vec<PathBuf>> {
         CertsCommand::Client {
             ca,
             name,
+            writes,
+            reads,
             out,
             days,
             force,
@@ -147,16 +161,28 @@ pub fn run(args: &CertsArgs) -> Result<Vec<PathBuf>> {
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
             // A department node's certificate names the one origin it may
             // push to the county (docs/OPERATIONS.md, push certificates).
+            let mut uris = Vec::new();
             if gongkai_core::types::Origin::new(name).is_ok() {
+                uris.push(format!("{PUSH_URI_PREFIX}{name}"));
+            }
+            uris.extend(writes.iter().map(|o| format!("{WRITE_URI_PREFIX}{o}")));
+            uris.extend(reads.iter().map(|o| format!("{READ_URI_PREFIX}{o}")));
+            for uri in uris {
                 params.subject_alt_names.push(SanType::URI(
-                    format!("urn:gongkai:push:{name}")
+                    uri.clone()
                         .try_into()
-                        .context("--name: not usable in a certificate")?,
+                        .with_context(|| format!("{uri}: not usable in a certificate"))?,
                 ));
             }
             leaf(ca, params, *days, out, *force)
         }
     }
+}
+
+fn parse_origin(s: &str) -> Result<String, String> {
+    gongkai_core::types::Origin::new(s)
+        .map(|o| o.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// A DNS name: dot-separated labels of letters, digits and inner hyphens.

@@ -22,6 +22,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod identity;
 mod keys;
 pub mod log;
 pub mod package;

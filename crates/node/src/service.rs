@@ -2,9 +2,11 @@
 //!
 //! Writes need a writer credential: a bearer token whose SHA-256 is listed
 //! in the config, or a client certificate verified against the configured
-//! CA (mutual TLS). Reads are public, except the content of items whose
-//! matter's audience is a specific group (restricted content), which needs a
-//! writer credential too.
+//! CA (mutual TLS) that names this node's origin as a writer
+//! (`urn:gongkai:write:<origin>`, [`crate::identity`]). Reads are public,
+//! except the content of items whose matter's audience is a specific group
+//! (restricted content), which needs a writer credential or a reader
+//! certificate (`urn:gongkai:read:<origin>`).
 
 use std::sync::Arc;
 
@@ -39,9 +41,20 @@ pub struct NodeSource {
 impl NodeSource {
     /// Checks the writer credential of a request.
     fn authorize<T>(&self, req: &Request<T>) -> Result<(), Status> {
-        if req.peer_certs().is_some_and(|c| !c.is_empty()) {
-            // tonic verified the chain against the configured client CA.
-            return Ok(());
+        if let Some(certs) = req.peer_certs()
+            && !certs.is_empty()
+        {
+            // tonic verified the chain against the configured client CA;
+            // the certificate must also name this log as a writer.
+            let origin = self.log.origin().as_str();
+            if crate::identity::names(&certs, crate::identity::WRITE_URI_PREFIX, origin) {
+                return Ok(());
+            }
+            return Err(Status::permission_denied(format!(
+                "this client certificate may not write to {origin}: it needs the URI name \
+                 {}{origin} (gongkai certs client --writes {origin})",
+                crate::identity::WRITE_URI_PREFIX
+            )));
         }
         let Some(value) = req.metadata().get("authorization") else {
             return Err(Status::unauthenticated(
@@ -89,7 +102,14 @@ impl LogSource for NodeSource {
     }
 
     fn may_read_restricted<T>(&self, req: &Request<T>) -> bool {
-        self.authorize(req).is_ok()
+        let reader = req.peer_certs().is_some_and(|certs| {
+            crate::identity::names(
+                &certs,
+                crate::identity::READ_URI_PREFIX,
+                self.log.origin().as_str(),
+            )
+        });
+        reader || self.authorize(req).is_ok()
     }
 
     fn max_page(&self) -> u32 {

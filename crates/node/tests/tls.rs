@@ -49,9 +49,34 @@ struct Pki {
     /// The county CA: signs the server's and the good client's certificates.
     ca: String,
     server: Pem,
+    /// A writer of this node (`urn:gongkai:write:<ORIGIN>`).
     client: Pem,
     /// A client certificate from an unrelated CA.
     stranger: Pem,
+    /// County-CA certificates that may not write here: a writer of another
+    /// department, this department's push certificate, a reader.
+    other_dept: Pem,
+    push: Pem,
+    reader: Pem,
+}
+
+/// A client certificate of `issuer` with the URI names `uris`.
+fn client_leaf(issuer: &CertifiedIssuer<'static, KeyPair>, cn: &str, uris: &[String]) -> Pem {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.subject_alt_names = uris
+        .iter()
+        .map(|u| rcgen::SanType::URI(u.clone().try_into().unwrap()))
+        .collect();
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    params.use_authority_key_identifier_extension = true;
+    let key = KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, issuer).unwrap();
+    Pem {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    }
 }
 
 fn new_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
@@ -93,8 +118,19 @@ fn pki() -> Pki {
             &["localhost", "127.0.0.1"],
             ExtendedKeyUsagePurpose::ServerAuth,
         ),
-        client: leaf(&county, &["clerk"], ExtendedKeyUsagePurpose::ClientAuth),
-        stranger: leaf(&other, &["clerk"], ExtendedKeyUsagePurpose::ClientAuth),
+        client: client_leaf(&county, "clerk", &[format!("urn:gongkai:write:{ORIGIN}")]),
+        stranger: client_leaf(&other, "clerk", &[format!("urn:gongkai:write:{ORIGIN}")]),
+        other_dept: client_leaf(
+            &county,
+            "education-oa",
+            &["urn:gongkai:write:gongkai.example/510122/education".to_owned()],
+        ),
+        push: client_leaf(&county, ORIGIN, &[format!("urn:gongkai:push:{ORIGIN}")]),
+        reader: client_leaf(
+            &county,
+            "inspection",
+            &[format!("urn:gongkai:read:{ORIGIN}")],
+        ),
     }
 }
 
@@ -298,13 +334,28 @@ async fn writers_by_token_or_county_certificate() {
     let r = anon.append(with_token(define("by-token"))).await.unwrap();
     assert_eq!(r.into_inner().receipt.unwrap().index, 1);
 
-    // A client certificate from the county CA is a credential by itself.
+    // A county-CA certificate naming this log as a writer is a credential
+    // by itself.
     let mut clerk = node
         .client(node.tls().identity(node.pki.client.identity()))
         .await;
     let r = clerk.append(define("by-cert")).await.unwrap();
     assert_eq!(r.into_inner().receipt.unwrap().index, 2);
     assert_eq!(size(&mut clerk).await, 3);
+
+    // Certificates of the same CA bound to another department or another
+    // role may not write (they used to: any county-CA certificate could).
+    for (pem, who) in [
+        (&node.pki.other_dept, "another department's writer"),
+        (&node.pki.push, "this department's push certificate"),
+        (&node.pki.reader, "a reader of restricted content"),
+    ] {
+        let mut c = node.client(node.tls().identity(pem.identity())).await;
+        let err = c.append(define("not-mine")).await.unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{who}: {err:?}");
+        assert!(err.message().contains("may not write to"), "{who}: {err:?}");
+    }
+    assert_eq!(size(&mut clerk).await, 3, "nothing written by them");
 
     // A certificate from an unrelated CA fails the handshake: neither reads
     // nor writes get through (with TLS 1.3 the client may only learn of it
