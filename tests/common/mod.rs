@@ -166,15 +166,19 @@ impl Node {
         std::fs::create_dir_all(dir).unwrap();
         let token = dir.join("push.token");
         std::fs::write(&token, &county.push_token).unwrap();
-        Node::start_with(
-            dir,
-            key,
-            &format!(
-                "[county]\naddress = \"{}\"\ntoken_file = {:?}\nwitness_vkey = \"{}\"\n\
-                 interval_ms = 100\nmin_backoff_ms = 50\nmax_backoff_ms = 500\n",
-                county.url, token, county.witness_vkey
-            ),
-        )
+        Node::start_with(dir, key, &county_section(county, &token))
+    }
+
+    /// Configures replication to `county` (as [`Node::start_with_county`]
+    /// would have) and restarts the node on its data.
+    pub fn attach_county(&mut self, county: &County) {
+        let token = self.dir.join("push.token");
+        std::fs::write(&token, &county.push_token).unwrap();
+        let config = self.dir.join("node.toml");
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&county_section(county, &token));
+        std::fs::write(&config, text).unwrap();
+        self.restart();
     }
 
     fn start_with(dir: &Path, key: &Path, extra: &str) -> Node {
@@ -338,6 +342,15 @@ impl Node {
         .unwrap();
         v["content"]["digest"].as_str().unwrap().to_owned()
     }
+}
+
+/// The `[county]` table of a node replicating to `county`.
+fn county_section(county: &County, token: &Path) -> String {
+    format!(
+        "[county]\naddress = \"{}\"\ntoken_file = {:?}\nwitness_vkey = \"{}\"\n\
+         interval_ms = 100\nmin_backoff_ms = 50\nmax_backoff_ms = 500\n",
+        county.url, token, county.witness_vkey
+    )
 }
 
 impl Drop for Node {

@@ -109,7 +109,11 @@ pub fn recover(cfg: &NodeConfig, key: &SigningKey, conn: &Connection, json: bool
                 "{msg}: the signed tail is lost; see `gongkai node restore --help`"
             )));
         }
-        println!("{msg}; nothing to do");
+        if gongkai_node::admin::clear_read_only(opts.data_dir)? {
+            println!("{msg}; the node holds all the mirror holds: it takes writes again");
+        } else {
+            println!("{msg}; nothing to do");
+        }
         return Ok(());
     }
     let r = gongkai_node::admin::append_tail(&opts, &tail, &note)
@@ -121,7 +125,8 @@ pub fn recover(cfg: &NodeConfig, key: &SigningKey, conn: &Connection, json: bool
         );
     } else {
         println!(
-            "recovered entries {}..{} of {origin} from {}; the key signed up to {}",
+            "recovered entries {}..{} of {origin} from {}; the key signed up to {}; \
+             the node takes writes again when started",
             r.from, r.to, conn.server, local.signed_size
         );
         if r.to < local.signed_size {

@@ -321,5 +321,25 @@ pub fn append_tail(
         journal.append(&tail[start..end])?;
         start = end;
     }
+    // The node holds what the mirror holds again: it may take writes.
+    clear_read_only(opts.data_dir)?;
     Ok(TailRestored { from, to })
+}
+
+/// Removes the read-only marker (`crate::log::READ_ONLY_MARKER`), durably:
+/// for `gongkai node recover`, once the node holds at least what the
+/// mirror holds. Returns whether there was one.
+///
+/// # Errors
+/// [`NodeError::Fatal`] or storage errors if it cannot be removed.
+pub fn clear_read_only(data_dir: &Path) -> Result<bool, NodeError> {
+    let marker = data_dir.join(crate::log::READ_ONLY_MARKER);
+    match std::fs::remove_file(&marker) {
+        Ok(()) => {
+            gongkai_store::sync_dir(data_dir)?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(fatal(format!("remove {}: {e}", marker.display()))),
+    }
 }

@@ -119,7 +119,20 @@ pub struct Log {
     /// The working-day calendar in force: the seed table, then the tables
     /// the county published (FORMAT.md § 14.4), set by the replicator.
     calendar: std::sync::RwLock<Arc<WorkCalendar>>,
+    /// Why the node takes no writes: the county holds more of this log
+    /// than the node (see [`Log::go_read_only`]). Kept in
+    /// [`READ_ONLY_MARKER`] so a restart does not forget it.
+    read_only: std::sync::Mutex<Option<String>>,
+    read_only_marker: PathBuf,
+    /// False from a start with a county configured until the first check
+    /// of what the county holds (so a node restored from an old backup
+    /// learns it before its first write, not after).
+    county_checked: watch::Sender<bool>,
 }
+
+/// The file in the data directory that keeps a node read-only across
+/// restarts until `gongkai node recover` brings back what it lacks.
+pub const READ_ONLY_MARKER: &str = "READ-ONLY";
 
 /// State only the sequencer touches.
 struct Sequencer {
@@ -264,6 +277,20 @@ impl Log {
                  the log. See `gongkai node restore --help` for the safe way back"
             )));
         }
+        let read_only_marker = opts.data_dir.join(READ_ONLY_MARKER);
+        let read_only = match std::fs::read_to_string(&read_only_marker) {
+            Ok(reason) => {
+                tracing::error!(%reason, "the node is read-only");
+                Some(reason)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(NodeError::Fatal(format!(
+                    "read {}: {e}",
+                    read_only_marker.display()
+                )));
+            }
+        };
         let (keys, records) = KeyLog::open(&opts.data_dir.join("idempotency"), len)?;
         projection.put_idempotency(&records)?;
         let (seq, applied) = Self::replay(&journal, &projection, &content, keys, opts)?;
@@ -280,6 +307,9 @@ impl Log {
             replayed_on_open: len - applied,
             inflight_keys: std::sync::Mutex::default(),
             calendar: std::sync::RwLock::new(Arc::new(WorkCalendar::shipped().clone())),
+            read_only: std::sync::Mutex::new(read_only),
+            read_only_marker,
+            county_checked: watch::channel(true).0,
         };
         if applied < len {
             tracing::info!(
@@ -512,6 +542,54 @@ impl Log {
     /// The working-day calendar judgements and the write policy use.
     pub fn calendar(&self) -> Arc<WorkCalendar> {
         Arc::clone(&self.calendar.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Writes wait (up to `limit`) for the first check of what the county
+    /// holds; the replicator calls [`Log::county_checked`] when it is done,
+    /// whatever its outcome.
+    pub fn await_county_check(&self) {
+        self.county_checked.send_replace(false);
+    }
+
+    /// The first check of the county is done (or failed: the county is
+    /// unreachable, and the rounds keep checking).
+    pub fn county_checked(&self) {
+        self.county_checked.send_replace(true);
+    }
+
+    /// Waits until the first check of the county is done, at most `limit`.
+    pub async fn writes_may_proceed(&self, limit: std::time::Duration) {
+        let mut rx = self.county_checked.subscribe();
+        let _ = tokio::time::timeout(limit, rx.wait_for(|done| *done)).await;
+    }
+
+    /// Why the node takes no writes, if it does not.
+    pub fn read_only(&self) -> Option<String> {
+        self.read_only
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Stops taking writes, for `reason`, durably: the marker file is
+    /// written (and synced) first, so a restart stays read-only, until
+    /// `gongkai node recover` removes it. Idempotent.
+    ///
+    /// # Errors
+    /// [`NodeError::Storage`] if the marker cannot be written; the node is
+    /// read-only in memory all the same.
+    pub fn go_read_only(&self, reason: &str) -> Result<(), NodeError> {
+        let mut guard = self
+            .read_only
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if guard.is_some() {
+            return Ok(());
+        }
+        *guard = Some(reason.to_owned());
+        tracing::error!(%reason, "the node goes read-only");
+        gongkai_store::write_file_durably(&self.read_only_marker, reason.as_bytes())?;
+        Ok(())
     }
 
     /// Puts `calendar` in force (the seed table with the tables the county

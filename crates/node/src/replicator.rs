@@ -70,6 +70,8 @@ struct Replicator {
     status: Arc<ReplicationStatus>,
     /// How many calendar tables the county had published at the last look.
     calendars_seen: AtomicU64,
+    /// The county's address, for messages.
+    county_address: String,
 }
 
 fn request<T>(msg: T, token: Option<&str>) -> tonic::Request<T> {
@@ -140,14 +142,19 @@ pub fn spawn(
         witness,
         status,
         calendars_seen: AtomicU64::new(0),
+        county_address: config.address.clone(),
     };
     let interval = Duration::from_millis(config.interval_ms);
     let (min_backoff, max_backoff) = (config.min_backoff_ms, config.max_backoff_ms);
+    // Writes wait for the first round's look at what the county holds.
+    r.log.await_county_check();
     Ok(tokio::spawn(async move {
         let mut size = r.log.watch_size();
         let mut backoff = min_backoff;
         loop {
-            match r.round().await {
+            let result = r.round().await;
+            r.log.county_checked();
+            match result {
                 Ok(()) => backoff = min_backoff,
                 Err(e) => {
                     let lag = r.log.size().saturating_sub(r.status.mirrored());
@@ -206,6 +213,23 @@ impl Replicator {
             ));
         }
         let mut next = state.staged_end;
+        let county_holds = state.staged_end.max(state.cosigned_size);
+        if county_holds > size {
+            // The county holds entries of this log that the node does not:
+            // its data (and the key's state file beside it) were restored
+            // from an older backup. Appending now would sign other entries
+            // at indexes the county already holds: a fork. Stop writing.
+            let reason = format!(
+                "read-only: the county holds {county_holds} entries of this log but this node only \
+                 {size} (its data were restored from an older backup?); appending would fork the \
+                 log. Stop the node, run `gongkai --server {} node recover --config <this node's \
+                 config>` to bring the missing entries back from the county, then start it again",
+                self.county_address
+            );
+            if let Err(e) = self.log.go_read_only(&reason) {
+                tracing::error!(error = %e, "could not record the read-only state on disk");
+            }
+        }
         if next > size {
             // The county holds more of this log than the node: the data
             // directory is older than what was replicated. The county

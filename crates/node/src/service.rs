@@ -24,6 +24,10 @@ use crate::config::NodeConfig;
 use crate::log::{Appended, Log, WriteJob};
 use crate::view::{LogSource, LogView, ReadService, ResponseStream};
 
+/// Longest a write waits, just after a start, for the first look at what
+/// the county holds of this log.
+pub const COUNTY_CHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Longest idempotency key, bytes.
 pub const MAX_IDEMPOTENCY_KEY: usize = 128;
 pub use crate::view::{CONTENT_CHUNK, DEFAULT_PAGE};
@@ -168,8 +172,18 @@ impl NodeService {
         }
     }
 
-    fn authorize<T>(&self, req: &Request<T>) -> Result<(), Status> {
-        self.source.authorize(req)
+    /// A writer's credential, and a node that takes writes: not read-only
+    /// after learning that the county holds more of its log (a restore
+    /// from an old backup, which appending would fork). Just after a start
+    /// with a county configured, waits (at most [`COUNTY_CHECK_WAIT`]) for
+    /// the first look at what the county holds.
+    async fn authorize<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        self.source.authorize(req)?;
+        self.source.log.writes_may_proceed(COUNTY_CHECK_WAIT).await;
+        match self.source.log.read_only() {
+            Some(reason) => Err(Status::failed_precondition(reason)),
+            None => Ok(()),
+        }
     }
 
     async fn submit(
@@ -258,7 +272,7 @@ impl v1::disclosure_node_server::DisclosureNode for NodeService {
         &self,
         req: Request<v1::AppendRequest>,
     ) -> Result<Response<v1::AppendResponse>, Status> {
-        self.authorize(&req)?;
+        self.authorize(&req).await?;
         let req = req.into_inner();
         let event = req
             .event
@@ -276,7 +290,7 @@ impl v1::disclosure_node_server::DisclosureNode for NodeService {
         &self,
         req: Request<v1::AppendBatchRequest>,
     ) -> Result<Response<v1::AppendBatchResponse>, Status> {
-        self.authorize(&req)?;
+        self.authorize(&req).await?;
         let req = req.into_inner();
         if req.events.is_empty() {
             return Err(Status::invalid_argument("events: at least one is required"));
@@ -306,7 +320,7 @@ impl v1::disclosure_node_server::DisclosureNode for NodeService {
         &self,
         req: Request<Streaming<v1::UploadContentRequest>>,
     ) -> Result<Response<v1::UploadContentResponse>, Status> {
-        self.authorize(&req)?;
+        self.authorize(&req).await?;
         let mut stream = req.into_inner();
         let first = stream
             .message()

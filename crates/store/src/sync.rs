@@ -9,7 +9,10 @@ use crate::StoreError;
 
 /// `fsync`s a directory so that entries created, renamed or removed in it
 /// survive power loss.
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+///
+/// # Errors
+/// [`StoreError::Io`] naming the directory.
+pub fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     let d = File::open(dir).map_err(|e| StoreError::io(dir, "open directory", e))?;
     d.sync_all()
         .map_err(|e| StoreError::io(dir, "fsync directory", e))
@@ -24,8 +27,12 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
 }
 
 /// Writes `bytes` to `path` atomically and durably: temp file beside it,
-/// write, `fsync`, rename over `path`, `fsync` of the directory.
-pub(crate) fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+/// write, `fsync`, rename over `path`, `fsync` of the directory. After a
+/// crash `path` holds the old bytes or the new, never a mix.
+///
+/// # Errors
+/// [`StoreError::Io`] naming the file and the step that failed.
+pub fn write_file_durably(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let dir = parent_dir(path);
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
     tmp_name.push(".tmp");
