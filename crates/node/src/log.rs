@@ -160,23 +160,7 @@ pub(crate) fn read_key_state(path: &Path) -> Result<u64, NodeError> {
 
 /// Writes the key state durably: temp file, fsync, rename, directory fsync.
 pub(crate) fn write_key_state(path: &Path, size: u64) -> Result<(), NodeError> {
-    use std::io::Write as _;
-    let io = |e: std::io::Error| NodeError::Fatal(format!("write {}: {e}", path.display()));
-    let tmp = path.with_extension("state.tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(format!("{size}\n").as_bytes()).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)?;
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
-    }
+    gongkai_store::write_file_durably(path, format!("{size}\n").as_bytes())?;
     Ok(())
 }
 
