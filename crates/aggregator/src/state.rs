@@ -305,17 +305,9 @@ impl State {
         rec: &EvidenceRecord,
         text: &str,
     ) -> Result<PathBuf, AggregatorError> {
-        use std::io::Write as _;
         let path = self.evidence_dir.join(format!("{}.txt", rec.id));
-        let tmp = self.evidence_dir.join(format!("{}.tmp", rec.id));
-        let io = |e: std::io::Error| AggregatorError::Storage(format!("evidence file: {e}"));
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        std::fs::rename(&tmp, &path).map_err(io)?;
-        std::fs::File::open(&self.evidence_dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
+        gongkai_store::write_file_durably(&path, text.as_bytes())
+            .map_err(|e| AggregatorError::Storage(format!("evidence file: {e}")))?;
         self.evidence.insert(rec.id.as_bytes(), json(rec)?)?;
         self.sync()?;
         Ok(path)

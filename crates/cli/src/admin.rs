@@ -176,14 +176,12 @@ pub fn rotate_key(
             let _ = std::fs::remove_file(crate::keyfile::vkey_path(new_key));
             Failure::Refused(format!("rotate-key: {e}"))
         })?;
-    // Point the config at the new key: write a temp file, sync, rename.
-    let tmp = config_path.with_extension("toml.rotating");
-    std::fs::write(&tmp, rewritten).with_context(|| format!("write {}", tmp.display()))?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("sync {}", tmp.display()))?;
-    std::fs::rename(&tmp, config_path)
-        .with_context(|| format!("replace {}", config_path.display()))?;
+    // Point the config at the new key, atomically, keeping its mode.
+    let mode = {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(config_path).map_or(0o600, |m| m.permissions().mode() & 0o777)
+    };
+    crate::write_file(config_path, rewritten.as_bytes(), mode)?;
     if json {
         println!(
             "{}",

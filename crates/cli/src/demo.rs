@@ -236,9 +236,7 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, CountySetup, [u8; 32])> {
                 hash = crate::node::sha256_hex(&token),
                 push = ddir.join("push-token"),
             );
-            let tmp = ddir.join("node.toml.tmp");
-            std::fs::write(&tmp, text)?;
-            std::fs::rename(&tmp, &config)?;
+            crate::write_file(&config, text.as_bytes(), 0o600)?;
         }
         let token = std::fs::read_to_string(&token_path)
             .with_context(|| format!("read {}", token_path.display()))?
@@ -287,9 +285,7 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, CountySetup, [u8; 32])> {
                 crate::node::sha256_hex(push.trim()),
             ));
         }
-        let tmp = county_dir.join("county.toml.tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, &county_config)?;
+        crate::write_file(&county_config, text.as_bytes(), 0o600)?;
     }
     // What a verifier trusts: every department key and the county witness.
     let trust = dir.join("trust.toml");

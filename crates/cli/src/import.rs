@@ -9,8 +9,7 @@
 //! 32-byte secret kept in `FILE.import-key` (mode 0600, created on the
 //! first run): salts stay unguessable, and keys and salts are stable.
 
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -126,15 +125,12 @@ fn import_secret(file: &Path) -> Result<[u8; 32]> {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let secret = rand::random::<[u8; 32]>();
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            writeln!(f, "{}", hex::encode(secret))
-                .and_then(|()| f.sync_all())
-                .with_context(|| format!("writing {}", path.display()))?;
+            crate::keyfile::write_file(
+                &path,
+                format!("{}\n", hex::encode(secret)).as_bytes(),
+                0o600,
+                false,
+            )?;
             Ok(secret)
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!("reading {}", path.display()))),

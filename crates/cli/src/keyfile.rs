@@ -55,9 +55,7 @@ pub fn write_key(
         _ => Path::new("."),
     };
     // Make the new directory entries durable too.
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing directory {}", dir.display()))?;
+    gongkai_store::sync_dir(dir)?;
     Ok(vkey)
 }
 
@@ -85,6 +83,12 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8], mode: u32, force: bool) -> R
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .with_context(|| format!("writing {}", path.display()))?;
+    // The new directory entry too.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    gongkai_store::sync_dir(dir)?;
     Ok(())
 }
 

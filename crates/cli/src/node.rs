@@ -530,17 +530,7 @@ pub(crate) fn sha256_hex(text: &str) -> String {
 
 /// Writes a file only its owner can read.
 pub(crate) fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("create {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    Ok(())
+    crate::keyfile::write_file(path, text.as_bytes(), 0o600, false)
 }
 
 fn serve(config: &Path) -> Result<()> {

@@ -71,4 +71,4 @@ pub use error::StoreError;
 pub use format::DataDir;
 pub use journal::{Journal, JournalFile, JournalOptions};
 pub use projection::open_sled;
-pub use sync::{sync_dir, write_file_durably};
+pub use sync::{sync_dir, write_file_durably, write_file_durably_mode};
