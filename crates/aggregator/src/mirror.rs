@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gongkai_core::Hash;
-use gongkai_core::chain::{ChainVerifier, Prepared, prepare, verify_signatures};
+use gongkai_core::chain::{ChainVerifier, Prepared, prepare};
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongkai_core::county;
 use gongkai_core::event::Kind;
@@ -42,10 +42,10 @@ use gongkai_core::keys::{PublicKey, SigningKey};
 use gongkai_core::merkle::{self, TreeState};
 use gongkai_core::note::{Cosigner, Note, VerifierKey, Verifiers};
 use gongkai_core::types::{KeyName, Origin};
-use gongkai_node::package::{check_package, prepare_all};
 use gongkai_node::view::LogView;
 use gongkai_store::projection::{Applied, Projection};
 use gongkai_store::{DataDir, JournalOptions};
+use gongkai_verify::engine::{check_package, walk};
 
 use crate::projector::{Job, PART, Part, Projector};
 use crate::state::{DepartmentRecord, Durability, EvidenceRecord, State};
@@ -119,6 +119,25 @@ fn genesis_key(vkey: &VerifierKey) -> PublicKey {
     *vkey.public_key()
 }
 
+/// An error while walking the journal: an entry that does not verify
+/// (named for the mirror by the caller) or the store.
+enum Walking {
+    Core(gongkai_core::Error),
+    Store(AggregatorError),
+}
+
+impl From<gongkai_core::Error> for Walking {
+    fn from(e: gongkai_core::Error) -> Walking {
+        Walking::Core(e)
+    }
+}
+
+impl From<AggregatorError> for Walking {
+    fn from(e: AggregatorError) -> Walking {
+        Walking::Store(e)
+    }
+}
+
 /// Reads, verifies and (re)folds the whole mirror journal, replaying what
 /// the projection lacks. Signatures are checked when `signatures` is set
 /// (at open); a rebuild after a refused push skips them (every stored
@@ -139,45 +158,42 @@ fn fold_journal(
     }
     let mut chain = ChainVerifier::new(view.origin().clone(), &[genesis]);
     let mut tree = TreeState::new();
-    let mut rng = rand::rng();
-    let mut start = 0;
-    while start < len {
-        let end = (start + 4096).min(len);
-        let entries = journal.read_range(start, end)?;
-        let prepared = prepare_all(entries, start)
-            .map_err(|e| AggregatorError::Fatal(format!("mirror of {}: {e}", view.origin())))?;
-        let mut checks = Vec::new();
-        let mut nodes = Vec::new();
-        let mut to_apply = Vec::new();
-        for p in &prepared {
-            if signatures {
-                checks.extend(
-                    chain
-                        .push_prepared(p)
-                        .map_err(|e| AggregatorError::Fatal(format!("mirror: {e}")))?,
-                );
-            } else {
-                chain
-                    .push_verified(p)
-                    .map_err(|e| AggregatorError::Fatal(format!("mirror: {e}")))?;
+    let fatal = |e: gongkai_core::Error| {
+        AggregatorError::Fatal(format!("mirror of {}: {e}", view.origin()))
+    };
+    walk(
+        &mut chain,
+        len,
+        signatures,
+        |start, end| {
+            journal
+                .read_range(start, end)
+                .map_err(|e| Walking::Store(e.into()))
+        },
+        |prepared, _| {
+            let mut nodes = Vec::new();
+            let mut to_apply = Vec::new();
+            for p in prepared {
+                let completed = tree.append(p.leaf_hash);
+                if p.event.index >= applied {
+                    nodes.extend(completed);
+                    to_apply.push(Applied {
+                        index: p.event.index,
+                        leaf_hash: p.leaf_hash,
+                        event: &p.event,
+                    });
+                }
             }
-            let completed = tree.append(p.leaf_hash);
-            if p.event.index >= applied {
-                nodes.extend(completed);
-                to_apply.push(Applied {
-                    index: p.event.index,
-                    leaf_hash: p.leaf_hash,
-                    event: &p.event,
-                });
-            }
-        }
-        if signatures {
-            verify_signatures(&checks, &mut rng)
-                .map_err(|e| AggregatorError::Fatal(format!("mirror: {e}")))?;
-        }
-        view.projection().apply(&to_apply, &nodes, &[])?;
-        start = end;
-    }
+            view.projection()
+                .apply(&to_apply, &nodes, &[])
+                .map_err(|e| Walking::Store(e.into()))?;
+            Ok(())
+        },
+    )
+    .map_err(|e| match e {
+        Walking::Core(e) => fatal(e),
+        Walking::Store(e) => e,
+    })?;
     Ok((chain, tree))
 }
 
@@ -969,16 +985,8 @@ impl Mirror {
                 "content {digest} is not committed by a mirrored entry of {origin} (or was redacted)"
             )));
         };
-        if content.len() as u64 != length {
-            return Err(invalid(format!(
-                "content {digest}: {} bytes, the commitment says {length}",
-                content.len()
-            )));
-        }
-        if gongkai_core::types::content_digest(salt, content) != *digest {
-            return Err(invalid(format!(
-                "content does not hash to {digest} under the given salt"
-            )));
+        if let Err(m) = gongkai_verify::content::check(digest, length, salt, content) {
+            return Err(invalid(format!("content {digest}: {m}")));
         }
         self.view.content().put(digest, salt, content)?;
         ctx.state.remove_missing(origin, digest)?;

@@ -26,7 +26,6 @@ use prost::Message as _;
 
 use crate::layout;
 use crate::trust::Trust;
-use crate::verify::write_atomic;
 
 /// `gongkai bench audit`.
 #[derive(Debug, Args)]
@@ -122,14 +121,16 @@ pub fn run(a: &AuditBenchArgs) -> Result<()> {
     // Judged on the day the log was made: every request is still in time.
     let as_of = Date::new(2026, 3, 2)?;
     let t = Instant::now();
-    let report = crate::audit::audit_log(
-        &root,
-        &origin,
-        &trust,
-        as_of,
-        &[],
-        gongkai_core::calendar::WorkCalendar::shipped(),
-    )?;
+    let mut source = gongkai_verify::source::ExportLog::open(&root, &origin)?;
+    let report = gongkai_verify::check::check_log(
+        &mut source,
+        &gongkai_verify::check::Options {
+            trust: &trust,
+            review: Some((as_of, gongkai_core::calendar::WorkCalendar::shipped())),
+            county_notes: &[],
+            resume: None,
+        },
+    );
     let total = t.elapsed().as_secs_f64();
     let violations = report.violations();
     let n = a.entries as f64;
@@ -323,7 +324,7 @@ fn write_export(
         cp.to_string().as_bytes(),
     )?;
     put(layout::CHECKPOINT, cp.to_string().as_bytes())?;
-    write_atomic(
+    crate::write_file(
         &root.join(layout::MANIFEST),
         layout::manifest(std::slice::from_ref(origin)).as_bytes(),
         0o644,

@@ -41,7 +41,8 @@ use crate::client::{Failure, Node};
 use crate::fetch::{self, Content};
 use crate::layout;
 use crate::output::print_json;
-use crate::verify::{content_uses, write_atomic};
+use gongkai_verify::content::{check_blob, content_uses};
+use gongkai_verify::source::{MAX_LISTED, SafeDir};
 
 /// `gongkai export`.
 #[derive(Debug, Args)]
@@ -102,7 +103,7 @@ pub async fn run(node: &Node, a: ExportArgs, json: bool) -> Result<()> {
         .as_ref()
         .map(|c| export_county(&a.out, c))
         .transpose()?;
-    write_atomic(
+    crate::write_file(
         &a.out.join(layout::MANIFEST),
         layout::manifest(&listed).as_bytes(),
         0o644,
@@ -147,28 +148,15 @@ fn write(dir: &Path, rel: &str, bytes: &[u8]) -> Result<()> {
     if std::fs::read(&path).is_ok_and(|old| old == bytes) {
         return Ok(());
     }
-    write_atomic(&path, bytes, 0o644)
+    crate::write_file(&path, bytes, 0o644)
 }
 
-/// Every file under `dir`, relative, with `/` separators.
-pub fn files_under(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(rel) = p.strip_prefix(dir) {
-                out.push(rel.to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
-    out.sort();
-    out
+/// Every file under `dir`, relative, with `/` separators; links are listed,
+/// never followed.
+fn files_under(dir: &Path) -> Result<Vec<String>> {
+    SafeDir::new(dir)
+        .files("", MAX_LISTED)
+        .with_context(|| format!("list {}", dir.display()))
 }
 
 /// The county log as a county aggregator serves it: its signed
@@ -341,7 +329,7 @@ fn export_county(root: &Path, county: &CountyLog) -> Result<CountyExported> {
         write(&dir, &id.path(), &encode_tile(&hashes))?;
         expected.insert(id.path());
     }
-    for f in files_under(&dir.join("tile")) {
+    for f in files_under(&dir.join("tile"))? {
         let rel = format!("tile/{f}");
         if !expected.contains(&rel) {
             std::fs::remove_file(dir.join(&rel)).with_context(|| format!("remove stale {rel}"))?;
@@ -460,7 +448,7 @@ async fn export_log(
         expected.insert(id.path());
     }
     // Stale tiles and bundles (partials of an earlier, smaller export).
-    for f in files_under(&dir.join("tile")) {
+    for f in files_under(&dir.join("tile"))? {
         let rel = format!("tile/{f}");
         if !expected.contains(&rel) {
             std::fs::remove_file(dir.join(&rel)).with_context(|| format!("remove stale {rel}"))?;
@@ -475,12 +463,10 @@ async fn export_log(
             continue;
         }
         let rel = layout::content_path(&u.digest);
-        if let Ok(bytes) = std::fs::read(dir.join(&rel))
-            && bytes.len() >= 32
-            && gongkai_core::types::content_digest(
-                &bytes[..32].try_into().unwrap_or([0; 32]),
-                &bytes[32..],
-            ) == u.digest
+        // A blob from an interrupted run is kept only if it matches (length
+        // and digest), read no further than the commitment allows.
+        if let Ok(bytes) = SafeDir::new(&dir).read(&rel, u.length.saturating_add(32))
+            && check_blob(&u.digest, u.length, &bytes).is_ok()
         {
             content += 1;
             continue;
@@ -502,7 +488,7 @@ async fn export_log(
             }
         }
     }
-    for f in files_under(&dir.join(layout::CONTENT)) {
+    for f in files_under(&dir.join(layout::CONTENT))? {
         if Hash::from_hex(&f).is_ok_and(|h| redacted.contains(&h)) {
             std::fs::remove_file(dir.join(layout::CONTENT).join(&f))
                 .with_context(|| format!("remove redacted content {f}"))?;

@@ -6,8 +6,11 @@
 use anyhow::{Result, bail};
 use gongkai_core::Hash;
 use gongkai_core::checkpoint::SignedCheckpoint;
-use gongkai_core::types::{Origin, content_digest};
+use gongkai_core::tile::{BundleId, TileId};
+use gongkai_core::types::Origin;
 use gongkai_proto::v1;
+use gongkai_verify::content::ContentUse;
+use gongkai_verify::source::{Fetched, LogSource, SourceError};
 use tonic::Code;
 
 use crate::client::{Failure, Node};
@@ -201,9 +204,113 @@ pub async fn content(
     let Ok(salt) = <[u8; 32]>::try_from(h.salt.as_slice()) else {
         return Ok(Content::Mismatch(format!("salt of {} bytes", h.salt.len())));
     };
-    let got = content_digest(&salt, &data);
-    if &got != digest {
-        return Ok(Content::Mismatch(format!("content hashes to {got}")));
+    if let Err(m) = gongkai_verify::content::check(digest, length, &salt, &data) {
+        return Ok(Content::Mismatch(m.to_string()));
     }
     Ok(Content::Verified { salt, data })
+}
+
+/// A server as a [`LogSource`] for the one check of `gongkai-verify`:
+/// checkpoints, entries by bundle, consistency proofs and content over
+/// gRPC. Its methods block on the runtime: use it on a blocking thread
+/// (`spawn_blocking`), never on a runtime worker.
+pub struct ServerLog {
+    node: Node,
+    origin: Origin,
+    token: Option<String>,
+    runtime: tokio::runtime::Handle,
+    progress: indicatif::ProgressBar,
+}
+
+impl ServerLog {
+    /// `origin` on `node`, read with `token` when given (authorized
+    /// readers get restricted content); `progress` advances per bundle.
+    pub fn new(
+        node: Node,
+        origin: Origin,
+        token: Option<String>,
+        runtime: tokio::runtime::Handle,
+        progress: indicatif::ProgressBar,
+    ) -> ServerLog {
+        ServerLog {
+            node,
+            origin,
+            token,
+            runtime,
+            progress,
+        }
+    }
+}
+
+/// A failed read: an answer that does not verify is evidence against the
+/// server, a refusal or an unreachable server proves nothing.
+fn source_error(e: &anyhow::Error) -> SourceError {
+    match e.chain().find_map(|c| c.downcast_ref::<Failure>()) {
+        Some(Failure::Verify(m)) => SourceError::Malformed(m.clone()),
+        _ => SourceError::Unavailable(format!("{e:#}")),
+    }
+}
+
+impl LogSource for ServerLog {
+    fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    fn checkpoint(&mut self) -> Result<Vec<u8>, SourceError> {
+        let r =
+            self.runtime
+                .block_on(self.node.client().get_checkpoint(v1::GetCheckpointRequest {
+                    origin: self.origin.as_str().to_owned(),
+                }));
+        match r {
+            Ok(r) => Ok(r.into_inner().checkpoint.into_bytes()),
+            Err(s) if s.code() == Code::NotFound => Err(SourceError::Missing(s.message().into())),
+            Err(s) => Err(source_error(&self.node.fail(&s))),
+        }
+    }
+
+    fn bundle(&mut self, id: &BundleId) -> Result<Vec<Vec<u8>>, SourceError> {
+        let first = id.first_entry();
+        let end = first + u64::from(id.width());
+        let got = self
+            .runtime
+            .block_on(entries(&self.node, &self.origin, first, end))
+            .map_err(|e| source_error(&e))?;
+        self.progress.inc(got.len() as u64);
+        Ok(got)
+    }
+
+    fn tile(&mut self, _id: &TileId) -> Result<Option<Vec<u8>>, SourceError> {
+        Ok(None)
+    }
+
+    fn content(&mut self, u: &ContentUse) -> Result<Fetched, SourceError> {
+        let got = self
+            .runtime
+            .block_on(content(
+                &self.node,
+                &self.origin,
+                &u.digest,
+                u.length,
+                self.token.as_deref(),
+            ))
+            .map_err(|e| source_error(&e))?;
+        match got {
+            Content::Verified { salt, data } => {
+                let mut blob = salt.to_vec();
+                blob.extend_from_slice(&data);
+                Ok(Fetched::Blob(blob))
+            }
+            Content::Restricted => Ok(Fetched::Restricted),
+            Content::NotFound(m) => Ok(Fetched::NotFound(m)),
+            Content::Mismatch(m) => Err(SourceError::Malformed(m)),
+        }
+    }
+
+    fn consistency(&mut self, old: u64, new: u64) -> Result<Option<Vec<Hash>>, SourceError> {
+        self.runtime
+            .block_on(consistency(&self.node, &self.origin, old, new))
+            .map(Some)
+            .map_err(|e| source_error(&e))
+    }
 }

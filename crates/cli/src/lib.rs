@@ -30,22 +30,33 @@ mod certs;
 pub mod client;
 mod county;
 mod demo;
-pub mod engine;
 pub mod export;
 pub mod fetch;
 mod import;
 pub mod input;
 pub mod keyfile;
-pub mod layout;
 pub mod monitor;
 mod node;
 pub mod output;
 pub mod prove;
 mod read;
 mod sample;
-pub mod trust;
 pub mod verify;
 mod write;
+
+// The verification engine, the export layout and the trust file live in
+// `gongkai-verify`; named here so the commands refer to them briefly.
+use gongkai_verify::{engine, layout, trust};
+
+/// Writes `bytes` to `path` atomically and durably with `mode` (the store's
+/// one durable-write helper: temp file, fsync, rename, fsync of the
+/// directory).
+///
+/// # Errors
+/// Local I/O, naming the file.
+pub fn write_file(path: &std::path::Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    gongkai_store::write_file_durably_mode(path, bytes, mode).map_err(anyhow::Error::new)
+}
 
 use client::Connection;
 

@@ -131,7 +131,7 @@ pub async fn prove(node: &Node, a: ProveArgs, json: bool) -> Result<()> {
     };
     let mut bytes = serde_json::to_vec_pretty(&bundle).context("encode the bundle")?;
     bytes.push(b'\n');
-    crate::verify::write_atomic(&a.out, &bytes, 0o644)?;
+    crate::write_file(&a.out, &bytes, 0o644)?;
     if json {
         print_json(
             &json!({"out": a.out, "item": a.item.as_str(), "entries": bundle.entries.len(), "checkpoint_size": size}),

@@ -2,10 +2,6 @@
 //! core before it is printed: each entry's body and signature, and its
 //! inclusion in one checkpoint of the log.
 
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::Path;
-
 use anyhow::{Context as _, Result, bail};
 use gongkai_core::Hash;
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
@@ -13,7 +9,7 @@ use gongkai_core::entry::Entry;
 use gongkai_core::event::{Event, Kind, kind_name, pb};
 use gongkai_core::merkle::verify_inclusion;
 use gongkai_core::note::{VerifierKey, Verifiers};
-use gongkai_core::types::{Origin, content_digest};
+use gongkai_core::types::Origin;
 use gongkai_proto::v1;
 use serde_json::{Value, json};
 
@@ -717,14 +713,16 @@ pub(crate) async fn content(node: &Node, a: ContentArgs, json: bool) -> Result<(
         .as_slice()
         .try_into()
         .map_err(|_| verify_failure(format!("the salt is {} bytes, not 32", h.salt.len())))?;
-    let got = content_digest(&salt, &data);
-    if got != a.digest {
+    if let Err(m) = gongkai_verify::content::check(&a.digest, h.length, &salt, &data) {
         return Err(verify_failure(format!(
-            "the content does not match digest {} (it hashes to {got}); nothing was saved",
+            "the content does not match digest {} ({m}); nothing was saved",
             a.digest
         )));
     }
-    save_atomically(&a.out, &data)?;
+    if a.out.file_name().is_none() {
+        bail!("--out must name a file");
+    }
+    crate::write_file(&a.out, &data, 0o644)?;
     if json {
         print_json(&json!({
             "out": a.out, "digest": a.digest.to_hex(), "length": h.length,
@@ -740,36 +738,6 @@ pub(crate) async fn content(node: &Node, a: ContentArgs, json: bool) -> Result<(
         );
     }
     Ok(())
-}
-
-fn save_atomically(out: &Path, data: &[u8]) -> Result<()> {
-    let dir = match out.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = out
-        .file_name()
-        .context("--out must name a file")?
-        .to_string_lossy();
-    let tmp = dir.join(format!(
-        ".{name}.{}.tmp",
-        hex::encode(rand::random::<[u8; 6]>())
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, out)?;
-        std::fs::File::open(dir)?.sync_all()
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::Error::new(e).context(format!("saving {}", out.display()))
-    })
 }
 
 #[cfg(test)]

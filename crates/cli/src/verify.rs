@@ -2,38 +2,35 @@
 //! the newest checkpoint remembered in a state file; also the round that
 //! `gongkai monitor` repeats.
 //!
-//! Per log: the newest checkpoint; against the remembered one a rollback
-//! (smaller size), a fork (same size, other root; or a consistency proof
-//! that fails); then only the new entries through core's chain verifier
-//! (all cores), the root against the checkpoint, the department signature
-//! by the key in force, k-of-n witness cosignatures from the trust file,
-//! and the content of every new non-redacted item against its commitment.
-//! Memory is the compact chain state (tree peaks, catalog fold), never the
-//! whole log. The state file is only advanced when a log verified clean.
+//! Per log, the one check of `gongkai-verify`
+//! ([`gongkai_verify::check::check_log`]) over the server
+//! ([`crate::fetch::ServerLog`]): the newest checkpoint; against the
+//! remembered one a rollback (smaller size), a fork (same size, other root;
+//! or a consistency proof that fails); then only the new entries through
+//! the engine (all cores), the root against the checkpoint, the department
+//! signature by the key in force, k-of-n witness cosignatures from the
+//! trust file, and the content of every new commitment. Memory is the
+//! compact chain state and one small record per content commitment, never
+//! the entries. The state file is only advanced when a log verified clean.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
-use gongkai_core::Hash;
-use gongkai_core::chain::{ChainState, ChainVerifier};
-use gongkai_core::checkpoint::SignedCheckpoint;
-use gongkai_core::event::{Event, Kind};
-use gongkai_core::merkle::verify_consistency;
+use gongkai_core::audit::Severity;
+use gongkai_core::chain::ChainState;
 use gongkai_core::note::VerifierKey;
-use gongkai_core::types::{ItemId, Origin};
+use gongkai_core::types::Origin;
+use gongkai_verify::check::{LogAudit, Options, check_log};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::client::{Failure, Node};
-use crate::fetch::{self, Content};
+use crate::client::Node;
+use crate::fetch::ServerLog;
 use crate::output::{Table, print_json};
-use crate::trust::{Trust, check_signatures};
-
-/// Entries fetched and verified per round trip to the worker threads.
-const CHUNK: u64 = 16 * 1024;
+use crate::trust::Trust;
 
 /// `gongkai verify`.
 #[derive(Debug, Args)]
@@ -143,101 +140,11 @@ impl StateFile {
     /// Local I/O.
     pub fn save(&self, path: &Path) -> Result<()> {
         let bytes = serde_json::to_vec(self).context("encode state")?;
-        write_atomic(path, &bytes, 0o600)
+        crate::write_file(path, &bytes, 0o600)
     }
 }
 
-/// Writes `bytes` to `path` atomically: temp file beside it, fsync,
-/// rename, fsync of the directory.
-///
-/// # Errors
-/// Local I/O.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} names no file", path.display()))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    let run = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        std::fs::File::open(&dir)?.sync_all()
-    };
-    run().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::Error::new(e).context(format!("write {}", path.display()))
-    })
-}
-
-/// A content commitment an event makes.
-#[derive(Debug, Clone)]
-pub struct ContentUse {
-    /// Digest.
-    pub digest: Hash,
-    /// Length.
-    pub length: u64,
-    /// The item, if it is an item's version (else a request answer).
-    pub item: Option<String>,
-    /// Entry index.
-    pub index: u64,
-}
-
-/// The content commitments of an event.
-pub fn content_uses(e: &Event) -> Vec<ContentUse> {
-    let (c, item) = match &e.kind {
-        Kind::Published(p) => (p.content.as_ref(), Some(p.item_id.clone())),
-        Kind::Amended(a) => (a.content.as_ref(), Some(a.item_id.clone())),
-        Kind::RequestAnswered(r) => (r.content.as_ref(), None),
-        _ => (None, None),
-    };
-    c.and_then(|c| Hash::from_slice(&c.digest).ok().map(|d| (d, c.length)))
-        .map(|(digest, length)| ContentUse {
-            digest,
-            length,
-            item,
-            index: e.index,
-        })
-        .into_iter()
-        .collect()
-}
-
-fn content_what(u: &ContentUse) -> String {
-    match &u.item {
-        Some(i) => format!("content {} of item {i} (entry {})", u.digest, u.index),
-        None => format!(
-            "content {} of the request answer at entry {}",
-            u.digest, u.index
-        ),
-    }
-}
-
-/// Whether `digest` of `item` was redacted, per the catalog fold.
-pub fn is_redacted(state: &ChainState, item: Option<&str>, digest: &Hash) -> bool {
-    item.and_then(|i| ItemId::new(i).ok())
-        .and_then(|i| state.catalog.items.get(&i))
-        .is_some_and(|i| i.redacted.contains(digest))
-}
-
-/// Whether the content of `item` is restricted, per the catalog fold.
-pub fn is_restricted(state: &ChainState, item: Option<&str>) -> bool {
-    item.and_then(|i| ItemId::new(i).ok())
-        .is_some_and(|i| state.catalog.is_restricted(&i))
-}
-
-/// The outcome of verifying one log.
+/// The outcome of verifying one log, as `verify` and `monitor` print it.
 #[derive(Debug, Default, Serialize)]
 pub struct LogOutcome {
     /// The log.
@@ -265,7 +172,41 @@ pub struct LogOutcome {
     pub new_state: Option<LogState>,
 }
 
-/// Verifies one log from `node`, continuing from `prev` if given.
+impl From<LogAudit> for LogOutcome {
+    fn from(a: LogAudit) -> LogOutcome {
+        let mut violations = Vec::new();
+        let mut warnings = Vec::new();
+        for f in &a.findings {
+            let at = f
+                .index
+                .map_or_else(String::new, |i| format!(" (entry {i})"));
+            let line = format!("{}{at}: {}", f.kind, f.detail);
+            match f.severity {
+                Severity::Violation => violations.push(line),
+                Severity::Warning => warnings.push(f.detail.clone()),
+                Severity::Info => {}
+            }
+        }
+        LogOutcome {
+            origin: a.origin,
+            size: a.size,
+            new_entries: a.new_entries,
+            content_ok: a.content_ok,
+            content_restricted: a.content_restricted,
+            content_redacted: a.content_redacted,
+            cosignatures: a.cosignatures,
+            violations,
+            warnings,
+            error: a.error,
+            new_state: a
+                .verified
+                .map(|(checkpoint, chain)| LogState { checkpoint, chain }),
+        }
+    }
+}
+
+/// Verifies one log from `node`, continuing from `prev` if given: the one
+/// check of `gongkai-verify` ([`check_log`]) over the server.
 pub async fn verify_log(
     node: &Node,
     origin: &Origin,
@@ -274,168 +215,47 @@ pub async fn verify_log(
     token: Option<&str>,
     progress: bool,
 ) -> LogOutcome {
-    let mut out = LogOutcome {
-        origin: origin.to_string(),
-        ..LogOutcome::default()
+    let node = node.clone();
+    let origin = origin.clone();
+    let trust = trust.clone();
+    let prev = prev.cloned();
+    let token = token.map(str::to_owned);
+    let runtime = tokio::runtime::Handle::current();
+    let name = origin.to_string();
+    let checked = tokio::task::spawn_blocking(move || {
+        let bar = progress_bar(progress, &origin);
+        let mut src = ServerLog::new(node, origin, token, runtime, bar.clone());
+        let opts = Options {
+            trust: &trust,
+            review: None,
+            county_notes: &[],
+            resume: prev.as_ref().map(|p| (p.checkpoint.as_str(), &p.chain)),
+        };
+        let out = check_log(&mut src, &opts);
+        bar.finish_and_clear();
+        out
+    })
+    .await;
+    let mut out = match checked {
+        Ok(a) => LogOutcome::from(a),
+        Err(e) => LogOutcome {
+            origin: name,
+            error: Some(format!("the verification failed: {e}")),
+            ..LogOutcome::default()
+        },
     };
-    if let Err(e) = verify_log_inner(node, origin, trust, prev, token, progress, &mut out).await {
-        // A server answer that does not verify is a violation; anything
-        // else (unreachable, bad local input) means "could not verify".
-        match e.chain().find_map(|c| c.downcast_ref::<Failure>()) {
-            Some(Failure::Verify(m)) => out.violations.push(m.clone()),
-            _ => out.error = Some(format!("{e:#}")),
-        }
-    }
     if !out.violations.is_empty() || out.error.is_some() {
         out.new_state = None;
     }
     out
 }
 
-async fn verify_log_inner(
-    node: &Node,
-    origin: &Origin,
-    trust: &Trust,
-    prev: Option<&LogState>,
-    token: Option<&str>,
-    progress: bool,
-    out: &mut LogOutcome,
-) -> Result<()> {
-    let (text, cp) = fetch::checkpoint(node, origin).await?;
-    let new = cp.checkpoint().clone();
-    out.size = new.size;
-    let mut verifier = match prev {
-        Some(p) => {
-            let old_cp = SignedCheckpoint::parse(&p.checkpoint)
-                .context("the state file's checkpoint does not parse")?;
-            let old = old_cp.checkpoint();
-            if new.size < old.size {
-                out.violations.push(format!(
-                    "rollback: the server's checkpoint has size {} (root {}), but size {} (root {}) \
-                     was verified before",
-                    new.size, new.root, old.size, old.root
-                ));
-                return Ok(());
-            }
-            if new.size == old.size && new.root != old.root {
-                out.violations.push(format!(
-                    "fork: two checkpoints of size {} with different roots: {} verified before, {} now",
-                    new.size, old.root, new.root
-                ));
-                return Ok(());
-            }
-            if new.size > old.size {
-                let proof = fetch::consistency(node, origin, old.size, new.size).await?;
-                // RFC 9162 §2.1.4.2: verify consistency.
-                if let Err(e) = verify_consistency(old.size, new.size, &old.root, &new.root, &proof)
-                {
-                    out.violations.push(format!(
-                        "fork: the checkpoint of size {} (root {}) does not extend the one of size {} \
-                         (root {}) verified before: {e}",
-                        new.size, new.root, old.size, old.root
-                    ));
-                    return Ok(());
-                }
-            }
-            ChainVerifier::resume(p.chain.clone()).context("the state file's chain state")?
-        }
-        None => ChainVerifier::new(origin.clone(), &trust.genesis_keys(origin)?),
-    };
-    let start = verifier.size();
-    let bar = progress_bar(progress, new.size - start, origin);
-    // Content is checked chunk by chunk, so memory stays the compact chain
-    // state; only content the server does not serve is kept until the end,
-    // when a later Redacted event or the matter's audience may explain it.
-    let mut deferred: Vec<(ContentUse, Content)> = Vec::new();
-    let threads = crate::engine::threads();
-    while verifier.size() < new.size {
-        let from = verifier.size();
-        let to = new.size.min(from + CHUNK);
-        let entries = fetch::entries(node, origin, from, to).await?;
-        let mut uses = Vec::new();
-        let result = crate::engine::verify_entries(&mut verifier, entries, threads, |p, _| {
-            uses.extend(content_uses(&p.event));
-        });
-        if let Err(e) = result {
-            out.violations.push(format!("entry {}", e));
-            bar.finish_and_clear();
-            return Ok(());
-        }
-        for u in uses {
-            if is_redacted(verifier.state(), u.item.as_deref(), &u.digest) {
-                deferred.push((u, Content::NotFound(String::new())));
-                continue;
-            }
-            match fetch::content(node, origin, &u.digest, u.length, token).await? {
-                Content::Verified { .. } => out.content_ok += 1,
-                Content::Mismatch(m) => out.violations.push(format!(
-                    "{}: does not match its commitment: {m}",
-                    content_what(&u)
-                )),
-                other => deferred.push((u, other)),
-            }
-        }
-        bar.set_position(verifier.size() - start);
-    }
-    bar.finish_and_clear();
-    out.new_entries = new.size - start;
-    if let Err(e) = verifier.check_checkpoint(&new) {
-        out.violations.push(format!("checkpoint: {e}"));
-        return Ok(());
-    }
-    let keys = crate::trust::key_for_size(&verifier.state().keys, new.size);
-    let verdict = check_signatures(&cp, &keys, trust);
-    out.cosignatures = verdict.cosignatures;
-    if let Some(v) = verdict.violation {
-        out.violations
-            .push(format!("checkpoint of size {}: {v}", new.size));
-    }
-    if let Some(c) = verdict.cosign_issue {
-        if trust.quorum > 0 {
-            out.violations
-                .push(format!("checkpoint of size {}: {c}", new.size));
-        } else {
-            out.warnings.push(c);
-        }
-    }
-    let state = verifier.into_state();
-    for (u, got) in deferred {
-        let what = content_what(&u);
-        if is_redacted(&state, u.item.as_deref(), &u.digest) {
-            out.content_redacted += 1;
-            continue;
-        }
-        match got {
-            Content::Restricted if is_restricted(&state, u.item.as_deref()) => {
-                out.content_restricted += 1;
-            }
-            Content::Restricted => out
-                .violations
-                .push(format!("{what}: withheld, but its matter is public")),
-            Content::NotFound(m) if u.item.is_none() => out.violations.push(format!(
-                "{what}: not served ({m}); an answer's content cannot be redacted"
-            )),
-            Content::NotFound(m) => out
-                .violations
-                .push(format!("{what}: missing without a Redacted event ({m})")),
-            Content::Verified { .. } | Content::Mismatch(_) => {}
-        }
-    }
-    out.new_state = Some(LogState {
-        checkpoint: text,
-        chain: state,
-    });
-    Ok(())
-}
-
-fn progress_bar(show: bool, len: u64, origin: &Origin) -> indicatif::ProgressBar {
-    if !show || len < 4096 || !std::io::stderr().is_terminal() {
+fn progress_bar(show: bool, origin: &Origin) -> indicatif::ProgressBar {
+    if !show || !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg} [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})",
-    ) {
+    let bar = indicatif::ProgressBar::no_length();
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} {pos} entries ({per_sec})") {
         bar.set_style(style.progress_chars("=> "));
     }
     bar.set_message(origin.to_string());

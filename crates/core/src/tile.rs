@@ -388,23 +388,27 @@ pub fn tiles_for_size(size: u64) -> Vec<TileId> {
 }
 
 /// Every entry bundle of the tree of `size` leaves: the full bundles, then
-/// the partial last one if `size` is not a multiple of 256.
+/// the partial last one if `size` is not a multiple of 256. For a size read
+/// from untrusted input use [`entry_bundles_iter`], which allocates nothing.
 pub fn entry_bundles_for_size(size: u64) -> Vec<BundleId> {
+    entry_bundles_iter(size).collect()
+}
+
+/// The entry bundles of the tree of `size` leaves, lazily, in order: a
+/// checkpoint claiming 2^64 - 1 entries costs nothing until a bundle is
+/// read.
+pub fn entry_bundles_iter(size: u64) -> impl Iterator<Item = BundleId> {
     let full = size >> TILE_HEIGHT;
-    let mut bundles: Vec<BundleId> = (0..full)
+    let partial = (size % u64::from(TILE_WIDTH)) as u16;
+    (0..full)
         .map(|index| BundleId {
             index,
             width: TILE_WIDTH,
         })
-        .collect();
-    let partial = (size % u64::from(TILE_WIDTH)) as u16;
-    if partial != 0 {
-        bundles.push(BundleId {
+        .chain((partial != 0).then_some(BundleId {
             index: full,
             width: partial,
-        });
-    }
-    bundles
+        }))
 }
 
 /// The tile that holds tree-level-`8L` hash `index` in the tree of `size`

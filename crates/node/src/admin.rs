@@ -19,66 +19,19 @@
 use std::path::{Path, PathBuf};
 
 use gongkai_core::Hash;
-use gongkai_core::chain::{ChainVerifier, prepare};
+use gongkai_core::chain::prepare;
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongkai_core::keys::SigningKey;
-use gongkai_core::merkle::TreeState;
 use gongkai_core::note::{KeyType, VerifierKey, Verifiers};
 use gongkai_core::types::KeyName;
 use gongkai_core::writer::LogWriter;
 use gongkai_store::{DataDir, Journal, JournalOptions};
 
 use crate::NodeError;
-use crate::log::{OpenOptions, now_ms, read_key_state, write_key_state};
-
-/// The verified state of a journal: the chain verifier after its last
-/// entry, the tree, and what a writer needs to continue.
-pub(crate) struct Walked {
-    pub(crate) verifier: ChainVerifier,
-    pub(crate) tree: TreeState,
-    last_body: Hash,
-    last_time: u64,
-}
+use crate::log::{OpenOptions, now_ms, read_key_state, walk_journal, write_key_state};
 
 fn fatal(e: impl std::fmt::Display) -> NodeError {
     NodeError::Fatal(e.to_string())
-}
-
-/// Verifies every entry of `journal` (framing, chain, catalog rules,
-/// signatures), anchored on the signer of its Genesis entry.
-pub(crate) fn walk(
-    journal: &Journal,
-    origin: &gongkai_core::types::Origin,
-) -> Result<Walked, NodeError> {
-    let size = journal.len();
-    if size == 0 {
-        return Err(fatal("the journal holds no entries"));
-    }
-    let genesis = prepare(journal.read(0)?, 0)?;
-    let mut verifier = ChainVerifier::new(origin.clone(), &[genesis.event.signer]);
-    let mut tree = TreeState::new();
-    let (mut last_body, mut last_time) = (Hash::ZERO, 0);
-    const CHUNK: u64 = 4096;
-    let mut start = 0;
-    while start < size {
-        let end = (start + CHUNK).min(size);
-        for (i, bytes) in journal.read_range(start, end)?.into_iter().enumerate() {
-            let p = prepare(bytes, start + i as u64)?;
-            for c in &verifier.push_prepared(&p)? {
-                c.verify()?;
-            }
-            tree.append(p.leaf_hash);
-            last_body = p.body_hash;
-            last_time = p.event.time_ms;
-        }
-        start = end;
-    }
-    Ok(Walked {
-        verifier,
-        tree,
-        last_body,
-        last_time,
-    })
 }
 
 /// What [`backup`] wrote.
@@ -114,7 +67,7 @@ pub fn backup(opts: &OpenOptions<'_>, out: &Path) -> Result<BackupReport, NodeEr
     }
     let src = opts.data_dir.join("journal");
     let journal = Journal::open_read_only(&src, opts.origin.as_str(), JournalOptions::default())?;
-    let walked = walk(&journal, opts.origin)?;
+    let walked = walk_journal(&journal, opts.origin)?;
     let size = journal.len();
 
     let data = DataDir::open(out)?;
@@ -155,9 +108,7 @@ fn copy_file(from: &Path, to: &Path) -> Result<(), NodeError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), NodeError> {
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| fatal(format!("sync {}: {e}", dir.display())))
+    gongkai_store::sync_dir(dir).map_err(fatal)
 }
 
 /// Copies the files under `from` (content blobs are immutable once
@@ -212,7 +163,7 @@ pub fn rotate_key(
     }
     let data = DataDir::open(opts.data_dir)?;
     let journal = data.journal(opts.origin.as_str(), JournalOptions::default())?;
-    let walked = walk(&journal, opts.origin)?;
+    let walked = walk_journal(&journal, opts.origin)?;
     if walked.verifier.state().key_in_force() != Some(opts.key.public_key()) {
         return Err(fatal(
             "the config's key is not the key in force for this log; nothing changed",
@@ -275,7 +226,7 @@ pub fn append_tail(
     let data = DataDir::open(opts.data_dir)?;
     let journal = data.journal(opts.origin.as_str(), JournalOptions::default())?;
     let from = journal.len();
-    let walked = walk(&journal, opts.origin)?;
+    let walked = walk_journal(&journal, opts.origin)?;
     let mut verifier = walked.verifier;
     let mut tree = walked.tree;
     for (i, bytes) in tail.iter().enumerate() {

@@ -25,7 +25,6 @@ pub mod config;
 pub mod identity;
 mod keys;
 pub mod log;
-pub mod package;
 pub mod replicator;
 mod server;
 pub mod service;

@@ -60,9 +60,9 @@ use tokio::sync::{oneshot, watch};
 
 use crate::NodeError;
 use crate::keys::KeyLog;
-use crate::package::check_package;
 use crate::view::LogView;
 use crate::working::{MaybeKnown, WorkingSet};
+use gongkai_verify::engine::walk;
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
@@ -341,65 +341,53 @@ impl Log {
         let mut known = MaybeKnown::default();
         let mut last_body = Hash::ZERO;
         let mut last_time = 0;
-        const CHUNK: u64 = 4096;
-        let mut start = 0;
-        while start < len {
-            let end = (start + CHUNK).min(len);
-            let entries = journal.read_range(start, end)?;
-            // Framing, bodies and signatures over the cores at once; then
-            // the links and keys in order, so an error is the first one in
-            // log order (an entry's links before its signatures).
-            let (prepared, signatures) = check_package(entries, start)?;
-            let bad = match signatures.verdict {
-                Err(e) => Some(e),
-                Ok(()) => signatures.unchecked.map(|(_, e)| e),
-            };
-            let bad_at = bad.as_ref().and_then(CoreError::index);
-            for p in &prepared {
-                verifier.push_verified(p)?;
-                if Some(p.position) == bad_at {
-                    break;
+        // Framing, bodies and signatures over the cores at once; then the
+        // links and keys in order, so an error is the first one in log
+        // order (an entry's links before its signatures).
+        walk(
+            &mut verifier,
+            len,
+            true,
+            |start, end| journal.read_range(start, end).map_err(NodeError::from),
+            |prepared, _| {
+                // The catalog rules of the entries the projection lacks,
+                // over the records the projection holds before them.
+                let start = prepared.first().map_or(0, |p| p.event.index);
+                let mut working = Catalog::new();
+                let mut nodes = Vec::new();
+                let mut to_apply = Vec::new();
+                let mut stored_leaves = Vec::new();
+                for p in prepared {
+                    let index = p.event.index;
+                    let completed = tree.append(p.leaf_hash);
+                    known.insert_created(&p.event);
+                    if index < applied {
+                        stored_leaves.push(p.leaf_hash);
+                    } else {
+                        projection.load_catalog(&Touched::of(&p.event), &mut working)?;
+                        working.apply(&p.event)?;
+                        nodes.extend(completed);
+                        to_apply.push(Applied {
+                            index,
+                            leaf_hash: p.leaf_hash,
+                            event: &p.event,
+                        });
+                    }
+                    last_body = p.body_hash;
+                    last_time = p.event.time_ms;
                 }
-            }
-            if let Some(e) = bad {
-                return Err(e.into());
-            }
-            // The catalog rules of the entries the projection lacks, over
-            // the records the projection holds before them.
-            let mut working = Catalog::new();
-            let mut nodes = Vec::new();
-            let mut to_apply = Vec::new();
-            let mut stored_leaves = Vec::new();
-            for p in &prepared {
-                let index = p.event.index;
-                let completed = tree.append(p.leaf_hash);
-                known.insert_created(&p.event);
-                if index < applied {
-                    stored_leaves.push(p.leaf_hash);
-                } else {
-                    projection.load_catalog(&Touched::of(&p.event), &mut working)?;
-                    working.apply(&p.event)?;
-                    nodes.extend(completed);
-                    to_apply.push(Applied {
-                        index,
-                        leaf_hash: p.leaf_hash,
-                        event: &p.event,
-                    });
-                }
-                last_body = p.body_hash;
-                last_time = p.event.time_ms;
-            }
-            projection.index_leaves(start, &stored_leaves)?;
-            projection.apply(&to_apply, &nodes, &[])?;
-            remove_redacted(
-                content,
-                prepared
-                    .iter()
-                    .filter(|p| p.event.index >= applied)
-                    .map(|p| &p.event),
-            );
-            start = end;
-        }
+                projection.index_leaves(start, &stored_leaves)?;
+                projection.apply(&to_apply, &nodes, &[])?;
+                remove_redacted(
+                    content,
+                    prepared
+                        .iter()
+                        .filter(|p| p.event.index >= applied)
+                        .map(|p| &p.event),
+                );
+                Ok(())
+            },
+        )?;
         let state = verifier.into_state();
         let in_force = state.key_in_force();
         if in_force != Some(opts.key.public_key()) {
@@ -449,17 +437,18 @@ impl Log {
     pub fn check_catalog(&self, data_dir: &Path) -> Result<usize, NodeError> {
         let journal = self.journal();
         let len = journal.len();
-        let mut fold = Catalog::new();
-        const CHUNK: u64 = 4096;
-        let mut start = 0;
-        while start < len {
-            let end = (start + CHUNK).min(len);
-            for (i, bytes) in journal.read_range(start, end)?.into_iter().enumerate() {
-                let p = prepare(bytes, start + i as u64)?;
-                fold.apply(&p.event)?;
-            }
-            start = end;
-        }
+        // The whole chain again (links, keys, rules, signatures) through
+        // the one walker; its catalog fold is the journal's catalog.
+        let genesis = prepare(journal.read(0)?, 0)?;
+        let mut verifier = ChainVerifier::new(self.origin().clone(), &[genesis.event.signer]);
+        walk(
+            &mut verifier,
+            len,
+            true,
+            |start, end| journal.read_range(start, end).map_err(NodeError::from),
+            |_, _| Ok(()),
+        )?;
+        let fold = verifier.into_state().catalog;
         let stored = self.projection().catalog()?;
         let rebuild = format!(
             "stop the node, remove {} and start it to rebuild the projection from the journal",
@@ -1302,7 +1291,7 @@ pub fn verify_read_only(opts: &OpenOptions<'_>) -> Result<Verified, NodeError> {
             return Err(NodeError::Fatal("entry 0 is not a Genesis entry".into()));
         }
     };
-    let walked = crate::admin::walk(&journal, opts.origin)?;
+    let walked = walk_journal(&journal, opts.origin)?;
     let tree = walked.tree;
     let in_force = walked.verifier.into_state().key_in_force();
     if in_force != Some(opts.key.public_key()) {
@@ -1329,4 +1318,49 @@ impl std::ops::Deref for Log {
     fn deref(&self) -> &LogView {
         &self.view
     }
+}
+
+/// The verified state of a journal: the chain verifier after its last
+/// entry, the tree, and what a writer needs to continue.
+pub(crate) struct Walked {
+    pub(crate) verifier: ChainVerifier,
+    pub(crate) tree: TreeState,
+    pub(crate) last_body: Hash,
+    pub(crate) last_time: u64,
+}
+
+/// Verifies every entry of `journal` (framing, chain, catalog rules,
+/// signatures), anchored on the signer of its Genesis entry.
+pub(crate) fn walk_journal(
+    journal: &Journal,
+    origin: &gongkai_core::types::Origin,
+) -> Result<Walked, NodeError> {
+    let size = journal.len();
+    if size == 0 {
+        return Err(NodeError::Fatal("the journal holds no entries".into()));
+    }
+    let genesis = prepare(journal.read(0)?, 0)?;
+    let mut verifier = ChainVerifier::new(origin.clone(), &[genesis.event.signer]);
+    let mut tree = TreeState::new();
+    let (mut last_body, mut last_time) = (Hash::ZERO, 0);
+    gongkai_verify::engine::walk(
+        &mut verifier,
+        size,
+        true,
+        |start, end| journal.read_range(start, end).map_err(NodeError::from),
+        |prepared, _| {
+            for p in prepared {
+                tree.append(p.leaf_hash);
+                last_body = p.body_hash;
+                last_time = p.event.time_ms;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(Walked {
+        verifier,
+        tree,
+        last_body,
+        last_time,
+    })
 }

@@ -1,8 +1,21 @@
-//! Chain verification on all cores, as `verify`, `audit` and `monitor` do
-//! it: worker threads prepare entries (framing, canonical body, field
-//! rules, hashes) and batch-verify their signatures (ZIP-215, batches of
-//! 1,024); the worker that holds the next batch in log order then checks
-//! links and catalog rules with core's [`ChainVerifier`] ([`verify_stream`]).
+//! The one verification engine: every run of entries in this project —
+//! a node's start, a county mirror's open and every push it receives,
+//! `verify`, `audit`, `monitor`, backup and restore — is checked here, with
+//! one thread policy ([`threads`]).
+//!
+//! Worker threads prepare entries (framing, canonical body, field rules,
+//! hashes) and batch-verify their signatures (ZIP-215, the same verdict as
+//! one by one). The links, keys and catalog rules stay in log order with
+//! core's [`ChainVerifier`]: a verified signature proves an entry only once
+//! `push_verified` has accepted the signer the entry names as the key in
+//! force. Two shapes over the same per-part work:
+//!
+//! - [`check_package`] for one package that is in memory (a push, a
+//!   journal chunk): the calling thread takes the first part, a scoped
+//!   thread each of the others; the caller applies the result.
+//! - [`verify_stream`] for a log read chunk by chunk (an export, a server):
+//!   the worker that holds the next batch in log order applies it.
+//!
 //! Errors are reported in log order: a bad signature at index `i` is
 //! reported only once entry `i`'s links and everything before it passed
 //! (FORMAT.md § 6).
@@ -15,28 +28,83 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, mpsc};
 use gongkai_core::Error;
 use gongkai_core::chain::{ChainVerifier, Prepared, prepare, verify_queued};
 use gongkai_core::keys::BatchVerifier;
-use gongkai_node::package::parts;
 
 /// Entries per signature batch.
 pub const BATCH: usize = 1024;
 
-/// Worker threads to use: every core.
+/// Threads for verification: the cores, at most 8 (beyond that a push's
+/// latency gains nothing and the county's other work loses). Asked once: on
+/// Linux `available_parallelism` reads the cgroup files on every call.
 pub fn threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |p| p.get())
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .min(8)
+    })
+}
+
+/// `entries` (the first at index `start`) cut into consecutive parts of
+/// `size` entries (the last may be shorter), each with the index of its
+/// first entry. Parts are taken from the front one at a time: splitting
+/// the remainder off again and again would copy (and page-fault in) the
+/// rest each time.
+pub fn parts(
+    entries: Vec<Vec<u8>>,
+    size: usize,
+    start: u64,
+) -> impl Iterator<Item = (u64, Vec<Vec<u8>>)> {
+    let mut rest = entries.into_iter();
+    let mut at = start;
+    std::iter::from_fn(move || {
+        let part: Vec<Vec<u8>> = rest.by_ref().take(size.max(1)).collect();
+        if part.is_empty() {
+            return None;
+        }
+        let first = at;
+        at += part.len() as u64;
+        Some((first, part))
+    })
 }
 
 /// One batch for a worker: its position, first index and entries.
 type Batch = (usize, u64, Vec<Vec<u8>>);
 
-/// The result of one batch on a worker.
+/// The result of one part on a worker.
 struct Part {
     prepared: Vec<Prepared>,
     /// The error that stopped preparing (at `start + prepared.len()`).
     prepare_error: Option<Error>,
-    /// The first signature that failed.
-    signature_error: Option<Error>,
+    /// The first entry whose signature checks could not be built (a
+    /// malformed rotation proof); the checks stop there.
+    unchecked: Option<(u64, Error)>,
+    /// The batch verdict of every check built.
+    verdict: Result<(), Error>,
 }
 
+impl Part {
+    /// The first signature failure in log order: the batch verdict (it
+    /// covers only the entries before one whose checks could not be
+    /// built), else that entry.
+    fn signature_error(&self) -> Option<&Error> {
+        self.verdict
+            .as_ref()
+            .err()
+            .or(self.unchecked.as_ref().map(|(_, e)| e))
+    }
+
+    fn into_signature_error(self) -> Option<Error> {
+        Signatures {
+            unchecked: self.unchecked,
+            verdict: self.verdict,
+        }
+        .first_error()
+    }
+}
+
+/// The per-part work every shape shares: prepare, then queue every
+/// signature straight into one batch (each message is hashed as it is
+/// queued, so none is kept) and verify it.
 fn work(start: u64, entries: Vec<Vec<u8>>) -> Part {
     let mut prepared = Vec::with_capacity(entries.len());
     let mut prepare_error = None;
@@ -49,25 +117,192 @@ fn work(start: u64, entries: Vec<Vec<u8>>) -> Part {
             }
         }
     }
-    // Queued straight into the batch: each message is hashed as it is
-    // queued, so none is kept.
     let mut batch = BatchVerifier::new();
     let mut scratch = Vec::new();
-    let mut signature_error = None;
+    let mut unchecked = None;
     for p in &prepared {
         if let Err(e) = p.queue_signatures(&mut batch, &mut scratch) {
-            signature_error = Some(e);
+            unchecked = Some((p.position, e));
             break;
         }
     }
-    if signature_error.is_none() {
-        signature_error = verify_queued(batch, &mut rand::rng()).err();
-    }
+    let verdict = verify_queued(batch, &mut rand::rng());
     Part {
         prepared,
         prepare_error,
-        signature_error,
+        unchecked,
+        verdict,
     }
+}
+
+/// Runs `f` over `parts` on the calling thread (the first) and one scoped
+/// thread each (the others); results in order. A panic in a thread is
+/// raised again here.
+fn fan_out<T: Send>(
+    parts: impl Iterator<Item = (u64, Vec<Vec<u8>>)>,
+    f: impl Fn(u64, Vec<Vec<u8>>) -> T + Sync,
+) -> Vec<T> {
+    let mut parts = parts;
+    let Some((head_first, head)) = parts.next() else {
+        return Vec::new();
+    };
+    std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = parts
+            .map(|(first, part)| s.spawn(move || f(first, part)))
+            .collect();
+        let mut out = vec![f(head_first, head)];
+        for h in handles {
+            match h.join() {
+                Ok(r) => out.push(r),
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        out
+    })
+}
+
+/// Prepares entries (framing, canonical body, field rules, hashes), split
+/// over the cores for large runs; no signature is checked.
+///
+/// # Errors
+/// The first entry, in log order, that does not prepare.
+pub fn prepare_all(entries: Vec<Vec<u8>>, start: u64) -> Result<Vec<Prepared>, Error> {
+    let prep = |first: u64, part: Vec<Vec<u8>>| {
+        part.into_iter()
+            .zip(first..)
+            .map(|(e, i)| prepare(e, i))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    if threads() < 2 || entries.len() < 64 {
+        return prep(start, entries);
+    }
+    let chunk = entries.len().div_ceil(threads());
+    let mut out = Vec::new();
+    for r in fan_out(parts(entries, chunk, start), prep) {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
+/// The signature verdict of a package.
+pub struct Signatures {
+    /// The first entry whose signature checks could not be built (a
+    /// malformed rotation proof), with the error; the checks stop there.
+    pub unchecked: Option<(u64, Error)>,
+    /// The batch verdict (ZIP-215) of every check built: the error of the
+    /// first invalid signature in log order.
+    pub verdict: Result<(), Error>,
+}
+
+impl Signatures {
+    /// The first failure, in log order of the parts.
+    pub fn first_error(self) -> Option<Error> {
+        match (self.verdict, self.unchecked) {
+            (Err(e), _) | (Ok(()), Some((_, e))) => Some(e),
+            (Ok(()), None) => None,
+        }
+    }
+}
+
+/// Prepares a package (framing, canonical body, field rules, hashes) and
+/// batch-verifies its signatures, split over the cores in one pass.
+/// Errors and verdicts come back in log order; the caller applies links,
+/// keys and rules with `push_verified` up to the first bad signature.
+///
+/// # Errors
+/// The first entry (in log order) that does not prepare.
+pub fn check_package(
+    entries: Vec<Vec<u8>>,
+    start: u64,
+) -> Result<(Vec<Prepared>, Signatures), Error> {
+    let results = if threads() < 2 || entries.len() < 64 {
+        vec![work(start, entries)]
+    } else {
+        let chunk = entries.len().div_ceil(threads());
+        fan_out(parts(entries, chunk, start), work)
+    };
+    let mut prepared = Vec::new();
+    let mut unchecked = None;
+    let mut verdict = Ok(());
+    for part in results {
+        if let Some(e) = part.prepare_error {
+            return Err(e);
+        }
+        prepared.extend(part.prepared);
+        if unchecked.is_none() {
+            unchecked = part.unchecked;
+        }
+        if verdict.is_ok() {
+            verdict = part.verdict;
+        }
+    }
+    Ok((prepared, Signatures { unchecked, verdict }))
+}
+
+/// Entries read per step of [`walk`].
+pub const WALK_CHUNK: u64 = 4096;
+
+/// The one genesis walker: verifies a stored log from `verifier`'s size to
+/// `len`, reading `[start, end)` through `read` in chunks of
+/// [`WALK_CHUNK`], and hands every chunk, once its links, keys (and
+/// catalog rules, unless the verifier skips them) are applied, to `each`.
+/// With `check_signatures`, every signature is batch-verified over the
+/// cores ([`check_package`]) and the first failure is reported in log
+/// order; without, the entries are only prepared — for a store that
+/// verified every entry before it wrote it and is read back under its own
+/// lock (a county mirror's open).
+///
+/// The node's start, `node check`, backup and restore, and the county
+/// mirror's open all walk their journals with it.
+///
+/// # Errors
+/// The first framing, field, chain, rule or signature error in log order,
+/// or what `read` or `each` return.
+pub fn walk<E: From<Error>>(
+    verifier: &mut ChainVerifier,
+    len: u64,
+    check_signatures: bool,
+    mut read: impl FnMut(u64, u64) -> Result<Vec<Vec<u8>>, E>,
+    mut each: impl FnMut(&[Prepared], &ChainVerifier) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut start = verifier.size();
+    while start < len {
+        let end = (start + WALK_CHUNK).min(len);
+        let entries = read(start, end)?;
+        if entries.len() as u64 != end - start {
+            return Err(Error::HashStore(format!(
+                "asked for entries {start}..{end}, read {}",
+                entries.len()
+            ))
+            .into());
+        }
+        let prepared = if check_signatures {
+            let (prepared, signatures) = check_package(entries, start)?;
+            let bad = signatures.first_error();
+            let bad_at = bad.as_ref().and_then(Error::index);
+            for p in &prepared {
+                // Links and rules first, then the signature.
+                verifier.push_verified(p)?;
+                if Some(p.position) == bad_at {
+                    break;
+                }
+            }
+            if let Some(e) = bad {
+                return Err(e.into());
+            }
+            prepared
+        } else {
+            let prepared = prepare_all(entries, start)?;
+            for p in &prepared {
+                verifier.push_verified(p)?;
+            }
+            prepared
+        };
+        each(&prepared, verifier)?;
+        start = end;
+    }
+    Ok(())
 }
 
 /// The parallel half of verification alone: `entries` (at indexes from
@@ -88,7 +323,7 @@ impl Checked {
             Some(p) => p
                 .prepare_error
                 .as_ref()
-                .or(p.signature_error.as_ref())
+                .or(p.signature_error())
                 .map(ToString::to_string),
         })
     }
@@ -132,10 +367,10 @@ pub fn check_parallel(start: u64, entries: Vec<Vec<u8>>, threads: usize) -> Chec
 /// log order; the verifier must then be discarded.
 fn apply_part(
     verifier: &mut ChainVerifier,
-    part: Part,
+    mut part: Part,
     each: &mut impl FnMut(&Prepared, &ChainVerifier),
 ) -> Result<(), Error> {
-    let bad = part.signature_error.as_ref().and_then(Error::index);
+    let bad = part.signature_error().and_then(Error::index);
     for p in &part.prepared {
         if Some(p.position) == bad {
             // Links and rules first, then the signature.
@@ -145,13 +380,11 @@ fn apply_part(
         verifier.push_verified(p)?;
         each(p, verifier);
     }
-    if let Some(e) = part.signature_error {
+    let prepare_error = part.prepare_error.take();
+    if let Some(e) = part.into_signature_error() {
         return Err(e);
     }
-    if let Some(e) = part.prepare_error {
-        return Err(e);
-    }
-    Ok(())
+    prepare_error.map_or(Ok(()), Err)
 }
 
 /// Verifies `entries`, which continue `verifier`'s log at its size, on
@@ -305,7 +538,8 @@ fn worker<F: FnMut(&Prepared, &ChainVerifier)>(
             .unwrap_or_else(|_| Part {
                 prepared: Vec::new(),
                 prepare_error: Some(Error::HashStore("a verification worker failed".into())),
-                signature_error: None,
+                unchecked: None,
+                verdict: Ok(()),
             });
         let mut r = lock(ready);
         r.parts.insert(job.seq, part);

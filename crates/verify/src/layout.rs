@@ -15,10 +15,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
 use gongkai_core::Hash;
 use gongkai_core::tile::BundleId;
 use gongkai_core::types::Origin;
+
+use crate::VerifyError;
+
+type Result<T> = std::result::Result<T, VerifyError>;
 
 /// Name of the manifest file at the top of an export.
 pub const MANIFEST: &str = "gongkai-export";
@@ -53,7 +56,9 @@ pub fn log_dir(root: &Path, origin: &Origin) -> Result<PathBuf> {
 /// As [`log_dir`].
 pub fn log_rel(origin: &Origin) -> Result<String> {
     if origin.as_str().split('/').any(|s| s == "." || s == "..") {
-        bail!("origin {origin} has a . or .. segment and cannot be a directory");
+        return Err(VerifyError::Layout(format!(
+            "origin {origin} has a . or .. segment and cannot be a directory"
+        )));
     }
     Ok(format!("logs/{}", origin.as_str()))
 }
@@ -70,24 +75,36 @@ pub fn manifest(origins: &[Origin]) -> String {
     s
 }
 
-/// Parses a manifest.
+/// Parses a manifest (FORMAT.md § 16.2): the format line, then one
+/// `log <origin>` line per log, sorted, no duplicates, every line ending in
+/// a newline.
 ///
 /// # Errors
-/// Wrong first line, a line that is not `log <origin>`, no log.
+/// Wrong first line, a line that is not `log <origin>`, lines out of order
+/// or repeated, no log.
 pub fn parse_manifest(text: &str) -> Result<Vec<Origin>> {
+    let bad = |m: String| VerifyError::Layout(m);
     let mut lines = text.split_terminator('\n');
     if lines.next() != Some(MANIFEST_FORMAT) || !text.ends_with('\n') {
-        bail!("not a {MANIFEST_FORMAT} manifest");
+        return Err(bad(format!("not a {MANIFEST_FORMAT} manifest")));
     }
-    let mut out = Vec::new();
+    let mut out: Vec<Origin> = Vec::new();
     for l in lines {
         let Some(o) = l.strip_prefix("log ") else {
-            bail!("manifest line {l:?} is not `log <origin>`");
+            return Err(bad(format!("manifest line {l:?} is not `log <origin>`")));
         };
-        out.push(Origin::new(o)?);
+        let o = Origin::new(o).map_err(|e| bad(format!("manifest line {l:?}: {e}")))?;
+        if let Some(prev) = out.last()
+            && prev.as_str() >= o.as_str()
+        {
+            return Err(bad(format!(
+                "manifest line {l:?}: the logs must be sorted, without duplicates ({prev} comes before it)"
+            )));
+        }
+        out.push(o);
     }
     if out.is_empty() {
-        bail!("the manifest lists no log");
+        return Err(bad("the manifest lists no log".into()));
     }
     Ok(out)
 }
@@ -105,6 +122,9 @@ pub fn checkpoint_path(size: u64) -> String {
 /// The entry bundle holding entry `index` in a tree of `size`.
 pub fn bundle_of(index: u64, size: u64) -> Option<BundleId> {
     let n = index / 256;
+    if index >= size {
+        return None;
+    }
     let width = (size - n * 256).min(256);
     BundleId::new(n, u16::try_from(width).ok()?).ok()
 }
@@ -125,6 +145,10 @@ mod tests {
         assert_eq!(parse_manifest(&m).unwrap(), vec![b, a]);
         assert!(parse_manifest("gongkai-export/v2\nlog a\n").is_err());
         assert!(parse_manifest("gongkai-export/v1\n").is_err());
+        // FORMAT.md § 16.2: sorted, no duplicates.
+        assert!(parse_manifest("gongkai-export/v1\nlog b.example/x\nlog a.example/x\n").is_err());
+        assert!(parse_manifest("gongkai-export/v1\nlog a.example/x\nlog a.example/x\n").is_err());
+        assert!(parse_manifest("gongkai-export/v1\nlog a.example/x").is_err());
         let evil = Origin::new("a/../../etc").unwrap();
         assert!(log_dir(Path::new("/x"), &evil).is_err());
         assert_eq!(bundle_of(300, 600).unwrap().path(), "tile/entries/001");

@@ -27,12 +27,20 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context as _, Result, bail};
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongkai_core::keys::PublicKey;
 use gongkai_core::note::{KeyType, VerifierKey, Verifiers};
 use gongkai_core::types::Origin;
 use serde::Deserialize;
+
+use crate::VerifyError;
+
+/// Short for a trust error.
+fn bad(m: impl Into<String>) -> VerifyError {
+    VerifyError::Trust(m.into())
+}
+
+type Result<T> = std::result::Result<T, VerifyError>;
 
 /// The trust file as written.
 #[derive(Debug, Deserialize)]
@@ -62,6 +70,9 @@ struct LogTrust {
     vkeys: Vec<String>,
 }
 
+/// The largest trust file read (a county lists a few hundred keys).
+pub const MAX_TRUST_FILE: u64 = 1 << 20;
+
 /// The parsed, checked trust: department keys per origin, witnesses,
 /// quorum.
 #[derive(Debug, Clone, Default)]
@@ -84,9 +95,16 @@ impl Trust {
     /// type 0x01 or not named for its origin, a witness key not of type
     /// 0x04, a quorum larger than the witness count.
     pub fn load(path: &Path) -> Result<Trust> {
+        let too_big = std::fs::metadata(path).is_ok_and(|m| m.len() > MAX_TRUST_FILE);
+        if too_big {
+            return Err(bad(format!(
+                "trust file {}: larger than {MAX_TRUST_FILE} bytes",
+                path.display()
+            )));
+        }
         let text = std::fs::read_to_string(path)
-            .with_context(|| format!("read trust file {}", path.display()))?;
-        Trust::parse(&text).with_context(|| format!("trust file {}", path.display()))
+            .map_err(|e| bad(format!("read trust file {}: {e}", path.display())))?;
+        Trust::parse(&text).map_err(|e| bad(format!("trust file {}: {e}", path.display())))
     }
 
     /// Parses a trust file's text.
@@ -94,59 +112,73 @@ impl Trust {
     /// # Errors
     /// As [`Trust::load`].
     pub fn parse(text: &str) -> Result<Trust> {
-        let file: TrustFile = toml::from_str(text).context("not valid TOML for a trust file")?;
+        let file: TrustFile = toml::from_str(text)
+            .map_err(|e| bad(format!("not valid TOML for a trust file: {e}")))?;
         let mut witnesses = Vec::new();
         for w in &file.witnesses {
-            let k = VerifierKey::parse(w).with_context(|| format!("witness key {w:?}"))?;
+            let k = VerifierKey::parse(w).map_err(|e| bad(format!("witness key {w:?}: {e}")))?;
             if k.key_type() != KeyType::CosignatureV1 {
-                bail!("witness key {w:?} is not a cosignature/v1 (0x04) key");
+                return Err(bad(format!(
+                    "witness key {w:?} is not a cosignature/v1 (0x04) key"
+                )));
             }
             witnesses.push(k);
         }
         let quorum = file.quorum.unwrap_or(witnesses.len());
         if quorum > witnesses.len() {
-            bail!(
+            return Err(bad(format!(
                 "quorum {quorum} is larger than the {} witness keys listed",
                 witnesses.len()
-            );
+            )));
         }
         let county_log = match &file.county_log {
             None => None,
             Some(v) => {
-                let k = VerifierKey::parse(v).with_context(|| format!("county_log key {v:?}"))?;
+                let k =
+                    VerifierKey::parse(v).map_err(|e| bad(format!("county_log key {v:?}: {e}")))?;
                 if k.key_type() != KeyType::Ed25519 {
-                    bail!("county_log key {v:?} is not an Ed25519 (0x01) log key");
+                    return Err(bad(format!(
+                        "county_log key {v:?} is not an Ed25519 (0x01) log key"
+                    )));
                 }
-                Origin::new(k.name().as_str())
-                    .with_context(|| format!("county_log key {v:?}: its name is not an origin"))?;
+                Origin::new(k.name().as_str()).map_err(|e| {
+                    bad(format!(
+                        "county_log key {v:?}: its name is not an origin: {e}"
+                    ))
+                })?;
                 Some(k)
             }
         };
         let mut logs = BTreeMap::new();
         for l in file.log {
-            let origin =
-                Origin::new(&l.origin).with_context(|| format!("log origin {:?}", l.origin))?;
+            let origin = Origin::new(&l.origin)
+                .map_err(|e| bad(format!("log origin {:?}: {e}", l.origin)))?;
             let mut keys = Vec::new();
             for v in &l.vkeys {
-                let k = VerifierKey::parse(v).with_context(|| format!("vkey {v:?}"))?;
+                let k = VerifierKey::parse(v).map_err(|e| bad(format!("vkey {v:?}: {e}")))?;
                 if k.key_type() != KeyType::Ed25519 {
-                    bail!("vkey {v:?} of {origin} is not an Ed25519 (0x01) log key");
+                    return Err(bad(format!(
+                        "vkey {v:?} of {origin} is not an Ed25519 (0x01) log key"
+                    )));
                 }
                 if k.name().as_str() != origin.as_str() {
-                    bail!("vkey {v:?} is named {}, not {origin}", k.name());
+                    return Err(bad(format!(
+                        "vkey {v:?} is named {}, not {origin}",
+                        k.name()
+                    )));
                 }
                 keys.push(k);
             }
             if keys.is_empty() {
-                bail!("log {origin} lists no vkeys");
+                return Err(bad(format!("log {origin} lists no vkeys")));
             }
             if logs.insert(origin.clone(), keys).is_some() {
-                bail!("log {origin} is listed twice");
+                return Err(bad(format!("log {origin} is listed twice")));
             }
         }
         Ok(Trust {
             logs,
-            witnesses: Verifiers::new(witnesses).context("witness keys")?,
+            witnesses: Verifiers::new(witnesses).map_err(|e| bad(format!("witness keys: {e}")))?,
             quorum,
             county_log,
         })
@@ -161,10 +193,10 @@ impl Trust {
         let mut logs: BTreeMap<Origin, Vec<VerifierKey>> = BTreeMap::new();
         for k in vkeys {
             if k.key_type() != KeyType::Ed25519 {
-                bail!("--vkey {k} is not an Ed25519 (0x01) log key");
+                return Err(bad(format!("--vkey {k} is not an Ed25519 (0x01) log key")));
             }
             let origin = Origin::new(k.name().as_str())
-                .with_context(|| format!("--vkey {k}: its name is not an origin"))?;
+                .map_err(|e| bad(format!("--vkey {k}: its name is not an origin: {e}")))?;
             logs.entry(origin).or_default().push(k.clone());
         }
         Ok(Trust {
@@ -181,7 +213,7 @@ impl Trust {
         self.logs
             .get(origin)
             .map(Vec::as_slice)
-            .with_context(|| format!("the trust file lists no key for {origin}"))
+            .ok_or_else(|| bad(format!("the trust file lists no key for {origin}")))
     }
 
     /// The public keys that may sign the genesis of `origin`.
