@@ -1101,3 +1101,442 @@ pub fn check_content(
     }
     Ok(t)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each step on its own, over an in-memory source (a fake is fine
+    //! here: the export directory source has its own tests and the
+    //! hostile-export suite).
+    use gongkai_core::checkpoint::Checkpoint;
+    use gongkai_core::event::{Kind, content_message, pb};
+    use gongkai_core::keys::SigningKey;
+    use gongkai_core::merkle::TreeState;
+    use gongkai_core::note::{KeyType, VerifierKey, Verifiers};
+    use gongkai_core::tile::{BundleId, decode_bundle, encode_bundle, entry_bundles_for_size};
+    use gongkai_core::types::ContentRef;
+    use gongkai_core::types::KeyName;
+    use gongkai_core::writer::LogWriter;
+
+    use super::*;
+
+    const ORIGIN: &str = "gongkai.example/510122/finance";
+
+    fn key() -> SigningKey {
+        SigningKey::from_seed([5; 32])
+    }
+
+    fn origin() -> Origin {
+        Origin::new(ORIGIN).unwrap()
+    }
+
+    fn trust() -> Trust {
+        let vk = Checkpoint::log_verifier_key(&origin(), &key().public_key());
+        Trust::from_vkeys(&[vk]).unwrap()
+    }
+
+    /// A log source in memory: files by path, as an export lays them out,
+    /// and an optional consistency proof to serve.
+    #[derive(Clone, Default)]
+    struct Mem {
+        files: BTreeMap<String, Vec<u8>>,
+        consistency: Option<Vec<Hash>>,
+        restricted: bool,
+        down: bool,
+    }
+
+    impl LogSource for Mem {
+        fn origin(&self) -> &Origin {
+            static O: std::sync::OnceLock<Origin> = std::sync::OnceLock::new();
+            O.get_or_init(origin)
+        }
+        fn checkpoint(&mut self) -> Result<Vec<u8>, SourceError> {
+            if self.down {
+                return Err(SourceError::Unavailable("connection refused".into()));
+            }
+            self.get(layout::CHECKPOINT)
+        }
+        fn bundle(&mut self, id: &BundleId) -> Result<Vec<Vec<u8>>, SourceError> {
+            let b = self.get(&id.path())?;
+            decode_bundle(&b, usize::from(id.width()))
+                .map(|v| v.into_iter().map(<[u8]>::to_vec).collect())
+                .map_err(|e| SourceError::Malformed(e.to_string()))
+        }
+        fn tile(&mut self, id: &TileId) -> Result<Option<Vec<u8>>, SourceError> {
+            self.get(&id.path()).map(Some)
+        }
+        fn content(&mut self, u: &ContentUse) -> Result<Fetched, SourceError> {
+            if self.restricted {
+                return Ok(Fetched::Restricted);
+            }
+            match self.get(&layout::content_path(&u.digest)) {
+                Ok(b) => Ok(Fetched::Blob(b)),
+                Err(_) => Ok(Fetched::NotFound("no such file".into())),
+            }
+        }
+        fn files(&mut self, sub: &str) -> Result<Option<Vec<String>>, SourceError> {
+            let p = format!("{sub}/");
+            Ok(Some(
+                self.files
+                    .keys()
+                    .filter_map(|k| k.strip_prefix(&p).map(str::to_owned))
+                    .collect(),
+            ))
+        }
+        fn read_listed(&mut self, rel: &str, _max: u64) -> Result<Vec<u8>, SourceError> {
+            self.get(rel)
+        }
+        fn consistency(&mut self, _old: u64, _new: u64) -> Result<Option<Vec<Hash>>, SourceError> {
+            Ok(self.consistency.clone())
+        }
+        fn dir(&self) -> Option<&str> {
+            Some("logs/x")
+        }
+    }
+
+    impl Mem {
+        fn get(&self, rel: &str) -> Result<Vec<u8>, SourceError> {
+            self.files
+                .get(rel)
+                .cloned()
+                .ok_or_else(|| SourceError::Missing(format!("{rel}: no such file")))
+        }
+        fn sign(&mut self, size: u64, root: Hash) -> SignedCheckpoint {
+            let cp =
+                SignedCheckpoint::sign(&Checkpoint::new(origin(), size, root), &key()).unwrap();
+            self.files
+                .insert(layout::CHECKPOINT.into(), cp.to_string().into_bytes());
+            cp
+        }
+    }
+
+    /// A log of `n` entries (a public item with content at 2) laid out in
+    /// memory, its checkpoint signed; and the content's digest.
+    fn log(n: u64) -> (Mem, Vec<Vec<u8>>, Hash) {
+        let mut w = LogWriter::new(origin(), key());
+        let salt = [3u8; 32];
+        let c = ContentRef::commit(&salt, b"budget", "text/plain").unwrap();
+        let mut entries = Vec::new();
+        for i in 0..n {
+            let kind = match i {
+                0 => Kind::Genesis(pb::Genesis {
+                    department: "某某县财政局".into(),
+                    division_code: "510122".into(),
+                }),
+                1 => Kind::MatterDefined(pb::MatterDefined {
+                    matter_id: "m".into(),
+                    matter: Some(pb::Matter {
+                        category: "财政".into(),
+                        level1: "预算".into(),
+                        level2: "部门预算".into(),
+                        elements: vec!["预算表".into()],
+                        legal_basis: "条例".into(),
+                        deadline_working_days: 366,
+                        responsible_body: "财政局".into(),
+                        channels: vec!["网站".into()],
+                        audience: pb::Audience::Public as i32,
+                        mode: pb::DisclosureMode::Proactive as i32,
+                        ..Default::default()
+                    }),
+                }),
+                2 => Kind::Published(pb::Published {
+                    item_id: "budget".into(),
+                    matter_id: "m".into(),
+                    title: "预算".into(),
+                    content: Some(content_message(&c)),
+                    date_formed: "2026-03-02".into(),
+                    ..Default::default()
+                }),
+                _ => Kind::RequestReceived(pb::RequestReceived {
+                    request_id: format!("r{i}"),
+                    date_received: "2026-03-02".into(),
+                    subject: "请求公开".into(),
+                }),
+            };
+            entries.push(w.append(kind, 1_772_413_200_000 + i).unwrap().into_bytes());
+        }
+        let mut m = Mem::default();
+        let mut blob = salt.to_vec();
+        blob.extend_from_slice(b"budget");
+        m.files.insert(layout::content_path(c.digest()), blob);
+        let root = lay_out(&mut m, &entries);
+        m.sign(n, root);
+        (m, entries, *c.digest())
+    }
+
+    /// Writes bundles and tiles of `entries`; returns the root.
+    fn lay_out(m: &mut Mem, entries: &[Vec<u8>]) -> Hash {
+        m.files.retain(|k, _| !k.starts_with("tile/"));
+        let mut tree = TreeState::new();
+        let mut tiles = TileBuilder::new();
+        for b in entry_bundles_for_size(entries.len() as u64) {
+            let first = usize::try_from(b.first_entry()).unwrap();
+            let part: Vec<&[u8]> = entries[first..first + usize::from(b.width())]
+                .iter()
+                .map(Vec::as_slice)
+                .collect();
+            m.files.insert(b.path(), encode_bundle(&part).unwrap());
+            for e in part {
+                let h = gongkai_core::hash::leaf_hash(e);
+                tree.append_leaf(h);
+                for (id, t) in tiles.push(h) {
+                    m.files.insert(id.path(), encode_tile(&t));
+                }
+            }
+        }
+        for (id, t) in tiles.partial_tiles() {
+            m.files.insert(id.path(), encode_tile(&t));
+        }
+        tree.root()
+    }
+
+    fn opts(trust: &Trust) -> Options<'_> {
+        Options {
+            trust,
+            review: None,
+            county_notes: &[],
+            resume: None,
+        }
+    }
+
+    fn kinds(a: &LogAudit) -> Vec<&'static str> {
+        a.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Violation)
+            .map(|f| f.kind)
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_log_verifies_and_gives_its_state() {
+        let (mut m, _, _) = log(300);
+        let t = trust();
+        let a = check_log(&mut m, &opts(&t));
+        assert_eq!(kinds(&a), Vec::<&str>::new(), "{:?}", a.findings);
+        assert_eq!((a.size, a.entries_verified, a.content_ok), (300, 300, 1));
+        assert!(a.verified.is_some());
+    }
+
+    #[test]
+    fn step_1_an_untrusted_log_is_a_violation_and_nothing_else_is_read() {
+        let (mut m, _, _) = log(3);
+        let a = check_log(&mut m, &opts(&Trust::default()));
+        assert_eq!(kinds(&a), ["untrusted-log"]);
+        assert_eq!(a.size, 0);
+    }
+
+    #[test]
+    fn step_2_a_checkpoint_of_another_log_or_garbage_is_a_violation_an_outage_is_not() {
+        let t = trust();
+        let (mut m, _, _) = log(3);
+        let other = SignedCheckpoint::sign(
+            &Checkpoint::new(
+                Origin::new("gongkai.example/510122/edu").unwrap(),
+                3,
+                Hash::ZERO,
+            ),
+            &key(),
+        )
+        .unwrap();
+        m.files
+            .insert(layout::CHECKPOINT.into(), other.to_string().into_bytes());
+        assert_eq!(kinds(&check_log(&mut m, &opts(&t))), ["checkpoint"]);
+        m.files
+            .insert(layout::CHECKPOINT.into(), b"garbage".to_vec());
+        assert_eq!(kinds(&check_log(&mut m, &opts(&t))), ["checkpoint"]);
+        m.down = true;
+        let a = check_log(&mut m, &opts(&t));
+        assert_eq!(kinds(&a), Vec::<&str>::new());
+        assert!(a.error.unwrap().contains("connection refused"));
+    }
+
+    #[test]
+    fn step_3_resume_catches_rollback_fork_and_a_failed_consistency_proof() {
+        let t = trust();
+        let (mut old, entries, _) = log(10);
+        let first = check_log(&mut old, &opts(&t));
+        let (text, state) = first.verified.unwrap();
+        let resumed = |m: &mut Mem| {
+            check_log(
+                m,
+                &Options {
+                    resume: Some((&text, &state)),
+                    ..opts(&t)
+                },
+            )
+        };
+        // Grown: only the new entries are walked.
+        let (mut grown, _, _) = log(20);
+        let a = resumed(&mut grown);
+        assert_eq!(kinds(&a), Vec::<&str>::new(), "{:?}", a.findings);
+        assert_eq!((a.new_entries, a.entries_verified), (10, 20));
+        // Smaller: a rollback.
+        let (mut small, _, _) = log(5);
+        assert_eq!(kinds(&resumed(&mut small)), ["rollback"]);
+        // The same size, another root: a fork.
+        let mut other = old.clone();
+        other.sign(10, Hash([1; 32]));
+        assert_eq!(kinds(&resumed(&mut other)), ["fork"]);
+        // Larger, with a consistency proof that does not hold: a fork.
+        grown.consistency = Some(vec![Hash([2; 32])]);
+        assert_eq!(kinds(&resumed(&mut grown)), ["fork"]);
+        // Larger on another history without proofs: the walk from the
+        // remembered state breaks at the first new entry.
+        let mut forked = entries.clone();
+        let (mut long, long_entries, _) = log(12);
+        forked.extend(long_entries[10..].iter().cloned());
+        forked[10] = long_entries[9].clone();
+        let root = lay_out(&mut long, &forked);
+        long.sign(12, root);
+        let k = kinds(&resumed(&mut long));
+        assert_eq!(k, ["chain-broken"], "{k:?}");
+    }
+
+    #[test]
+    fn step_4_other_checkpoints_named_for_their_size_and_forks_against_the_log() {
+        let t = trust();
+        let (mut m, _, _) = log(10);
+        // checkpoints/7 holding a checkpoint of size 6.
+        let six = check_log(&mut log(6).0, &opts(&t)).verified.unwrap().0;
+        m.files
+            .insert("checkpoints/7".into(), six.clone().into_bytes());
+        assert_eq!(kinds(&check_log(&mut m, &opts(&t))), ["checkpoint"]);
+        // The department signed another tree of size 6: a fork.
+        m.files.remove("checkpoints/7");
+        let fork =
+            SignedCheckpoint::sign(&Checkpoint::new(origin(), 6, Hash([9; 32])), &key()).unwrap();
+        m.files
+            .insert("checkpoints/6".into(), fork.to_string().into_bytes());
+        let a = check_log(&mut m, &opts(&t));
+        assert_eq!(kinds(&a), ["fork"]);
+        let fork = a.findings.iter().find(|f| f.kind == "fork").unwrap();
+        assert_eq!(fork.file.as_deref(), Some("logs/x/checkpoints/6"));
+        // One larger than the newest: the newest was replaced.
+        m.files.remove("checkpoints/6");
+        let big = check_log(&mut log(12).0, &opts(&t)).verified.unwrap().0;
+        m.files.insert("checkpoints/12".into(), big.into_bytes());
+        assert_eq!(kinds(&check_log(&mut m, &opts(&t))), ["checkpoint-newer"]);
+        // Malformed evidence is a warning, not a violation.
+        m.files.remove("checkpoints/12");
+        m.files
+            .insert("evidence/0011".into(), b"not evidence".to_vec());
+        let a = check_log(&mut m, &opts(&t));
+        assert_eq!(kinds(&a), Vec::<&str>::new());
+        assert!(a.findings.iter().any(|f| f.kind == "evidence-malformed"));
+    }
+
+    #[test]
+    fn step_5_the_walk_reports_tiles_missing_bundles_and_bad_entries_by_index() {
+        let t = trust();
+        let (m, entries, _) = log(300);
+        let mut bad_tile = m.clone();
+        bad_tile.files.insert("tile/0/000".into(), vec![0; 8192]);
+        assert_eq!(
+            kinds(&check_log(&mut bad_tile, &opts(&t))),
+            ["tile-mismatch"]
+        );
+        let mut missing = m.clone();
+        missing.files.remove("tile/entries/001.p/44");
+        let a = check_log(&mut missing, &opts(&t));
+        assert_eq!(kinds(&a), ["missing-file"]);
+        assert_eq!(a.findings[0].index, Some(256));
+        assert_eq!(a.entries_verified, 256);
+        let mut broken = m.clone();
+        let mut bad = entries.clone();
+        let last = bad[100].len() - 1;
+        bad[100][last] ^= 1;
+        let root = lay_out(&mut broken, &bad);
+        broken.sign(300, root);
+        let a = check_log(&mut broken, &opts(&t));
+        assert_eq!(kinds(&a), ["bad-signature"]);
+        assert_eq!(a.findings[0].index, Some(100));
+        assert_eq!(
+            a.findings[0].file.as_deref(),
+            Some("logs/x/tile/entries/000")
+        );
+    }
+
+    #[test]
+    fn step_6_and_7_stray_tiles_the_root_and_the_quorum() {
+        let t = trust();
+        let (m, _, _) = log(300);
+        let mut stray = m.clone();
+        stray.files.insert("tile/0/000.p/9".into(), vec![0; 288]);
+        assert_eq!(
+            kinds(&check_log(&mut stray, &opts(&t))),
+            ["unexpected-file"]
+        );
+        let mut wrong_root = m.clone();
+        wrong_root.sign(300, Hash([4; 32]));
+        assert_eq!(
+            kinds(&check_log(&mut wrong_root, &opts(&t))),
+            ["root-mismatch"]
+        );
+        let mut unsigned = m.clone();
+        let other = SigningKey::from_seed([6; 32]);
+        let cp = check_log(&mut m.clone(), &opts(&t)).verified.unwrap().0;
+        let root = SignedCheckpoint::parse(&cp).unwrap().checkpoint().root;
+        let by_other =
+            SignedCheckpoint::sign(&Checkpoint::new(origin(), 300, root), &other).unwrap();
+        unsigned
+            .files
+            .insert(layout::CHECKPOINT.into(), by_other.to_string().into_bytes());
+        assert_eq!(
+            kinds(&check_log(&mut unsigned, &opts(&t))),
+            ["checkpoint-signature"]
+        );
+        // One witness required, none cosigned: a violation; with no
+        // witness in the trust, a warning that nothing was checked.
+        let w = SigningKey::from_seed([8; 32]);
+        let wk = VerifierKey::new(
+            KeyName::new("witness.example").unwrap(),
+            KeyType::CosignatureV1,
+            w.public_key(),
+        );
+        let mut strict = t.clone();
+        strict.witnesses = Verifiers::new([wk]).unwrap();
+        strict.quorum = 1;
+        assert_eq!(
+            kinds(&check_log(&mut m.clone(), &opts(&strict))),
+            ["not-cosigned"]
+        );
+        let a = check_log(&mut m.clone(), &opts(&t));
+        assert_eq!(kinds(&a), Vec::<&str>::new());
+        assert!(a.findings.iter().any(|f| f.kind == "not-cosigned"));
+    }
+
+    #[test]
+    fn step_9_content_missing_mismatched_withheld_and_unreferenced() {
+        let t = trust();
+        let (m, _, digest) = log(10);
+        let rel = layout::content_path(&digest);
+        let mut missing = m.clone();
+        missing.files.remove(&rel);
+        assert_eq!(
+            kinds(&check_log(&mut missing, &opts(&t))),
+            ["content-missing"]
+        );
+        let mut changed = m.clone();
+        changed.files.get_mut(&rel).unwrap().push(b'!');
+        assert_eq!(
+            kinds(&check_log(&mut changed, &opts(&t))),
+            ["content-mismatch"]
+        );
+        let mut withheld = m.clone();
+        withheld.restricted = true;
+        assert_eq!(
+            kinds(&check_log(&mut withheld, &opts(&t))),
+            ["content-withheld"]
+        );
+        let mut extra = m.clone();
+        extra
+            .files
+            .insert(layout::content_path(&Hash([1; 32])), vec![0; 40]);
+        let a = check_log(&mut extra, &opts(&t));
+        assert_eq!(kinds(&a), Vec::<&str>::new());
+        assert!(
+            a.findings
+                .iter()
+                .any(|f| f.kind == "unexpected-file" && f.severity == Severity::Warning)
+        );
+    }
+}

@@ -186,33 +186,9 @@ impl SafeDir {
     /// `max` (malformed); unreadable.
     pub fn read(&self, rel: &str, max: u64) -> Result<Vec<u8>, SourceError> {
         let path = self.walk(rel)?;
-        let mut f = std::fs::File::open(&path)
+        let f = std::fs::File::open(&path)
             .map_err(|e| SourceError::Unavailable(format!("{rel}: {e}")))?;
-        // The file opened, not the name: a swap after the walk is caught.
-        let meta = f
-            .metadata()
-            .map_err(|e| SourceError::Unavailable(format!("{rel}: {e}")))?;
-        if !meta.is_file() {
-            return Err(SourceError::Malformed(format!("{rel}: not a regular file")));
-        }
-        if meta.len() > max {
-            return Err(SourceError::Malformed(format!(
-                "{rel}: {} bytes, more than the {max} such a file may hold",
-                meta.len()
-            )));
-        }
-        let mut out = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        // Bounded again: a file that grows while read stops at max + 1.
-        f.by_ref()
-            .take(max + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| SourceError::Unavailable(format!("{rel}: {e}")))?;
-        if out.len() as u64 > max {
-            return Err(SourceError::Malformed(format!(
-                "{rel}: more than the {max} bytes such a file may hold"
-            )));
-        }
-        Ok(out)
+        read_opened(f, rel, max)
     }
 
     /// Whether `rel` is a directory (not a link to one).
@@ -262,6 +238,55 @@ impl SafeDir {
         out.sort();
         Ok(out)
     }
+}
+
+/// Reads a file a user named (a proof bundle, a trust file): links are
+/// followed (the user named it), but anything other than a regular file,
+/// or larger than `max`, is refused before it is read.
+///
+/// # Errors
+/// Missing, not a regular file, too large, unreadable.
+pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, SourceError> {
+    let name = path.display().to_string();
+    let f = std::fs::File::open(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            SourceError::Missing(format!("{name}: no such file"))
+        } else {
+            SourceError::Unavailable(format!("{name}: {e}"))
+        }
+    })?;
+    read_opened(f, &name, max)
+}
+
+/// Reads an opened file of at most `max` bytes: the file opened, not the
+/// name, is checked, so a swap after a check is caught.
+fn read_opened(mut f: std::fs::File, name: &str, max: u64) -> Result<Vec<u8>, SourceError> {
+    let meta = f
+        .metadata()
+        .map_err(|e| SourceError::Unavailable(format!("{name}: {e}")))?;
+    if !meta.is_file() {
+        return Err(SourceError::Malformed(format!(
+            "{name}: not a regular file"
+        )));
+    }
+    if meta.len() > max {
+        return Err(SourceError::Malformed(format!(
+            "{name}: {} bytes, more than the {max} such a file may hold",
+            meta.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    // Bounded again: a file that grows while read stops at max + 1.
+    f.by_ref()
+        .take(max + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| SourceError::Unavailable(format!("{name}: {e}")))?;
+    if out.len() as u64 > max {
+        return Err(SourceError::Malformed(format!(
+            "{name}: more than the {max} bytes such a file may hold"
+        )));
+    }
+    Ok(out)
 }
 
 /// Files listed under one directory at most (a log of 10^9 entries has

@@ -95,15 +95,10 @@ impl Trust {
     /// type 0x01 or not named for its origin, a witness key not of type
     /// 0x04, a quorum larger than the witness count.
     pub fn load(path: &Path) -> Result<Trust> {
-        let too_big = std::fs::metadata(path).is_ok_and(|m| m.len() > MAX_TRUST_FILE);
-        if too_big {
-            return Err(bad(format!(
-                "trust file {}: larger than {MAX_TRUST_FILE} bytes",
-                path.display()
-            )));
-        }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| bad(format!("read trust file {}: {e}", path.display())))?;
+        let bytes = crate::source::read_file(path, MAX_TRUST_FILE)
+            .map_err(|e| bad(format!("read trust file: {e}")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| bad(format!("trust file {}: not UTF-8", path.display())))?;
         Trust::parse(&text).map_err(|e| bad(format!("trust file {}: {e}", path.display())))
     }
 
