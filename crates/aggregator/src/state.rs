@@ -104,6 +104,14 @@ pub struct State {
     records: Mutex<HashMap<String, (sled::IVec, DepartmentRecord)>>,
     /// Missing digests per origin.
     missing_counts: Mutex<HashMap<String, u64>>,
+    /// Set when a sync failed: after a failed fsync the kernel may have
+    /// dropped the dirty pages, so what sled holds in memory may never
+    /// reach the disk. Every later sync and record swap is refused until
+    /// a restart reads back what the disk really holds.
+    failed: Mutex<Option<String>>,
+    /// Tests: fail the next syncs with EIO.
+    #[cfg(test)]
+    fail_sync: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -177,6 +185,9 @@ impl State {
             dir: data_dir.join("county"),
             records: Mutex::new(records),
             missing_counts: Mutex::new(missing_counts),
+            failed: Mutex::new(None),
+            #[cfg(test)]
+            fail_sync: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -187,9 +198,37 @@ impl State {
     /// # Errors
     /// Storage errors.
     pub fn sync(&self) -> Result<(), AggregatorError> {
+        self.check_failed()?;
+        let r = self.sync_inner();
+        if let Err(e) = &r {
+            tracing::error!(error = %e, "the county state could not be made durable; refusing writes until a restart");
+            *lock(&self.failed) = Some(e.to_string());
+        }
+        r
+    }
+
+    /// Refuses work after a failed sync (see `failed`).
+    fn check_failed(&self) -> Result<(), AggregatorError> {
+        match &*lock(&self.failed) {
+            Some(e) => Err(AggregatorError::Fatal(format!(
+                "the county state failed to sync ({e}); nothing more is written or cosigned until the county is restarted, which reads back what the disk holds"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn sync_inner(&self) -> Result<(), AggregatorError> {
         let io = |what: &str, p: &Path, e: std::io::Error| {
             AggregatorError::Storage(format!("{what} {}: {e}", p.display()))
         };
+        #[cfg(test)]
+        if self.fail_sync.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(io(
+                "fdatasync",
+                &self.dir,
+                std::io::Error::from_raw_os_error(5),
+            ));
+        }
         self.db.flush()?;
         // fdatasync covers the file's data and its size (fdatasync(2)),
         // whichever descriptor wrote them.
@@ -258,28 +297,38 @@ impl State {
         new: &DepartmentRecord,
         durability: Durability,
     ) -> Result<(), AggregatorError> {
+        self.check_failed()?;
         let bytes = sled::IVec::from(json(new)?);
-        // The cache lock orders writers of one origin with the cache.
-        let mut records = lock(&self.records);
-        match self
-            .departments
-            .compare_and_swap(origin, read, Some(bytes.clone()))?
-        {
-            Ok(()) => {
-                records.insert(origin.to_owned(), (bytes, new.clone()));
-                drop(records);
-                match durability {
-                    Durability::Synced => self.sync(),
-                    Durability::Flushed => {
-                        self.db.flush()?;
-                        Ok(())
-                    }
+        // Under the cache lock: the swap against the bytes the cache
+        // holds. The cache itself changes only once the new record is as
+        // durable as asked, so nothing reads (or serves) a record, such as
+        // a cosigned note, that a failed fsync could still lose; a writer
+        // of the same origin meanwhile fails its swap and retries.
+        let swapped = {
+            let _records = lock(&self.records);
+            self.departments
+                .compare_and_swap(origin, read.clone(), Some(bytes.clone()))?
+        };
+        if swapped.is_err() {
+            return Err(AggregatorError::Precondition(format!(
+                "the county's state for {origin} changed during this request; retry"
+            )));
+        }
+        match durability {
+            Durability::Synced => self.sync()?,
+            Durability::Flushed => {
+                self.check_failed()?;
+                if let Err(e) = self.db.flush() {
+                    *lock(&self.failed) = Some(e.to_string());
+                    return Err(e.into());
                 }
             }
-            Err(_) => Err(AggregatorError::Precondition(format!(
-                "the county's state for {origin} changed during this request; retry"
-            ))),
         }
+        let mut records = lock(&self.records);
+        if records.get(origin).map(|(b, _)| b) == read.as_ref() {
+            records.insert(origin.to_owned(), (bytes, new.clone()));
+        }
+        Ok(())
     }
 
     /// Every department record.
@@ -466,5 +515,50 @@ impl State {
     pub fn flush(&self) -> Result<(), AggregatorError> {
         self.db.flush()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    #[test]
+    fn a_record_is_read_only_once_durable_and_a_failed_sync_stops_all_writes() {
+        let d = tempfile::tempdir().unwrap();
+        let state = State::open(d.path(), 1 << 20).unwrap();
+        let (read, mut rec) = state.versioned("o").unwrap();
+        rec.cosigned_size = 5;
+        state
+            .swap_record("o", read, &rec, Durability::Synced)
+            .unwrap();
+        assert_eq!(state.versioned("o").unwrap().1.cosigned_size, 5);
+        // EIO on fsync: the record that may not be on disk is never read
+        // (the cache keeps the durable one), and nothing more is written.
+        state.fail_sync.store(true, Ordering::Relaxed);
+        let (read, mut rec) = state.versioned("o").unwrap();
+        rec.cosigned_size = 9;
+        assert!(
+            state
+                .swap_record("o", read, &rec, Durability::Synced)
+                .is_err()
+        );
+        assert_eq!(state.versioned("o").unwrap().1.cosigned_size, 5);
+        state.fail_sync.store(false, Ordering::Relaxed);
+        let (read, mut rec) = state.versioned("p").unwrap();
+        rec.cosigned_size = 1;
+        let e = state
+            .swap_record("p", read, &rec, Durability::Synced)
+            .unwrap_err();
+        assert!(e.to_string().contains("restarted"), "{e}");
+        assert!(state.sync().is_err());
+        // A restart reads back what the disk holds and works again.
+        drop(state);
+        let state = State::open(d.path(), 1 << 20).unwrap();
+        let (read, rec) = state.versioned("p").unwrap();
+        state
+            .swap_record("p", read, &rec, Durability::Synced)
+            .unwrap();
     }
 }
