@@ -132,6 +132,41 @@ impl County {
 
     /// Authenticates a push for `origin` and applies its rate quota.
     fn authorize_push<T>(&self, req: &Request<T>, origin: &str) -> Result<Arc<Mirror>, Status> {
+        let mirror = self.authorize_department(req, origin)?;
+        let quota = self
+            .config
+            .departments
+            .iter()
+            .find(|d| d.origin == origin)
+            .map_or(0, |d| d.max_pushes_per_sec);
+        if quota > 0 {
+            let second = now_ms() / 1000;
+            let mut rates = self
+                .rates
+                .lock()
+                .map_err(|_| Status::internal("rate lock poisoned"))?;
+            let slot = rates.entry(origin.to_owned()).or_insert((second, 0));
+            if slot.0 != second {
+                *slot = (second, 0);
+            }
+            slot.1 += 1;
+            if slot.1 > quota {
+                return Err(Status::resource_exhausted(format!(
+                    "{origin} may push {quota} times per second"
+                )));
+            }
+        }
+        Ok(mirror)
+    }
+
+    /// Authenticates the department `origin` itself: its push certificate
+    /// or push token. What the county holds of a department, and the
+    /// department's lock it takes to say so, are for the department.
+    fn authorize_department<T>(
+        &self,
+        req: &Request<T>,
+        origin: &str,
+    ) -> Result<Arc<Mirror>, Status> {
         let mirror = self.mirrors.get(origin).ok_or_else(|| {
             Status::permission_denied(format!("{origin:?} is not a department of this county"))
         })?;
@@ -157,29 +192,6 @@ impl County {
             if !ok {
                 return Err(Status::permission_denied(format!(
                     "this token may not push {origin}"
-                )));
-            }
-        }
-        let quota = self
-            .config
-            .departments
-            .iter()
-            .find(|d| d.origin == origin)
-            .map_or(0, |d| d.max_pushes_per_sec);
-        if quota > 0 {
-            let second = now_ms() / 1000;
-            let mut rates = self
-                .rates
-                .lock()
-                .map_err(|_| Status::internal("rate lock poisoned"))?;
-            let slot = rates.entry(origin.to_owned()).or_insert((second, 0));
-            if slot.0 != second {
-                *slot = (second, 0);
-            }
-            slot.1 += 1;
-            if slot.1 > quota {
-                return Err(Status::resource_exhausted(format!(
-                    "{origin} may push {quota} times per second"
                 )));
             }
         }
@@ -210,7 +222,6 @@ impl County {
     /// Storage errors.
     pub fn department_status(&self) -> Result<Vec<v1::DepartmentStatus>, AggregatorError> {
         let now = now_ms();
-        let evidence = self.ctx.state.evidence(None)?;
         let mut out = Vec::new();
         let mut origins: Vec<&String> = self.mirrors.keys().collect();
         origins.sort();
@@ -219,11 +230,9 @@ impl County {
                 continue;
             };
             let rec = self.ctx.state.record(origin)?;
-            let (_, missing) = self.ctx.state.missing(origin, 0)?;
-            let count = evidence
-                .iter()
-                .filter(|e| e.origin == *origin && !e.cleared)
-                .count();
+            // Counted without scanning: anyone may ask for the status.
+            let missing = self.ctx.state.missing_count(origin);
+            let count = self.ctx.state.open_evidence(origin);
             let mut alerts = Vec::new();
             if count > 0 || rec.suspended.is_some() {
                 alerts.push("evidence".to_owned());
@@ -272,7 +281,11 @@ impl v1::county_server::County for CountyService {
         &self,
         req: Request<v1::GetMirrorStateRequest>,
     ) -> Result<Response<v1::MirrorState>, Status> {
-        let mirror = Arc::clone(self.county.mirror(&req.get_ref().origin)?);
+        // The department only: an anonymous reader must not take the
+        // department's push lock (nor learn its missing digests).
+        let mirror = self
+            .county
+            .authorize_department(&req, &req.get_ref().origin)?;
         let guard = mirror.staging.lock().await;
         let report = mirror
             .report(&guard, &self.county.ctx)

@@ -104,6 +104,14 @@ pub struct State {
     records: Mutex<HashMap<String, (sled::IVec, DepartmentRecord)>>,
     /// Missing digests per origin.
     missing_counts: Mutex<HashMap<String, u64>>,
+    /// One lock per origin, held by a record swap from its compare-and-swap
+    /// until the cache shows the durable result, and by a read of the
+    /// record: a reader waits for a swap in flight instead of reading the
+    /// record it replaces (and failing its own swap).
+    origin_locks: Mutex<HashMap<String, std::sync::Arc<Mutex<()>>>>,
+    /// Evidence not cleared, per origin: the status answers from here,
+    /// never by scanning the evidence (anyone may ask for the status).
+    open_evidence: Mutex<HashMap<String, u64>>,
     /// Set when a sync failed: after a failed fsync the kernel may have
     /// dropped the dirty pages, so what sled holds in memory may never
     /// reach the disk. Every later sync and record swap is refused until
@@ -175,9 +183,18 @@ impl State {
                 .entry(String::from_utf8_lossy(origin).into_owned())
                 .or_default() += 1;
         }
+        let evidence = db.open_tree("evidence").map_err(fatal)?;
+        let mut open_evidence: HashMap<String, u64> = HashMap::new();
+        for kv in &evidence {
+            let (_, v) = kv.map_err(fatal)?;
+            let rec: EvidenceRecord = unjson(&v)?;
+            if !rec.cleared {
+                *open_evidence.entry(rec.origin).or_default() += 1;
+            }
+        }
         Ok(State {
             departments,
-            evidence: db.open_tree("evidence").map_err(fatal)?,
+            evidence,
             missing,
             county: db.open_tree("county").map_err(fatal)?,
             db,
@@ -185,6 +202,8 @@ impl State {
             dir: data_dir.join("county"),
             records: Mutex::new(records),
             missing_counts: Mutex::new(missing_counts),
+            open_evidence: Mutex::new(open_evidence),
+            origin_locks: Mutex::new(HashMap::new()),
             failed: Mutex::new(None),
             #[cfg(test)]
             fail_sync: std::sync::atomic::AtomicBool::new(false),
@@ -205,6 +224,14 @@ impl State {
             *lock(&self.failed) = Some(e.to_string());
         }
         r
+    }
+
+    fn origin_lock(&self, origin: &str) -> std::sync::Arc<Mutex<()>> {
+        std::sync::Arc::clone(
+            lock(&self.origin_locks)
+                .entry(origin.to_owned())
+                .or_default(),
+        )
     }
 
     /// Refuses work after a failed sync (see `failed`).
@@ -277,6 +304,8 @@ impl State {
         &self,
         origin: &str,
     ) -> Result<(Option<sled::IVec>, DepartmentRecord), AggregatorError> {
+        let l = self.origin_lock(origin);
+        let _in_order = lock(&l);
         Ok(match lock(&self.records).get(origin) {
             Some((v, rec)) => (Some(v.clone()), rec.clone()),
             None => (None, DepartmentRecord::default()),
@@ -299,11 +328,12 @@ impl State {
     ) -> Result<(), AggregatorError> {
         self.check_failed()?;
         let bytes = sled::IVec::from(json(new)?);
-        // Under the cache lock: the swap against the bytes the cache
-        // holds. The cache itself changes only once the new record is as
-        // durable as asked, so nothing reads (or serves) a record, such as
-        // a cosigned note, that a failed fsync could still lose; a writer
-        // of the same origin meanwhile fails its swap and retries.
+        // The cache changes only once the new record is as durable as
+        // asked, so nothing reads (or serves) a record, such as a cosigned
+        // note, that a failed fsync could still lose. The origin's lock
+        // makes readers of this origin wait until then.
+        let l = self.origin_lock(origin);
+        let _in_order = lock(&l);
         let swapped = {
             let _records = lock(&self.records);
             self.departments
@@ -357,9 +387,28 @@ impl State {
         let path = self.evidence_dir.join(format!("{}.txt", rec.id));
         gongkai_store::write_file_durably(&path, text.as_bytes())
             .map_err(|e| AggregatorError::Storage(format!("evidence file: {e}")))?;
-        self.evidence.insert(rec.id.as_bytes(), json(rec)?)?;
+        let old = self.evidence.insert(rec.id.as_bytes(), json(rec)?)?;
+        let was_open = match old {
+            Some(v) => !unjson::<EvidenceRecord>(&v)?.cleared,
+            None => false,
+        };
+        if !rec.cleared && !was_open {
+            *lock(&self.open_evidence)
+                .entry(rec.origin.clone())
+                .or_default() += 1;
+        }
         self.sync()?;
         Ok(path)
+    }
+
+    /// Evidence of `origin` not cleared, counted without a scan.
+    pub fn open_evidence(&self, origin: &str) -> u64 {
+        lock(&self.open_evidence).get(origin).copied().unwrap_or(0)
+    }
+
+    /// Missing digests of `origin`, counted without a scan.
+    pub fn missing_count(&self, origin: &str) -> u64 {
+        lock(&self.missing_counts).get(origin).copied().unwrap_or(0)
     }
 
     /// Evidence records, optionally of one origin.
@@ -409,6 +458,7 @@ impl State {
                 n += 1;
             }
         }
+        lock(&self.open_evidence).remove(origin);
         self.sync()?;
         Ok(n)
     }

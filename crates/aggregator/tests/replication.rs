@@ -259,10 +259,15 @@ async fn county_client(url: &str) -> CountyClient<Channel> {
     CountyClient::connect(url.to_owned()).await.unwrap()
 }
 
+/// What the county holds of department `n`, asked as the department (its
+/// push token): nobody else may ask.
 async fn mirror_state(url: &str, n: usize) -> v1::MirrorState {
     county_client(url)
         .await
-        .get_mirror_state(v1::GetMirrorStateRequest { origin: origin(n) })
+        .get_mirror_state(authed(
+            v1::GetMirrorStateRequest { origin: origin(n) },
+            &push_token(n),
+        ))
         .await
         .unwrap()
         .into_inner()
@@ -406,6 +411,22 @@ async fn replication_cosigning_content_and_county_log() {
     let size = node_size(&node.url, 0).await;
     assert_eq!(size, 703);
     let state = wait_cosigned(&county.url, 0, size).await;
+    // Anonymous, or with another department's token: refused, before the
+    // department's push lock is taken.
+    let mut anon = county_client(&county.url).await;
+    let e = anon
+        .get_mirror_state(v1::GetMirrorStateRequest { origin: origin(0) })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::Unauthenticated, "{e:?}");
+    let e = anon
+        .get_mirror_state(authed(
+            v1::GetMirrorStateRequest { origin: origin(0) },
+            &push_token(1),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::PermissionDenied, "{e:?}");
     assert!(state.suspended.is_empty());
     check_mirror(&county.url, &node.url, 0, size).await;
 

@@ -195,7 +195,8 @@ impl Replicator {
                 v1::GetMirrorStateRequest {
                     origin: origin.clone(),
                 },
-                None,
+                // The county answers only the department itself.
+                self.token.as_deref(),
             ))
             .await
             .map_err(|s| format!("GetMirrorState: {}", s.message()))?
