@@ -172,16 +172,94 @@ pub trait LogSource: Send + Sync + 'static {
 /// `(category, restricted)` of a matter.
 type MatterFacts = (String, bool);
 
+/// Content downloads served at once by one server: each holds an open
+/// file and a little buffer, never a thread.
+pub const MAX_DOWNLOADS: usize = 256;
+/// Content downloads served at once to one client address.
+pub const MAX_DOWNLOADS_PER_PEER: usize = 8;
+/// A download whose reader takes longer than this to accept the next
+/// chunk is ended (a slow reader holds a file and a slot).
+pub const SLOW_READER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The read RPCs of `DisclosureNode`, over any [`LogSource`].
 pub struct ReadService<S> {
     source: Arc<S>,
+    downloads: Downloads,
 }
 
 impl<S> Clone for ReadService<S> {
     fn clone(&self) -> Self {
         ReadService {
             source: Arc::clone(&self.source),
+            downloads: self.downloads.clone(),
         }
+    }
+}
+
+/// The slots for content downloads: a bounded number in all, fewer per
+/// client address.
+#[derive(Clone)]
+struct Downloads {
+    all: Arc<tokio::sync::Semaphore>,
+    per_peer: Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+/// A download's slot, given back when the stream ends or is dropped.
+struct DownloadSlot {
+    _all: tokio::sync::OwnedSemaphorePermit,
+    peer: Option<(std::net::IpAddr, Downloads)>,
+}
+
+impl Drop for DownloadSlot {
+    fn drop(&mut self) {
+        if let Some((ip, d)) = self.peer.take() {
+            let mut m = d
+                .per_peer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(n) = m.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(&ip);
+                }
+            }
+        }
+    }
+}
+
+impl Downloads {
+    fn new() -> Downloads {
+        Downloads {
+            all: Arc::new(tokio::sync::Semaphore::new(MAX_DOWNLOADS)),
+            per_peer: Arc::default(),
+        }
+    }
+
+    /// A slot for a download to `peer`, or RESOURCE_EXHAUSTED.
+    fn take(&self, peer: Option<std::net::IpAddr>) -> Result<DownloadSlot, Status> {
+        let all = Arc::clone(&self.all).try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "{MAX_DOWNLOADS} downloads are being served; try again shortly"
+            ))
+        })?;
+        let peer = match peer {
+            None => None,
+            Some(ip) => {
+                let mut m = self
+                    .per_peer
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let n = m.entry(ip).or_default();
+                if *n >= MAX_DOWNLOADS_PER_PEER {
+                    return Err(Status::resource_exhausted(format!(
+                        "{MAX_DOWNLOADS_PER_PEER} downloads from your address at once at most"
+                    )));
+                }
+                *n += 1;
+                Some((ip, self.clone()))
+            }
+        };
+        Ok(DownloadSlot { _all: all, peer })
     }
 }
 
@@ -251,7 +329,10 @@ fn item_view(rec: &ItemRecord, (category, restricted): MatterFacts) -> v1::ItemV
 impl<S: LogSource> ReadService<S> {
     /// The read RPCs over `source`.
     pub fn new(source: Arc<S>) -> ReadService<S> {
-        ReadService { source }
+        ReadService {
+            source,
+            downloads: Downloads::new(),
+        }
     }
 
     /// The source.
@@ -623,10 +704,11 @@ impl<S: LogSource> ReadService<S> {
                 }
             },
         };
+        let slot = self.downloads.take(req.remote_addr().map(|a| a.ip()))?;
         let blob = read(view.content().get(&digest))?.ok_or_else(|| {
             Status::not_found(format!("content {digest} is not held (redacted?)"))
         })?;
-        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
         let header = v1::GetContentResponse {
             part: Some(v1::get_content_response::Part::Header(v1::ContentHeader {
                 salt: blob.salt.to_vec(),
@@ -634,27 +716,33 @@ impl<S: LogSource> ReadService<S> {
                 media_type,
             })),
         };
-        tokio::task::spawn_blocking(move || {
-            use std::io::Read as _;
-            let mut file = blob.file;
-            if tx.blocking_send(Ok(header)).is_err() {
+        // Async all the way: each read takes a blocking thread only for
+        // the read itself, and waiting for a slow reader takes none (one
+        // blocking thread per unread stream starved the commit path).
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt as _;
+            let _slot = slot;
+            let mut file = tokio::fs::File::from_std(blob.file);
+            let send = |m| tokio::time::timeout(SLOW_READER, tx.send(m));
+            if !matches!(send(Ok(header)).await, Ok(Ok(()))) {
                 return;
             }
             let mut left = blob.len;
             while left > 0 {
                 let mut buf =
                     vec![0u8; CONTENT_CHUNK.min(usize::try_from(left).unwrap_or(CONTENT_CHUNK))];
-                if let Err(e) = file.read_exact(&mut buf) {
-                    let _ = tx
-                        .blocking_send(Err(Status::internal(format!("content read failed: {e}"))));
+                if let Err(e) = file.read_exact(&mut buf).await {
+                    let _ = send(Err(Status::internal(format!("content read failed: {e}")))).await;
                     return;
                 }
                 left -= buf.len() as u64;
                 let part = v1::get_content_response::Part::Chunk(buf);
-                if tx
-                    .blocking_send(Ok(v1::GetContentResponse { part: Some(part) }))
-                    .is_err()
-                {
+                // A reader that does not take the next chunk in time loses
+                // the stream (and gives its slot back).
+                if !matches!(
+                    send(Ok(v1::GetContentResponse { part: Some(part) })).await,
+                    Ok(Ok(()))
+                ) {
                     return;
                 }
             }

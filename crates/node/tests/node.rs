@@ -170,18 +170,20 @@ async fn append(
 }
 
 async fn upload(c: &mut DisclosureNodeClient<Channel>, bytes: &[u8]) -> pb::ContentRef {
-    let msgs = vec![
-        v1::UploadContentRequest {
-            part: Some(v1::upload_content_request::Part::Start(v1::UploadStart {
-                media_type: "text/plain".into(),
-                length: bytes.len() as u64,
-                ..Default::default()
-            })),
-        },
-        v1::UploadContentRequest {
-            part: Some(v1::upload_content_request::Part::Chunk(bytes.to_vec())),
-        },
-    ];
+    let msgs = vec![v1::UploadContentRequest {
+        part: Some(v1::upload_content_request::Part::Start(v1::UploadStart {
+            media_type: "text/plain".into(),
+            length: bytes.len() as u64,
+            ..Default::default()
+        })),
+    }];
+    // In chunks below the message limit.
+    let msgs: Vec<_> = msgs
+        .into_iter()
+        .chain(bytes.chunks(32 << 10).map(|b| v1::UploadContentRequest {
+            part: Some(v1::upload_content_request::Part::Chunk(b.to_vec())),
+        }))
+        .collect();
     c.upload_content(authed(tokio_stream::iter(msgs)))
         .await
         .unwrap()
@@ -923,5 +925,95 @@ async fn below_the_disk_reserve_writes_are_refused_cleanly() {
     .unwrap();
     assert!(!r.replayed);
     assert_eq!(r.receipt.unwrap().index, 1);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_downloads_are_capped_per_client_and_do_not_stall_writes() {
+    let mut node = TestNode::create().await;
+    node.stop().await;
+    let mut cfg = config(node.dir.path());
+    cfg.limits.max_content_bytes = 8 << 20;
+    node.start_with(cfg).await.unwrap();
+    let mut c = node.client().await;
+    append(
+        &mut c,
+        "m1",
+        W::MatterDefined(pb::MatterDefined {
+            matter_id: "budget".into(),
+            matter: Some(matter()),
+        }),
+    )
+    .await
+    .unwrap();
+    // Large enough that a reader who stops reading leaves the server with
+    // chunks it cannot send.
+    let doc = vec![7u8; 4 << 20];
+    let content = upload(&mut c, &doc).await;
+    append(&mut c, "p1", published("budget-2026", content.clone()))
+        .await
+        .unwrap();
+    let open = |url: String, digest: Vec<u8>| async move {
+        let mut c = DisclosureNodeClient::connect(url).await.unwrap();
+        c.get_content(v1::GetContentRequest {
+            origin: ORIGIN.into(),
+            digest,
+        })
+        .await
+    };
+    // Eight streams from this address, each read to its header and then
+    // left unread.
+    let mut held = Vec::new();
+    for _ in 0..gongkai_node::view::MAX_DOWNLOADS_PER_PEER {
+        let mut s = open(node.url.clone(), content.digest.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(s.message().await.unwrap().is_some());
+        held.push(s);
+    }
+    // A ninth is refused with a status clients understand...
+    let e = open(node.url.clone(), content.digest.clone())
+        .await
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::ResourceExhausted, "{e:?}");
+    // ...and writes go on while the eight hang.
+    for i in 0..20 {
+        let r = tokio::time::timeout(
+            Duration::from_secs(10),
+            append(
+                &mut c,
+                &format!("r{i}"),
+                W::RequestReceived(pb::RequestReceived {
+                    request_id: format!("r{i}"),
+                    date_received: today(),
+                    subject: "请求公开".into(),
+                }),
+            ),
+        )
+        .await
+        .expect("an append while downloads hang");
+        r.unwrap();
+    }
+    // A reader that leaves gives its slot back.
+    held.pop();
+    let mut again = None;
+    for _ in 0..200 {
+        if let Ok(s) = open(node.url.clone(), content.digest.clone()).await {
+            again = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let mut s = again.expect("a slot came back").into_inner();
+    let mut n = 0;
+    while let Some(m) = s.message().await.unwrap() {
+        if let Some(v1::get_content_response::Part::Chunk(b)) = m.part {
+            n += b.len();
+        }
+    }
+    assert_eq!(n, doc.len());
+    drop(held);
     node.stop().await;
 }
