@@ -213,6 +213,7 @@ impl County {
             missing_content: missing.iter().map(|h| h.0.to_vec()).collect(),
             max_staged_bytes: self.ctx.max_staged_bytes,
             suspended: r.record.suspended.clone().unwrap_or_default(),
+            county_time_ms: now_ms(),
         })
     }
 

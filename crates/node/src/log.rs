@@ -55,6 +55,7 @@ use gongkai_core::writer::LogWriter;
 use gongkai_core::{Error as CoreError, Hash};
 use gongkai_store::projection::{Applied, IdempotencyRecord, Projection};
 use gongkai_store::{ContentStore, DataDir, Journal, JournalOptions, StoreError};
+use gongkai_verify::engine::walk;
 use prost::Message as _;
 use tokio::sync::{oneshot, watch};
 
@@ -62,7 +63,35 @@ use crate::NodeError;
 use crate::keys::KeyLog;
 use crate::view::LogView;
 use crate::working::{MaybeKnown, WorkingSet};
-use gongkai_verify::engine::walk;
+
+/// How far the log's last entry may be dated ahead of this machine's clock
+/// before writes stop: new entries would be dated at the last entry's time
+/// (time never goes back in a log), and the county refuses entries more
+/// than 5 minutes ahead of its own clock.
+pub const CLOCK_BEHIND_LOG_MS: u64 = 2 * 60_000;
+/// How far this machine's clock may run ahead of the county's before
+/// writes stop (below the county's 5 minutes, so nothing it would refuse
+/// is ever dated).
+pub const CLOCK_AHEAD_OF_COUNTY_MS: u64 = 2 * 60_000;
+
+/// Why a write must wait for the clock, if it must: the log's last entry
+/// dated well ahead of `now` (the clock was ahead, or was set back), or the
+/// replicator's finding that the clock runs ahead of the county's.
+pub fn clock_problem(
+    last_time_ms: u64,
+    now: u64,
+    ahead_of_county: Option<String>,
+) -> Option<String> {
+    if last_time_ms > now.saturating_add(CLOCK_BEHIND_LOG_MS) {
+        let when = gongkai_core::date::Date::from_unix_ms_cst(last_time_ms)
+            .map_or_else(|_| last_time_ms.to_string(), |d| d.to_string());
+        return Some(format!(
+            "the log's last entry is dated {} minutes ahead of this machine's clock (on {when}, China time): the clock was set ahead when it was written, or has since been set back. Time never goes back in a log and the county refuses entries dated ahead of its own clock, so no write is taken until this machine's clock passes that entry's time. Check the clock (`timedatectl`, NTP); if it is right now, writes resume by themselves then",
+            (last_time_ms - now) / 60_000
+        ));
+    }
+    ahead_of_county
+}
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
@@ -124,6 +153,9 @@ pub struct Log {
     /// [`READ_ONLY_MARKER`] so a restart does not forget it.
     read_only: std::sync::Mutex<Option<String>>,
     read_only_marker: PathBuf,
+    /// Set by the replicator while this machine's clock runs ahead of the
+    /// county's (see [`clock_problem`]).
+    clock_ahead: std::sync::Mutex<Option<String>>,
     /// False from a start with a county configured until the first check
     /// of what the county holds (so a node restored from an old backup
     /// learns it before its first write, not after).
@@ -293,6 +325,7 @@ impl Log {
             calendar: std::sync::RwLock::new(Arc::new(WorkCalendar::shipped().clone())),
             read_only: std::sync::Mutex::new(read_only),
             read_only_marker,
+            clock_ahead: std::sync::Mutex::new(None),
             county_checked: watch::channel(true).0,
         };
         if applied < len {
@@ -534,6 +567,30 @@ impl Log {
     pub async fn writes_may_proceed(&self, limit: std::time::Duration) {
         let mut rx = self.county_checked.subscribe();
         let _ = tokio::time::timeout(limit, rx.wait_for(|done| *done)).await;
+    }
+
+    /// Records what the replicator learned of this machine's clock against
+    /// the county's: `Some(why)` stops writes until it is cleared.
+    pub fn set_clock_ahead(&self, why: Option<String>) {
+        let mut g = self
+            .clock_ahead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let (Some(w), None) = (&why, &*g) {
+            tracing::error!(reason = %w, "writes stop: the clock runs ahead of the county's");
+        }
+        if let (None, Some(_)) = (&why, &*g) {
+            tracing::info!("the clock agrees with the county's again: writes resume");
+        }
+        *g = why;
+    }
+
+    /// Why writes are refused for the clock's sake, if they are.
+    pub fn clock_ahead(&self) -> Option<String> {
+        self.clock_ahead
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Why the node takes no writes, if it does not.
@@ -1068,6 +1125,12 @@ fn plan_job(
         }
     }
     let now = now_ms();
+    if let Some(detail) = clock_problem(seq.writer.last_time_ms(), now, log.clock_ahead()) {
+        return Err(NodeError::Precondition {
+            rule: "clock",
+            detail,
+        });
+    }
     let mut writer = seq.writer.clone();
     let mut bodies = Vec::with_capacity(job.kinds.len());
     let mut events = Vec::with_capacity(job.kinds.len());

@@ -31,7 +31,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 
 use crate::NodeError;
 use crate::config::CountyLinkConfig;
-use crate::log::{Log, now_ms};
+use crate::log::{CLOCK_AHEAD_OF_COUNTY_MS, Log, now_ms};
 
 /// Entries per package, and the alignment of package ends.
 pub const PACKAGE: u64 = 256;
@@ -72,6 +72,21 @@ struct Replicator {
     calendars_seen: AtomicU64,
     /// The county's address, for messages.
     county_address: String,
+}
+
+/// Whether this machine's clock runs ahead of the county's, from the
+/// county's clock in its answer (`now` taken just after it arrived, so the
+/// round trip only makes the county look later, never earlier). An older
+/// county that sends no time says nothing.
+fn judge_clock(now: u64, state: &v1::MirrorState) -> Option<String> {
+    let county = state.county_time_ms;
+    if county == 0 || now <= county.saturating_add(CLOCK_AHEAD_OF_COUNTY_MS) {
+        return None;
+    }
+    Some(format!(
+        "this machine's clock is {} s ahead of the county's: entries dated now would be refused by the county and stay ahead of every later entry. Fix the clock (`timedatectl`, NTP); writes resume at the next replication round once the clocks agree",
+        (now - county) / 1000
+    ))
 }
 
 fn request<T>(msg: T, token: Option<&str>) -> tonic::Request<T> {
@@ -201,6 +216,7 @@ impl Replicator {
             .await
             .map_err(|s| format!("GetMirrorState: {}", s.message()))?
             .into_inner();
+        self.log.set_clock_ahead(judge_clock(now_ms(), &state));
         if let Err(e) = self.adopt(&state) {
             // Not fatal to the round: the county decides what this log's
             // checkpoint is (e.g. evidence of a fork), so keep pushing.
@@ -484,5 +500,29 @@ impl Replicator {
                 .map_err(|s| format!("PushContent {digest}: {}", s.message()))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_ahead_of_the_county_stops_writes_and_an_agreeing_one_resumes_them() {
+        let at = |county_time_ms| v1::MirrorState {
+            county_time_ms,
+            ..Default::default()
+        };
+        let now = 1_800_000_000_000;
+        assert!(judge_clock(now, &at(now)).is_none());
+        // A round trip's worth behind: fine.
+        assert!(judge_clock(now, &at(now - 3_000)).is_none());
+        let m = judge_clock(now, &at(now - 10 * 60_000)).unwrap();
+        assert!(m.contains("600 s ahead of the county's"), "{m}");
+        // A county whose clock is ahead of ours is not our problem here
+        // (its own check refuses nothing we date).
+        assert!(judge_clock(now, &at(now + 3_600_000)).is_none());
+        // An older county sends no time.
+        assert!(judge_clock(now, &at(0)).is_none());
     }
 }

@@ -1017,3 +1017,68 @@ async fn unread_downloads_are_capped_per_client_and_do_not_stall_writes() {
     drop(held);
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_dated_ahead_of_the_clock_takes_no_write_and_says_why() {
+    // The clock was an hour ahead when the last entry was written (here:
+    // written straight into the journal while the node was stopped, as a
+    // node with that clock would have), and is right again now.
+    let mut node = TestNode::create().await;
+    node.stop().await;
+    {
+        let data = gongkai_store::DataDir::open(&node.data()).unwrap();
+        let journal = data
+            .journal(ORIGIN, gongkai_store::JournalOptions::default())
+            .unwrap();
+        let len = journal.len();
+        let last = gongkai_core::chain::prepare(journal.read(len - 1).unwrap(), len - 1).unwrap();
+        let mut w = gongkai_core::writer::LogWriter::resume(
+            Origin::new(ORIGIN).unwrap(),
+            node.key.clone(),
+            len,
+            last.body_hash,
+            last.event.time_ms,
+        );
+        let ahead = gongkai_node::log::now_ms() + 3_600_000;
+        let entry = w
+            .append(
+                gongkai_core::event::Kind::RequestReceived(pb::RequestReceived {
+                    request_id: "dated-ahead".into(),
+                    date_received: today(),
+                    subject: "请求公开".into(),
+                }),
+                ahead,
+            )
+            .unwrap();
+        journal.append(&[entry.into_bytes()]).unwrap();
+    }
+    node.start().await.unwrap();
+    let mut c = node.client().await;
+    let e = append(
+        &mut c,
+        "after",
+        W::RequestReceived(pb::RequestReceived {
+            request_id: "after".into(),
+            date_received: today(),
+            subject: "请求公开".into(),
+        }),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(
+        e.message().contains("ahead of this machine's clock")
+            && e.message().contains("writes resume by themselves"),
+        "{}",
+        e.message()
+    );
+    // Reads go on.
+    assert!(
+        c.get_status(v1::GetStatusRequest {
+            origin: ORIGIN.into()
+        })
+        .await
+        .is_ok()
+    );
+    node.stop().await;
+}
