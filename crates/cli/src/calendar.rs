@@ -225,12 +225,7 @@ async fn publish(
         table,
         amend,
     });
-    req.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}")
-            .parse()
-            .context("the token is not a valid header value")?,
-    );
+    crate::client::put_bearer(&mut req, &conn.server, token)?;
     let r = client
         .publish_calendar(req)
         .await

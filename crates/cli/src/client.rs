@@ -148,6 +148,54 @@ pub struct Node {
     origin: Option<Origin>,
 }
 
+/// Whether `server` is a plaintext address of another machine: a token
+/// sent there crosses the network readable by anyone on the way.
+pub fn plaintext_off_loopback(server: &str) -> bool {
+    let Ok(uri) = server.parse::<tonic::codegen::http::Uri>() else {
+        return false;
+    };
+    if uri.scheme_str() != Some("http") {
+        return false;
+    }
+    let host = uri
+        .host()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
+/// Puts `token` in `req` as `authorization: Bearer <token>` for `server`,
+/// warning once when that crosses the network in clear text.
+///
+/// # Errors
+/// A token that is not a valid header value.
+pub fn put_bearer<T>(req: &mut Request<T>, server: &str, token: &str) -> Result<()> {
+    warn_plaintext_token(server);
+    let value = format!("Bearer {token}")
+        .parse()
+        .context("the token contains characters not allowed in a header")?;
+    req.metadata_mut().insert("authorization", value);
+    Ok(())
+}
+
+/// Warns once per run when a token is about to go to `server` in clear
+/// text off this machine.
+pub fn warn_plaintext_token(server: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if plaintext_off_loopback(server) {
+        ONCE.call_once(|| {
+            eprintln!(
+                "warning: sending a token in clear text to {server}: anyone on the network path can read it and write as you. Use the node's https:// address (and --ca), or a client certificate"
+            );
+        });
+    }
+}
+
 impl Node {
     /// Prepares a connection (the TCP/TLS connection is made lazily on the
     /// first call, so an unreachable node shows up as UNAVAILABLE there).
@@ -198,6 +246,11 @@ impl Node {
         self.origin.as_ref()
     }
 
+    /// The server address.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
     /// The token given with --token, if any.
     pub fn token(&self) -> Option<&str> {
         self.token.as_deref()
@@ -232,10 +285,7 @@ impl Node {
     pub fn write_request<T>(&self, message: T) -> Result<Request<T>> {
         let mut req = Request::new(message);
         if let Some(token) = &self.token {
-            let value = format!("Bearer {token}")
-                .parse()
-                .context("the token contains characters not allowed in a header")?;
-            req.metadata_mut().insert("authorization", value);
+            put_bearer(&mut req, &self.server, token)?;
         }
         Ok(req)
     }
@@ -286,6 +336,16 @@ pub fn new_idempotency_key() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_in_clear_text_off_this_machine_are_flagged() {
+        assert!(plaintext_off_loopback("http://10.0.0.5:7401"));
+        assert!(plaintext_off_loopback("http://finance.example:7401"));
+        assert!(!plaintext_off_loopback("http://127.0.0.1:7401"));
+        assert!(!plaintext_off_loopback("http://[::1]:7401"));
+        assert!(!plaintext_off_loopback("http://localhost:7401"));
+        assert!(!plaintext_off_loopback("https://finance.example:7401"));
+    }
 
     #[test]
     fn status_codes_map_to_exit_codes() {

@@ -320,12 +320,7 @@ pub async fn run(conn: &Connection, cmd: CountyCommand, json: bool) -> Result<()
             let mut req = tonic::Request::new(v1::ClearEvidenceRequest {
                 origin: origin.to_string(),
             });
-            req.metadata_mut().insert(
-                "authorization",
-                format!("Bearer {token}")
-                    .parse()
-                    .context("the token is not a valid header value")?,
-            );
+            crate::client::put_bearer(&mut req, &conn.server, token)?;
             let r = client.clear_evidence(req).await.map_err(fail)?.into_inner();
             if json {
                 println!("{}", serde_json::json!({ "cleared": r.cleared }));

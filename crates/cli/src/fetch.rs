@@ -144,10 +144,8 @@ pub async fn content(
         origin: origin.as_str().to_owned(),
         digest: digest.0.to_vec(),
     });
-    if let Some(t) = token
-        && let Ok(v) = format!("Bearer {t}").parse()
-    {
-        req.metadata_mut().insert("authorization", v);
+    if let Some(t) = token {
+        crate::client::put_bearer(&mut req, node.server(), t)?;
     }
     let mut stream = match node.client().get_content(req).await {
         Ok(s) => s.into_inner(),
