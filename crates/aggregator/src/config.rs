@@ -60,6 +60,11 @@ pub struct CountyConfig {
     /// Readers allowed to read restricted content from the mirrors.
     #[serde(default)]
     pub readers: Vec<gongkai_node::config::WriterConfig>,
+    /// Bytes of free space the county keeps on its data disk: a document
+    /// push that would leave less is refused (RESOURCE_EXHAUSTED), so the
+    /// county state and the mirrors' journals always have room.
+    #[serde(default = "default_free_space_reserve")]
+    pub free_space_reserve: u64,
     /// The departments whose logs the county mirrors. Any other origin is
     /// refused.
     #[serde(default)]
@@ -159,13 +164,21 @@ pub struct DepartmentConfig {
     /// Pushes per second this origin may make (a quota; 0 = unlimited).
     #[serde(default = "default_pushes_per_sec")]
     pub max_pushes_per_sec: u32,
-    /// Total content bytes mirrored for this origin (0 = unlimited).
-    #[serde(default)]
+    /// Total content bytes mirrored for this origin (0 = unlimited; the
+    /// default, 64 GiB, keeps one department from filling the county's
+    /// disk).
+    #[serde(default = "default_content_quota")]
     pub max_content_total_bytes: u64,
 }
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7500))
+}
+fn default_content_quota() -> u64 {
+    64 << 30
+}
+fn default_free_space_reserve() -> u64 {
+    256 << 20
 }
 fn default_county_interval_ms() -> u64 {
     60_000

@@ -96,7 +96,11 @@ impl From<AggregatorError> for tonic::Status {
 
 impl From<gongkai_store::StoreError> for AggregatorError {
     fn from(e: gongkai_store::StoreError) -> AggregatorError {
-        AggregatorError::Storage(e.to_string())
+        match e {
+            // The disk reserve: the sender may retry later; nothing changed.
+            gongkai_store::StoreError::DiskFull { .. } => AggregatorError::Exhausted(e.to_string()),
+            e => AggregatorError::Storage(e.to_string()),
+        }
     }
 }
 

@@ -209,6 +209,7 @@ impl Mirror {
         origin: Origin,
         vkey: VerifierKey,
         cache_bytes: u64,
+        reserve_bytes: u64,
         record: &DepartmentRecord,
     ) -> Result<Mirror, AggregatorError> {
         let dir = mirror_dir(data_dir, &origin);
@@ -216,7 +217,7 @@ impl Mirror {
             .map_err(|e| AggregatorError::Fatal(format!("{}: {e}", dir.display())))?;
         let data = DataDir::open(&dir)?;
         let journal = data.journal(origin.as_str(), JournalOptions::default())?;
-        let content = data.content()?;
+        let content = data.content()?.with_reserve(reserve_bytes);
         let projection = Projection::open(&dir.join("projection"), origin.as_str(), cache_bytes)?;
         let len = journal.len();
         if len < record.cosigned_size {
@@ -960,24 +961,23 @@ impl Mirror {
         Ok(())
     }
 
-    /// Stores pushed content after checking it: a committed, unredacted,
-    /// missing digest, the committed length, `BLAKE3-keyed(salt, content)`.
+    /// Whether `digest` of `length` bytes is content this mirror is
+    /// waiting for: `Ok(true)` if so, `Ok(false)` if already held; checked
+    /// before a byte of a push is read. With `quota` (bytes, 0: none), also
+    /// that the department stays within it.
     ///
     /// # Errors
-    /// INVALID_ARGUMENT for a mismatch, NOT_FOUND for a digest not
-    /// committed or not missing. Takes the mirror's lock: call it from a
-    /// blocking thread.
-    pub fn store_content(
+    /// NOT_FOUND for a digest not committed (or redacted), INVALID_ARGUMENT
+    /// for another length, RESOURCE_EXHAUSTED over the quota.
+    pub fn wants_content(
         &self,
         ctx: &Context,
         digest: &Hash,
-        salt: &[u8; 32],
-        content: &[u8],
+        length: u64,
+        quota: u64,
     ) -> Result<bool, AggregatorError> {
         let origin = self.origin.as_str();
-        // Records change only under the mirror's lock.
-        let _guard = self.staging.blocking_lock();
-        let Some(length) = ctx.state.missing_length(origin, digest)? else {
+        let Some(committed) = ctx.state.missing_length(origin, digest)? else {
             if self.view.content().contains(digest)? {
                 return Ok(false);
             }
@@ -985,10 +985,55 @@ impl Mirror {
                 "content {digest} is not committed by a mirrored entry of {origin} (or was redacted)"
             )));
         };
-        if let Err(m) = gongkai_verify::content::check(digest, length, salt, content) {
-            return Err(invalid(format!("content {digest}: {m}")));
+        if committed != length {
+            return Err(invalid(format!(
+                "content {digest}: {length} bytes announced, the commitment says {committed}"
+            )));
         }
-        self.view.content().put(digest, salt, content)?;
+        if quota > 0 {
+            let rec = ctx.state.record(origin)?;
+            if rec.content_bytes.saturating_add(length) > quota {
+                return Err(AggregatorError::Exhausted(format!(
+                    "{origin} may mirror {quota} content bytes in total ({} held)",
+                    rec.content_bytes
+                )));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Stores pushed content, streamed into `pending` and checked there
+    /// against the commitment (length, `BLAKE3-keyed(salt, content)`), after
+    /// checking again under the mirror's lock that it is still wanted and
+    /// within `quota`. Takes the mirror's lock: call it from a blocking
+    /// thread.
+    ///
+    /// # Errors
+    /// As [`Mirror::wants_content`]; INVALID_ARGUMENT for a mismatch.
+    pub fn store_content(
+        &self,
+        ctx: &Context,
+        digest: &Hash,
+        pending: gongkai_store::PendingBlob,
+        quota: u64,
+    ) -> Result<bool, AggregatorError> {
+        let origin = self.origin.as_str();
+        // Records change only under the mirror's lock.
+        let _guard = self.staging.blocking_lock();
+        let length = pending.written();
+        if !self.wants_content(ctx, digest, length, quota)? {
+            return Ok(false);
+        }
+        match pending.commit(digest) {
+            Ok(_) => {}
+            Err(
+                e @ (gongkai_store::StoreError::DigestMismatch { .. }
+                | gongkai_store::StoreError::LengthMismatch { .. }),
+            ) => {
+                return Err(invalid(format!("content {digest}: {e}")));
+            }
+            Err(e) => return Err(e.into()),
+        }
         ctx.state.remove_missing(origin, digest)?;
         let (read, mut rec) = ctx.state.versioned(origin)?;
         rec.content_bytes += length;

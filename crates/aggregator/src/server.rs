@@ -95,7 +95,14 @@ pub async fn run_with_portal(
             for d in &config.departments {
                 let (o, vkey) = d.verifier_key().map_err(AggregatorError::Fatal)?;
                 let record = state.record(o.as_str())?;
-                let m = Mirror::open(&config.data_dir, o.clone(), vkey, config.cache_bytes, &record)?;
+                let m = Mirror::open(
+                    &config.data_dir,
+                    o.clone(),
+                    vkey,
+                    config.cache_bytes,
+                    config.free_space_reserve,
+                    &record,
+                )?;
                 let noted = m.note_answer_content(&state)?;
                 if noted > 0 {
                     tracing::info!(origin = %o, noted, "asking the node for request answers' content");

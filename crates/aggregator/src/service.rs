@@ -28,6 +28,9 @@ use crate::{AggregatorError, now_ms};
 /// The prefix of the URI SAN that names the origin a certificate may push.
 pub const PUSH_URI_PREFIX: &str = gongkai_node::identity::PUSH_URI_PREFIX;
 
+/// A content push that sends no chunk for this long is ended.
+const SLOW_SENDER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Everything the services share.
 pub struct County {
     /// Mirrors by origin.
@@ -360,34 +363,52 @@ impl v1::county_server::County for CountyService {
             .iter()
             .find(|d| d.origin == start.origin)
             .map_or(0, |d| d.max_content_total_bytes);
-        if quota > 0 {
-            let rec = self
-                .county
-                .ctx
-                .state
-                .record(&start.origin)
-                .map_err(Status::from)?;
-            if rec.content_bytes + start.length > quota {
-                return Err(Status::resource_exhausted(format!(
-                    "{} may mirror {quota} content bytes in total",
-                    start.origin
-                )));
-            }
+        // Checked before a byte is read: content not wanted (already held,
+        // not committed, another length, over the quota) costs the county
+        // nothing.
+        if !mirror
+            .wants_content(&self.county.ctx, &digest, start.length, quota)
+            .map_err(Status::from)?
+        {
+            return Ok(Response::new(v1::PushContentResponse { stored: false }));
         }
-        let mut content =
-            Vec::with_capacity(usize::try_from(start.length.min(16 << 20)).unwrap_or(0));
-        while let Some(msg) = stream.message().await? {
+        // Streamed to a temp file, hashed as it comes: memory is one chunk.
+        let store = mirror.view.content().clone();
+        let length = start.length;
+        let mut pending = tokio::task::spawn_blocking(move || store.begin(&salt, length))
+            .await
+            .map_err(|_| Status::internal("content task failed"))?
+            .map_err(|e| Status::from(AggregatorError::from(e)))?;
+        loop {
+            let msg = tokio::time::timeout(SLOW_SENDER, stream.message())
+                .await
+                .map_err(|_| {
+                    Status::deadline_exceeded(format!(
+                        "no content chunk for {} s",
+                        SLOW_SENDER.as_secs()
+                    ))
+                })??;
+            let Some(msg) = msg else { break };
             let Some(v1::push_content_request::Part::Chunk(chunk)) = msg.part else {
                 return Err(Status::invalid_argument("only chunks may follow `start`"));
             };
-            if content.len() as u64 + chunk.len() as u64 > start.length {
+            if pending.written() + chunk.len() as u64 > length {
                 return Err(Status::invalid_argument("more bytes than announced"));
             }
-            content.extend_from_slice(&chunk);
+            pending = tokio::task::spawn_blocking(move || pending.write(&chunk).map(|()| pending))
+                .await
+                .map_err(|_| Status::internal("content task failed"))?
+                .map_err(|e| Status::from(AggregatorError::from(e)))?;
+        }
+        if pending.written() != length {
+            return Err(Status::invalid_argument(format!(
+                "received {} bytes, announced {length}",
+                pending.written()
+            )));
         }
         let ctx = Arc::clone(&self.county.ctx);
         let stored = tokio::task::spawn_blocking(move || {
-            mirror.store_content(&ctx, &digest, &salt, &content)
+            mirror.store_content(&ctx, &digest, pending, quota)
         })
         .await
         .map_err(|_| Status::internal("content task failed"))?

@@ -115,6 +115,12 @@ async fn start_county(
     departments: usize,
     interval_ms: u64,
 ) -> Server<gongkai_aggregator::AggregatorError> {
+    start_county_with(county_config(dir, departments, interval_ms)).await
+}
+
+async fn start_county_with(
+    config: gongkai_aggregator::config::CountyConfig,
+) -> Server<gongkai_aggregator::AggregatorError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();
@@ -125,14 +131,9 @@ async fn start_county(
         ),
         witness: (KeyName::new(WITNESS).unwrap(), witness_key()),
     };
-    let task = tokio::spawn(gongkai_aggregator::run(
-        county_config(dir, departments, interval_ms),
-        keys,
-        listener,
-        async {
-            let _ = rx.await;
-        },
-    ));
+    let task = tokio::spawn(gongkai_aggregator::run(config, keys, listener, async {
+        let _ = rx.await;
+    }));
     for _ in 0..400 {
         assert!(!task.is_finished(), "county exited: {:?}", task.await);
         if let Ok(mut c) = CountyClient::connect(url.clone()).await
@@ -1410,5 +1411,162 @@ async fn a_rotation_inside_one_package_replicates() {
         .await
         .expect("a package holding a rotation is accepted");
     assert_eq!(s.cosigned_size, 10);
+    county.stop().await;
+}
+
+/// A content push that opens with `start` and then sends nothing: the
+/// county must answer from `start` alone.
+async fn push_content_start_only(
+    url: &str,
+    n: usize,
+    digest: &[u8],
+    salt: &[u8; 32],
+    length: u64,
+) -> Result<bool, tonic::Status> {
+    let start = v1::PushContentRequest {
+        part: Some(v1::push_content_request::Part::Start(
+            v1::PushContentStart {
+                origin: origin(n),
+                digest: digest.to_vec(),
+                salt: salt.to_vec(),
+                length,
+            },
+        )),
+    };
+    let stream =
+        tokio_stream::StreamExt::chain(tokio_stream::iter(vec![start]), tokio_stream::pending());
+    let call = async {
+        county_client(url)
+            .await
+            .push_content(authed(stream, &push_token(n)))
+            .await
+            .map(|r| r.into_inner().stored)
+    };
+    tokio::time::timeout(Duration::from_secs(10), call)
+        .await
+        .expect("the county answered before the body")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_pushes_are_judged_before_their_body_and_kept_within_quota_and_reserve() {
+    let root = tempfile::tempdir().unwrap();
+    // A log with one public item whose content the county must fetch.
+    let salt = [5u8; 32];
+    let data = vec![b'x'; 5000];
+    let c = gongkai_core::types::ContentRef::commit(&salt, &data, "text/plain").unwrap();
+    let mut entries = history(0, 1, "q");
+    let genesis = gongkai_core::chain::prepare(entries[0].clone(), 0).unwrap();
+    let t = gongkai_node::log::now_ms() - 30_000;
+    let mut w = LogWriter::resume(
+        Origin::new(&origin(0)).unwrap(),
+        dept_key(0),
+        1,
+        genesis.body_hash,
+        genesis.event.time_ms,
+    );
+    entries.push(
+        w.append(
+            Kind::MatterDefined(pb::MatterDefined {
+                matter_id: "m".into(),
+                matter: Some(pb::Matter {
+                    category: "财政".into(),
+                    level1: "预算".into(),
+                    level2: "部门预算".into(),
+                    elements: vec!["预算表".into()],
+                    legal_basis: "条例".into(),
+                    deadline_working_days: 20,
+                    responsible_body: "财政局".into(),
+                    channels: vec!["网站".into()],
+                    audience: pb::Audience::Public as i32,
+                    mode: pb::DisclosureMode::Proactive as i32,
+                    ..Default::default()
+                }),
+            }),
+            t,
+        )
+        .unwrap()
+        .into_bytes(),
+    );
+    entries.push(
+        w.append(
+            Kind::Published(pb::Published {
+                item_id: "budget".into(),
+                matter_id: "m".into(),
+                title: "预算".into(),
+                content: Some(gongkai_core::event::content_message(&c)),
+                date_formed: today(),
+                ..Default::default()
+            }),
+            t + 1,
+        )
+        .unwrap()
+        .into_bytes(),
+    );
+    let cp = signed_checkpoint(0, &entries);
+    let mut config = county_config(root.path(), 1, 300);
+    // Far more than any disk: every document would break the reserve.
+    config.free_space_reserve = 1 << 60;
+    let mut county = start_county_with(config.clone()).await;
+    let mut cc = county_client(&county.url).await;
+    push(&mut cc, 0, 0, &entries, &cp).await.unwrap();
+    let digest = c.digest().0.to_vec();
+    // Not committed, or announced with another length: refused from
+    // `start` alone, before any byte of the body.
+    let e = push_content_start_only(&county.url, 0, &[9; 32], &salt, 5000)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e:?}");
+    let e = push_content_start_only(&county.url, 0, &digest, &salt, 4999)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    // The disk reserve.
+    let e = push_content_start_only(&county.url, 0, &digest, &salt, 5000)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("reserve"), "{}", e.message());
+    county.stop().await;
+    // The department's quota.
+    config.free_space_reserve = 1 << 20;
+    config.departments[0].max_content_total_bytes = 4000;
+    let mut county = start_county_with(config.clone()).await;
+    let e = push_content_start_only(&county.url, 0, &digest, &salt, 5000)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("4000"), "{}", e.message());
+    county.stop().await;
+    // Within both: stored, streamed in chunks; once held, not wanted again.
+    config.departments[0].max_content_total_bytes = 1 << 20;
+    let mut county = start_county_with(config).await;
+    let msgs = std::iter::once(v1::PushContentRequest {
+        part: Some(v1::push_content_request::Part::Start(
+            v1::PushContentStart {
+                origin: origin(0),
+                digest: digest.clone(),
+                salt: salt.to_vec(),
+                length: 5000,
+            },
+        )),
+    })
+    .chain(data.chunks(1024).map(|b| v1::PushContentRequest {
+        part: Some(v1::push_content_request::Part::Chunk(b.to_vec())),
+    }))
+    .collect::<Vec<_>>();
+    let stored = county_client(&county.url)
+        .await
+        .push_content(authed(tokio_stream::iter(msgs), &push_token(0)))
+        .await
+        .unwrap()
+        .into_inner()
+        .stored;
+    assert!(stored);
+    assert!(
+        !push_content_start_only(&county.url, 0, &digest, &salt, 5000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(mirror_state(&county.url, 0).await.missing_content.len(), 0);
     county.stop().await;
 }

@@ -65,6 +65,10 @@ pub struct NodeConfig {
     /// are refused (RESOURCE_EXHAUSTED) below it.
     #[serde(default = "default_free_space_reserve")]
     pub free_space_reserve: u64,
+    /// Milliseconds an uploaded document no entry refers to is kept before
+    /// it is removed (default 7 days: time to publish what was uploaded).
+    #[serde(default = "default_upload_grace_ms")]
+    pub upload_grace_ms: u64,
     /// Bytes of memory sled may use for its page cache. The default keeps a
     /// node with a million entries near 130 MiB resident; proofs read the
     /// rest through the operating system's page cache.
@@ -196,6 +200,9 @@ fn default_listen() -> SocketAddr {
 }
 fn default_checkpoint_interval_ms() -> u64 {
     500
+}
+fn default_upload_grace_ms() -> u64 {
+    7 * 24 * 3_600_000
 }
 fn default_free_space_reserve() -> u64 {
     64 << 20

@@ -139,6 +139,8 @@ pub struct WriteJob {
 pub struct Log {
     view: Arc<LogView>,
     key_state: PathBuf,
+    /// How long an upload no entry refers to is kept.
+    upload_grace: std::time::Duration,
     /// Set when the sequencer stopped after a failure that needs a reload.
     failed: watch::Sender<Option<String>>,
     /// Entries the projection lacked at open and got from the journal.
@@ -210,6 +212,8 @@ pub struct OpenOptions<'a> {
     pub reserve_bytes: u64,
     /// sled cache, bytes.
     pub cache_bytes: u64,
+    /// How long an upload no entry refers to is kept, milliseconds.
+    pub upload_grace_ms: u64,
 }
 
 impl Log {
@@ -276,7 +280,7 @@ impl Log {
             }
             None => data.journal(opts.origin.as_str(), journal_options(opts))?,
         };
-        let content = data.content()?;
+        let content = data.content()?.with_reserve(opts.reserve_bytes);
         // The leaf index is rebuilt by `replay`, which reads every entry.
         let projection = Projection::open_unindexed(
             &opts.data_dir.join("projection"),
@@ -326,6 +330,7 @@ impl Log {
             read_only: std::sync::Mutex::new(read_only),
             read_only_marker,
             clock_ahead: std::sync::Mutex::new(None),
+            upload_grace: std::time::Duration::from_millis(opts.upload_grace_ms),
             county_checked: watch::channel(true).0,
         };
         if applied < len {
@@ -593,6 +598,33 @@ impl Log {
             .clone()
     }
 
+    /// Removes uploaded documents that no entry refers to and that are
+    /// older than the upload grace period; returns how many. Runs on the
+    /// sequencer between groups, and only once the projection holds every
+    /// committed entry (else it waits for the next time): a document is
+    /// referenced when the projection maps its digest to an item version or
+    /// a request answer.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn collect_unreferenced(&self) -> Result<u64, NodeError> {
+        if self.projection().applied()? < self.journal().len() {
+            return Ok(0);
+        }
+        let Some(cutoff) = std::time::SystemTime::now().checked_sub(self.upload_grace) else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        for digest in self.content().stored_before(cutoff)? {
+            let referenced = self.projection().item_of_content(&digest)?.is_some()
+                || self.projection().request_of_content(&digest)?.is_some();
+            if !referenced && self.content().remove_if_older(&digest, cutoff)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Why the node takes no writes, if it does not.
     pub fn read_only(&self) -> Option<String> {
         self.read_only
@@ -770,10 +802,30 @@ fn sequence(
     to_projector: &std::sync::mpsc::SyncSender<Committed>,
 ) {
     let mut stopping = false;
+    // Uploads nobody refers to are collected here, between groups: no
+    // append is planned meanwhile, so none can come to refer to a document
+    // being removed.
+    let every = (log.upload_grace / 4).clamp(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(3600),
+    );
     while !stopping {
         // `None` (or every sender gone) asks the sequencer to finish what
         // is queued before it, then stop.
-        let Ok(Some(first)) = rx.recv() else { break };
+        let first = loop {
+            match rx.recv_timeout(every) {
+                Ok(job) => break job,
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break None,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    match log.collect_unreferenced() {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(removed = n, "removed uploads no entry refers to"),
+                        Err(e) => tracing::warn!(error = %e, "collecting unreferenced uploads"),
+                    }
+                }
+            }
+        };
+        let Some(first) = first else { break };
         let mut jobs = vec![first];
         let mut events = jobs[0].kinds.len();
         while events < MAX_GROUP_EVENTS {

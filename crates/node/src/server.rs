@@ -94,6 +94,7 @@ pub fn open_options<'a>(
         key,
         reserve_bytes: config.free_space_reserve,
         cache_bytes: config.cache_bytes,
+        upload_grace_ms: config.upload_grace_ms,
     }
 }
 

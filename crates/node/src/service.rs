@@ -30,6 +30,9 @@ pub const COUNTY_CHECK_WAIT: std::time::Duration = std::time::Duration::from_sec
 
 /// Longest idempotency key, bytes.
 pub const MAX_IDEMPOTENCY_KEY: usize = 128;
+/// An upload that sends no chunk for this long is ended (its temp file
+/// removed).
+const SLOW_SENDER: std::time::Duration = std::time::Duration::from_secs(30);
 pub use crate::view::{CONTENT_CHUNK, DEFAULT_PAGE};
 
 /// The node as a [`LogSource`]: its one log, writer credentials (which
@@ -357,40 +360,59 @@ impl v1::disclosure_node_server::DisclosureNode for NodeService {
                 "a client salt needs expected_digest (32 bytes)",
             ));
         }
-        let mut content =
-            Vec::with_capacity(usize::try_from(start.length.min(16 << 20)).unwrap_or(0));
-        while let Some(msg) = stream.message().await? {
+        // The media type first: a bad one costs no upload.
+        gongkai_core::types::ContentRef::new(Hash::ZERO, start.length, &start.media_type)
+            .map_err(|e| Status::invalid_argument(format!("media_type: {e}")))?;
+        // Streamed to a temp file in the content store, hashed as it comes
+        // (memory is one chunk); refused up front if the disk would fall
+        // below its reserve. Unreferenced uploads are collected after
+        // UPLOAD_GRACE (see `Log::collect_unreferenced`).
+        let length = start.length;
+        let store = self.source.log.content().clone();
+        let mut pending = tokio::task::spawn_blocking(move || store.begin(&salt, length))
+            .await
+            .map_err(|_| Status::internal("upload task failed"))?
+            .map_err(|e| Status::from(NodeError::from(e)))?;
+        loop {
+            let msg = tokio::time::timeout(SLOW_SENDER, stream.message())
+                .await
+                .map_err(|_| {
+                    Status::deadline_exceeded(format!(
+                        "no content chunk for {} s",
+                        SLOW_SENDER.as_secs()
+                    ))
+                })??;
+            let Some(msg) = msg else { break };
             let Some(v1::upload_content_request::Part::Chunk(chunk)) = msg.part else {
                 return Err(Status::invalid_argument("only chunks may follow `start`"));
             };
-            if content.len() as u64 + chunk.len() as u64 > start.length {
+            if pending.written() + chunk.len() as u64 > length {
                 return Err(Status::invalid_argument(format!(
-                    "more bytes than the announced length {}",
-                    start.length
+                    "more bytes than the announced length {length}"
                 )));
             }
-            content.extend_from_slice(&chunk);
+            pending = tokio::task::spawn_blocking(move || pending.write(&chunk).map(|()| pending))
+                .await
+                .map_err(|_| Status::internal("upload task failed"))?
+                .map_err(|e| Status::from(NodeError::from(e)))?;
         }
-        if content.len() as u64 != start.length {
+        if pending.written() != length {
             return Err(Status::invalid_argument(format!(
-                "received {} bytes, announced {}",
-                content.len(),
-                start.length
+                "received {} bytes, announced {length}",
+                pending.written()
             )));
         }
-        let commitment =
-            gongkai_core::types::ContentRef::commit(&salt, &content, &start.media_type)
-                .map_err(|e| Status::invalid_argument(format!("media_type: {e}")))?;
+        let digest = pending.digest();
+        let commitment = gongkai_core::types::ContentRef::new(digest, length, &start.media_type)
+            .map_err(|e| Status::invalid_argument(format!("media_type: {e}")))?;
         if !start.expected_digest.is_empty()
-            && commitment.digest().0.as_slice() != start.expected_digest.as_slice()
+            && digest.0.as_slice() != start.expected_digest.as_slice()
         {
             return Err(Status::invalid_argument(
                 "the content does not hash to expected_digest under the given salt",
             ));
         }
-        let log = Arc::clone(&self.source.log);
-        let digest = *commitment.digest();
-        tokio::task::spawn_blocking(move || log.content().put(&digest, &salt, &content))
+        tokio::task::spawn_blocking(move || pending.commit(&digest))
             .await
             .map_err(|_| Status::internal("upload task failed"))?
             .map_err(|e| Status::from(NodeError::from(e)))?;

@@ -1026,7 +1026,7 @@ async fn a_log_dated_ahead_of_the_clock_takes_no_write_and_says_why() {
     let mut node = TestNode::create().await;
     node.stop().await;
     {
-        let data = gongkai_store::DataDir::open(&node.data()).unwrap();
+        let data = gongkai_store::DataDir::open(node.data()).unwrap();
         let journal = data
             .journal(ORIGIN, gongkai_store::JournalOptions::default())
             .unwrap();
@@ -1080,5 +1080,55 @@ async fn a_log_dated_ahead_of_the_clock_takes_no_write_and_says_why() {
         .await
         .is_ok()
     );
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_no_entry_refers_to_are_collected_after_the_grace_period() {
+    let mut node = TestNode::create().await;
+    node.stop().await;
+    let mut cfg = config(node.dir.path());
+    cfg.upload_grace_ms = 1000;
+    node.start_with(cfg).await.unwrap();
+    let mut c = node.client().await;
+    append(
+        &mut c,
+        "m1",
+        W::MatterDefined(pb::MatterDefined {
+            matter_id: "budget".into(),
+            matter: Some(matter()),
+        }),
+    )
+    .await
+    .unwrap();
+    let used = upload(&mut c, "2026年部门预算".as_bytes()).await;
+    append(&mut c, "p1", published("budget-2026", used.clone()))
+        .await
+        .unwrap();
+    let orphan = upload(&mut c, "从未公开的草稿".as_bytes()).await;
+    let store = gongkai_store::DataDir::open(node.data())
+        .unwrap()
+        .content()
+        .unwrap();
+    let digest = |c: &pb::ContentRef| Hash::from_slice(&c.digest).unwrap();
+    assert!(store.contains(&digest(&orphan)).unwrap());
+    let mut gone = false;
+    for _ in 0..200 {
+        if !store.contains(&digest(&orphan)).unwrap() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(gone, "the orphan upload was collected");
+    assert!(
+        store.contains(&digest(&used)).unwrap(),
+        "published content stays"
+    );
+    // Publishing the collected upload now fails with a clear reason.
+    let e = append(&mut c, "p2", published("draft", orphan))
+        .await
+        .unwrap_err();
+    assert!(e.message().contains("upload it first"), "{}", e.message());
     node.stop().await;
 }

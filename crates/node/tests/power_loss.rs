@@ -124,6 +124,7 @@ fn power_loss_loses_no_acknowledged_entry() {
         key: &key,
         reserve_bytes: 0,
         cache_bytes: 8 << 20,
+        upload_grace_ms: 7 * 24 * 3_600_000,
     };
     Log::create(&opts, "某某县财政局", "510122").unwrap();
     // From here on the journal lives on the simulated disk only.

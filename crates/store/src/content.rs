@@ -81,6 +81,129 @@ pub struct Document {
 #[derive(Debug, Clone)]
 pub struct ContentStore {
     root: PathBuf,
+    /// Free bytes every write leaves on the disk (the journal's reserve:
+    /// documents must not take the room the log needs).
+    reserve: u64,
+}
+
+/// A document being written into the store: hashed while it is written to
+/// a temp file, renamed into place by [`PendingBlob::commit`] only if its
+/// length and digest match the commitment; dropped uncommitted, the temp
+/// file is removed. Nothing is held in memory but one chunk.
+pub struct PendingBlob {
+    root: PathBuf,
+    tmp: TempGuard,
+    file: File,
+    hasher: blake3::Hasher,
+    written: u64,
+    len: u64,
+}
+
+impl std::fmt::Debug for PendingBlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingBlob")
+            .field("written", &self.written)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingBlob {
+    fn tmp_path(&self) -> &Path {
+        self.tmp.0.as_deref().unwrap_or(Path::new("?"))
+    }
+
+    /// Appends `chunk`.
+    ///
+    /// # Errors
+    /// [`StoreError::LengthMismatch`] past the committed length (nothing
+    /// more is written), [`StoreError::Io`].
+    pub fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        let after = self.written.saturating_add(chunk.len() as u64);
+        if after > self.len {
+            return Err(StoreError::LengthMismatch {
+                digest: String::new(),
+                expected: self.len,
+                found: after,
+            });
+        }
+        self.file
+            .write_all(chunk)
+            .map_err(|e| StoreError::io(self.tmp_path(), "write", e))?;
+        self.hasher.update(chunk);
+        self.written = after;
+        Ok(())
+    }
+
+    /// The digest of what was written (`BLAKE3-keyed(salt, bytes)`).
+    pub fn digest(&self) -> Hash {
+        Hash(*self.hasher.finalize().as_bytes())
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Makes the document durable under `digest` if it is complete and
+    /// hashes to it: fsync, rename into place, fsync of the directory.
+    /// Returns `false` if the digest was already stored (the temp file is
+    /// removed).
+    ///
+    /// # Errors
+    /// [`StoreError::LengthMismatch`], [`StoreError::DigestMismatch`]
+    /// (nothing stored), [`StoreError::Io`].
+    pub fn commit(mut self, digest: &Hash) -> Result<bool, StoreError> {
+        if self.written != self.len {
+            return Err(StoreError::LengthMismatch {
+                digest: digest.to_hex(),
+                expected: self.len,
+                found: self.written,
+            });
+        }
+        let found = self.digest();
+        if found != *digest {
+            return Err(StoreError::DigestMismatch {
+                expected: digest.to_hex(),
+                found: found.to_hex(),
+            });
+        }
+        let dest = blob_path(&self.root, digest);
+        if dest.exists() {
+            // Uploaded again: its age restarts, so a collection of
+            // unreferenced uploads does not take it just before it is used.
+            let _ = File::options()
+                .append(true)
+                .open(&dest)
+                .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            return Ok(false);
+        }
+        // 1. Temp file complete and fsynced: durable, but not yet visible.
+        let tmp = self.tmp_path().to_path_buf();
+        self.file
+            .sync_all()
+            .map_err(|e| StoreError::io(&tmp, "fsync", e))?;
+        let fan = dest
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.join("objects"));
+        if !fan.exists() {
+            fs::create_dir_all(&fan).map_err(|e| StoreError::io(&fan, "create dir", e))?;
+            sync_dir(&self.root.join("objects"))?;
+        }
+        // 2. Rename: atomically visible to readers, not yet durable.
+        fs::rename(&tmp, &dest).map_err(|e| StoreError::io(&dest, "rename", e))?;
+        self.tmp.0 = None;
+        // 3. Directory fsynced: the blob survives power loss. Only now
+        //    return success.
+        sync_dir(&fan)?;
+        Ok(true)
+    }
+}
+
+fn blob_path(root: &Path, digest: &Hash) -> PathBuf {
+    let hex = digest.to_hex();
+    root.join("objects").join(&hex[..2]).join(&hex[2..])
 }
 
 /// Removes a temp file on drop unless it was renamed into place.
@@ -119,13 +242,58 @@ impl ContentStore {
             sync_dir(&tmp)?;
         }
         sync_dir(&root)?;
-        Ok(ContentStore { root })
+        Ok(ContentStore { root, reserve: 0 })
+    }
+
+    /// The same store, leaving `bytes` free on its disk at every write.
+    #[must_use]
+    pub fn with_reserve(mut self, bytes: u64) -> ContentStore {
+        self.reserve = bytes;
+        self
     }
 
     /// Path of the blob file for `digest`.
     pub fn blob_path(&self, digest: &Hash) -> PathBuf {
-        let hex = digest.to_hex();
-        self.root.join("objects").join(&hex[..2]).join(&hex[2..])
+        blob_path(&self.root, digest)
+    }
+
+    /// Starts writing a document of committed length `len` hashed with
+    /// `salt`, after checking the disk keeps the reserve with it.
+    ///
+    /// # Errors
+    /// [`StoreError::DiskFull`] (nothing written), [`StoreError::Io`].
+    pub fn begin(&self, salt: &[u8; 32], len: u64) -> Result<PendingBlob, StoreError> {
+        let tmp_dir = self.root.join("tmp");
+        let st = rustix::fs::statvfs(&tmp_dir)
+            .map_err(|e| StoreError::io(&tmp_dir, "statvfs", e.into()))?;
+        let free = st.f_bavail.saturating_mul(st.f_frsize);
+        let needed = len.saturating_add(BLOB_HEADER_LEN);
+        if free < needed.saturating_add(self.reserve) {
+            return Err(StoreError::DiskFull {
+                path: tmp_dir,
+                free,
+                needed,
+                reserve: self.reserve,
+            });
+        }
+        let tmp = tmp_dir.join(format!(
+            "{}.{}.tmp",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let guard = TempGuard(Some(tmp.clone()));
+        let mut file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, "create", e))?;
+        let werr = |e| StoreError::io(&tmp, "write", e);
+        file.write_all(&BLOB_MAGIC).map_err(werr)?;
+        file.write_all(salt).map_err(werr)?;
+        Ok(PendingBlob {
+            root: self.root.clone(),
+            tmp: guard,
+            file,
+            hasher: blake3::Hasher::new_keyed(salt),
+            written: 0,
+            len,
+        })
     }
 
     /// Stores `bytes` under `digest` after checking
@@ -161,74 +329,31 @@ impl ContentStore {
         len: u64,
         reader: impl Read,
     ) -> Result<bool, StoreError> {
-        let dest = self.blob_path(digest);
-        if dest.exists() {
+        if self.blob_path(digest).exists() {
             return Ok(false);
         }
-        let tmp = self.root.join("tmp").join(format!(
-            "{}.{}.{}.tmp",
-            digest.to_hex(),
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let mut guard = TempGuard(Some(tmp.clone()));
-        let mut file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, "create", e))?;
-        let werr = |e| StoreError::io(&tmp, "write", e);
-        file.write_all(&BLOB_MAGIC).map_err(werr)?;
-        file.write_all(salt).map_err(werr)?;
+        let mut pending = self.begin(salt, len)?;
         // Read at most one byte more than committed, to detect a longer
         // stream without reading it all.
         let mut reader = reader.take(len.saturating_add(1));
-        let mut hasher = blake3::Hasher::new_keyed(salt);
-        let mut count = 0u64;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(StoreError::io(&tmp, "read source", e)),
+                Err(e) => return Err(StoreError::io(pending.tmp_path(), "read source", e)),
             };
-            count += n as u64;
-            if count > len {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            file.write_all(&buf[..n]).map_err(werr)?;
+            pending.write(&buf[..n]).map_err(|e| match e {
+                StoreError::LengthMismatch { expected, .. } => StoreError::LengthMismatch {
+                    digest: digest.to_hex(),
+                    expected,
+                    found: expected + 1,
+                },
+                e => e,
+            })?;
         }
-        if count != len {
-            return Err(StoreError::LengthMismatch {
-                digest: digest.to_hex(),
-                expected: len,
-                found: count,
-            });
-        }
-        let found = hasher.finalize();
-        if found.as_bytes() != digest.as_bytes() {
-            return Err(StoreError::DigestMismatch {
-                expected: digest.to_hex(),
-                found: found.to_hex().to_string(),
-            });
-        }
-        // 1. Temp file complete and fsynced: durable, but not yet visible.
-        file.sync_all()
-            .map_err(|e| StoreError::io(&tmp, "fsync", e))?;
-        drop(file);
-        let fan = dest
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.root.join("objects"));
-        if !fan.exists() {
-            fs::create_dir_all(&fan).map_err(|e| StoreError::io(&fan, "create dir", e))?;
-            sync_dir(&self.root.join("objects"))?;
-        }
-        // 2. Rename: atomically visible to readers, not yet durable.
-        fs::rename(&tmp, &dest).map_err(|e| StoreError::io(&dest, "rename", e))?;
-        guard.0 = None;
-        // 3. Directory fsynced: the blob survives power loss. Only now
-        //    return success.
-        sync_dir(&fan)?;
-        Ok(true)
+        pending.commit(digest)
     }
 
     /// Whether a blob is stored under `digest`.
@@ -306,6 +431,57 @@ impl ContentStore {
             });
         }
         Ok(Some(Document { salt, bytes }))
+    }
+
+    /// Removes the blob of `digest` (see [`ContentStore::remove`]) only if
+    /// it was last written before `cutoff`: one uploaded again meanwhile is
+    /// kept.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`].
+    pub fn remove_if_older(
+        &self,
+        digest: &Hash,
+        cutoff: std::time::SystemTime,
+    ) -> Result<bool, StoreError> {
+        let p = self.blob_path(digest);
+        match fs::metadata(&p).and_then(|m| m.modified()) {
+            Ok(t) if t < cutoff => self.remove(digest),
+            Ok(_) => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(StoreError::io(&p, "stat", e)),
+        }
+    }
+
+    /// The digests of every blob last written before `cutoff`.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] if a directory cannot be listed.
+    pub fn stored_before(&self, cutoff: std::time::SystemTime) -> Result<Vec<Hash>, StoreError> {
+        let objects = self.root.join("objects");
+        let mut out = Vec::new();
+        let list = |d: &Path| fs::read_dir(d).map_err(|e| StoreError::io(d, "read dir", e));
+        for fan in list(&objects)? {
+            let fan = fan.map_err(|e| StoreError::io(&objects, "read dir", e))?;
+            let prefix = fan.file_name().to_string_lossy().into_owned();
+            if prefix.len() != 2 || !fan.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            for f in list(&fan.path())? {
+                let f = f.map_err(|e| StoreError::io(fan.path(), "read dir", e))?;
+                let name = format!("{prefix}{}", f.file_name().to_string_lossy());
+                let Ok(digest) = Hash::from_hex(&name) else {
+                    continue;
+                };
+                if f.metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t < cutoff)
+                {
+                    out.push(digest);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Removes the blob (and with it its salt) durably, for a redaction.

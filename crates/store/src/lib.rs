@@ -66,7 +66,7 @@ pub mod journal;
 pub mod projection;
 mod sync;
 
-pub use content::{Blob, ContentStore, Document};
+pub use content::{Blob, ContentStore, Document, PendingBlob};
 pub use error::StoreError;
 pub use format::DataDir;
 pub use journal::{Journal, JournalFile, JournalOptions};

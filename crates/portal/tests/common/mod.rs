@@ -147,6 +147,7 @@ pub fn start() -> Fixture {
         key: &key,
         reserve_bytes: 1 << 20,
         cache_bytes: 8 << 20,
+        upload_grace_ms: 7 * 24 * 3_600_000,
     };
     Log::create(&opts, "某某县财政局", "510122").unwrap();
     let (log, jobs, _thread) = gongkai_node::log::start(&opts).unwrap();
