@@ -156,17 +156,32 @@ fn matter() -> pb::Matter {
     }
 }
 
+/// Appends `kind` under idempotency key `key`, or under a fresh key when
+/// `key` is empty (every write needs one).
 async fn append(
     c: &mut DisclosureNodeClient<Channel>,
     key: &str,
     kind: W,
 ) -> Result<v1::AppendResponse, tonic::Status> {
     c.append(authed(v1::AppendRequest {
-        idempotency_key: key.into(),
+        idempotency_key: if key.is_empty() {
+            fresh_key()
+        } else {
+            key.into()
+        },
         event: Some(v1::WriteEvent { kind: Some(kind) }),
     }))
     .await
     .map(tonic::Response::into_inner)
+}
+
+/// A key no other write of the test uses.
+fn fresh_key() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "test-{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 async fn upload(c: &mut DisclosureNodeClient<Channel>, bytes: &[u8]) -> pb::ContentRef {
@@ -570,7 +585,7 @@ async fn bad_input_changes_nothing() {
     );
     // A batch is all or nothing: the second event fails, the first is not kept.
     let batch = v1::AppendBatchRequest {
-        idempotency_key: String::new(),
+        idempotency_key: fresh_key(),
         events: vec![
             v1::WriteEvent {
                 kind: Some(published("d", content.clone())),
@@ -646,6 +661,79 @@ async fn bad_input_changes_nothing() {
         before,
         "refused requests changed the log"
     );
+    node.stop().await;
+}
+
+/// Every write needs an idempotency key of 1 to 128 bytes (node.proto):
+/// without one, a client that retries after a lost answer appends twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_need_an_idempotency_key_of_1_to_128_bytes() {
+    let mut node = TestNode::create().await;
+    let mut c = node.client().await;
+    let before = all_entries(&mut c).await;
+    let define = |id: &str| {
+        W::MatterDefined(pb::MatterDefined {
+            matter_id: id.into(),
+            matter: Some(matter()),
+        })
+    };
+    let request = |key: String, id: &str| v1::AppendRequest {
+        idempotency_key: key,
+        event: Some(v1::WriteEvent {
+            kind: Some(define(id)),
+        }),
+    };
+    for key in [String::new(), "k".repeat(129)] {
+        let e = c
+            .append(authed(request(key.clone(), "m1")))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.code(),
+            Code::InvalidArgument,
+            "{} bytes: {e:?}",
+            key.len()
+        );
+        assert!(e.message().contains("idempotency_key"), "{}", e.message());
+        let e = c
+            .append_batch(authed(v1::AppendBatchRequest {
+                idempotency_key: key.clone(),
+                events: vec![v1::WriteEvent {
+                    kind: Some(define("m1")),
+                }],
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.code(),
+            Code::InvalidArgument,
+            "batch, {} bytes",
+            key.len()
+        );
+        assert!(e.message().contains("idempotency_key"), "{}", e.message());
+    }
+    assert_eq!(
+        all_entries(&mut c).await,
+        before,
+        "a refused write appended"
+    );
+    // 1 and 128 bytes are fine, and a retry replays the first receipt.
+    for key in ["k".to_owned(), "k".repeat(128)] {
+        let id = format!("m{}", key.len());
+        let first = c
+            .append(authed(request(key.clone(), &id)))
+            .await
+            .unwrap()
+            .into_inner();
+        let again = c
+            .append(authed(request(key.clone(), &id)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!first.replayed && again.replayed);
+        assert_eq!(first.receipt, again.receipt);
+    }
+    assert_eq!(all_entries(&mut c).await.len(), before.len() + 2);
     node.stop().await;
 }
 
