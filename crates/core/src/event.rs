@@ -152,13 +152,13 @@ impl<'a> EventView<'a> {
         let signer = PublicKey::from_slice(signer).map_err(|e| f.err("signer", e.to_string()))?;
         let date = Date::from_unix_ms_cst(time_ms).map_err(|e| f.err("time_ms", e.to_string()))?;
         let kind = kind.ok_or_else(|| f.err("kind", "no event kind is set".into()))?;
-        if matches!(kind, view::Kind::Genesis(_)) && !signer.is_canonical() {
-            // The first key, like every rotated-to key, must not be a
-            // small-order point: under such a key anyone can forge.
-            return Err(f.err(
-                "signer",
-                "must be the canonical encoding of a point not of small order".into(),
-            ));
+        if matches!(kind, view::Kind::Genesis(_)) {
+            // The first key, like every rotated-to key, must be strong: under
+            // a small-order key anyone can forge, and a key with a torsion
+            // component signs entries strict RFC 8032 verifiers refuse.
+            signer
+                .check_strong()
+                .map_err(|why| f.err("signer", format!("the genesis key is {why}")))?;
         }
         f.kind(&kind, date, origin)?;
         Ok(EventView {
@@ -591,12 +591,9 @@ impl Fields {
             Kind::KeyRotated(k) => {
                 let next = PublicKey::from_slice(k.next_key)
                     .map_err(|e| self.err("key_rotated.next_key", e.to_string()))?;
-                if !next.is_canonical() {
-                    return Err(self.err(
-                        "key_rotated.next_key",
-                        "must be the canonical encoding of a point not of small order".into(),
-                    ));
-                }
+                next.check_strong().map_err(|why| {
+                    self.err("key_rotated.next_key", format!("the next key is {why}"))
+                })?;
                 crate::keys::Signature::from_slice(k.proof)
                     .map_err(|e| self.err("key_rotated.proof", e.to_string()))?;
                 self.text("key_rotated.reason", k.reason, MAX_LONG_TEXT, false)?;
@@ -703,6 +700,11 @@ mod tests {
         // An empty Genesis message is encoded as tag + zero length.
         let mut b = body(Kind::Genesis(pb::Genesis::default()));
         b.index = 0;
+        // A genesis signer must be a strong key (§ 5.1); `[1; 32]` is not.
+        b.signer = crate::keys::SigningKey::from_seed([1; 32])
+            .public_key()
+            .as_bytes()
+            .to_vec();
         let bytes = b.encode_to_vec();
         assert!(bytes.ends_with(&[0x82, 0x01, 0x00]));
         // It decodes canonically, but fails the field rules.
