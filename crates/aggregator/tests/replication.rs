@@ -115,6 +115,12 @@ async fn start_county(
     departments: usize,
     interval_ms: u64,
 ) -> Server<gongkai_aggregator::AggregatorError> {
+    start_county_with(county_config(dir, departments, interval_ms)).await
+}
+
+async fn start_county_with(
+    config: gongkai_aggregator::config::CountyConfig,
+) -> Server<gongkai_aggregator::AggregatorError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();
@@ -125,14 +131,9 @@ async fn start_county(
         ),
         witness: (KeyName::new(WITNESS).unwrap(), witness_key()),
     };
-    let task = tokio::spawn(gongkai_aggregator::run(
-        county_config(dir, departments, interval_ms),
-        keys,
-        listener,
-        async {
-            let _ = rx.await;
-        },
-    ));
+    let task = tokio::spawn(gongkai_aggregator::run(config, keys, listener, async {
+        let _ = rx.await;
+    }));
     for _ in 0..400 {
         assert!(!task.is_finished(), "county exited: {:?}", task.await);
         if let Ok(mut c) = CountyClient::connect(url.clone()).await
@@ -1390,4 +1391,118 @@ async fn a_rotation_inside_one_package_replicates() {
         .expect("a package holding a rotation is accepted");
     assert_eq!(s.cosigned_size, 10);
     county.stop().await;
+}
+
+/// A request the county cannot read is the client's fault: bytes that are
+/// not protobuf get INVALID_ARGUMENT (tonic would say INTERNAL), a frame
+/// over `max_message_bytes` RESOURCE_EXHAUSTED (tonic: OUT_OF_RANGE), on
+/// the county service and the mirror's read service, unary and streaming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_requests_get_client_fault_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = county_config(dir.path(), 1, 60_000);
+    config.max_message_bytes = 65_536;
+    let mut county = start_county_with(config).await;
+    let malformed: &[u8] = &[0xff, 0xff, 0xff];
+    let oversized = vec![0x0a; 70_000];
+    for path in [
+        "/gongkai.v1.County/Push",
+        "/gongkai.v1.County/GetCountyStatus",
+        "/gongkai.v1.DisclosureNode/GetCheckpoint",
+    ] {
+        let (code, message) = raw_call(&county.url, path, malformed, false).await;
+        assert_eq!(code, Code::InvalidArgument, "{path}: {message}");
+        assert!(
+            message.contains("not a valid protobuf message"),
+            "{message}"
+        );
+        let (code, message) = raw_call(&county.url, path, &oversized, false).await;
+        assert_eq!(code, Code::ResourceExhausted, "{path}: {message}");
+    }
+    let path = "/gongkai.v1.County/PushContent";
+    let (code, message) = raw_call(&county.url, path, malformed, true).await;
+    assert_eq!(code, Code::InvalidArgument, "{path}: {message}");
+    let (code, message) = raw_call(&county.url, path, &oversized, true).await;
+    assert_eq!(code, Code::ResourceExhausted, "{path}: {message}");
+    // The county's own statuses are unchanged.
+    let e = county_client(&county.url)
+        .await
+        .get_county_leaves(v1::GetCountyLeavesRequest { start: 5, limit: 1 })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+    county.stop().await;
+}
+
+/// Sends `body` as one raw gRPC frame (no protobuf encoder), as a unary or
+/// a client-streaming call, with department 0's push token; returns the
+/// status the server answers with.
+async fn raw_call(url: &str, path: &str, body: &[u8], stream: bool) -> (Code, String) {
+    let channel = Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = path.parse().unwrap();
+    let answer = if stream {
+        let req = authed(tokio_stream::iter(vec![body.to_vec()]), &push_token(0));
+        grpc.client_streaming::<_, Vec<u8>, Vec<u8>, _>(req, path, RawCodec)
+            .await
+            .map(|_| ())
+    } else {
+        let req = authed(body.to_vec(), &push_token(0));
+        grpc.unary::<Vec<u8>, Vec<u8>, _>(req, path, RawCodec)
+            .await
+            .map(|_| ())
+    };
+    match answer {
+        Ok(()) => (Code::Ok, String::new()),
+        Err(s) => (s.code(), s.message().to_owned()),
+    }
+}
+
+/// A codec that sends and receives bytes as they are.
+#[derive(Clone, Copy)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut as _;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use bytes::Buf as _;
+        let n = src.remaining();
+        Ok(Some(src.copy_to_bytes(n).to_vec()))
+    }
 }

@@ -629,7 +629,8 @@ async fn bad_input_changes_nothing() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::ResourceExhausted);
-    // A message over the decoding limit: tonic answers before our code runs.
+    // A message over the decoding limit (65,536 bytes here): tonic answers
+    // before our code runs, with RESOURCE_EXHAUSTED (not its OUT_OF_RANGE).
     let huge = published(
         "e",
         pb::ContentRef {
@@ -638,15 +639,38 @@ async fn bad_input_changes_nothing() {
         },
     );
     let e = append(&mut c, "", huge).await.unwrap_err();
-    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
-    // Bytes that are not protobuf at all.
-    let raw = raw_unary(
-        &node.url,
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("larger than"), "{e:?}");
+    // Raw frames: bytes that are not protobuf at all are INVALID_ARGUMENT
+    // (not INTERNAL: the client is at fault), an oversized frame is
+    // RESOURCE_EXHAUSTED, on a unary call and on a client stream alike.
+    for path in [
         "/gongkai.v1.DisclosureNode/Append",
+        "/gongkai.v1.DisclosureNode/GetCheckpoint",
+    ] {
+        let (code, message) = raw_unary(&node.url, path, &[0xff, 0xff, 0xff]).await;
+        assert_eq!(code, Code::InvalidArgument, "{path}: {message}");
+        assert!(
+            message.contains("not a valid protobuf message"),
+            "{message}"
+        );
+        let (code, message) = raw_unary(&node.url, path, &vec![0x0a; 70_000]).await;
+        assert_eq!(code, Code::ResourceExhausted, "{path}: {message}");
+    }
+    let (code, message) = raw_stream(
+        &node.url,
+        "/gongkai.v1.DisclosureNode/UploadContent",
         &[0xff, 0xff, 0xff],
     )
     .await;
-    assert_eq!(raw, Code::Internal);
+    assert_eq!(code, Code::InvalidArgument, "{message}");
+    let (code, message) = raw_stream(
+        &node.url,
+        "/gongkai.v1.DisclosureNode/UploadContent",
+        &vec![0x0a; 70_000],
+    )
+    .await;
+    assert_eq!(code, Code::ResourceExhausted, "{message}");
     // Reads of another origin are NOT_FOUND.
     let e = c
         .get_checkpoint(v1::GetCheckpointRequest {
@@ -737,9 +761,9 @@ async fn writes_need_an_idempotency_key_of_1_to_128_bytes() {
     node.stop().await;
 }
 
-/// Sends `body` as a gRPC unary request without a protobuf encoder and
-/// returns the status code the server answers with.
-async fn raw_unary(url: &str, path: &str, body: &[u8]) -> Code {
+/// Sends `body` as one gRPC frame of a unary request, without a protobuf
+/// encoder, and returns the status the server answers with.
+async fn raw_unary(url: &str, path: &str, body: &[u8]) -> (Code, String) {
     let channel = Channel::from_shared(url.to_owned())
         .unwrap()
         .connect()
@@ -755,8 +779,29 @@ async fn raw_unary(url: &str, path: &str, body: &[u8]) -> Code {
         .unary::<Vec<u8>, Vec<u8>, _>(req, path.parse().unwrap(), codec)
         .await
     {
-        Ok(_) => Code::Ok,
-        Err(s) => s.code(),
+        Ok(_) => (Code::Ok, String::new()),
+        Err(s) => (s.code(), s.message().to_owned()),
+    }
+}
+
+/// As [`raw_unary`], as the one frame of a client-streaming request.
+async fn raw_stream(url: &str, path: &str, body: &[u8]) -> (Code, String) {
+    let channel = Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let mut req = Request::new(tokio_stream::iter(vec![body.to_vec()]));
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    match grpc
+        .client_streaming::<_, Vec<u8>, Vec<u8>, _>(req, path.parse().unwrap(), RawCodec)
+        .await
+    {
+        Ok(_) => (Code::Ok, String::new()),
+        Err(s) => (s.code(), s.message().to_owned()),
     }
 }
 
