@@ -653,6 +653,64 @@ fn answered_twice_is_refused() {
     ));
 }
 
+/// Rule `reference-exists` covers the items a request answer names, as it
+/// covers a publication's related items: a same-log reference must name
+/// an item published earlier; a reference to another log is not checked.
+#[test]
+fn answered_items_must_exist() {
+    let answer = |items: Vec<pb::ItemRef>| {
+        Kind::RequestAnswered(pb::RequestAnswered {
+            request_id: "r1".into(),
+            date_answered: "2026-03-02".into(),
+            decision: pb::Decision::AlreadyPublic as i32,
+            items,
+            ..Default::default()
+        })
+    };
+    let item = |origin: &str, id: &str| pb::ItemRef {
+        origin: origin.into(),
+        item_id: id.into(),
+        relation: pb::Relation::Related as i32,
+    };
+    let log_with = |items: Vec<pb::ItemRef>| {
+        let mut log = TestLog::new(key(1));
+        log.define("budget", pb::Periodicity::None, "");
+        log.publish("budget-2026", "budget", "");
+        log.push(Kind::RequestReceived(pb::RequestReceived {
+            request_id: "r1".into(),
+            date_received: "2026-03-02".into(),
+            subject: "s".into(),
+        }));
+        log.push(answer(items));
+        log
+    };
+    verify(&log_with(vec![item("", "budget-2026")]).bytes()).unwrap();
+    verify(&log_with(vec![item("gongkai.example/510122/other", "nope")]).bytes()).unwrap();
+    let refused = log_with(vec![item("", "budget-2026"), item("", "nope")]);
+    match verify(&refused.bytes()) {
+        Err(Error::RuleViolation {
+            index: 4,
+            rule: "reference-exists",
+            detail,
+        }) => assert!(detail.contains("nope"), "{detail}"),
+        other => panic!("{:?}", other.err()),
+    }
+    // The refusal leaves the request open: an answer that names what
+    // exists is accepted next.
+    let mut v = ChainVerifier::new(origin(), &trusted());
+    for e in &refused.bytes()[..4] {
+        v.push(e.clone()).unwrap();
+    }
+    assert!(v.push(refused.bytes()[4].clone()).is_err());
+    let again = {
+        let third = Entry::parse(refused.bytes()[3].clone(), 3).unwrap();
+        let mut w = LogWriter::resume(origin(), key(1), 4, third.body_hash(), refused.time);
+        w.append(answer(vec![item("", "budget-2026")]), refused.time)
+            .unwrap()
+    };
+    v.push(again.into_bytes()).unwrap();
+}
+
 #[test]
 fn resume_from_serialized_state() {
     let entries = sample_log().bytes();
