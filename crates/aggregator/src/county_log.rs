@@ -125,7 +125,20 @@ impl HashReader for Reader<'_> {
     }
 }
 
+/// The county log's stored hashes (complete subtrees), for proofs and
+/// the hash tiles the portal serves.
+impl HashReader for CountyLog {
+    fn read_hashes(&self, ids: &[NodeId]) -> Result<Vec<Hash>, gongkai_core::Error> {
+        Reader(&self.tree).read_hashes(ids)
+    }
+}
+
 impl CountyLog {
+    /// The county log's origin.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
     /// Opens the county log in `tree`, signing a checkpoint of its size.
     ///
     /// # Errors

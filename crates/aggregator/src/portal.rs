@@ -5,11 +5,28 @@
 use std::sync::Arc;
 
 use gongkai_portal::model::genesis_name;
-use gongkai_portal::{CountyInfo, DepartmentInfo, EvidenceInfo, LogRead, PortalConfig, Source};
+use gongkai_portal::{
+    CountyInfo, CountyLogRead, DepartmentInfo, EvidenceInfo, LogRead, PortalConfig, Source,
+};
 use tokio::net::TcpListener;
 
 use crate::config::PortalSettings;
+use crate::county_log::CountyLog;
 use crate::service::County;
+
+/// The county log as the portal serves it: checkpoint, hash tiles and
+/// leaf bundles under `/logs/<county origin>/` (FORMAT.md § 9.4).
+impl CountyLogRead for CountyLog {
+    fn origin(&self) -> &str {
+        CountyLog::origin(self).as_str()
+    }
+    fn checkpoint(&self) -> Option<(u64, String)> {
+        Some(CountyLog::checkpoint(self))
+    }
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, String> {
+        CountyLog::leaves(self, start, end).map_err(|e| e.to_string())
+    }
+}
 
 /// The portal's view of the county.
 pub struct PortalSource {
@@ -80,6 +97,10 @@ impl Source for PortalSource {
             log: Arc::clone(&view.view) as Arc<dyn LogRead>,
             calendar: self.county.county_log.calendar(),
         }))
+    }
+
+    fn county_log(&self) -> Option<Arc<dyn CountyLogRead>> {
+        Some(Arc::clone(&self.county.county_log) as Arc<dyn CountyLogRead>)
     }
 
     fn evidence(&self) -> Vec<EvidenceInfo> {

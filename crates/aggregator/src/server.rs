@@ -12,7 +12,7 @@ use gongkai_core::county::{self, CountyLeaf};
 use gongkai_core::keys::SigningKey;
 use gongkai_core::note::Cosigner;
 use gongkai_core::types::{KeyName, Origin};
-use gongkai_proto::{CountyServer, DisclosureNodeServer};
+use gongkai_proto::{ClientFaults, CountyServer, DisclosureNodeServer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
@@ -184,12 +184,18 @@ pub async fn run_with_portal(
             .map_err(|e| AggregatorError::Fatal(format!("TLS: {e}")))?;
     }
     let max = config.max_message_bytes;
-    let county_svc = CountyServer::new(CountyService::new(Arc::clone(&county)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max.max(8 << 20));
-    let mirror_svc = DisclosureNodeServer::new(MirrorService::new(Arc::clone(&county)))
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max.max(8 << 20));
+    // Unreadable requests get the client-fault codes (INVALID_ARGUMENT,
+    // RESOURCE_EXHAUSTED), not tonic's INTERNAL and OUT_OF_RANGE.
+    let county_svc = ClientFaults::new(
+        CountyServer::new(CountyService::new(Arc::clone(&county)))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max.max(8 << 20)),
+    );
+    let mirror_svc = ClientFaults::new(
+        DisclosureNodeServer::new(MirrorService::new(Arc::clone(&county)))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max.max(8 << 20)),
+    );
     let mut stopped = stop_tx.subscribe();
     let stop_all = async move {
         shutdown.await;

@@ -121,6 +121,13 @@ async fn start_county(
 async fn start_county_with(
     config: gongkai_aggregator::config::CountyConfig,
 ) -> Server<gongkai_aggregator::AggregatorError> {
+    start_county_serving(config, None).await
+}
+
+async fn start_county_serving(
+    config: gongkai_aggregator::config::CountyConfig,
+    portal: Option<gongkai_aggregator::PortalListeners>,
+) -> Server<gongkai_aggregator::AggregatorError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();
@@ -131,9 +138,16 @@ async fn start_county_with(
         ),
         witness: (KeyName::new(WITNESS).unwrap(), witness_key()),
     };
-    let task = tokio::spawn(gongkai_aggregator::run(config, keys, listener, async {
-        let _ = rx.await;
-    }));
+    let task = tokio::spawn(gongkai_aggregator::run_with_portal(
+        config,
+        keys,
+        listener,
+        portal,
+        || {},
+        async {
+            let _ = rx.await;
+        },
+    ));
     for _ in 0..400 {
         assert!(!task.is_finished(), "county exited: {:?}", task.await);
         if let Ok(mut c) = CountyClient::connect(url.clone()).await
@@ -1568,5 +1582,223 @@ async fn content_pushes_are_judged_before_their_body_and_kept_within_quota_and_r
             .unwrap()
     );
     assert_eq!(mirror_state(&county.url, 0).await.missing_content.len(), 0);
+    county.stop().await;
+}
+
+/// A request the county cannot read is the client's fault: bytes that are
+/// not protobuf get INVALID_ARGUMENT (tonic would say INTERNAL), a frame
+/// over `max_message_bytes` RESOURCE_EXHAUSTED (tonic: OUT_OF_RANGE), on
+/// the county service and the mirror's read service, unary and streaming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_requests_get_client_fault_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = county_config(dir.path(), 1, 60_000);
+    config.max_message_bytes = 65_536;
+    let mut county = start_county_with(config).await;
+    let malformed: &[u8] = &[0xff, 0xff, 0xff];
+    let oversized = vec![0x0a; 70_000];
+    for path in [
+        "/gongkai.v1.County/Push",
+        "/gongkai.v1.County/GetCountyStatus",
+        "/gongkai.v1.DisclosureNode/GetCheckpoint",
+    ] {
+        let (code, message) = raw_call(&county.url, path, malformed, false).await;
+        assert_eq!(code, Code::InvalidArgument, "{path}: {message}");
+        assert!(
+            message.contains("not a valid protobuf message"),
+            "{message}"
+        );
+        let (code, message) = raw_call(&county.url, path, &oversized, false).await;
+        assert_eq!(code, Code::ResourceExhausted, "{path}: {message}");
+    }
+    let path = "/gongkai.v1.County/PushContent";
+    let (code, message) = raw_call(&county.url, path, malformed, true).await;
+    assert_eq!(code, Code::InvalidArgument, "{path}: {message}");
+    let (code, message) = raw_call(&county.url, path, &oversized, true).await;
+    assert_eq!(code, Code::ResourceExhausted, "{path}: {message}");
+    // The county's own statuses are unchanged.
+    let e = county_client(&county.url)
+        .await
+        .get_county_leaves(v1::GetCountyLeavesRequest { start: 5, limit: 1 })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
+    county.stop().await;
+}
+
+/// Sends `body` as one raw gRPC frame (no protobuf encoder), as a unary or
+/// a client-streaming call, with department 0's push token; returns the
+/// status the server answers with.
+async fn raw_call(url: &str, path: &str, body: &[u8], stream: bool) -> (Code, String) {
+    let channel = Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = path.parse().unwrap();
+    let answer = if stream {
+        let req = authed(tokio_stream::iter(vec![body.to_vec()]), &push_token(0));
+        grpc.client_streaming::<_, Vec<u8>, Vec<u8>, _>(req, path, RawCodec)
+            .await
+            .map(|_| ())
+    } else {
+        let req = authed(body.to_vec(), &push_token(0));
+        grpc.unary::<Vec<u8>, Vec<u8>, _>(req, path, RawCodec)
+            .await
+            .map(|_| ())
+    };
+    match answer {
+        Ok(()) => (Code::Ok, String::new()),
+        Err(s) => (s.code(), s.message().to_owned()),
+    }
+}
+
+/// A codec that sends and receives bytes as they are.
+#[derive(Clone, Copy)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut as _;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use bytes::Buf as _;
+        let n = src.remaining();
+        Ok(Some(src.copy_to_bytes(n).to_vec()))
+    }
+}
+
+/// A plain HTTP/1.1 GET over a real socket: status and body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "{head}"
+    );
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, raw[split + 4..].to_vec())
+}
+
+/// The portal serves the county log like a department log (FORMAT.md
+/// § 9.4): its checkpoint, signed by the county log key, and the entry
+/// bundles and hash tiles of its leaves, under `/logs/<county origin>/`;
+/// what they hold verifies against that checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_serves_the_county_log() {
+    use gongkai_core::tile::{decode_bundle, decode_tile};
+    let root = tempfile::tempdir().unwrap();
+    let pages = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let content = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web = pages.local_addr().unwrap();
+    let mut county = start_county_serving(
+        county_config(root.path(), 2, 100),
+        Some(gongkai_aggregator::PortalListeners { pages, content }),
+    )
+    .await;
+    let mut c = county_client(&county.url).await;
+    for n in 0..2 {
+        let log = history(n, 5 + n, "a");
+        push_all(&mut c, n, &log, 0, &signed_checkpoint(n, &log))
+            .await
+            .unwrap();
+    }
+    let mut cp = county_checkpoint(&mut c).await;
+    for _ in 0..200 {
+        if cp.checkpoint().size >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cp = county_checkpoint(&mut c).await;
+    }
+    let size = cp.checkpoint().size;
+    assert!((1..256).contains(&size), "county size {size}");
+
+    let slug = gongkai_portal::model::slug(COUNTY);
+    let (status, body) = http_get(web, &format!("/logs/{slug}/checkpoint")).await;
+    assert_eq!(status, 200);
+    let served = SignedCheckpoint::parse(std::str::from_utf8(&body).unwrap()).unwrap();
+    assert_eq!(served.checkpoint().origin.as_str(), COUNTY);
+    let county_vkey = Checkpoint::log_verifier_key(
+        &Origin::new(COUNTY).unwrap(),
+        &SigningKey::from_seed([100; 32]).public_key(),
+    );
+    served
+        .verify(&county_vkey, &Verifiers::default(), 0)
+        .unwrap();
+    assert_eq!(served.checkpoint().size, size);
+
+    let (status, bundle) = http_get(web, &format!("/logs/{slug}/tile/entries/000.p/{size}")).await;
+    assert_eq!(status, 200);
+    let leaves = decode_bundle(&bundle, usize::try_from(size).unwrap()).unwrap();
+    assert_eq!(leaves, county_leaves(&mut c).await);
+    for l in &leaves {
+        CountyLeaf::decode(l).unwrap();
+    }
+    let hashes: Vec<_> = leaves.iter().map(|l| leaf_hash(l)).collect();
+    assert_eq!(merkle::root(&hashes), served.checkpoint().root);
+    let (status, tile) = http_get(web, &format!("/logs/{slug}/tile/0/000.p/{size}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        decode_tile(&tile, u16::try_from(size).unwrap()).unwrap(),
+        hashes
+    );
+
+    // Only the tree of the published checkpoint, and only its right edge.
+    for path in [
+        format!("/logs/{slug}/tile/entries/000.p/{}", size + 1),
+        format!("/logs/{slug}/tile/entries/000"),
+        format!("/logs/{slug}/tile/0/000"),
+    ] {
+        assert_eq!(http_get(web, &path).await.0, 404, "{path}");
+    }
+    // A department's files are still there, under its own origin.
+    let dept = gongkai_portal::model::slug(&origin(0));
+    assert_eq!(
+        http_get(web, &format!("/logs/{dept}/checkpoint")).await.0,
+        200
+    );
     county.stop().await;
 }

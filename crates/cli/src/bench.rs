@@ -196,15 +196,18 @@ async fn load(a: &AppendArgs) -> Result<LoadResult> {
                     .collect();
                 let t = Instant::now();
                 let ok = if n == 1 {
+                    // Every write carries a key (the node requires one).
+                    let key = format!("bench-{run_id:x}-{client}-{sent}");
                     let mut req = tonic::Request::new(v1::AppendRequest {
-                        idempotency_key: String::new(),
+                        idempotency_key: key,
                         event: events.into_iter().next(),
                     });
                     req.metadata_mut().insert("authorization", token.parse()?);
                     c.append(req).await.is_ok()
                 } else {
+                    let key = format!("bench-{run_id:x}-{client}-{sent}");
                     let mut req = tonic::Request::new(v1::AppendBatchRequest {
-                        idempotency_key: String::new(),
+                        idempotency_key: key,
                         events,
                     });
                     req.metadata_mut().insert("authorization", token.parse()?);

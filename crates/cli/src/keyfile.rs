@@ -137,6 +137,21 @@ mod tests {
         KeyName::new("gongkai.example/510122/finance").unwrap()
     }
 
+    /// A vkey file holding a weak key (FORMAT.md § 5.1) is refused with a
+    /// clear error: it can never become a trusted key.
+    #[test]
+    fn a_weak_verifier_key_file_is_refused() {
+        use gongkai_core::keys::PublicKey;
+        let dir = tempfile::tempdir().unwrap();
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let path = dir.path().join("weak.vkey");
+        let vkey = VerifierKey::new(name(), KeyType::Ed25519, PublicKey::from_bytes(identity));
+        std::fs::write(&path, format!("{vkey}\n")).unwrap();
+        let e = format!("{:#}", read_vkey(&path).unwrap_err());
+        assert!(e.contains("not a strong Ed25519 key"), "{e}");
+    }
+
     #[test]
     fn round_trip_with_0600_and_0644() {
         let dir = tempfile::tempdir().unwrap();

@@ -7,7 +7,8 @@
 //! working days, extendable once by 20 (Article 33). China moves weekend
 //! working days around its public holidays, so "working day" needs a table:
 //! [`WorkCalendar`] reads one, and [`WorkCalendar::shipped`] is the table
-//! compiled into the crate from `crates/core/data/holidays-cn.txt`, which
+//! compiled into the crate from `docs/calendar/holidays-cn.txt` (the
+//! normative table of FORMAT.md § 14.1, kept once, beside the spec), which
 //! transcribes the State Council General Office's yearly notices
 //! (国务院办公厅关于YYYY年部分节假日安排的通知) and is cross-checked day by day
 //! against the PyPI package `chinesecalendar` by
@@ -52,7 +53,8 @@ use crate::date::Date;
 pub mod published;
 
 /// The shipped holiday table (format described in its header).
-pub const SHIPPED_TABLE: &str = include_str!("../data/holidays-cn.txt");
+/// The one copy is `docs/calendar/holidays-cn.txt`, part of the format.
+pub const SHIPPED_TABLE: &str = include_str!("../../../docs/calendar/holidays-cn.txt");
 
 /// Working days to answer a disclosure request (Article 33, paragraph 2).
 pub const ANSWER_WORKING_DAYS: u32 = 20;
@@ -67,7 +69,7 @@ pub const EXTENSION_WORKING_DAYS: u32 = 20;
 ///
 /// Built by [`WorkCalendar::parse`]; once built, every covered year is
 /// complete and consistent. The table format is described in the header of
-/// `crates/core/data/holidays-cn.txt` and in FORMAT.md.
+/// `docs/calendar/holidays-cn.txt` and in FORMAT.md.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkCalendar {
     years: BTreeMap<i32, YearDays>,
@@ -1120,6 +1122,17 @@ mod tests {
 
     fn working(text: &str) -> bool {
         cal().is_working_day(d(text)).unwrap()
+    }
+
+    /// The normative seed table is `docs/calendar/holidays-cn.txt`
+    /// (FORMAT.md § 14.1), compiled in byte for byte; no other copy lives
+    /// in the crate.
+    #[test]
+    fn the_seed_table_is_the_file_in_docs() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let docs = root.join("../../docs/calendar/holidays-cn.txt");
+        assert_eq!(std::fs::read_to_string(docs).unwrap(), SHIPPED_TABLE);
+        assert!(!root.join("data/holidays-cn.txt").exists());
     }
 
     #[test]

@@ -95,8 +95,8 @@ pub struct Catalog {
 /// the whole catalog would give.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Touched {
-    /// The item an item event names, and a publication's related items in
-    /// the same log.
+    /// The item an item event names, and the same-log items a publication
+    /// relates to or a request answer names.
     pub items: Vec<ItemId>,
     /// The matter a matter event or a publication names.
     pub matter: Option<MatterId>,
@@ -125,6 +125,11 @@ impl Touched {
             Kind::Amended(x) => item(x.item_id),
             Kind::Withdrawn(x) => item(x.item_id),
             Kind::Redacted(x) => item(x.item_id),
+            Kind::RequestAnswered(r) => {
+                for i in r.items.iter().filter(|i| i.origin.is_empty()) {
+                    item(i.item_id);
+                }
+            }
             _ => {}
         }
         let matter = match &kind {
@@ -198,18 +203,7 @@ fn new_item(
             }
         }
     }
-    for r in &p.related {
-        if r.origin.is_empty() {
-            let target = checked(index, r.item_id, ItemId::check)?;
-            if !items.is_some_and(|items| items.contains_key(target)) {
-                return Err(violation(
-                    index,
-                    "reference-exists",
-                    format!("related item {target} does not exist"),
-                ));
-            }
-        }
-    }
+    references_exist(items, index, &p.related, "related item")?;
     let date_formed = Date::parse(p.date_formed)?;
     let digest = content_digest(p.content.as_ref())?;
     Ok(ItemState {
@@ -220,6 +214,29 @@ fn new_item(
         redacted: Vec::new(),
         published_at: index,
     })
+}
+
+/// Rule `reference-exists`: every same-log reference in `refs` (those
+/// with an empty origin) names an item published earlier; `items` is
+/// `None` only when `refs` is empty. References to other logs are not
+/// checked (the ledger never reads another log).
+fn references_exist(
+    items: Option<&BTreeMap<ItemId, ItemState>>,
+    index: u64,
+    refs: &[view::ItemRef],
+    what: &str,
+) -> Result<(), Error> {
+    for r in refs.iter().filter(|r| r.origin.is_empty()) {
+        let target = checked(index, r.item_id, ItemId::check)?;
+        if !items.is_some_and(|items| items.contains_key(target)) {
+            return Err(violation(
+                index,
+                "reference-exists",
+                format!("{what} {target} does not exist"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn violation(index: u64, rule: &'static str, detail: String) -> Error {
@@ -418,7 +435,14 @@ impl Catalog {
                 self.clock_step(index, r.request_id, r.date, ClockEvent::Extended)?;
             }
             Kind::RequestAnswered(r) => {
-                self.clock_step(index, r.request_id, r.date_answered, ClockEvent::Answered)?;
+                // The request first, then the items it names; nothing
+                // changes unless both hold.
+                let (id, clock) =
+                    self.stepped_clock(index, r.request_id, r.date_answered, ClockEvent::Answered)?;
+                references_exist(Some(&self.items), index, &r.items, "answered item")?;
+                if let Some(req) = self.requests.get_mut(id) {
+                    req.clock = clock;
+                }
             }
         }
         Ok(())
@@ -605,16 +629,29 @@ impl Catalog {
         date: &str,
         step: fn(Date) -> ClockEvent,
     ) -> Result<(), Error> {
+        let (id, clock) = self.stepped_clock(index, request_id, date, step)?;
+        if let Some(req) = self.requests.get_mut(id) {
+            req.clock = clock;
+        }
+        Ok(())
+    }
+
+    /// The clock of an open request after one more step, and the request's
+    /// id; the catalog is not changed.
+    fn stepped_clock<'a>(
+        &self,
+        index: u64,
+        request_id: &'a str,
+        date: &str,
+        step: fn(Date) -> ClockEvent,
+    ) -> Result<(&'a str, RequestClock), Error> {
         let id = checked(index, request_id, RequestId::check)?;
         let date = Date::parse(date)?;
         let mut clock = self.open_request(index, id, date)?.clock.clone();
         clock
             .apply(step(date))
             .map_err(|e| violation(index, "request-clock", e.to_string()))?;
-        if let Some(req) = self.requests.get_mut(id) {
-            req.clock = clock;
-        }
-        Ok(())
+        Ok((id, clock))
     }
 }
 

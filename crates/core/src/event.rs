@@ -152,13 +152,13 @@ impl<'a> EventView<'a> {
         let signer = PublicKey::from_slice(signer).map_err(|e| f.err("signer", e.to_string()))?;
         let date = Date::from_unix_ms_cst(time_ms).map_err(|e| f.err("time_ms", e.to_string()))?;
         let kind = kind.ok_or_else(|| f.err("kind", "no event kind is set".into()))?;
-        if matches!(kind, view::Kind::Genesis(_)) && !signer.is_canonical() {
-            // The first key, like every rotated-to key, must not be a
-            // small-order point: under such a key anyone can forge.
-            return Err(f.err(
-                "signer",
-                "must be the canonical encoding of a point not of small order".into(),
-            ));
+        if matches!(kind, view::Kind::Genesis(_)) {
+            // The first key, like every rotated-to key, must be strong: under
+            // a small-order key anyone can forge, and a key with a torsion
+            // component signs entries strict RFC 8032 verifiers refuse.
+            signer
+                .check_strong()
+                .map_err(|why| f.err("signer", format!("the genesis key is {why}")))?;
         }
         f.kind(&kind, date, origin)?;
         Ok(EventView {
@@ -387,8 +387,17 @@ impl Fields {
             }
             self.item_id(field, r.item_id)?;
             match pb::Relation::try_from(r.relation) {
-                Ok(pb::Relation::Unspecified) | Err(_) => {
+                Ok(pb::Relation::Unspecified) => {
                     return Err(self.err(field, format!("reference {i}: relation must be set")));
+                }
+                Err(_) => {
+                    return Err(self.err(
+                        field,
+                        format!(
+                            "reference {i}: relation {} is not a defined value",
+                            r.relation
+                        ),
+                    ));
                 }
                 Ok(_) => {}
             }
@@ -555,8 +564,14 @@ impl Fields {
                 self.date("request_answered.date_answered", r.date_answered, today)?;
                 let decision = pb::Decision::try_from(r.decision);
                 match decision {
-                    Ok(pb::Decision::Unspecified) | Err(_) => {
+                    Ok(pb::Decision::Unspecified) => {
                         return Err(self.err("request_answered.decision", "must be set".into()));
+                    }
+                    Err(_) => {
+                        return Err(self.err(
+                            "request_answered.decision",
+                            format!("{} is not a defined value", r.decision),
+                        ));
                     }
                     Ok(pb::Decision::Refused | pb::Decision::PartlyDisclosed) => {
                         self.long("request_answered.legal_basis", r.legal_basis)?;
@@ -576,12 +591,9 @@ impl Fields {
             Kind::KeyRotated(k) => {
                 let next = PublicKey::from_slice(k.next_key)
                     .map_err(|e| self.err("key_rotated.next_key", e.to_string()))?;
-                if !next.is_canonical() {
-                    return Err(self.err(
-                        "key_rotated.next_key",
-                        "must be the canonical encoding of a point not of small order".into(),
-                    ));
-                }
+                next.check_strong().map_err(|why| {
+                    self.err("key_rotated.next_key", format!("the next key is {why}"))
+                })?;
                 crate::keys::Signature::from_slice(k.proof)
                     .map_err(|e| self.err("key_rotated.proof", e.to_string()))?;
                 self.text("key_rotated.reason", k.reason, MAX_LONG_TEXT, false)?;
@@ -688,6 +700,11 @@ mod tests {
         // An empty Genesis message is encoded as tag + zero length.
         let mut b = body(Kind::Genesis(pb::Genesis::default()));
         b.index = 0;
+        // A genesis signer must be a strong key (§ 5.1); `[1; 32]` is not.
+        b.signer = crate::keys::SigningKey::from_seed([1; 32])
+            .public_key()
+            .as_bytes()
+            .to_vec();
         let bytes = b.encode_to_vec();
         assert!(bytes.ends_with(&[0x82, 0x01, 0x00]));
         // It decodes canonically, but fails the field rules.
@@ -750,6 +767,69 @@ mod tests {
             Event::decode(&[0xff, 0xff], 1),
             Err(Error::MalformedEntry { .. })
         ));
+    }
+
+    /// `ItemRef.relation` must be a defined value other than UNSPECIFIED
+    /// (FORMAT.md § 4.2): 0 and values the enum does not define (9) are
+    /// the field error `invalid_field` of § 6, in `published.related` and
+    /// in `request_answered.items` alike.
+    #[test]
+    fn relation_must_be_a_defined_value() {
+        let reference = |relation: i32| pb::ItemRef {
+            origin: String::new(),
+            item_id: "item-0".into(),
+            relation,
+        };
+        let published = |relation: i32| {
+            Kind::Published(pb::Published {
+                item_id: "item-1".into(),
+                matter_id: "budget".into(),
+                title: "预算".into(),
+                content: Some(pb::ContentRef {
+                    digest: vec![3; 32],
+                    length: 10,
+                    media_type: "text/plain".into(),
+                }),
+                date_formed: "2026-01-02".into(),
+                related: vec![reference(relation)],
+                ..Default::default()
+            })
+        };
+        let answered = |relation: i32| {
+            Kind::RequestAnswered(pb::RequestAnswered {
+                request_id: "r1".into(),
+                date_answered: "2026-01-02".into(),
+                decision: pb::Decision::Disclosed as i32,
+                items: vec![reference(relation)],
+                ..Default::default()
+            })
+        };
+        for (make, field) in [
+            (&published as &dyn Fn(i32) -> Kind, "published.related"),
+            (&answered, "request_answered.items"),
+        ] {
+            for defined in [
+                pb::Relation::Related,
+                pb::Relation::Draft,
+                pb::Relation::Consultation,
+                pb::Relation::Decision,
+            ] {
+                assert!(Event::from_message(body(make(defined as i32)), 1).is_ok());
+            }
+            for (relation, why) in [(0, "must be set"), (9, "relation 9 is not a defined value")] {
+                match Event::from_message(body(make(relation)), 1) {
+                    Err(Error::InvalidField {
+                        index: 1,
+                        field: f,
+                        reason,
+                    }) => {
+                        assert_eq!(f, field);
+                        assert!(reason.contains(why), "{reason}");
+                    }
+                    other => panic!("relation {relation} in {field}: {other:?}"),
+                }
+            }
+        }
     }
 
     #[test]

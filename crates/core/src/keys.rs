@@ -7,10 +7,17 @@
 //! accepts and another rejects. Signing uses `ed25519-dalek` (RFC 8032,
 //! deterministic).
 //!
-//! At ingestion, nodes and the aggregator additionally require canonical
-//! encodings of the key and of `R` ([`PublicKey::is_canonical`],
-//! [`Signature::has_canonical_r`]), so every stored signature also verifies
-//! under strict RFC 8032 libraries.
+//! Keys are stricter than signatures: a log key (the genesis signer, every
+//! `key_rotated.next_key`) and every verifier key must be *strong*
+//! ([`PublicKey::check_strong`]): the canonical encoding of a point of the
+//! prime-order subgroup other than the identity. A small-order key lets
+//! anyone sign; a key with a small-order (torsion) component gives
+//! signatures that verify under ZIP-215's cofactored equation but, for most
+//! messages, not under the cofactorless equation of strict RFC 8032
+//! verifiers such as Go's `crypto/ed25519`. With strong keys, canonical `R`
+//! ([`Signature::has_canonical_r`], required at ingestion by nodes and the
+//! aggregator) and RFC 8032 signing, every stored signature verifies under
+//! both rules.
 
 use std::fmt;
 
@@ -74,20 +81,43 @@ impl PublicKey {
         vk.verify(&sig, message).map_err(|_| ())
     }
 
-    /// True if the key is the canonical encoding of a point that is not of
-    /// small order (what nodes and the aggregator require at ingestion).
+    /// Whether the key may be a log key or a verifier key (FORMAT.md
+    /// § 5.1): the canonical encoding of a point of the prime-order
+    /// subgroup other than the identity. Every key `SigningKey` makes is.
+    ///
+    /// # Errors
+    /// Why not, in words: not a canonical encoding of a curve point, a point
+    /// of small order, or a point with a small-order (torsion) component.
+    pub fn check_strong(&self) -> Result<(), &'static str> {
+        let point = CompressedEdwardsY(self.0)
+            .decompress()
+            .filter(|p| p.compress().0 == self.0)
+            .ok_or("not the canonical encoding of a curve point")?;
+        if point.is_small_order() {
+            return Err("a point of small order, under which anyone can sign");
+        }
+        if !point.is_torsion_free() {
+            return Err(
+                "a point with a small-order (torsion) component: its signatures \
+                 verify under ZIP-215 but not under strict RFC 8032 verifiers",
+            );
+        }
+        Ok(())
+    }
+
+    /// True if [`PublicKey::check_strong`] accepts the key (what the field
+    /// rules require of the genesis signer and rotated-to keys, and what
+    /// nodes and the aggregator require at ingestion).
     pub fn is_canonical(&self) -> bool {
-        canonical_point(&self.0, true)
+        self.check_strong().is_ok()
     }
 }
 
-/// True if `bytes` decode to an Edwards point whose re-encoding is `bytes`
-/// (and, if `reject_small_order`, whose order is not small).
-fn canonical_point(bytes: &[u8; 32], reject_small_order: bool) -> bool {
-    match CompressedEdwardsY(*bytes).decompress() {
-        Some(p) => p.compress().0 == *bytes && !(reject_small_order && p.is_small_order()),
-        None => false,
-    }
+/// True if `bytes` decode to an Edwards point whose re-encoding is `bytes`.
+fn canonical_point(bytes: &[u8; 32]) -> bool {
+    CompressedEdwardsY(*bytes)
+        .decompress()
+        .is_some_and(|p| p.compress().0 == *bytes)
 }
 
 impl fmt::Debug for PublicKey {
@@ -155,7 +185,7 @@ impl Signature {
     pub fn has_canonical_r(&self) -> bool {
         let mut r = [0u8; 32];
         r.copy_from_slice(&self.0[..32]);
-        canonical_point(&r, false)
+        canonical_point(&r)
     }
 }
 
@@ -325,6 +355,32 @@ mod tests {
         let mut id = [0u8; 32];
         id[0] = 1;
         assert!(!PublicKey::from_bytes(id).is_canonical());
+    }
+
+    /// The points a key must not be: each of the eight small-order points,
+    /// and a real key plus each non-zero small-order point (a torsion
+    /// component), whose signatures verify under ZIP-215 only.
+    #[test]
+    fn weak_keys_are_not_strong() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        let real = key(5).public_key();
+        assert_eq!(real.check_strong(), Ok(()));
+        let point = CompressedEdwardsY(real.0).decompress().unwrap();
+        for (i, t) in EIGHT_TORSION.iter().enumerate() {
+            let small = PublicKey::from_bytes(t.compress().0);
+            assert!(
+                small.check_strong().unwrap_err().contains("small order"),
+                "torsion point {i}"
+            );
+            if i > 0 {
+                let mixed = PublicKey::from_bytes((point + t).compress().0);
+                assert!(
+                    mixed.check_strong().unwrap_err().contains("torsion"),
+                    "key + torsion point {i}"
+                );
+                assert!(!mixed.is_canonical());
+            }
+        }
     }
 
     #[test]

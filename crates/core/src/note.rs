@@ -190,7 +190,8 @@ impl VerifierKey {
     /// [`Error::MalformedVerifierKey`] if the string is not three `+`
     /// separated parts, the name is not a valid [`KeyName`], the id is not 8
     /// lowercase hex digits, the key is not canonical base64 of a type byte
-    /// (`0x01` or `0x04`) and 32 bytes, or the id does not match the key.
+    /// (`0x01` or `0x04`) and 32 bytes, the 32 bytes are not a strong key
+    /// ([`PublicKey::check_strong`]), or the id does not match the key.
     pub fn parse(text: &str) -> Result<VerifierKey, Error> {
         // The base64 part may itself contain '+', so split only twice.
         let mut parts = text.splitn(3, '+');
@@ -215,6 +216,14 @@ impl VerifierKey {
             .ok_or(Error::MalformedVerifierKey("unsupported signature type"))?;
         let key = PublicKey::from_slice(key)
             .map_err(|_| Error::MalformedVerifierKey("public key is not 32 bytes"))?;
+        // A key nobody should trust (FORMAT.md § 5.1): small-order, or with a
+        // torsion component that strict RFC 8032 verifiers would trip on.
+        key.check_strong().map_err(|_| {
+            Error::MalformedVerifierKey(
+                "public key is not a strong Ed25519 key (a canonical point of the prime-order \
+                 subgroup, not the identity)",
+            )
+        })?;
         let vkey = VerifierKey::new(name, key_type, key);
         if vkey.id != id {
             return Err(Error::MalformedVerifierKey("key id does not match the key"));
@@ -939,6 +948,37 @@ mod tests {
             note.sign(s).unwrap();
         }
         note.to_string()
+    }
+
+    /// A verifier key is never a weak key (FORMAT.md § 5.1): the identity,
+    /// another small-order point, or a real key plus a torsion point, in
+    /// either key type, is refused when the vkey is parsed.
+    #[test]
+    fn weak_verifier_keys_are_refused() {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        let real = SigningKey::from_seed([3; 32]).public_key();
+        let point = CompressedEdwardsY(*real.as_bytes()).decompress().unwrap();
+        let weak = [
+            EIGHT_TORSION[0].compress().0, // the identity, 0100…00
+            EIGHT_TORSION[3].compress().0,
+            (point + EIGHT_TORSION[1]).compress().0,
+        ];
+        for key_type in [KeyType::Ed25519, KeyType::CosignatureV1] {
+            let good = VerifierKey::new(name("example.com/log"), key_type, real);
+            assert_eq!(VerifierKey::parse(&good.to_string()).unwrap(), good);
+            for w in weak {
+                let vkey =
+                    VerifierKey::new(name("example.com/log"), key_type, PublicKey::from_bytes(w));
+                assert!(
+                    matches!(
+                        VerifierKey::parse(&vkey.to_string()),
+                        Err(Error::MalformedVerifierKey(m)) if m.contains("strong")
+                    ),
+                    "{vkey}"
+                );
+            }
+        }
     }
 
     #[test]

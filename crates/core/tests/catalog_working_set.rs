@@ -131,14 +131,23 @@ fn kind() -> impl Strategy<Value = Kind> {
                 reason: "复杂".into(),
             })
         }),
-        1 => (request, date).prop_map(|(r, d)| Kind::RequestAnswered(pb::RequestAnswered {
-            request_id: r.into(),
-            date_answered: d.into(),
-            decision: pb::Decision::Disclosed as i32,
-            legal_basis: String::new(),
-            content: None,
-            items: vec![],
-        })),
+        1 => (request, date, prop::option::of(prop::sample::select(&ITEMS[..]))).prop_map(
+            |(r, d, answered)| Kind::RequestAnswered(pb::RequestAnswered {
+                request_id: r.into(),
+                date_answered: d.into(),
+                decision: pb::Decision::Disclosed as i32,
+                legal_basis: String::new(),
+                content: None,
+                items: answered
+                    .map(|i| pb::ItemRef {
+                        origin: String::new(),
+                        item_id: i.into(),
+                        relation: pb::Relation::Related as i32,
+                    })
+                    .into_iter()
+                    .collect(),
+            })
+        ),
     ]
 }
 

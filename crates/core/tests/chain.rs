@@ -425,6 +425,167 @@ fn small_order_keys_are_refused() {
     );
 }
 
+/// Keys that must never be log keys (FORMAT.md § 5.1), each with a signer
+/// whose signatures verify under ZIP-215 for every message.
+mod weak {
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+    use curve25519_dalek::scalar::Scalar;
+    use gongkai_core::keys::{PublicKey, Signature};
+    use sha2::{Digest as _, Sha512};
+
+    pub enum WeakKey {
+        /// The identity point `0100…00` (small order): `R = B, S = 1`
+        /// verifies for every message, so anyone can sign.
+        Identity,
+        /// `A' = aB + T` with `T` of order 8: the holder of `a` signs
+        /// `S = r + k·a`, which satisfies the cofactored equation
+        /// `[8][S]B = [8]R + [8][k]A'` always, the cofactorless one of
+        /// strict RFC 8032 verifiers only when 8 divides `k`.
+        Torsion(Scalar),
+    }
+
+    impl WeakKey {
+        pub fn torsion(seed: u8) -> WeakKey {
+            WeakKey::Torsion(ed25519_dalek::SigningKey::from_bytes(&[seed; 32]).to_scalar())
+        }
+
+        pub fn public_key(&self) -> PublicKey {
+            match self {
+                WeakKey::Identity => {
+                    let mut b = [0u8; 32];
+                    b[0] = 1;
+                    PublicKey::from_bytes(b)
+                }
+                WeakKey::Torsion(a) => PublicKey::from_bytes(
+                    (ED25519_BASEPOINT_POINT * a + EIGHT_TORSION[1])
+                        .compress()
+                        .0,
+                ),
+            }
+        }
+
+        pub fn sign(&self, message: &[u8]) -> Signature {
+            let (r, s) = match self {
+                WeakKey::Identity => (ED25519_BASEPOINT_POINT, Scalar::ONE),
+                WeakKey::Torsion(a) => {
+                    let a_bytes = self.public_key();
+                    let r = wide(&[b"nonce", a_bytes.as_bytes(), message]);
+                    let big_r = ED25519_BASEPOINT_POINT * r;
+                    let k = wide(&[&big_r.compress().0, a_bytes.as_bytes(), message]);
+                    (big_r, r + k * a)
+                }
+            };
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(&r.compress().0);
+            sig[32..].copy_from_slice(s.as_bytes());
+            Signature(sig)
+        }
+    }
+
+    fn wide(parts: &[&[u8]]) -> Scalar {
+        let mut h = Sha512::new();
+        for p in parts {
+            h.update(p);
+        }
+        let mut out = [0u8; 64];
+        out.copy_from_slice(&h.finalize());
+        Scalar::from_bytes_mod_order_wide(&out)
+    }
+
+    /// Whether strict RFC 8032 (cofactorless) verification accepts it.
+    pub fn strict_ok(key: &PublicKey, message: &[u8], sig: &Signature) -> bool {
+        ed25519_dalek::VerifyingKey::from_bytes(key.as_bytes()).is_ok_and(|k| {
+            k.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&sig.0))
+                .is_ok()
+        })
+    }
+}
+
+/// The weak keys verify signatures under ZIP-215 (the rule for entries),
+/// and the torsion one's fail strict RFC 8032 verifiers such as Go's: as
+/// a genesis key or a rotated-to key each is refused by the field rules,
+/// at its entry, naming the field.
+#[test]
+fn weak_genesis_and_rotated_keys_are_refused() {
+    use gongkai_core::entry::{rotation_message, signed_message};
+    use weak::WeakKey;
+
+    let frame = |body: &[u8], sig: &gongkai_core::keys::Signature| {
+        let mut e = vec![1u8];
+        e.extend_from_slice(&u16::try_from(body.len()).unwrap().to_be_bytes());
+        e.extend_from_slice(body);
+        e.extend_from_slice(&sig.0);
+        e
+    };
+    let messages: Vec<Vec<u8>> = (0..16u8).map(|i| vec![i; 40]).collect();
+    for (name, weak) in [
+        ("identity", WeakKey::Identity),
+        ("torsion", WeakKey::torsion(7)),
+    ] {
+        let public = weak.public_key();
+        // What makes the key dangerous: ZIP-215 accepts what it signs,
+        // strict RFC 8032 verifiers do not always.
+        let strict: Vec<bool> = messages
+            .iter()
+            .map(|m| {
+                let sig = weak.sign(m);
+                assert!(public.verify(m, &sig).is_ok(), "{name}: ZIP-215");
+                weak::strict_ok(&public, m, &sig)
+            })
+            .collect();
+        assert!(
+            strict.iter().any(|ok| !ok),
+            "{name}: strict verifiers refuse some"
+        );
+
+        // As the genesis key, even trusted, with a valid ZIP-215 signature.
+        let body = pb::EventBody {
+            origin: origin().as_str().into(),
+            index: 0,
+            prev_hash: vec![0; 32],
+            time_ms: common::T0,
+            signer: public.as_bytes().to_vec(),
+            kind: Some(Kind::Genesis(pb::Genesis {
+                department: "某某县财政局".into(),
+                division_code: "510122".into(),
+            })),
+        }
+        .encode_to_vec();
+        let genesis = frame(&body, &weak.sign(&signed_message(&body)));
+        let mut v = ChainVerifier::new(origin(), &[public]);
+        match v.push(genesis) {
+            Err(Error::InvalidField {
+                index: 0,
+                field: "signer",
+                reason,
+            }) => assert!(reason.contains("genesis key"), "{name}: {reason}"),
+            other => panic!("{name} genesis: {other:?}"),
+        }
+
+        // As the next key of a rotation, with a valid proof of possession.
+        let mut log = TestLog::new(key(1));
+        let proof = weak.sign(&rotation_message(origin().as_str(), 1, &public));
+        assert!(
+            public
+                .verify(&rotation_message(origin().as_str(), 1, &public), &proof)
+                .is_ok()
+        );
+        log.push(Kind::KeyRotated(pb::KeyRotated {
+            next_key: public.as_bytes().to_vec(),
+            proof: proof.0.to_vec(),
+            reason: String::new(),
+        }));
+        match verify(&log.bytes()) {
+            Err(Error::InvalidField {
+                index: 1,
+                field: "key_rotated.next_key",
+                reason,
+            }) => assert!(reason.contains("next key"), "{name}: {reason}"),
+            other => panic!("{name} rotation: {:?}", other.err()),
+        }
+    }
+}
+
 #[test]
 fn own_origin_must_be_left_out_of_references() {
     let mut log = TestLog::new(key(1));
@@ -490,6 +651,64 @@ fn answered_twice_is_refused() {
             ..
         })
     ));
+}
+
+/// Rule `reference-exists` covers the items a request answer names, as it
+/// covers a publication's related items: a same-log reference must name
+/// an item published earlier; a reference to another log is not checked.
+#[test]
+fn answered_items_must_exist() {
+    let answer = |items: Vec<pb::ItemRef>| {
+        Kind::RequestAnswered(pb::RequestAnswered {
+            request_id: "r1".into(),
+            date_answered: "2026-03-02".into(),
+            decision: pb::Decision::AlreadyPublic as i32,
+            items,
+            ..Default::default()
+        })
+    };
+    let item = |origin: &str, id: &str| pb::ItemRef {
+        origin: origin.into(),
+        item_id: id.into(),
+        relation: pb::Relation::Related as i32,
+    };
+    let log_with = |items: Vec<pb::ItemRef>| {
+        let mut log = TestLog::new(key(1));
+        log.define("budget", pb::Periodicity::None, "");
+        log.publish("budget-2026", "budget", "");
+        log.push(Kind::RequestReceived(pb::RequestReceived {
+            request_id: "r1".into(),
+            date_received: "2026-03-02".into(),
+            subject: "s".into(),
+        }));
+        log.push(answer(items));
+        log
+    };
+    verify(&log_with(vec![item("", "budget-2026")]).bytes()).unwrap();
+    verify(&log_with(vec![item("gongkai.example/510122/other", "nope")]).bytes()).unwrap();
+    let refused = log_with(vec![item("", "budget-2026"), item("", "nope")]);
+    match verify(&refused.bytes()) {
+        Err(Error::RuleViolation {
+            index: 4,
+            rule: "reference-exists",
+            detail,
+        }) => assert!(detail.contains("nope"), "{detail}"),
+        other => panic!("{:?}", other.err()),
+    }
+    // The refusal leaves the request open: an answer that names what
+    // exists is accepted next.
+    let mut v = ChainVerifier::new(origin(), &trusted());
+    for e in &refused.bytes()[..4] {
+        v.push(e.clone()).unwrap();
+    }
+    assert!(v.push(refused.bytes()[4].clone()).is_err());
+    let again = {
+        let third = Entry::parse(refused.bytes()[3].clone(), 3).unwrap();
+        let mut w = LogWriter::resume(origin(), key(1), 4, third.body_hash(), refused.time);
+        w.append(answer(vec![item("", "budget-2026")]), refused.time)
+            .unwrap()
+    };
+    v.push(again.into_bytes()).unwrap();
 }
 
 #[test]

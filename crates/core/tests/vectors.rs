@@ -248,8 +248,12 @@ fn invalid_vectors(entries: &[Entry]) -> Vec<Value> {
     let mut t = bytes[..4].to_vec();
     t[3] = resign(3, &|b| b.index = 4, 1);
     cases.push(("index skips", "chain_broken:index", t));
+    // One millisecond before entry 2: the CST date stays 2026-03-02, so
+    // the entry's `date_formed` (2026-03-01) still passes the § 4.2 "not
+    // after" rule and only the time rule (§ 6 rule 4) is broken.
     let mut t = bytes[..4].to_vec();
-    t[3] = resign(3, &|b| b.time_ms = 1, 1);
+    let before = pb::EventBody::decode(entries[2].body()).unwrap().time_ms - 1;
+    t[3] = resign(3, &|b| b.time_ms = before, 1);
     cases.push(("time goes backwards", "chain_broken:time_ms", t));
     let mut t = bytes[..4].to_vec();
     let mut body = entries[3].body().to_vec();
@@ -295,10 +299,27 @@ fn invalid_vectors(entries: &[Entry]) -> Vec<Value> {
     cases
         .into_iter()
         .map(|(name, expect, t)| {
-            let idx = verify_all(&t).err().unwrap().index().unwrap();
+            let err = verify_all(&t).err().unwrap();
+            assert_eq!(failure_name(&err), expect, "{name}: {err}");
+            let idx = err.index().unwrap();
             json!({"description": name, "expect": expect, "index": idx, "entries": t.iter().map(|e| hex(e)).collect::<Vec<_>>()})
         })
         .collect()
+}
+
+/// The name FORMAT.md § 6 gives the failure `err` reports.
+fn failure_name(err: &Error) -> String {
+    match err {
+        Error::MalformedEntry { .. } => "malformed_entry".into(),
+        Error::NonCanonicalBody { .. } => "non_canonical_body".into(),
+        Error::InvalidField { .. } => "invalid_field".into(),
+        Error::ChainBroken { field, .. } => format!("chain_broken:{field}"),
+        Error::WrongSigner { .. } => "wrong_signer".into(),
+        Error::BadSignature { .. } => "bad_signature".into(),
+        Error::BadRotationProof { .. } => "bad_rotation_proof".into(),
+        Error::RuleViolation { rule, .. } => format!("rule:{rule}"),
+        other => format!("unnamed: {other}"),
+    }
 }
 
 fn verify_all(entries: &[Vec<u8>]) -> Result<ChainVerifier, Error> {
@@ -398,6 +419,14 @@ fn vectors_verify_from_the_files() {
             err.index(),
             case["index"].as_u64(),
             "{}",
+            case["description"]
+        );
+        // And with the failure the vector names, not merely at its index:
+        // a vector must test exactly the rule it claims to.
+        assert_eq!(
+            Some(failure_name(&err).as_str()),
+            case["expect"].as_str(),
+            "{}: {err}",
             case["description"]
         );
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use gongkai_core::keys::SigningKey;
 use gongkai_core::types::Origin;
-use gongkai_proto::DisclosureNodeServer;
+use gongkai_proto::{ClientFaults, DisclosureNodeServer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
@@ -205,9 +205,13 @@ pub async fn run_when_ready(
             .tls_config(tls_config)
             .map_err(|e| NodeError::Fatal(format!("TLS: {e}")))?;
     }
-    let svc = DisclosureNodeServer::new(service)
-        .max_decoding_message_size(config.limits.max_message_bytes)
-        .max_encoding_message_size(config.limits.max_message_bytes.max(8 << 20));
+    // Unreadable requests get the client-fault codes (INVALID_ARGUMENT,
+    // RESOURCE_EXHAUSTED), not tonic's INTERNAL and OUT_OF_RANGE.
+    let svc = ClientFaults::new(
+        DisclosureNodeServer::new(service)
+            .max_decoding_message_size(config.limits.max_message_bytes)
+            .max_encoding_message_size(config.limits.max_message_bytes.max(8 << 20)),
+    );
 
     let mut failed = log.failed();
     let failure = Arc::new(std::sync::Mutex::new(None::<String>));

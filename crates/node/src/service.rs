@@ -195,11 +195,7 @@ impl NodeService {
         fingerprint: Hash,
         kinds: Vec<Kind>,
     ) -> Result<Appended, Status> {
-        if key.len() > MAX_IDEMPOTENCY_KEY {
-            return Err(Status::invalid_argument(format!(
-                "idempotency_key is longer than {MAX_IDEMPOTENCY_KEY} bytes"
-            )));
-        }
+        check_idempotency_key(&key)?;
         if self.source.log.failed().borrow().is_some() {
             return Err(NodeError::Unavailable(
                 "the node stopped accepting writes after a storage failure".into(),
@@ -208,7 +204,7 @@ impl NodeService {
         }
         let (reply, rx) = oneshot::channel();
         let job = WriteJob {
-            key: (!key.is_empty()).then_some(key),
+            key: Some(key),
             fingerprint,
             kinds,
             reply,
@@ -223,6 +219,26 @@ impl NodeService {
             .map_err(|_| Status::unavailable("the node stopped before answering"))?
             .map_err(Status::from)
     }
+}
+
+/// The idempotency key of a write: 1 to [`MAX_IDEMPOTENCY_KEY`] bytes
+/// (node.proto). Without one a retried write (after a lost answer) would
+/// be appended twice, so a write without a key is refused, not accepted
+/// unprotected.
+fn check_idempotency_key(key: &str) -> Result<(), Status> {
+    if key.is_empty() {
+        return Err(Status::invalid_argument(format!(
+            "idempotency_key is required (1 to {MAX_IDEMPOTENCY_KEY} bytes): a retry with the same key \
+             returns the first receipt instead of appending the event twice"
+        )));
+    }
+    if key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(Status::invalid_argument(format!(
+            "idempotency_key is {} bytes; at most {MAX_IDEMPOTENCY_KEY} are allowed",
+            key.len()
+        )));
+    }
+    Ok(())
 }
 
 fn constant_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {

@@ -376,8 +376,9 @@ struct RoundLog {
 }
 
 /// One writing client: appends until a request fails, which after the kill
-/// is every request. Singles and batches of 2 to 5 events, half of them
-/// with an idempotency key, each event a RequestReceived with a unique id.
+/// is every request. Singles and batches of 2 to 5 events, each with its
+/// own idempotency key (the node requires one), each event a
+/// RequestReceived with a unique id.
 async fn writer(
     url: String,
     round: u64,
@@ -397,20 +398,14 @@ async fn writer(
             1
         };
         let write = Write {
-            key: if rng.below(2) == 0 {
-                format!("k{round}-{id}-{seq}")
-            } else {
-                String::new()
-            },
+            key: format!("k{round}-{id}-{seq}"),
             ids: (0..n).map(|i| format!("r{round}-{id}-{seq}-{i}")).collect(),
         };
         match write.send(&mut c).await {
             Ok((acked, replayed)) => {
                 assert!(!replayed, "a fresh key was replayed");
                 let mut out = out.lock().unwrap();
-                if !write.key.is_empty() {
-                    out.keyed.push((write, acked.clone()));
-                }
+                out.keyed.push((write, acked.clone()));
                 out.acked.extend(acked);
             }
             Err(status) => {
@@ -437,8 +432,6 @@ struct Retries {
     /// In the log, with a key the node no longer knows: refused as a
     /// duplicate request id (the gap documented in log.rs).
     key_forgotten: usize,
-    /// In the log, without a key: refused as a duplicate request id.
-    refused: usize,
     /// Acknowledged with a key, retried: replayed with the same receipts.
     acked_replayed: usize,
 }
@@ -473,7 +466,7 @@ async fn retry_unacked(
                 stats.appended += 1;
                 acked.extend(receipts);
             }
-            Ok((receipts, true)) if durable && !w.key.is_empty() => {
+            Ok((receipts, true)) if durable => {
                 for (r, a) in receipts.iter().zip(&at) {
                     assert_eq!(Some(r.index), *a, "{w:?} replayed at another index");
                     assert_eq!(&r.entry, &log[usize::try_from(r.index).unwrap()]);
@@ -486,11 +479,7 @@ async fn retry_unacked(
                     && s.code() == tonic::Code::FailedPrecondition
                     && s.message().contains("request-id-unique") =>
             {
-                if w.key.is_empty() {
-                    stats.refused += 1;
-                } else {
-                    stats.key_forgotten += 1;
-                }
+                stats.key_forgotten += 1;
             }
             other => panic!("retry of {w:?} (in the log: {durable}): {other:?}"),
         }
@@ -664,7 +653,7 @@ async fn crash_rounds(rounds: u64, clients: u64, rebuild_every_round: bool) {
     {
         let mut c = node.client().await;
         c.append(authed(v1::AppendRequest {
-            idempotency_key: String::new(),
+            idempotency_key: "define-budget".into(),
             event: Some(v1::WriteEvent {
                 kind: Some(W::MatterDefined(pb::MatterDefined {
                     matter_id: "budget".into(),

@@ -156,17 +156,32 @@ fn matter() -> pb::Matter {
     }
 }
 
+/// Appends `kind` under idempotency key `key`, or under a fresh key when
+/// `key` is empty (every write needs one).
 async fn append(
     c: &mut DisclosureNodeClient<Channel>,
     key: &str,
     kind: W,
 ) -> Result<v1::AppendResponse, tonic::Status> {
     c.append(authed(v1::AppendRequest {
-        idempotency_key: key.into(),
+        idempotency_key: if key.is_empty() {
+            fresh_key()
+        } else {
+            key.into()
+        },
         event: Some(v1::WriteEvent { kind: Some(kind) }),
     }))
     .await
     .map(tonic::Response::into_inner)
+}
+
+/// A key no other write of the test uses.
+fn fresh_key() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    format!(
+        "test-{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 async fn upload(c: &mut DisclosureNodeClient<Channel>, bytes: &[u8]) -> pb::ContentRef {
@@ -572,7 +587,7 @@ async fn bad_input_changes_nothing() {
     );
     // A batch is all or nothing: the second event fails, the first is not kept.
     let batch = v1::AppendBatchRequest {
-        idempotency_key: String::new(),
+        idempotency_key: fresh_key(),
         events: vec![
             v1::WriteEvent {
                 kind: Some(published("d", content.clone())),
@@ -616,7 +631,8 @@ async fn bad_input_changes_nothing() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::ResourceExhausted);
-    // A message over the decoding limit: tonic answers before our code runs.
+    // A message over the decoding limit (65,536 bytes here): tonic answers
+    // before our code runs, with RESOURCE_EXHAUSTED (not its OUT_OF_RANGE).
     let huge = published(
         "e",
         pb::ContentRef {
@@ -625,15 +641,38 @@ async fn bad_input_changes_nothing() {
         },
     );
     let e = append(&mut c, "", huge).await.unwrap_err();
-    assert_eq!(e.code(), Code::OutOfRange, "{e:?}");
-    // Bytes that are not protobuf at all.
-    let raw = raw_unary(
-        &node.url,
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e:?}");
+    assert!(e.message().contains("larger than"), "{e:?}");
+    // Raw frames: bytes that are not protobuf at all are INVALID_ARGUMENT
+    // (not INTERNAL: the client is at fault), an oversized frame is
+    // RESOURCE_EXHAUSTED, on a unary call and on a client stream alike.
+    for path in [
         "/gongkai.v1.DisclosureNode/Append",
+        "/gongkai.v1.DisclosureNode/GetCheckpoint",
+    ] {
+        let (code, message) = raw_unary(&node.url, path, &[0xff, 0xff, 0xff]).await;
+        assert_eq!(code, Code::InvalidArgument, "{path}: {message}");
+        assert!(
+            message.contains("not a valid protobuf message"),
+            "{message}"
+        );
+        let (code, message) = raw_unary(&node.url, path, &vec![0x0a; 70_000]).await;
+        assert_eq!(code, Code::ResourceExhausted, "{path}: {message}");
+    }
+    let (code, message) = raw_stream(
+        &node.url,
+        "/gongkai.v1.DisclosureNode/UploadContent",
         &[0xff, 0xff, 0xff],
     )
     .await;
-    assert_eq!(raw, Code::Internal);
+    assert_eq!(code, Code::InvalidArgument, "{message}");
+    let (code, message) = raw_stream(
+        &node.url,
+        "/gongkai.v1.DisclosureNode/UploadContent",
+        &vec![0x0a; 70_000],
+    )
+    .await;
+    assert_eq!(code, Code::ResourceExhausted, "{message}");
     // Reads of another origin are NOT_FOUND.
     let e = c
         .get_checkpoint(v1::GetCheckpointRequest {
@@ -651,9 +690,82 @@ async fn bad_input_changes_nothing() {
     node.stop().await;
 }
 
-/// Sends `body` as a gRPC unary request without a protobuf encoder and
-/// returns the status code the server answers with.
-async fn raw_unary(url: &str, path: &str, body: &[u8]) -> Code {
+/// Every write needs an idempotency key of 1 to 128 bytes (node.proto):
+/// without one, a client that retries after a lost answer appends twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_need_an_idempotency_key_of_1_to_128_bytes() {
+    let mut node = TestNode::create().await;
+    let mut c = node.client().await;
+    let before = all_entries(&mut c).await;
+    let define = |id: &str| {
+        W::MatterDefined(pb::MatterDefined {
+            matter_id: id.into(),
+            matter: Some(matter()),
+        })
+    };
+    let request = |key: String, id: &str| v1::AppendRequest {
+        idempotency_key: key,
+        event: Some(v1::WriteEvent {
+            kind: Some(define(id)),
+        }),
+    };
+    for key in [String::new(), "k".repeat(129)] {
+        let e = c
+            .append(authed(request(key.clone(), "m1")))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.code(),
+            Code::InvalidArgument,
+            "{} bytes: {e:?}",
+            key.len()
+        );
+        assert!(e.message().contains("idempotency_key"), "{}", e.message());
+        let e = c
+            .append_batch(authed(v1::AppendBatchRequest {
+                idempotency_key: key.clone(),
+                events: vec![v1::WriteEvent {
+                    kind: Some(define("m1")),
+                }],
+            }))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.code(),
+            Code::InvalidArgument,
+            "batch, {} bytes",
+            key.len()
+        );
+        assert!(e.message().contains("idempotency_key"), "{}", e.message());
+    }
+    assert_eq!(
+        all_entries(&mut c).await,
+        before,
+        "a refused write appended"
+    );
+    // 1 and 128 bytes are fine, and a retry replays the first receipt.
+    for key in ["k".to_owned(), "k".repeat(128)] {
+        let id = format!("m{}", key.len());
+        let first = c
+            .append(authed(request(key.clone(), &id)))
+            .await
+            .unwrap()
+            .into_inner();
+        let again = c
+            .append(authed(request(key.clone(), &id)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!first.replayed && again.replayed);
+        assert_eq!(first.receipt, again.receipt);
+    }
+    assert_eq!(all_entries(&mut c).await.len(), before.len() + 2);
+    node.stop().await;
+}
+
+/// Sends `body` as one gRPC frame of a unary request, without a protobuf
+/// encoder, and returns the status the server answers with.
+async fn raw_unary(url: &str, path: &str, body: &[u8]) -> (Code, String) {
     let channel = Channel::from_shared(url.to_owned())
         .unwrap()
         .connect()
@@ -669,8 +781,29 @@ async fn raw_unary(url: &str, path: &str, body: &[u8]) -> Code {
         .unary::<Vec<u8>, Vec<u8>, _>(req, path.parse().unwrap(), codec)
         .await
     {
-        Ok(_) => Code::Ok,
-        Err(s) => s.code(),
+        Ok(_) => (Code::Ok, String::new()),
+        Err(s) => (s.code(), s.message().to_owned()),
+    }
+}
+
+/// As [`raw_unary`], as the one frame of a client-streaming request.
+async fn raw_stream(url: &str, path: &str, body: &[u8]) -> (Code, String) {
+    let channel = Channel::from_shared(url.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let mut req = Request::new(tokio_stream::iter(vec![body.to_vec()]));
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    match grpc
+        .client_streaming::<_, Vec<u8>, Vec<u8>, _>(req, path.parse().unwrap(), RawCodec)
+        .await
+    {
+        Ok(_) => (Code::Ok, String::new()),
+        Err(s) => (s.code(), s.message().to_owned()),
     }
 }
 

@@ -25,5 +25,7 @@ pub mod model;
 mod web;
 
 pub use i18n::Lang;
-pub use model::{CountyInfo, DepartmentInfo, EvidenceInfo, LogRead, ModelError, Source};
+pub use model::{
+    CountyInfo, CountyLogRead, DepartmentInfo, EvidenceInfo, LogRead, ModelError, Source,
+};
 pub use web::{PAGE_CSP, PortalConfig, content_router, router, serve};

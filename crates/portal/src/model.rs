@@ -12,6 +12,7 @@ use gongkai_core::catalog::ItemStatus;
 use gongkai_core::chain::prepare;
 use gongkai_core::date::Date;
 use gongkai_core::event::{Kind, kind_name, pb};
+use gongkai_core::merkle::HashReader;
 use gongkai_store::projection::{ItemRecord, MatterRecord, Projection, RequestRecord};
 use gongkai_store::{ContentStore, Journal, StoreError};
 use serde::Serialize;
@@ -139,6 +140,23 @@ pub struct EvidenceInfo {
     pub cleared: bool,
 }
 
+/// Read access to the county log (FORMAT.md § 19), which the portal
+/// serves as static files like a department log (§ 9.4). Its stored hashes
+/// come through the supertrait [`HashReader`].
+pub trait CountyLogRead: HashReader + Send + Sync {
+    /// The county log's origin.
+    fn origin(&self) -> &str;
+    /// The newest county checkpoint `(size, note)`, signed by the county
+    /// log key.
+    fn checkpoint(&self) -> Option<(u64, String)>;
+    /// Leaves `[start, end)`, each a county leaf (§ 19) or a calendar leaf
+    /// (§ 14.4).
+    ///
+    /// # Errors
+    /// Storage errors, in words.
+    fn leaves(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, String>;
+}
+
 /// Where the portal gets everything it shows.
 pub trait Source: Send + Sync + 'static {
     /// The county.
@@ -149,6 +167,10 @@ pub trait Source: Send + Sync + 'static {
     fn log(&self, origin: &str) -> Option<Arc<dyn LogRead>>;
     /// Evidence of misbehaviour, newest first.
     fn evidence(&self) -> Vec<EvidenceInfo>;
+    /// The county log, if this source has one (the aggregator does).
+    fn county_log(&self) -> Option<Arc<dyn CountyLogRead>> {
+        None
+    }
 }
 
 /// Errors reading a log for display.

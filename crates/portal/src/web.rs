@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::i18n::Lang;
 use crate::limit::RateLimiter;
-use crate::model::{self, CountyInfo, DepartmentInfo, ItemFilter, LogRead, ModelError, Source};
+use crate::model::{
+    self, CountyInfo, CountyLogRead, DepartmentInfo, ItemFilter, LogRead, ModelError, Source,
+};
 
 /// Portal settings.
 #[derive(Clone, Debug)]
@@ -1011,8 +1013,59 @@ async fn api_proof(
 
 // ------------------------------------------------------------ static logs
 
+/// The static files of one log (FORMAT.md § 9.4): a department's mirror,
+/// or the county log itself.
+#[derive(Clone)]
+enum LogFiles {
+    Department(Arc<dyn LogRead>),
+    County(Arc<dyn CountyLogRead>),
+}
+
+impl LogFiles {
+    /// The log a `/logs/<slug>/…` path names: a department's, else the
+    /// county log if the slug is its origin (no department has the
+    /// county's origin: the county refuses such a configuration).
+    fn of(app: &App, slug: &str) -> Option<LogFiles> {
+        if let Ok(log) = log_of(app, slug) {
+            return Some(LogFiles::Department(log));
+        }
+        let origin = model::unslug(slug);
+        app.source
+            .county_log()
+            .filter(|c| c.origin() == origin)
+            .map(LogFiles::County)
+    }
+
+    /// The newest checkpoint `(size, note)` the portal publishes.
+    fn checkpoint(&self) -> Option<(u64, String)> {
+        match self {
+            LogFiles::Department(log) => log.checkpoint(),
+            LogFiles::County(county) => county.checkpoint(),
+        }
+    }
+
+    fn tile(&self, id: &gongkai_core::tile::TileId) -> Result<Vec<Hash>, String> {
+        match self {
+            LogFiles::Department(log) => tile_hashes(log.projection(), id),
+            LogFiles::County(county) => tile_hashes(county.as_ref(), id),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, String> {
+        match self {
+            LogFiles::Department(log) => log
+                .journal()
+                .read_range(start, end)
+                .map_err(|e| e.to_string()),
+            LogFiles::County(county) => county.leaves(start, end),
+        }
+    }
+}
+
+/// `checkpoint` of a log (FORMAT.md § 9.4).
 async fn checkpoint_file(State(app): State<App>, Path(slug): Path<String>) -> Response {
-    let Ok(log) = log_of(&app, &slug) else {
+    let Some(log) = LogFiles::of(&app, &slug) else {
         return (StatusCode::NOT_FOUND, "no such log\n").into_response();
     };
     match log.checkpoint() {
@@ -1028,11 +1081,34 @@ async fn checkpoint_file(State(app): State<App>, Path(slug): Path<String>) -> Re
     }
 }
 
+/// Whether the tree of `size` leaves publishes `tile` (FORMAT.md § 9.1,
+/// § 9.4): a full tile or bundle whose leaves are all in the tree, or the
+/// partial one at the tree's right edge, with exactly the edge's width. A
+/// partial tile of any other width is not published (a reader wants the
+/// full tile, or the edge of the tree it verified).
+fn publishes(size: u64, tile: &TilePath) -> bool {
+    // Stored hashes at the tile's level (level L holds tree level 8L).
+    let (count, index, width, partial) = match tile {
+        TilePath::Hashes(id) => (
+            size.checked_shr(8 * u32::from(id.level())).unwrap_or(0),
+            id.index(),
+            id.width(),
+            id.is_partial(),
+        ),
+        TilePath::Entries(id) => (size, id.index(), id.width(), id.is_partial()),
+    };
+    if partial {
+        index == count >> 8 && u64::from(width) == count & 0xff
+    } else {
+        index < count >> 8
+    }
+}
+
 /// `tile/<L>/<N>[.p/<W>]` and `tile/entries/<N>[.p/<W>]` (FORMAT.md § 9),
-/// served only up to the published checkpoint's size, so every file is
-/// immutable once served.
+/// exactly the files of the tree of the published checkpoint (§ 9.4), so
+/// every file is immutable once served.
 async fn tile_file(State(app): State<App>, Path((slug, path)): Path<(String, String)>) -> Response {
-    let Ok(log) = log_of(&app, &slug) else {
+    let Some(log) = LogFiles::of(&app, &slug) else {
         return (StatusCode::NOT_FOUND, "no such log\n").into_response();
     };
     let tile = match parse_path(&path) {
@@ -1040,36 +1116,32 @@ async fn tile_file(State(app): State<App>, Path((slug, path)): Path<(String, Str
         Err(e) => return (StatusCode::NOT_FOUND, format!("{e}\n")).into_response(),
     };
     let size = log.checkpoint().map_or(0, |(s, _)| s);
-    let res = tokio::task::spawn_blocking(move || -> Result<Option<Vec<u8>>, String> {
+    if !publishes(size, &tile) {
+        let why = match &tile {
+            TilePath::Hashes(id) if id.is_partial() => "is not the right edge of",
+            TilePath::Entries(id) if id.is_partial() => "is not the right edge of",
+            _ => "is beyond",
+        };
+        return (
+            StatusCode::NOT_FOUND,
+            format!("{path} {why} the tree of the published checkpoint (size {size})\n"),
+        )
+            .into_response();
+    }
+    let res = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
         match tile {
-            TilePath::Hashes(id) => {
-                // The tile's last hash covers leaves up to this end.
-                let span = 256u128.pow(u32::from(id.level()));
-                let end = (u128::from(id.index()) * 256 + u128::from(id.width())) * span;
-                if end > u128::from(size) {
-                    return Ok(None);
-                }
-                let hashes = tile_hashes(log.projection(), &id).map_err(|e| e.to_string())?;
-                Ok(Some(encode_tile(&hashes)))
-            }
+            TilePath::Hashes(id) => Ok(encode_tile(&log.tile(&id)?)),
             TilePath::Entries(id) => {
                 let first = id.first_entry();
-                let end = first + u64::from(id.width());
-                if end > size {
-                    return Ok(None);
-                }
-                let entries = log
-                    .journal()
-                    .read_range(first, end)
-                    .map_err(|e| e.to_string())?;
+                let entries = log.entries(first, first + u64::from(id.width()))?;
                 let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
-                encode_bundle(&refs).map(Some).map_err(|e| e.to_string())
+                encode_bundle(&refs).map_err(|e| e.to_string())
             }
         }
     })
     .await;
     match res {
-        Ok(Ok(Some(bytes))) => (
+        Ok(Ok(bytes)) => (
             [
                 (header::CONTENT_TYPE, "application/octet-stream"),
                 (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
@@ -1077,9 +1149,6 @@ async fn tile_file(State(app): State<App>, Path((slug, path)): Path<(String, Str
             bytes,
         )
             .into_response(),
-        Ok(Ok(None)) => {
-            (StatusCode::NOT_FOUND, "beyond the published checkpoint\n").into_response()
-        }
         Ok(Err(e)) => {
             tracing::error!(error = %e, "tile read failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "tile read failed\n").into_response()

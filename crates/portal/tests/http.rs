@@ -245,6 +245,60 @@ fn tiles_and_checkpoint_as_static_files() {
     }
 }
 
+/// A partial tile or bundle is published only at the right edge of the
+/// tree of the published checkpoint, with exactly the edge's width
+/// (FORMAT.md § 9.1, § 9.4): a partial of a tile that is full, or of
+/// another width, is 404.
+#[test]
+fn partial_tiles_only_at_the_right_edge() {
+    let f = common::start();
+    let size = f.grow(300);
+    let cp = get(f.pages, &format!("/logs/{SLUG}/checkpoint"));
+    assert_eq!(
+        SignedCheckpoint::parse(&cp.text())
+            .unwrap()
+            .checkpoint()
+            .size,
+        size
+    );
+    assert!(size > 256 + 2 && size < 512, "{size}");
+    let edge = size - 256;
+    for (path, status) in [
+        // Level 0: tile 0 is full, tile 1 is the right edge.
+        ("tile/0/000".to_owned(), 200),
+        ("tile/0/000.p/5".to_owned(), 404),
+        ("tile/0/000.p/255".to_owned(), 404),
+        (format!("tile/0/001.p/{edge}"), 200),
+        (format!("tile/0/001.p/{}", edge - 1), 404),
+        (format!("tile/0/001.p/{}", edge + 1), 404),
+        ("tile/0/001".to_owned(), 404),
+        // Level 1: one hash, the edge tile of width 1.
+        ("tile/1/000.p/1".to_owned(), 200),
+        ("tile/1/000.p/2".to_owned(), 404),
+        // Entry bundles alike.
+        ("tile/entries/000".to_owned(), 200),
+        ("tile/entries/000.p/100".to_owned(), 404),
+        (format!("tile/entries/001.p/{edge}"), 200),
+        (format!("tile/entries/001.p/{}", edge - 1), 404),
+    ] {
+        let r = get(f.pages, &format!("/logs/{SLUG}/{path}"));
+        assert_eq!(r.status, status, "{path}: {}", r.text());
+        if status == 404 && path.contains(".p/") && !path.starts_with("tile/1") {
+            assert!(r.text().contains("right edge"), "{path}: {}", r.text());
+        }
+    }
+    let full = get(f.pages, &format!("/logs/{SLUG}/tile/0/000"));
+    let edge_tile = get(f.pages, &format!("/logs/{SLUG}/tile/0/001.p/{edge}"));
+    let level1 = get(f.pages, &format!("/logs/{SLUG}/tile/1/000.p/1"));
+    let mut leaves = decode_tile(&full.body, 256).unwrap();
+    leaves.extend(decode_tile(&edge_tile.body, u16::try_from(edge).unwrap()).unwrap());
+    assert_eq!(
+        decode_tile(&level1.body, 1).unwrap()[0],
+        merkle::root(&leaves[..256]),
+        "the level-1 hash covers the full tile"
+    );
+}
+
 #[test]
 fn content_is_a_download_on_its_own_origin() {
     let f = common::start();

@@ -21,3 +21,6 @@ pub use v1::county_client::CountyClient;
 pub use v1::county_server::{County, CountyServer};
 pub use v1::disclosure_node_client::DisclosureNodeClient;
 pub use v1::disclosure_node_server::{DisclosureNode, DisclosureNodeServer};
+
+pub mod status;
+pub use status::ClientFaults;

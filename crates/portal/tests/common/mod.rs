@@ -72,6 +72,41 @@ pub struct Fixture {
     jobs: std::sync::mpsc::Sender<Option<WriteJob>>,
 }
 
+impl Fixture {
+    /// Appends `n` more request events, signs a checkpoint of the new size
+    /// and has the test witness cosign it, as the county would; returns the
+    /// new size.
+    pub fn grow(&self, n: usize) -> u64 {
+        let kinds = (0..n)
+            .map(|i| {
+                Kind::RequestReceived(pb::RequestReceived {
+                    request_id: format!("grow-{}-{i}", self.county.log.size()),
+                    date_received: self.today.to_string(),
+                    subject: "申请公开".into(),
+                })
+            })
+            .collect();
+        submit(&self.jobs, kinds);
+        self.county.log.sign_checkpoint(&department_key()).unwrap();
+        let (size, note) = self.county.log.checkpoint().unwrap();
+        let mut signed = SignedCheckpoint::parse(&note).unwrap();
+        signed.cosign(&witness(), 1_780_000_100).unwrap();
+        self.county.log.set_cosigned(size, signed.to_string());
+        size
+    }
+}
+
+fn department_key() -> SigningKey {
+    SigningKey::from_seed([1; 32])
+}
+
+fn witness() -> Cosigner {
+    Cosigner::new(
+        KeyName::new(WITNESS).unwrap(),
+        SigningKey::from_seed([9; 32]),
+    )
+}
+
 impl Drop for Fixture {
     fn drop(&mut self) {
         let _ = self.jobs.send(None);
@@ -137,7 +172,7 @@ fn published(item: &str, matter: &str, title: &str, content: pb::ContentRef, for
 pub fn start() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let origin = Origin::new(ORIGIN).unwrap();
-    let key = SigningKey::from_seed([1; 32]);
+    let key = department_key();
     let key_path = dir.path().join("finance.key");
     let data = dir.path().join("data");
     let opts = OpenOptions {
@@ -224,10 +259,7 @@ pub fn start() -> Fixture {
     // Removing redacted content is the sequencer's job; wait for it.
     log.sign_checkpoint(&key).unwrap();
     let (size, note) = log.checkpoint().unwrap();
-    let witness = Cosigner::new(
-        KeyName::new(WITNESS).unwrap(),
-        SigningKey::from_seed([9; 32]),
-    );
+    let witness = witness();
     let mut signed = SignedCheckpoint::parse(&note).unwrap();
     signed.cosign(&witness, 1_780_000_000).unwrap();
     let vkey = VerifierKey::new(
