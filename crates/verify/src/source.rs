@@ -214,7 +214,12 @@ impl SafeDir {
         while let Some((dir, prefix)) = stack.pop() {
             let rd = match std::fs::read_dir(&dir) {
                 Ok(rd) => rd,
-                Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => continue,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotADirectory
+                        || (prefix.is_empty() && e.kind() == std::io::ErrorKind::NotFound) =>
+                {
+                    continue;
+                }
                 Err(e) => return Err(SourceError::Unavailable(format!("{rel}/{prefix}: {e}"))),
             };
             for e in rd {
@@ -428,5 +433,8 @@ mod tests {
         assert_eq!(s.files("a", 100).unwrap(), ["b/f", "b/loop", "l", "zero"]);
         assert!(matches!(s.files("a", 2), Err(SourceError::Malformed(_))));
         assert_eq!(s.files("nothing", 100).unwrap(), Vec::<String>::new());
+        // A root that does not exist lists nothing (an export being made).
+        let none = SafeDir::new(&root.join("not-yet"));
+        assert_eq!(none.files("", 100).unwrap(), Vec::<String>::new());
     }
 }
