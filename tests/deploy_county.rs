@@ -87,7 +87,7 @@ struct County {
 
 impl County {
     fn ca(&self) -> String {
-        self.etc.join("tls/ca.crt").to_str().unwrap().to_owned()
+        self.etc.join("public/ca.crt").to_str().unwrap().to_owned()
     }
 
     /// A client command over TLS.
@@ -115,7 +115,7 @@ impl County {
         let p = Proc::start(&[
             "aggregator",
             "--config",
-            self.etc.join("county.toml").to_str().unwrap(),
+            self.etc.join("county/county.toml").to_str().unwrap(),
         ]);
         // It prints its gRPC address, then the portal's.
         p.wait_for("serving on ");
@@ -158,7 +158,9 @@ fn set_up() -> County {
     let dir = tempfile::tempdir().unwrap();
     let etc = dir.path().join("etc");
     let var = dir.path().join("var");
+    let adjusted = dir.path().join("config");
     std::fs::create_dir_all(&etc).unwrap();
+    std::fs::create_dir_all(&adjusted).unwrap();
     let county_port = free_port();
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/config");
     let token_hash: String = Sha256::digest(TOKEN.as_bytes())
@@ -193,11 +195,12 @@ fn set_up() -> County {
                 "\n[[writers]]\nname = \"clerk\"\ntoken_sha256 = \"{token_hash}\"\n"
             ));
         }
-        std::fs::write(etc.join(name), t).unwrap();
+        std::fs::write(adjusted.join(name), t).unwrap();
     }
     let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/setup.sh"))
         .env("GONGKAI", env!("CARGO_BIN_EXE_gongkai"))
         .env("ETC", &etc)
+        .env("CONFIG", &adjusted)
         .output()
         .unwrap();
     assert!(
@@ -207,11 +210,76 @@ fn set_up() -> County {
         text(&out.stderr)
     );
     assert!(text(&out.stdout).contains("county ready"));
+    check_isolation(&etc);
     County {
         dir,
         etc,
         county_port,
     }
+}
+
+/// What the systemd units and compose mounts give each service must hold
+/// its own secrets only: each department's directory (and the county's) is
+/// private to its owner and holds no other service's key; `public/` holds
+/// no private key at all.
+fn check_isolation(etc: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let names = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    for d in DEPTS {
+        let dir = etc.join(d);
+        assert_eq!(
+            std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700,
+            "{d}"
+        );
+        assert_eq!(
+            names(&dir),
+            [
+                "node.toml",
+                "push.crt",
+                "push.key",
+                "signing.key",
+                "signing.key.vkey",
+                "tls.crt",
+                "tls.key"
+            ],
+            "{d}"
+        );
+    }
+    assert_eq!(
+        names(&etc.join("county")),
+        [
+            "county.toml",
+            "log.key",
+            "log.key.vkey",
+            "tls.crt",
+            "tls.key",
+            "witness.key",
+            "witness.key.vkey"
+        ]
+    );
+    for f in names(&etc.join("public")) {
+        let t = std::fs::read_to_string(etc.join("public").join(&f)).unwrap();
+        assert!(!t.contains("PRIVATE"), "public/{f} holds a private key");
+    }
+    assert_eq!(
+        names(&etc.join("public")),
+        [
+            "ca.crt",
+            "civil-affairs.vkey",
+            "county-log.vkey",
+            "county-witness.vkey",
+            "education.vkey",
+            "finance.vkey"
+        ]
+    );
 }
 
 fn publish(c: &County, node: &str, origin: &str, item: &str) {
@@ -246,7 +314,7 @@ fn a_county_with_tls_replicates_cosigns_verifies_exports_and_audits() {
         let p = Proc::start(&[
             "node",
             "--config",
-            c.etc.join(format!("{d}.toml")).to_str().unwrap(),
+            c.etc.join(format!("{d}/node.toml")).to_str().unwrap(),
         ]);
         let url = p.wait_for("serving on ").replace("127.0.0.1", "localhost");
         nodes.push((p, url));
@@ -310,7 +378,7 @@ fn a_county_with_tls_replicates_cosigns_verifies_exports_and_audits() {
     // A reader trusts the department keys, the county witness and the
     // county log key (so `audit` checks the export's county/).
     let vkey = |k: &str| {
-        std::fs::read_to_string(c.etc.join(format!("keys/{k}.key.vkey")))
+        std::fs::read_to_string(c.etc.join(format!("public/{k}.vkey")))
             .unwrap()
             .trim()
             .to_owned()
