@@ -65,6 +65,10 @@ pub struct CountyConfig {
     /// county state and the mirrors' journals always have room.
     #[serde(default = "default_free_space_reserve")]
     pub free_space_reserve: u64,
+    /// gRPC connections open at once at most; more wait in the kernel's
+    /// backlog until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// The departments whose logs the county mirrors. Any other origin is
     /// refused.
     #[serde(default)]
@@ -177,6 +181,9 @@ fn default_listen() -> SocketAddr {
 fn default_content_quota() -> u64 {
     64 << 30
 }
+fn default_max_connections() -> usize {
+    gongkai_proto::guard::MAX_CONNECTIONS
+}
 fn default_free_space_reserve() -> u64 {
     256 << 20
 }
@@ -196,7 +203,9 @@ fn default_max_staged_bytes() -> u64 {
     64 << 20
 }
 fn default_max_message() -> usize {
-    32 << 20
+    // One push at its largest: 256 entries of at most 65,535 bytes (each
+    // with its protobuf framing) and a signed note of at most 1 MiB.
+    256 * (gongkai_core::entry::MAX_ENTRY_LEN + 8) + gongkai_core::note::MAX_NOTE_SIZE + (64 << 10)
 }
 fn default_max_content() -> u64 {
     64 << 20

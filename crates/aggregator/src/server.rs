@@ -12,10 +12,18 @@ use gongkai_core::county::{self, CountyLeaf};
 use gongkai_core::keys::SigningKey;
 use gongkai_core::note::Cosigner;
 use gongkai_core::types::{KeyName, Origin};
-use gongkai_proto::{ClientFaults, CountyServer, DisclosureNodeServer};
+use gongkai_proto::{AuthFirst, ClientFaults, CountyServer, DisclosureNodeServer};
+
+/// The department-only calls, whose credential is checked before their
+/// body is read.
+const PUSH_PATHS: &[&str] = &[
+    "/gongkai.v1.County/Push",
+    "/gongkai.v1.County/PushContent",
+    "/gongkai.v1.County/GetMirrorState",
+];
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::config::CountyConfig;
 use crate::county_log::CountyLog;
@@ -163,7 +171,8 @@ pub async fn run_with_portal(
         })
     };
 
-    let mut builder = Server::builder();
+    // Timeouts, keepalive and stream caps (gongkai_proto::hardened).
+    let mut builder = gongkai_proto::hardened(256);
     if !config.plaintext {
         let tls = config.tls.as_ref().ok_or_else(|| {
             AggregatorError::Fatal("TLS is required: add [tls] or set plaintext = true".into())
@@ -172,8 +181,9 @@ pub async fn run_with_portal(
             std::fs::read(p)
                 .map_err(|e| AggregatorError::Fatal(format!("read {}: {e}", p.display())))
         };
-        let mut tls_config =
-            ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
+        let mut tls_config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?))
+            .timeout(gongkai_proto::guard::TLS_HANDSHAKE);
         if let Some(ca) = &tls.client_ca {
             tls_config = tls_config
                 .client_ca_root(Certificate::from_pem(read(ca)?))
@@ -186,11 +196,19 @@ pub async fn run_with_portal(
     let max = config.max_message_bytes;
     // Unreadable requests get the client-fault codes (INVALID_ARGUMENT,
     // RESOURCE_EXHAUSTED), not tonic's INTERNAL and OUT_OF_RANGE.
-    let county_svc = ClientFaults::new(
+    // A push's 16 MiB body is read only from a caller holding some
+    // department's push credential (which department is checked after).
+    let pushers = {
+        let c = Arc::clone(&county);
+        Arc::new(move |req: &tonic::Request<()>| c.push_credential(req))
+    };
+    let county_svc = ClientFaults::new(AuthFirst::new(
         CountyServer::new(CountyService::new(Arc::clone(&county)))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max.max(8 << 20)),
-    );
+        PUSH_PATHS,
+        pushers,
+    ));
     let mirror_svc = ClientFaults::new(
         DisclosureNodeServer::new(MirrorService::new(Arc::clone(&county)))
             .max_decoding_message_size(max)
@@ -201,17 +219,8 @@ pub async fn run_with_portal(
         shutdown.await;
         let _ = stop_tx.send(true);
     };
-    let incoming = tokio_stream::StreamExt::map(
-        tokio_stream::wrappers::TcpListenerStream::new(listener),
-        |s| {
-            if let Ok(s) = &s
-                && let Err(e) = s.set_nodelay(true)
-            {
-                tracing::warn!(error = %e, "could not set TCP_NODELAY");
-            }
-            s
-        },
-    );
+    // At most MAX_CONNECTIONS open at once (TCP_NODELAY on each).
+    let incoming = gongkai_proto::limited(listener, config.max_connections);
     let mut server = Box::pin(
         builder
             .add_service(county_svc)

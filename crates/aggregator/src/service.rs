@@ -162,6 +162,38 @@ impl County {
         Ok(mirror)
     }
 
+    /// Whether the caller holds some department's push credential (a
+    /// client certificate naming an origin to push, or a push token of a
+    /// configured department); which department is checked once the
+    /// request is read ([`County::authorize_department`]).
+    ///
+    /// # Errors
+    /// UNAUTHENTICATED without one, PERMISSION_DENIED for a wrong one.
+    pub fn push_credential<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        if let Some(certs) = req.peer_certs()
+            && let Some(leaf) = certs.first()
+        {
+            if cert_push_origins(leaf.as_ref()).is_empty() {
+                return Err(Status::permission_denied(
+                    "this client certificate names no origin it may push",
+                ));
+            }
+            return Ok(());
+        }
+        let Some(digest) = bearer(req) else {
+            return Err(Status::unauthenticated(
+                "pushes need a client certificate or `authorization: Bearer <push token>`",
+            ));
+        };
+        if self.push_tokens.values().any(|h| constant_eq(h, &digest)) {
+            Ok(())
+        } else {
+            Err(Status::permission_denied(
+                "this is not a push token of this county",
+            ))
+        }
+    }
+
     /// Authenticates the department `origin` itself: its push certificate
     /// or push token. What the county holds of a department, and the
     /// department's lock it takes to say so, are for the department.

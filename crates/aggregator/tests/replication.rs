@@ -1616,6 +1616,21 @@ async fn unreadable_requests_get_client_fault_codes() {
     assert_eq!(code, Code::InvalidArgument, "{path}: {message}");
     let (code, message) = raw_call(&county.url, path, &oversized, true).await;
     assert_eq!(code, Code::ResourceExhausted, "{path}: {message}");
+    // Without a push credential the department calls are refused from
+    // their headers: decoding first answered from the body.
+    for (path, stream) in [
+        ("/gongkai.v1.County/Push", false),
+        ("/gongkai.v1.County/GetMirrorState", false),
+        ("/gongkai.v1.County/PushContent", true),
+    ] {
+        for body in [malformed, &oversized[..]] {
+            let (code, message) = raw_call_as(&county.url, path, body, stream, None).await;
+            assert_eq!(code, Code::Unauthenticated, "{path}: {message}");
+            let (code, message) =
+                raw_call_as(&county.url, path, body, stream, Some("not-a-push-token")).await;
+            assert_eq!(code, Code::PermissionDenied, "{path}: {message}");
+        }
+    }
     // The county's own statuses are unchanged.
     let e = county_client(&county.url)
         .await
@@ -1630,6 +1645,21 @@ async fn unreadable_requests_get_client_fault_codes() {
 /// a client-streaming call, with department 0's push token; returns the
 /// status the server answers with.
 async fn raw_call(url: &str, path: &str, body: &[u8], stream: bool) -> (Code, String) {
+    raw_call_as(url, path, body, stream, Some(&push_token(0))).await
+}
+
+/// As [`raw_call`], with `token` (or none).
+async fn raw_call_as(
+    url: &str,
+    path: &str,
+    body: &[u8],
+    stream: bool,
+    token: Option<&str>,
+) -> (Code, String) {
+    let with = |r| match token {
+        Some(t) => authed(r, t),
+        None => Request::new(r),
+    };
     let channel = Channel::from_shared(url.to_owned())
         .unwrap()
         .connect()
@@ -1639,12 +1669,15 @@ async fn raw_call(url: &str, path: &str, body: &[u8], stream: bool) -> (Code, St
     grpc.ready().await.unwrap();
     let path = path.parse().unwrap();
     let answer = if stream {
-        let req = authed(tokio_stream::iter(vec![body.to_vec()]), &push_token(0));
+        let req = match token {
+            Some(t) => authed(tokio_stream::iter(vec![body.to_vec()]), t),
+            None => Request::new(tokio_stream::iter(vec![body.to_vec()])),
+        };
         grpc.client_streaming::<_, Vec<u8>, Vec<u8>, _>(req, path, RawCodec)
             .await
             .map(|_| ())
     } else {
-        let req = authed(body.to_vec(), &push_token(0));
+        let req = with(body.to_vec());
         grpc.unary::<Vec<u8>, Vec<u8>, _>(req, path, RawCodec)
             .await
             .map(|_| ())

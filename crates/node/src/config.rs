@@ -181,6 +181,13 @@ pub struct Limits {
     /// Largest page of entries or items returned.
     #[serde(default = "default_page")]
     pub max_page: u32,
+    /// Most connections open at once; more wait in the kernel's backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_max_connections() -> usize {
+    gongkai_proto::guard::MAX_CONNECTIONS
 }
 
 impl Default for Limits {
@@ -191,6 +198,7 @@ impl Default for Limits {
             max_batch_events: default_max_batch(),
             max_concurrent_streams: default_max_streams(),
             max_page: default_page(),
+            max_connections: default_max_connections(),
         }
     }
 }

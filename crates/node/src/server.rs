@@ -7,10 +7,18 @@ use std::time::Duration;
 
 use gongkai_core::keys::SigningKey;
 use gongkai_core::types::Origin;
-use gongkai_proto::{ClientFaults, DisclosureNodeServer};
+use gongkai_proto::{AuthFirst, ClientFaults, DisclosureNodeServer};
+
+/// The calls that write, whose credential is checked before their body is
+/// read.
+const WRITE_PATHS: &[&str] = &[
+    "/gongkai.v1.DisclosureNode/Append",
+    "/gongkai.v1.DisclosureNode/AppendBatch",
+    "/gongkai.v1.DisclosureNode/UploadContent",
+];
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::NodeError;
 use crate::config::NodeConfig;
@@ -185,8 +193,8 @@ pub async fn run_when_ready(
         stop_rx,
         replication,
     );
-    let mut builder =
-        Server::builder().max_concurrent_streams(Some(config.limits.max_concurrent_streams));
+    // Timeouts, keepalive and stream caps (gongkai_proto::hardened).
+    let mut builder = gongkai_proto::hardened(config.limits.max_concurrent_streams);
     if !config.plaintext {
         let tls = config.tls.as_ref().ok_or_else(|| {
             NodeError::Fatal("TLS is required: add [tls] or set plaintext = true".into())
@@ -194,8 +202,9 @@ pub async fn run_when_ready(
         let read = |p: &std::path::Path| {
             std::fs::read(p).map_err(|e| NodeError::Fatal(format!("read {}: {e}", p.display())))
         };
-        let mut tls_config =
-            ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
+        let mut tls_config = ServerTlsConfig::new()
+            .identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?))
+            .timeout(gongkai_proto::guard::TLS_HANDSHAKE);
         if let Some(ca) = &tls.client_ca {
             tls_config = tls_config
                 .client_ca_root(Certificate::from_pem(read(ca)?))
@@ -207,11 +216,16 @@ pub async fn run_when_ready(
     }
     // Unreadable requests get the client-fault codes (INVALID_ARGUMENT,
     // RESOURCE_EXHAUSTED), not tonic's INTERNAL and OUT_OF_RANGE.
-    let svc = ClientFaults::new(
+    // Writes: the credential before the body (an anonymous 4 MiB Append is
+    // refused from its headers).
+    let check = service.credential_check();
+    let svc = ClientFaults::new(AuthFirst::new(
         DisclosureNodeServer::new(service)
             .max_decoding_message_size(config.limits.max_message_bytes)
             .max_encoding_message_size(config.limits.max_message_bytes.max(8 << 20)),
-    );
+        WRITE_PATHS,
+        check,
+    ));
 
     let mut failed = log.failed();
     let failure = Arc::new(std::sync::Mutex::new(None::<String>));
@@ -230,19 +244,8 @@ pub async fn run_when_ready(
         }
         let _ = stop_tx.send(true);
     };
-    // Small request/response pairs: without TCP_NODELAY, Nagle's algorithm
-    // and delayed ACKs add ~40 ms to every acknowledgement.
-    let incoming = tokio_stream::StreamExt::map(
-        tokio_stream::wrappers::TcpListenerStream::new(listener),
-        |s| {
-            if let Ok(s) = &s
-                && let Err(e) = s.set_nodelay(true)
-            {
-                tracing::warn!(error = %e, "could not set TCP_NODELAY");
-            }
-            s
-        },
-    );
+    // At most MAX_CONNECTIONS open at once (TCP_NODELAY on each).
+    let incoming = gongkai_proto::limited(listener, config.limits.max_connections);
     let mut server = Box::pin(
         builder
             .add_service(svc)

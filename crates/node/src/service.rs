@@ -175,6 +175,13 @@ impl NodeService {
         }
     }
 
+    /// The writer-credential check alone, for the gate that runs it before
+    /// a write's body is read ([`gongkai_proto::AuthFirst`]).
+    pub fn credential_check(&self) -> gongkai_proto::guard::Check {
+        let source = Arc::clone(&self.source);
+        Arc::new(move |req| source.authorize(req))
+    }
+
     /// A writer's credential, and a node that takes writes: not read-only
     /// after learning that the county holds more of its log (a restore
     /// from an old backup, which appending would fork). Just after a start

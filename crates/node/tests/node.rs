@@ -766,6 +766,11 @@ async fn writes_need_an_idempotency_key_of_1_to_128_bytes() {
 /// Sends `body` as one gRPC frame of a unary request, without a protobuf
 /// encoder, and returns the status the server answers with.
 async fn raw_unary(url: &str, path: &str, body: &[u8]) -> (Code, String) {
+    raw_unary_as(url, path, body, Some(TOKEN)).await
+}
+
+/// As [`raw_unary`], with `token` (or none).
+async fn raw_unary_as(url: &str, path: &str, body: &[u8], token: Option<&str>) -> (Code, String) {
     let channel = Channel::from_shared(url.to_owned())
         .unwrap()
         .connect()
@@ -775,8 +780,10 @@ async fn raw_unary(url: &str, path: &str, body: &[u8]) -> (Code, String) {
     grpc.ready().await.unwrap();
     let codec = RawCodec;
     let mut req = Request::new(body.to_vec());
-    req.metadata_mut()
-        .insert("authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    if let Some(t) = token {
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {t}").parse().unwrap());
+    }
     match grpc
         .unary::<Vec<u8>, Vec<u8>, _>(req, path.parse().unwrap(), codec)
         .await
@@ -1263,5 +1270,69 @@ async fn uploads_no_entry_refers_to_are_collected_after_the_grace_period() {
         .await
         .unwrap_err();
     assert!(e.message().contains("upload it first"), "{}", e.message());
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_without_a_credential_is_refused_before_its_body_is_read() {
+    let mut node = TestNode::create().await;
+    let url = node.url.clone();
+    let malformed: &[u8] = &[0xff, 0xff, 0xff];
+    let oversized = vec![0x0a; 70_000];
+    for path in [
+        "/gongkai.v1.DisclosureNode/Append",
+        "/gongkai.v1.DisclosureNode/AppendBatch",
+    ] {
+        // Anonymous: refused from the headers. Decoding first answered
+        // INVALID_ARGUMENT and RESOURCE_EXHAUSTED: the body was read.
+        for body in [malformed, &oversized[..]] {
+            let (code, m) = raw_unary_as(&url, path, body, None).await;
+            assert_eq!(code, Code::Unauthenticated, "{path}: {m}");
+            let (code, m) = raw_unary_as(&url, path, body, Some("not-the-token")).await;
+            assert_eq!(code, Code::PermissionDenied, "{path}: {m}");
+        }
+        // With the credential the body is read (and judged).
+        let (code, _) = raw_unary(&url, path, malformed).await;
+        assert_eq!(code, Code::InvalidArgument, "{path}");
+    }
+    // Reads stay anonymous: read and answered (here: no origin given).
+    let (code, m) = raw_unary_as(&url, "/gongkai.v1.DisclosureNode/GetStatus", &[], None).await;
+    assert_eq!(code, Code::InvalidArgument, "{m}");
+    assert!(m.contains("origin"), "{m}");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_wait_until_one_closes() {
+    let mut node = TestNode::create().await;
+    node.stop().await;
+    let mut cfg = config(node.dir.path());
+    cfg.limits.max_connections = 3;
+    node.start_with(cfg).await.unwrap();
+    let addr = node.url.trim_start_matches("http://").to_owned();
+    // Three idle connections that never speak (a slow-loris client).
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let status = || async {
+        let mut c = DisclosureNodeClient::connect(node.url.clone()).await?;
+        c.get_status(v1::GetStatusRequest {
+            origin: ORIGIN.into(),
+        })
+        .await
+        .map_err(Into::into)
+        .map(|_| ())
+    };
+    // A fourth is not served while they are open...
+    let r: Result<Result<(), Box<dyn std::error::Error + Send + Sync>>, _> =
+        tokio::time::timeout(Duration::from_secs(2), status()).await;
+    assert!(r.is_err(), "served past the cap: {r:?}");
+    // ...and is as soon as one of them goes.
+    idle.pop();
+    let r = tokio::time::timeout(Duration::from_secs(10), status()).await;
+    assert!(matches!(r, Ok(Ok(()))), "{r:?}");
+    drop(idle);
     node.stop().await;
 }

@@ -22,5 +22,7 @@ pub use v1::county_server::{County, CountyServer};
 pub use v1::disclosure_node_client::DisclosureNodeClient;
 pub use v1::disclosure_node_server::{DisclosureNode, DisclosureNodeServer};
 
+pub mod guard;
 pub mod status;
+pub use guard::{AuthFirst, hardened, limited};
 pub use status::ClientFaults;
