@@ -136,6 +136,17 @@ pub struct PortalSettings {
     /// Burst allowance per client address.
     #[serde(default = "default_burst")]
     pub burst: u32,
+    /// Downloads served at once (more get 503 with Retry-After).
+    #[serde(default = "default_max_downloads")]
+    pub max_downloads: usize,
+    /// Reverse proxies in front of the portal whose `X-Forwarded-For` is
+    /// believed, by address. Empty (the default): the header is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+fn default_max_downloads() -> usize {
+    64
 }
 
 fn default_rate() -> u32 {

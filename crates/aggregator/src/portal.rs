@@ -147,6 +147,10 @@ pub(crate) fn spawn(
             .unwrap_or_else(|| format!("http://{content_addr}")),
         rate_per_sec: settings.map_or(50, |s| s.rate_per_sec),
         burst: settings.map_or(200, |s| s.burst),
+        max_downloads: settings.map_or(64, |s| s.max_downloads),
+        trusted_proxies: settings
+            .map(|s| s.trusted_proxies.clone())
+            .unwrap_or_default(),
         ..PortalConfig::default()
     };
     let source: Arc<dyn Source> = Arc::new(PortalSource::new(county));

@@ -22,10 +22,13 @@ pub mod assets;
 mod i18n;
 mod limit;
 pub mod model;
+mod slow;
 mod web;
 
 pub use i18n::Lang;
 pub use model::{
     CountyInfo, CountyLogRead, DepartmentInfo, EvidenceInfo, LogRead, ModelError, Source,
 };
-pub use web::{PAGE_CSP, PortalConfig, content_router, router, serve};
+pub use web::{
+    PAGE_CSP, PortalConfig, ServeLimits, client_ip, content_router, router, serve, serve_with,
+};

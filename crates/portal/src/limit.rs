@@ -12,6 +12,21 @@ pub struct RateLimiter {
     buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
 }
 
+/// The bucket an address counts against: itself for IPv4 (and IPv4-mapped
+/// IPv6), its /64 prefix for IPv6.
+pub fn bucket_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 /// Buckets kept before idle ones are dropped.
 const MAX_TRACKED: usize = 100_000;
 
@@ -26,9 +41,11 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token for `ip`; false if its bucket is empty.
+    /// Takes one token for `ip`; false if its bucket is empty. IPv6
+    /// addresses share a bucket per /64 (one subscriber's prefix: a client
+    /// can pick any address in it).
     pub fn allow(&self, ip: IpAddr) -> bool {
-        self.allow_at(ip, Instant::now())
+        self.allow_at(bucket_of(ip), Instant::now())
     }
 
     fn allow_at(&self, ip: IpAddr, now: Instant) -> bool {
@@ -72,6 +89,20 @@ mod tests {
         assert!(l.allow_at(other, t), "buckets are per address");
         assert!(l.allow_at(ip, t + Duration::from_millis(150)));
         assert!(!l.allow_at(ip, t + Duration::from_millis(150)));
+    }
+
+    #[test]
+    fn an_ipv6_prefix_shares_one_bucket() {
+        let l = RateLimiter::new(1, 2);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        // Rotating addresses inside one /64 does not buy more requests.
+        assert!(l.allow(a) && l.allow(b));
+        assert!(!l.allow(a) && !l.allow(b));
+        assert!(l.allow(other), "another /64 is another client");
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(bucket_of(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
     }
 
     #[test]

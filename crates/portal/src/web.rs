@@ -41,6 +41,14 @@ pub struct PortalConfig {
     pub burst: u32,
     /// Items per page.
     pub page_size: usize,
+    /// Downloads served at once (each streams from its file; memory is a
+    /// buffer per download); more get 503 with Retry-After.
+    pub max_downloads: usize,
+    /// Addresses of reverse proxies in front of the portal whose
+    /// `X-Forwarded-For` is believed (the rate limit then applies to the
+    /// client they name). Empty: the header is ignored, as anyone can send
+    /// it.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for PortalConfig {
@@ -50,6 +58,8 @@ impl Default for PortalConfig {
             rate_per_sec: 50,
             burst: 200,
             page_size: 50,
+            max_downloads: 64,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -59,6 +69,7 @@ struct App {
     source: Arc<dyn Source>,
     config: Arc<PortalConfig>,
     limiter: Arc<RateLimiter>,
+    downloads: Arc<tokio::sync::Semaphore>,
 }
 
 /// Content-Security-Policy of every page: scripts and styles only from this
@@ -103,12 +114,40 @@ pub fn content_router(source: Arc<dyn Source>, config: PortalConfig) -> Router {
 fn app(source: Arc<dyn Source>, config: PortalConfig) -> App {
     App {
         limiter: Arc::new(RateLimiter::new(config.rate_per_sec, config.burst)),
+        downloads: Arc::new(tokio::sync::Semaphore::new(config.max_downloads.max(1))),
         source,
         config: Arc::new(config),
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves.
+/// Limits of the portal's HTTP server.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeLimits {
+    /// Connections open at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, on a new connection
+    /// and between requests on a kept-alive one (slow or idle clients are
+    /// dropped).
+    pub header_timeout: std::time::Duration,
+    /// Time open responses get to finish at shutdown.
+    pub shutdown_grace: std::time::Duration,
+    /// Time a reader may take no data before its connection is closed.
+    pub slow_reader: std::time::Duration,
+}
+
+impl Default for ServeLimits {
+    fn default() -> ServeLimits {
+        ServeLimits {
+            max_connections: 4096,
+            header_timeout: std::time::Duration::from_secs(15),
+            shutdown_grace: std::time::Duration::from_secs(10),
+            slow_reader: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, with the
+/// default [`ServeLimits`].
 ///
 /// # Errors
 /// The server's I/O error.
@@ -117,12 +156,110 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with(listener, router, ServeLimits::default(), shutdown).await
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves: HTTP/1.1 with a
+/// header-read timeout, at most `max_connections` connections, and a
+/// graceful shutdown bounded by `shutdown_grace`. The portal runs inside
+/// the county aggregator, so what a crowd of anonymous readers may hold
+/// is bounded here: connections, time, and (see the content server)
+/// downloads.
+///
+/// # Errors
+/// The server's I/O error.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = Arc::clone(&slots).acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of descriptors and the like: wait, do not spin.
+                    tracing::warn!(error = %e, "portal accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = router.clone();
+        let svc =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer));
+                let app = app.clone();
+                async move {
+                    // A Router is always ready: no poll_ready needed.
+                    let mut app = app;
+                    tower_service::Service::call(&mut app, req.map(axum::body::Body::new)).await
+                }
+            });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_timeout)
+            .serve_connection(
+                TokioIo::new(crate::slow::WriteDeadline::new(stream, limits.slow_reader)),
+                svc,
+            );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!("portal connections still open after the shutdown grace period; closing them");
+        }
+    }
+    Ok(())
+}
+
+/// The client a request comes from: the peer, or — when the peer is a
+/// trusted reverse proxy — the nearest address in `X-Forwarded-For` that is
+/// not itself a trusted proxy (the proxies append, so the addresses
+/// before that one are the client's own claims and are not believed).
+pub fn client_ip(
+    peer: std::net::IpAddr,
+    headers: &header::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let mut hops: Vec<std::net::IpAddr> = Vec::new();
+    for v in headers.get_all("x-forwarded-for") {
+        let Ok(v) = v.to_str() else { return peer };
+        for part in v.split(',') {
+            match part.trim().parse() {
+                Ok(ip) => hops.push(ip),
+                // A malformed list: believe nothing in it.
+                Err(_) => return peer,
+            }
+        }
+    }
+    hops.into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer)
 }
 
 /// Rate limit and security headers on every response.
@@ -130,7 +267,7 @@ async fn guard(State(app): State<App>, req: Request, next: Next) -> Response {
     let ip = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| client_ip(c.0.ip(), req.headers(), &app.config.trusted_proxies));
     if let Some(ip) = ip
         && !app.limiter.allow(ip)
     {
@@ -1185,6 +1322,19 @@ async fn content_file(
     let Ok(digest) = Hash::from_hex(&digest) else {
         return (StatusCode::BAD_REQUEST, "digest: 64 hex digits\n").into_response();
     };
+    // A slot first: every download holds one until its last byte is sent
+    // or its reader goes, so a crowd of slow readers cannot hold more than
+    // `max_downloads` open files (memory is one buffer each).
+    let Ok(slot) = Arc::clone(&app.downloads).try_acquire_owned() else {
+        let mut r = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many downloads at once; try again in a few seconds\n",
+        )
+            .into_response();
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return r;
+    };
     let res = tokio::task::spawn_blocking(move || -> Result<Response, ModelError> {
         let Some(rec) = log.projection().item_of_content(&digest)? else {
             return Ok((
@@ -1203,7 +1353,7 @@ async fn content_file(
             )
                 .into_response());
         }
-        let Some(doc) = log.content().get_bytes(&digest)? else {
+        let Some(blob) = log.content().get(&digest)? else {
             return Ok((
                 StatusCode::GONE,
                 "this content was redacted; the commitment stays\n",
@@ -1216,11 +1366,24 @@ async fn content_file(
         } else {
             "application/octet-stream".to_owned()
         };
-        let mut r = doc.bytes.into_response();
+        // Streamed from the file (verified when it was stored; the reader
+        // verifies it against the commitment), never read whole into
+        // memory.
+        let (salt, len) = (blob.salt, blob.len);
+        let file = tokio::io::AsyncReadExt::take(tokio::fs::File::from_std(blob.file), len);
+        let stream = tokio_stream::StreamExt::map(
+            tokio_util::io::ReaderStream::with_capacity(file, 64 << 10),
+            move |chunk| {
+                let _held = &slot;
+                chunk
+            },
+        );
+        let mut r = axum::body::Body::from_stream(stream).into_response();
         let h = r.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&media) {
             h.insert(header::CONTENT_TYPE, v);
         }
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
         if let Ok(v) =
             HeaderValue::from_str(&format!("attachment; filename=\"{}\"", digest.to_hex()))
         {
@@ -1230,11 +1393,17 @@ async fn content_file(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("default-src 'none'; sandbox"),
         );
+        // Caches must ask again each time (a 304 costs nothing): content
+        // removed by a Redacted event must not linger in them. The digest
+        // is the validator.
         h.insert(
             header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=60"),
+            HeaderValue::from_static("public, no-cache"),
         );
-        if let Ok(v) = HeaderValue::from_str(&B64.encode(doc.salt)) {
+        if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", digest.to_hex())) {
+            h.insert(header::ETAG, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&B64.encode(salt)) {
             h.insert("x-gongkai-salt", v);
         }
         Ok(r)
@@ -1247,5 +1416,38 @@ async fn content_file(
             (StatusCode::INTERNAL_SERVER_ERROR, "content read failed\n").into_response()
         }
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "content task failed\n").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+        let proxy: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let client: std::net::IpAddr = "203.0.113.7".parse().unwrap();
+        let mut h = header::HeaderMap::new();
+        // The client claims to be 1.1.1.1; the proxy appended what it saw.
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.1.1.1, 203.0.113.7"),
+        );
+        // Not configured: the header is anyone's word.
+        assert_eq!(client_ip(proxy, &h, &[]), proxy);
+        // From the trusted proxy: the address it saw.
+        assert_eq!(client_ip(proxy, &h, &[proxy]), client);
+        // From elsewhere: ignored.
+        assert_eq!(client_ip(client, &h, &[proxy]), client);
+        // Malformed: nothing in it is believed.
+        h.insert("x-forwarded-for", HeaderValue::from_static("1.1.1.1, junk"));
+        assert_eq!(client_ip(proxy, &h, &[proxy]), proxy);
+        // Two proxies in a row: the first untrusted hop from the right.
+        let inner: std::net::IpAddr = "10.0.0.3".parse().unwrap();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.7, 10.0.0.3"),
+        );
+        assert_eq!(client_ip(proxy, &h, &[proxy, inner]), client);
     }
 }

@@ -6,6 +6,8 @@ mod common;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::{ORIGIN, get};
+use std::time::Duration;
+
 use gongkai_core::Hash;
 use gongkai_core::calendar::WorkCalendar;
 use gongkai_core::checkpoint::SignedCheckpoint;
@@ -364,4 +366,85 @@ fn content_is_a_download_on_its_own_origin() {
         .status,
         404
     );
+}
+
+/// The portal runs inside the county aggregator: what anonymous readers
+/// can hold of it is bounded — slow or idle connections, downloads at
+/// once, and what caches keep of content that may be redacted.
+#[test]
+fn slow_idle_and_crowding_readers_are_bounded() {
+    use std::io::{Read as _, Write as _};
+    let f = common::start();
+    // Large enough that a reader who stops reading stalls the server.
+    let big = vec![b'%'; 8 << 20];
+    let digest = f.publish_document("big-report", &big);
+    let path = format!("/content/{SLUG}/{digest}");
+    // Downloads are streamed, revalidated by caches, and named by digest.
+    let ok = get(f.content, &path);
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.body.len(), big.len());
+    assert_eq!(ok.header("cache-control"), Some("public, no-cache"));
+    assert_eq!(ok.header("etag"), Some(format!("\"{digest}\"").as_str()));
+    // A server with tight limits over the same data.
+    let limits = gongkai_portal::ServeLimits {
+        max_connections: 3,
+        header_timeout: Duration::from_millis(500),
+        shutdown_grace: Duration::from_secs(1),
+        slow_reader: Duration::from_secs(1),
+    };
+    let source: std::sync::Arc<dyn gongkai_portal::Source> = f.county.clone();
+    let addr = f.runtime.block_on(async {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let config = gongkai_portal::PortalConfig {
+            rate_per_sec: 0,
+            max_downloads: 1,
+            ..gongkai_portal::PortalConfig::default()
+        };
+        tokio::spawn(gongkai_portal::serve_with(
+            l,
+            gongkai_portal::content_router(source, config),
+            limits,
+            std::future::pending(),
+        ));
+        addr
+    });
+    // A slow-loris client: half a request line, then nothing. Dropped.
+    let mut slow = std::net::TcpStream::connect(addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    slow.write_all(b"GET /content/").unwrap();
+    let mut buf = [0u8; 64];
+    let started = std::time::Instant::now();
+    let n = slow.read(&mut buf).unwrap_or(0);
+    assert!(
+        n == 0 || String::from_utf8_lossy(&buf[..n]).contains("408"),
+        "the slow client was answered: {:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // One download at a time here: a reader who takes the headers and then
+    // stops reading holds it; the next is told to come back...
+    let mut stalled = std::net::TcpStream::connect(addr).unwrap();
+    write!(stalled, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut head = [0u8; 512];
+    let n = stalled.read(&mut head).unwrap();
+    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"));
+    let busy = get(addr, &path);
+    assert_eq!(busy.status, 503);
+    assert_eq!(busy.header("retry-after"), Some("5"));
+    // ...until the stalled reader is cut off (it took no data for the
+    // slow-reader limit), which frees the download for the next one.
+    let mut served = None;
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        let r = get(addr, &path);
+        if r.status == 200 {
+            served = Some(r);
+            break;
+        }
+    }
+    let served = served.expect("the stalled download was cut off");
+    assert_eq!(served.body.len(), big.len());
+    drop(stalled);
 }

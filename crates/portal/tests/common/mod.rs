@@ -94,6 +94,24 @@ impl Fixture {
         self.county.log.set_cosigned(size, signed.to_string());
         size
     }
+
+    /// Publishes `bytes` as item `item` of the budget matter; returns the
+    /// content digest (hex).
+    pub fn publish_document(&self, item: &str, bytes: &[u8]) -> String {
+        let salt = [8u8; 32];
+        let c = ContentRef::commit(&salt, bytes, "application/pdf").unwrap();
+        self.county
+            .log
+            .content()
+            .put(c.digest(), &salt, bytes)
+            .unwrap();
+        let msg = gongkai_core::event::content_message(&c);
+        submit(
+            &self.jobs,
+            vec![published(item, "budget", item, msg, self.today)],
+        );
+        c.digest().to_hex()
+    }
 }
 
 fn department_key() -> SigningKey {
