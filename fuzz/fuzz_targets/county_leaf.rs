@@ -4,20 +4,4 @@
 //! leaf) and fold under the version rules.
 #![no_main]
 
-use gongkai_core::calendar::published::PublishedCalendars;
-use gongkai_core::county::CountyRecord;
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let mut calendars = PublishedCalendars::new();
-    if let Ok(record) = CountyRecord::decode(data) {
-        match record {
-            CountyRecord::Checkpoints(_) => {}
-            CountyRecord::Calendar(table) => {
-                assert_eq!(table.encode(), data);
-                let _ = calendars.apply(0, table);
-                let _ = calendars.in_force();
-            }
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| gongkai_fuzz::county_leaf::run(data));
