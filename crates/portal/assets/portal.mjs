@@ -23,7 +23,7 @@ async function run(button, out) {
     const res = await fetch(button.dataset.proof, { cache: 'no-store' });
     if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.json().catch(() => ({}))).error ?? ''}`);
     const answer = await res.json();
-    const result = verifyItemBundle(answer, trust);
+    const result = verifyItemBundle(answer, trust, { origin: button.dataset.origin, itemId: button.dataset.item });
     const list = el('ul');
     for (const s of result.steps) list.append(el('li', s));
     const keys = el('p', `${T.fp}: ` + [...trust.logKeys, ...trust.witnesses].map((k) => fingerprint(parseVkey(k))).join(' · '), 'note');

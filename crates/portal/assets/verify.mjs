@@ -531,9 +531,16 @@ export function verifyProofBundle(bundle, trust) {
 /**
  * What the portal's proof endpoint returns: a § 18 bundle, plus for each
  * entry the entry before it with its inclusion proof, so the chain link
- * (prev_hash) is checked too. Returns { checkpoint, steps, entries }.
+ * (prev_hash) is checked too. With `expected` ({ origin, itemId }: what
+ * the page shows), a bundle about another item or log is refused: a
+ * genuine proof of the wrong item proves nothing about this one.
+ * Returns { checkpoint, steps, entries }.
  */
-export function verifyItemBundle(answer, trust) {
+export function verifyItemBundle(answer, trust, expected = null) {
+  const bundle = answer?.bundle ?? {};
+  if (expected && (bundle.origin !== expected.origin || bundle.item_id !== expected.itemId)) {
+    throw new VerifyError('wrong_item', `the proof is about item ${bundle.item_id} of ${bundle.origin}, not item ${expected.itemId} of ${expected.origin} shown on this page`);
+  }
   const result = verifyProofBundle(answer.bundle, trust);
   const cp = result.checkpoint;
   const links = new Map((answer.links ?? []).map((l) => [l.index, l]));

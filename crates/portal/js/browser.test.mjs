@@ -61,6 +61,26 @@ try {
   await page.screenshot({ path: `${out}/item-tampered.png`, fullPage: true });
   await page.unroute('**/api/v1/logs/*/proof/**');
 
+  // A genuine proof of another item of the same log, as a tampering cache
+  // could serve it: refused, not shown as this item's proof.
+  const slug = itemPath.split('/')[2];
+  const list = await (await fetch(`${base}/api/v1/logs/${slug}/items`)).json();
+  const other = list.items.map((i) => i.item_id).find((id) => !itemPath.endsWith(`/${id}`));
+  assert.ok(other, 'the sample log has a second item');
+  await page.route('**/api/v1/logs/*/proof/**', async (route) => {
+    const url = route.request().url().replace(/proof\/.*$/, `proof/${encodeURIComponent(other)}`);
+    const res = await route.fetch({ url });
+    await route.fulfill({ response: res });
+  });
+  await page.goto(base + itemPath + '?lang=en');
+  await page.click('#verify');
+  await page.waitForSelector('#verify-result[data-state]');
+  const swapped = await page.getAttribute('#verify-result', 'data-state');
+  const swappedWhy = await page.textContent('#verify-result');
+  assert.equal(swapped, 'failed', `another item's proof must fail: ${swappedWhy}`);
+  assert.match(swappedWhy, /not item/);
+  await page.unroute('**/api/v1/logs/*/proof/**');
+
   await page.goto(base + '/inspection');
   await page.screenshot({ path: `${out}/inspection.png`, fullPage: true });
   assert.deepEqual(errors, [], 'no script errors or CSP violations');

@@ -779,7 +779,10 @@ async fn item_page(
             } }
         }
         section.verify {
-            button #verify type="button" data-proof=(proof_url) { (lang.t("verify")) }
+            // The item and log this page shows: the verifier refuses a
+            // proof about anything else (a cache could serve another
+            // item's genuine proof).
+            button #verify type="button" data-proof=(proof_url) data-item=(id) data-origin=(model::unslug(&slug)) { (lang.t("verify")) }
             div #verify-result role="status" {}
             p.note { (lang.t("verify_note")) }
             script #gk-trust type="application/json" { (PreEscaped(json_for_script(&trust))) }
