@@ -73,6 +73,10 @@ pub enum AggregatorError {
     /// The aggregator cannot start.
     #[error("{0}")]
     Fatal(String),
+    /// The county stopped after a storage failure; a restart reloads from
+    /// disk (the process exits with a code the supervisor restarts on).
+    #[error("{0}")]
+    Restart(String),
 }
 
 impl From<AggregatorError> for tonic::Status {
@@ -86,7 +90,9 @@ impl From<AggregatorError> for tonic::Status {
             AggregatorError::Exhausted(_) => tonic::Status::resource_exhausted(e.to_string()),
             AggregatorError::Denied(m) => tonic::Status::permission_denied(m),
             AggregatorError::NotFound(m) => tonic::Status::not_found(m),
-            AggregatorError::Storage(m) | AggregatorError::Fatal(m) => {
+            AggregatorError::Storage(m)
+            | AggregatorError::Fatal(m)
+            | AggregatorError::Restart(m) => {
                 tracing::error!(error = %m, "internal error");
                 tonic::Status::internal("internal storage error (see the aggregator's log)")
             }

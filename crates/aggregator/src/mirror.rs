@@ -839,12 +839,20 @@ impl Mirror {
             let base = self.view.journal().len();
             // 1. Durable: returns after fdatasync. From here on the entries
             // are the mirror's; a crash replays their projection at open.
-            let range = self.view.journal().append(
-                &st.staged
-                    .iter()
-                    .map(|p| p.entry.as_bytes())
-                    .collect::<Vec<_>>(),
-            )?;
+            let range = self
+                .view
+                .journal()
+                .append(
+                    &st.staged
+                        .iter()
+                        .map(|p| p.entry.as_bytes())
+                        .collect::<Vec<_>>(),
+                )
+                .map_err(|e| {
+                    // What reached the disk is unknown: stop and reload.
+                    ctx.state.fail(format!("mirror journal of {origin}: {e}"));
+                    AggregatorError::from(e)
+                })?;
             if range.start != base {
                 return Err(AggregatorError::Fatal(format!(
                     "mirror journal of {origin} assigned {} where {base} was expected",
@@ -959,6 +967,15 @@ impl Mirror {
             ctx.state.add_missing(origin, &d, c.length)?;
         }
         Ok(())
+    }
+
+    /// The projector's failure, if it stopped (the mirror is stuck until
+    /// its journal is replayed at the next start).
+    ///
+    /// # Errors
+    /// The failure.
+    pub fn projector_check(&self) -> Result<(), AggregatorError> {
+        self.projector.check()
     }
 
     /// Whether `digest` of `length` bytes is content this mirror is

@@ -215,8 +215,12 @@ pub async fn run_with_portal(
             .max_encoding_message_size(max.max(8 << 20)),
     );
     let mut stopped = stop_tx.subscribe();
+    let mut failed = county.ctx.state.failed();
     let stop_all = async move {
-        shutdown.await;
+        tokio::select! {
+            () = shutdown => {}
+            _ = failed.wait_for(Option::is_some) => {}
+        }
         let _ = stop_tx.send(true);
     };
     // At most MAX_CONNECTIONS open at once (TCP_NODELAY on each).
@@ -242,6 +246,11 @@ pub async fn run_with_portal(
             tracing::error!(error = %e, "portal server failed");
         }
     }
+    if let Some(reason) = county.ctx.state.failed().borrow().clone() {
+        return Err(AggregatorError::Restart(format!(
+            "stopped after a storage failure: {reason}; a restart reloads from disk"
+        )));
+    }
     county.ctx.state.flush()?;
     tracing::info!("county aggregator stopped");
     Ok(())
@@ -251,6 +260,15 @@ pub async fn run_with_portal(
 /// advanced, freshness re-cosigning, withholding alerts.
 fn periodic(county: &County) -> Result<(), AggregatorError> {
     let state = &county.ctx.state;
+    // A mirror whose projector stopped, or whose journal is poisoned, stays
+    // stuck until its journal is replayed: fail closed and be restarted.
+    for (origin, m) in &county.mirrors {
+        if let Err(e) = m.projector_check() {
+            state.fail(format!("mirror of {origin}: {e}"));
+        } else if m.view.journal().is_poisoned() {
+            state.fail(format!("mirror journal of {origin} failed an I/O"));
+        }
+    }
     let mut advanced = Vec::new();
     let mut sizes = Vec::new();
     for (origin, rec) in state.records()? {

@@ -116,7 +116,7 @@ pub struct State {
     /// dropped the dirty pages, so what sled holds in memory may never
     /// reach the disk. Every later sync and record swap is refused until
     /// a restart reads back what the disk really holds.
-    failed: Mutex<Option<String>>,
+    failed: tokio::sync::watch::Sender<Option<String>>,
     /// Tests: fail the next syncs with EIO.
     #[cfg(test)]
     fail_sync: std::sync::atomic::AtomicBool,
@@ -204,7 +204,7 @@ impl State {
             missing_counts: Mutex::new(missing_counts),
             open_evidence: Mutex::new(open_evidence),
             origin_locks: Mutex::new(HashMap::new()),
-            failed: Mutex::new(None),
+            failed: tokio::sync::watch::Sender::new(None),
             #[cfg(test)]
             fail_sync: std::sync::atomic::AtomicBool::new(false),
         })
@@ -221,9 +221,29 @@ impl State {
         let r = self.sync_inner();
         if let Err(e) = &r {
             tracing::error!(error = %e, "the county state could not be made durable; refusing writes until a restart");
-            *lock(&self.failed) = Some(e.to_string());
+            self.fail(e.to_string());
         }
         r
+    }
+
+    /// Marks the county failed (a storage failure whose effect on disk is
+    /// unknown): every later sync and swap is refused, and the server stops
+    /// so that its supervisor restarts it (exit 75) and it reads back what
+    /// the disk holds. The first reason is kept.
+    pub fn fail(&self, reason: String) {
+        self.failed.send_if_modified(|f| {
+            if f.is_some() {
+                return false;
+            }
+            tracing::error!(%reason, "the county stops after a storage failure; a restart reloads from disk");
+            *f = Some(reason);
+            true
+        });
+    }
+
+    /// Why the county failed, as it changes (see [`State::fail`]).
+    pub fn failed(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.failed.subscribe()
     }
 
     fn origin_lock(&self, origin: &str) -> std::sync::Arc<Mutex<()>> {
@@ -236,7 +256,7 @@ impl State {
 
     /// Refuses work after a failed sync (see `failed`).
     fn check_failed(&self) -> Result<(), AggregatorError> {
-        match &*lock(&self.failed) {
+        match &*self.failed.borrow() {
             Some(e) => Err(AggregatorError::Fatal(format!(
                 "the county state failed to sync ({e}); nothing more is written or cosigned until the county is restarted, which reads back what the disk holds"
             ))),
@@ -349,7 +369,7 @@ impl State {
             Durability::Flushed => {
                 self.check_failed()?;
                 if let Err(e) = self.db.flush() {
-                    *lock(&self.failed) = Some(e.to_string());
+                    self.fail(e.to_string());
                     return Err(e.into());
                 }
             }
@@ -603,6 +623,8 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("restarted"), "{e}");
         assert!(state.sync().is_err());
+        // And it says so, for the server to stop and be restarted.
+        assert!(state.failed().borrow().is_some());
         // A restart reads back what the disk holds and works again.
         drop(state);
         let state = State::open(d.path(), 1 << 20).unwrap();

@@ -30,6 +30,10 @@ pub const EXIT_UNREACHABLE: u8 = 3;
 /// Exit code: what the server sent does not verify (signature, proof,
 /// content hash): do not trust this server's answer.
 pub const EXIT_VERIFY: u8 = 4;
+/// Exit code: a server stopped after a storage failure and must be
+/// restarted (EX_TEMPFAIL; the systemd units restart on it, unlike 1 and
+/// 2, which mean "fix the configuration or the data first").
+pub const EXIT_RESTART: u8 = 75;
 
 /// Options shared by every command that talks to a node.
 #[derive(Debug, Clone, Args)]
@@ -86,6 +90,9 @@ pub enum Failure {
     /// The server's answer does not verify.
     #[error("{0}")]
     Verify(String),
+    /// A server stopped after a storage failure; restart it.
+    #[error("{0}")]
+    Restart(String),
 }
 
 impl Failure {
@@ -95,6 +102,7 @@ impl Failure {
             Failure::Refused(_) => EXIT_REFUSED,
             Failure::Unreachable(_) => EXIT_UNREACHABLE,
             Failure::Verify(_) => EXIT_VERIFY,
+            Failure::Restart(_) => EXIT_RESTART,
         }
     }
 }

@@ -138,7 +138,15 @@ pub fn run_aggregator(args: &AggregatorArgs) -> Result<()> {
             },
             crate::node::shutdown_signal(),
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // Exit 75: the supervisor restarts the county, which reloads
+            // from disk (exits 1 and 2 are not restarted).
+            gongkai_aggregator::AggregatorError::Restart(m) => {
+                anyhow::Error::new(crate::client::Failure::Restart(m))
+            }
+            e => anyhow::Error::new(e),
+        })?;
         Ok(())
     })
 }

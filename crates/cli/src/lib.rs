@@ -855,6 +855,14 @@ mod tests {
 
     #[test]
     fn errors_get_one_line_and_an_exit_code() {
+        // A server stopped by a storage failure exits 75, which the systemd
+        // units restart (they do not restart 1 and 2: a wrong config or old
+        // data would only fail again).
+        let e = anyhow::Error::from(client::Failure::Restart("stopped".into()));
+        assert_eq!(describe(&e).0, 75);
+        let unit = include_str!("../../../deploy/systemd/gongkai-node@.service");
+        assert!(unit.contains("RestartPreventExitStatus=1 2\n"), "{unit}");
+        assert!(unit.contains("Restart=on-failure"));
         let e = anyhow::Error::from(client::Failure::Refused(
             "item budget-2026 is withdrawn (rule item-not-withdrawn)".into(),
         ));

@@ -559,7 +559,15 @@ fn serve(config: &Path) -> Result<()> {
             move |_| eprintln!("{line}"),
             shutdown_signal(),
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // Exit 75: the supervisor restarts the node, which reloads
+            // from disk (exits 1 and 2 are not restarted).
+            gongkai_node::NodeError::Restart(m) => {
+                anyhow::Error::new(crate::client::Failure::Restart(m))
+            }
+            e => anyhow::Error::new(e),
+        })?;
         Ok(())
     })
 }

@@ -63,6 +63,10 @@ pub enum NodeError {
     /// The node cannot start or continue (refuses to start).
     #[error("{0}")]
     Fatal(String),
+    /// The node stopped after a storage failure; a restart reloads from
+    /// disk (the process exits with a code the supervisor restarts on).
+    #[error("{0}")]
+    Restart(String),
 }
 
 impl From<NodeError> for tonic::Status {
@@ -75,7 +79,7 @@ impl From<NodeError> for tonic::Status {
             NodeError::NotFound(m) => tonic::Status::not_found(m),
             NodeError::Exhausted(m) => tonic::Status::resource_exhausted(m),
             NodeError::Unavailable(m) => tonic::Status::unavailable(m),
-            NodeError::Storage(m) | NodeError::Fatal(m) => {
+            NodeError::Storage(m) | NodeError::Fatal(m) | NodeError::Restart(m) => {
                 tracing::error!(error = %m, "internal error");
                 tonic::Status::internal("internal storage error (see the node's log)")
             }

@@ -274,8 +274,8 @@ pub async fn run_when_ready(
     }
     let _ = tokio::task::spawn_blocking(move || sequencer.join()).await;
     if let Some(reason) = failure.lock().ok().and_then(|f| f.clone()) {
-        return Err(NodeError::Fatal(format!(
-            "stopped after a storage failure: {reason}"
+        return Err(NodeError::Restart(format!(
+            "stopped after a storage failure: {reason}; a restart reloads the log from disk"
         )));
     }
     let final_log = Arc::clone(&log);
