@@ -52,6 +52,12 @@ pub struct CountyBenchArgs {
     /// Events per AppendBatch during the lag measurement.
     #[arg(long, default_value_t = 10)]
     batch: usize,
+    /// Hostile clients of each kind held open against the county during
+    /// the lag measurement: idle TCP connections, clients that send half
+    /// an HTTP/2 preface and stop (slow headers), and Follow streams that
+    /// are never read (as unread downloads).
+    #[arg(long, default_value_t = 0)]
+    hostile: usize,
 }
 
 const COUNTY: &str = "bench.example/000000/county";
@@ -115,6 +121,50 @@ pub fn run(a: &CountyBenchArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Opens `a.hostile` clients of each kind against the county at `url` and
+/// keeps them open (returned): idle connections, slow-header clients,
+/// unread Follow streams. Prints how many the county took.
+async fn hostile(url: &str, a: &CountyBenchArgs) -> Vec<Box<dyn std::any::Any + Send>> {
+    use tokio::io::AsyncWriteExt as _;
+    let mut held: Vec<Box<dyn std::any::Any + Send>> = Vec::new();
+    if a.hostile == 0 {
+        return held;
+    }
+    let addr = url.trim_start_matches("http://").to_owned();
+    let (mut idle, mut slow, mut unread) = (0, 0, 0);
+    for _ in 0..a.hostile {
+        if let Ok(s) = tokio::net::TcpStream::connect(&addr).await {
+            held.push(Box::new(s));
+            idle += 1;
+        }
+    }
+    for _ in 0..a.hostile {
+        if let Ok(mut s) = tokio::net::TcpStream::connect(&addr).await
+            && s.write_all(b"PRI * HTTP/2.0\r\n").await.is_ok()
+        {
+            held.push(Box::new(s));
+            slow += 1;
+        }
+    }
+    for n in 0..a.hostile {
+        let Ok(mut c) = DisclosureNodeClient::connect(url.to_owned()).await else {
+            continue;
+        };
+        let req = v1::FollowRequest {
+            origin: origin(n % a.departments.max(1)),
+            start: 0,
+        };
+        if let Ok(Ok(s)) = tokio::time::timeout(Duration::from_secs(5), c.follow(req)).await {
+            held.push(Box::new((c, s.into_inner())));
+            unread += 1;
+        }
+    }
+    println!(
+        "hostile clients held open during the lag measurement: {idle} idle connections, {slow} slow-header clients, {unread} unread Follow streams"
+    );
+    held
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -345,6 +395,7 @@ async fn lag(dir: &std::path::Path, a: &CountyBenchArgs) -> Result<Vec<f64>> {
             }
         });
     }
+    let _hostile = hostile(&county, a).await;
     // Writers: each department at rate / departments events/s.
     let acks: Arc<Mutex<Vec<(usize, u64, Instant)>>> = Arc::default();
     let per_dept = (a.rate as f64 / a.departments as f64).max(1.0);
