@@ -245,7 +245,7 @@ pub fn check_log(src: &mut dyn LogSource, opts: &Options<'_>) -> LogAudit {
     };
     let start = verifier.size();
     let mut cosigned = Vec::new();
-    let known = known_checkpoints(src, opts, &mut cosigned, &mut cx);
+    let known = known_checkpoints(src, &cp, opts, &mut cosigned, &mut cx);
     let evidence = read_evidence(src, opts.trust, &mut cosigned, &mut cx);
     let started = Instant::now();
     let wanted: BTreeSet<u64> = known
@@ -486,22 +486,21 @@ fn cosignatures_of(
 /// Step 4a: the log's other signed checkpoints — `checkpoints/<m>` of an
 /// export (the name must be the size) and those the county log's leaves
 /// hold — parsed here and compared with the log once the walk gave its
-/// roots. Their trusted cosignatures (and the newest checkpoint's) go to
+/// roots. Their trusted cosignatures (and those of `newest`) go to
 /// `cosigned`, for back-dating.
 pub fn known_checkpoints(
     src: &mut dyn LogSource,
+    newest: &SignedCheckpoint,
     opts: &Options<'_>,
     cosigned: &mut Vec<Cosigned>,
     cx: &mut Findings,
 ) -> Vec<Known> {
     let origin = src.origin().clone();
     let mut out = Vec::new();
-    if let Ok(bytes) = src.checkpoint()
-        && let Ok(cp) = SignedCheckpoint::from_bytes(&bytes)
-    {
-        let file = cx.name(layout::CHECKPOINT);
-        cosignatures_of(opts.trust, &cp, &file, cosigned, cx);
-    }
+    // The newest checkpoint's cosignatures count too (it was read and
+    // parsed in step 2; not read again).
+    let file = cx.name(layout::CHECKPOINT);
+    cosignatures_of(opts.trust, newest, &file, cosigned, cx);
     let files = match src.files(layout::CHECKPOINTS) {
         Ok(f) => f.unwrap_or_default(),
         Err(e) => {
