@@ -209,6 +209,9 @@ pub enum Error {
     /// An evidence file that is malformed or does not prove what it claims.
     #[error("evidence: {0}")]
     InvalidEvidence(String),
+    /// A witness request or answer that is not well-formed (FORMAT.md § 21).
+    #[error("witness protocol: {0}")]
+    MalformedWitnessRequest(String),
     /// A county leaf that is malformed.
     #[error("county leaf: {0}")]
     MalformedCountyLeaf(String),

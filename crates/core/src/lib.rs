@@ -49,6 +49,7 @@ pub mod note;
 pub mod proof;
 pub mod tile;
 pub mod types;
+pub mod witness;
 pub mod writer;
 
 pub use error::Error;
