@@ -115,6 +115,58 @@ pub struct CountyConfig {
     /// The public portal over HTTP (absent: no portal).
     #[serde(default)]
     pub portal: Option<PortalSettings>,
+    /// Independent witnesses (FORMAT.md § 21) the county asks to cosign
+    /// each department checkpoint it cosigns and each county checkpoint.
+    #[serde(default)]
+    pub witness: Vec<WitnessSettings>,
+    /// How many of those witnesses' cosignatures the portal's in-browser
+    /// verifier requires (default: all of them). Readers' trust files
+    /// should require the same.
+    #[serde(default)]
+    pub witness_quorum: Option<usize>,
+    /// How long a witness has to answer, milliseconds: a checkpoint is
+    /// published with the cosignatures collected by then.
+    #[serde(default = "default_witness_timeout_ms")]
+    pub witness_timeout_ms: u64,
+}
+
+/// One independent witness.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessSettings {
+    /// Its display name (default: its key name), e.g. 纪委监委.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its base URL (`http://host:port`).
+    pub url: String,
+    /// Its verifier key (cosignature/v1, type 0x04).
+    pub vkey: String,
+}
+
+impl WitnessSettings {
+    /// The witness's verifier key, checked.
+    ///
+    /// # Errors
+    /// A message naming the problem.
+    pub fn verifier_key(&self) -> Result<VerifierKey, String> {
+        let k = VerifierKey::parse(&self.vkey)
+            .map_err(|e| format!("witness {}: vkey: {e}", self.url))?;
+        if k.key_type() != KeyType::CosignatureV1 {
+            return Err(format!(
+                "witness {}: vkey is not a cosignature/v1 (0x04) witness key",
+                self.url
+            ));
+        }
+        Ok(k)
+    }
+
+    /// The name shown for it.
+    pub fn display_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| {
+            VerifierKey::parse(&self.vkey)
+                .map_or_else(|_| self.url.clone(), |k| k.name().to_string())
+        })
+    }
 }
 
 /// The public portal: pages, JSON API and tiles on one address, uploaded
@@ -197,6 +249,9 @@ fn default_max_connections() -> usize {
 }
 fn default_free_space_reserve() -> u64 {
     256 << 20
+}
+fn default_witness_timeout_ms() -> u64 {
+    5_000
 }
 fn default_county_interval_ms() -> u64 {
     60_000
@@ -318,7 +373,27 @@ impl CountyConfig {
                 ));
             }
         }
+        let mut keys = std::collections::HashSet::new();
+        for w in &self.witness {
+            let k = w.verifier_key()?;
+            if !w.url.starts_with("http://") {
+                return Err(format!("witness {}: url must be http://host:port", w.url));
+            }
+            if !keys.insert(k.to_string()) {
+                return Err(format!("witness {}: the same key is listed twice", w.url));
+            }
+        }
+        if let Some(q) = self.witness_quorum
+            && (q == 0 || q > self.witness.len())
+        {
+            return Err(format!(
+                "witness_quorum: {q}, but {} witnesses are listed (1 to {} allowed)",
+                self.witness.len(),
+                self.witness.len()
+            ));
+        }
         for (name, v) in [
+            ("witness_timeout_ms", self.witness_timeout_ms),
             ("county_interval_ms", self.county_interval_ms),
             ("recosign_interval_ms", self.recosign_interval_ms),
             ("max_staged_bytes", self.max_staged_bytes),

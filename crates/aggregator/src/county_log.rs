@@ -33,6 +33,9 @@ pub struct CountyLog {
     origin: Origin,
     key: SigningKey,
     state: Mutex<(TreeState, String)>,
+    /// With independent witnesses: the county checkpoint served, with the
+    /// witnesses' cosignatures (it trails the newest by one witness round).
+    published: Option<Mutex<(u64, String)>>,
     /// The calendar tables on the log, and the calendar in force.
     calendars: RwLock<(PublishedCalendars, Arc<WorkCalendar>)>,
 }
@@ -143,10 +146,14 @@ impl CountyLog {
     ///
     /// # Errors
     /// Storage errors or a damaged tree state.
+    /// With `witnessing`, [`CountyLog::checkpoint`] serves the newest
+    /// checkpoint the witnesses had their chance to cosign
+    /// ([`CountyLog::publish_witnessed`]).
     pub fn open(
         state_db: Arc<State>,
         origin: Origin,
         key: SigningKey,
+        witnessing: bool,
     ) -> Result<CountyLog, AggregatorError> {
         let tree = state_db.county_tree().clone();
         let state: TreeState = match tree.get("tree")? {
@@ -159,6 +166,13 @@ impl CountyLog {
             .map_err(|e| AggregatorError::Fatal(format!("sign county checkpoint: {e}")))?
             .to_string();
         tree.insert("checkpoint", note.as_bytes())?;
+        let witnessed = tree
+            .get("witnessed")?
+            .and_then(|v| SignedCheckpoint::from_bytes(&v).ok())
+            .filter(|cp| cp.checkpoint().size <= state.size())
+            .map(|cp| (cp.checkpoint().size, cp.to_string()));
+        let served = witnessing
+            .then(|| Mutex::new(witnessed.unwrap_or_else(|| (state.size(), note.clone()))));
         let mut published = PublishedCalendars::new();
         for marker in tree.scan_prefix(CALENDAR_PREFIX) {
             let (k, _) = marker?;
@@ -189,6 +203,7 @@ impl CountyLog {
             origin,
             key,
             state: Mutex::new((state, note)),
+            published: served,
             calendars: RwLock::new((published, in_force)),
         })
     }
@@ -335,12 +350,45 @@ impl CountyLog {
         Ok(note)
     }
 
-    /// The newest county checkpoint `(size, note)`.
+    /// The county checkpoint served `(size, note)`: the newest, or with
+    /// independent witnesses the newest they had their chance to cosign.
     pub fn checkpoint(&self) -> (u64, String) {
+        match &self.published {
+            Some(p) => p.lock().map(|g| g.clone()).unwrap_or_default(),
+            None => self.newest(),
+        }
+    }
+
+    /// The newest county checkpoint `(size, note)`, signed by the county
+    /// log key only.
+    pub fn newest(&self) -> (u64, String) {
         self.state
             .lock()
             .map(|g| (g.0.size(), g.1.clone()))
             .unwrap_or_default()
+    }
+
+    /// Serves `witnessed` (a county checkpoint with the witnesses'
+    /// cosignatures) unless a larger one is served already; kept across
+    /// restarts.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn publish_witnessed(&self, witnessed: &SignedCheckpoint) -> Result<bool, AggregatorError> {
+        let Some(p) = &self.published else {
+            return Ok(false);
+        };
+        let size = witnessed.checkpoint().size;
+        let mut g = p
+            .lock()
+            .map_err(|_| AggregatorError::Storage("county log lock poisoned".into()))?;
+        if size < g.0 {
+            return Ok(false);
+        }
+        let note = witnessed.to_string();
+        self.tree.insert("witnessed", note.as_bytes())?;
+        *g = (size, note);
+        Ok(true)
     }
 
     /// Leaves `[start, end)`.

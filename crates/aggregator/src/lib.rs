@@ -16,6 +16,9 @@
 //!   leaf, or several when they do not fit one);
 //! * [`service`]: the `County` gRPC service and the read-only mirror of
 //!   `DisclosureNode` for every department;
+//! * [`witnessing`]: collecting independent witnesses' cosignatures for
+//!   every department checkpoint the county cosigns and every county
+//!   checkpoint, before they are served;
 //! * [`run`]: the server.
 //!
 //! Formats and verification are `gongkai-core`'s (evidence, county leaves,
@@ -32,6 +35,7 @@ mod projector;
 mod server;
 pub mod service;
 pub mod state;
+pub mod witnessing;
 
 pub use portal::PortalListeners;
 pub use server::{Keys, run, run_with_portal};

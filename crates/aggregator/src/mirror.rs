@@ -66,6 +66,10 @@ pub struct Context {
     pub max_future_ms: u64,
     /// Re-cosign an unchanged checkpoint after this long (ms).
     pub recosign_interval_ms: u64,
+    /// With independent witnesses: a newly cosigned size is served only
+    /// once the witnesses had their chance to cosign it (the collector is
+    /// woken here and publishes it, crate::witnessing).
+    pub witness_notify: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// The mutable part of a mirror, under its lock.
@@ -91,6 +95,8 @@ pub struct Mirror {
     pub staging: Arc<tokio::sync::Mutex<Staging>>,
     /// Stores the projection of committed entries and publishes them.
     projector: Projector,
+    /// The size of the cosigned checkpoint served.
+    published: std::sync::atomic::AtomicU64,
 }
 
 /// What the county tells a pusher about a mirror.
@@ -240,6 +246,7 @@ impl Mirror {
             vkey,
             projector: Projector::start(Arc::clone(&view))?,
             view,
+            published: std::sync::atomic::AtomicU64::new(record.cosigned_size),
             staging: Arc::new(tokio::sync::Mutex::new(Staging {
                 chain,
                 tree,
@@ -774,13 +781,14 @@ impl Mirror {
             if now / 1000 >= record.cosigned_time + ctx.recosign_interval_ms / 1000 {
                 let (read, mut rec) = ctx.state.versioned(self.origin.as_str())?;
                 if rec.cosigned_size == c {
-                    rec.cosigned_note = self.cosign(ctx, &cp, now / 1000)?;
+                    // The stored note: the witnesses' lines stay.
+                    rec.cosigned_note = self.cosign(ctx, &old, now / 1000)?;
                     rec.cosigned_time = now / 1000;
                     rec.last_push_ms = now;
                     rec.seen_size = rec.seen_size.max(n);
                     ctx.state
                         .swap_record(self.origin.as_str(), read, &rec, Durability::Synced)?;
-                    self.publish(c, &rec.cosigned_note)?;
+                    self.publish(ctx, c, &rec.cosigned_note)?;
                 }
             } else {
                 let (read, mut rec) = ctx.state.versioned(self.origin.as_str())?;
@@ -923,18 +931,134 @@ impl Mirror {
         ctx.state
             .swap_record(origin, read, &rec, Durability::Synced)?;
         // 4. Served, after the projection of step 2.
-        self.publish(n, &rec.cosigned_note)?;
+        self.publish(ctx, n, &rec.cosigned_note)?;
         tracing::debug!(origin, size = n, "cosigned");
         Ok(())
     }
 
     /// Serves a cosigned checkpoint, after the projection of everything
-    /// committed before it (through the projector, in order).
-    fn publish(&self, size: u64, note: &str) -> Result<(), AggregatorError> {
+    /// committed before it (through the projector, in order). With
+    /// independent witnesses a new size waits for them: the collector is
+    /// woken and publishes it ([`Mirror::publish_witnessed`]).
+    fn publish(&self, ctx: &Context, size: u64, note: &str) -> Result<(), AggregatorError> {
+        use std::sync::atomic::Ordering;
+        if let Some(notify) = &ctx.witness_notify
+            && size > self.published.load(Ordering::Acquire)
+        {
+            notify.notify_one();
+            return Ok(());
+        }
         self.projector.send(Job {
             parts: Vec::new(),
             cosigned: Some((size, note.to_owned())),
-        })
+        })?;
+        self.published.fetch_max(size, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// The size of the cosigned checkpoint served.
+    pub fn published_size(&self) -> u64 {
+        self.published.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// The newest cosigned checkpoint, for the witnesses: `(size, note)`,
+    /// `None` before the first or while cosigning is suspended.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn witness_target(&self, ctx: &Context) -> Result<Option<(u64, String)>, AggregatorError> {
+        let rec = ctx.state.record(self.origin.as_str())?;
+        if rec.cosigned_note.is_empty() || rec.suspended.is_some() {
+            return Ok(None);
+        }
+        Ok(Some((rec.cosigned_size, rec.cosigned_note)))
+    }
+
+    /// The consistency proof from `old` to `new` (both cosigned sizes),
+    /// for a witness. Blocking: waits for the projector.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, AggregatorError> {
+        self.projector.wait_idle()?;
+        merkle::consistency_proof(self.view.projection(), old, new)
+            .map_err(|e| AggregatorError::Storage(e.to_string()))
+    }
+
+    /// Serves the cosigned checkpoint of `size` with the witnesses'
+    /// cosignature lines of `witnessed` (the same checkpoint text) added,
+    /// unless a larger one is served already; keeps the lines in the
+    /// record while `size` is still the newest cosigned size. Takes the
+    /// mirror's lock: call it from a blocking thread.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn publish_witnessed(
+        &self,
+        ctx: &Context,
+        size: u64,
+        witnessed: &SignedCheckpoint,
+    ) -> Result<bool, AggregatorError> {
+        use std::sync::atomic::Ordering;
+        let origin = self.origin.as_str();
+        let _guard = self.staging.blocking_lock();
+        if size < self.published.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        let (read, mut rec) = ctx.state.versioned(origin)?;
+        let note = if rec.cosigned_size == size && !rec.cosigned_note.is_empty() {
+            // The record's note may carry a newer county time: merge into it.
+            let mut cp = SignedCheckpoint::parse(&rec.cosigned_note)
+                .map_err(|e| AggregatorError::Storage(format!("cosigned note: {e}")))?;
+            let added = cp
+                .merge(witnessed)
+                .map_err(|e| AggregatorError::Storage(format!("witness lines: {e}")))?;
+            let note = cp.to_string();
+            if added > 0 && note.len() <= county::MAX_NOTE_LEN {
+                rec.cosigned_note = note.clone();
+                ctx.state
+                    .swap_record(origin, read, &rec, Durability::Flushed)?;
+            }
+            rec.cosigned_note
+        } else {
+            witnessed.to_string()
+        };
+        self.view.projection().put_checkpoint(size, &note)?;
+        self.projector.send(Job {
+            parts: Vec::new(),
+            cosigned: Some((size, note)),
+        })?;
+        self.published.fetch_max(size, Ordering::AcqRel);
+        Ok(true)
+    }
+
+    /// A witness answered a conflict with `theirs`, a checkpoint of the
+    /// department it cosigned; `ours` is what the county cosigned at that
+    /// size. Different roots are a fork the department signed: recorded as
+    /// evidence (and cosigning suspended). Takes the mirror's lock.
+    ///
+    /// # Errors
+    /// [`AggregatorError::Misbehaviour`] when evidence was recorded.
+    pub fn witness_conflict(
+        &self,
+        ctx: &Context,
+        ours: &SignedCheckpoint,
+        theirs: &SignedCheckpoint,
+    ) -> Result<(), AggregatorError> {
+        if ours.checkpoint().size != theirs.checkpoint().size
+            || ours.checkpoint().root == theirs.checkpoint().root
+        {
+            return Ok(());
+        }
+        let mut st = self.staging.blocking_lock();
+        Err(self.evidence(
+            &mut st,
+            ctx,
+            Misbehaviour::CheckpointFork {
+                a: ours.clone(),
+                b: theirs.clone(),
+            },
+        ))
     }
 
     /// Content bookkeeping of one committed entry: a committed digest the
@@ -1076,13 +1200,19 @@ impl Mirror {
         {
             return Ok(false);
         }
-        let presented = SignedCheckpoint::parse(&rec.presented_note)
-            .map_err(|e| AggregatorError::Storage(e.to_string()))?;
+        // The stored note (the department's and the witnesses' lines stay).
+        let stored = if rec.cosigned_note.is_empty() {
+            &rec.presented_note
+        } else {
+            &rec.cosigned_note
+        };
+        let presented =
+            SignedCheckpoint::parse(stored).map_err(|e| AggregatorError::Storage(e.to_string()))?;
         rec.cosigned_note = self.cosign(ctx, &presented, now)?;
         rec.cosigned_time = now;
         ctx.state
             .swap_record(origin, read, &rec, Durability::Synced)?;
-        self.publish(rec.cosigned_size, &rec.cosigned_note)?;
+        self.publish(ctx, rec.cosigned_size, &rec.cosigned_note)?;
         Ok(true)
     }
 }

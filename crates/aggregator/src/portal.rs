@@ -51,8 +51,18 @@ impl Source for PortalSource {
                 .clone()
                 .unwrap_or_else(|| c.config.origin.clone()),
             origin: c.config.origin.clone(),
-            witnesses: vec![c.vkeys.1.clone()],
-            quorum: 1,
+            // With independent witnesses the in-browser verifier requires
+            // theirs (the county's own cosignature is not independent).
+            witnesses: if c.config.witness.is_empty() {
+                vec![c.vkeys.1.clone()]
+            } else {
+                c.config.witness.iter().map(|w| w.vkey.clone()).collect()
+            },
+            quorum: if c.config.witness.is_empty() {
+                1
+            } else {
+                c.config.witness_quorum.unwrap_or(c.config.witness.len())
+            },
             checkpoint: (!checkpoint.is_empty()).then_some(checkpoint),
         }
     }

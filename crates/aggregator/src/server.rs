@@ -83,9 +83,35 @@ pub async fn run_with_portal(
             "the county log key and the witness key must be different keys".into(),
         ));
     }
+    let cosigner = Cosigner::new(keys.witness.0.clone(), keys.witness.1.clone());
+    let witnessing = if config.witness.is_empty() {
+        None
+    } else {
+        let mut remotes = Vec::new();
+        for w in &config.witness {
+            let vkey = w.verifier_key().map_err(AggregatorError::Fatal)?;
+            if *vkey.public_key() == keys.witness.1.public_key()
+                || *vkey.public_key() == keys.log.1.public_key()
+            {
+                return Err(AggregatorError::Fatal(format!(
+                    "witness {}: that is one of the county's own keys; an independent witness holds its own key",
+                    w.url
+                )));
+            }
+            remotes.push(crate::witnessing::Remote {
+                name: w.display_name(),
+                url: w.url.clone(),
+                vkey,
+            });
+        }
+        Some(Arc::new(crate::witnessing::Witnessing::new(
+            remotes,
+            Duration::from_millis(config.witness_timeout_ms),
+        )))
+    };
+    let witness_notify = witnessing.as_ref().map(|w| Arc::clone(&w.notify));
     let config = Arc::new(config);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let cosigner = Cosigner::new(keys.witness.0.clone(), keys.witness.1.clone());
     let vkeys = (
         Checkpoint::log_verifier_key(&origin, &keys.log.1.public_key()).to_string(),
         cosigner.verifier_key().to_string(),
@@ -122,6 +148,7 @@ pub async fn run_with_portal(
                 Arc::clone(&state),
                 origin,
                 log_key,
+                witness_notify.is_some(),
             )?);
             let ctx = Arc::new(Context {
                 state,
@@ -129,8 +156,17 @@ pub async fn run_with_portal(
                 max_staged_bytes: config.max_staged_bytes,
                 max_future_ms: config.max_future_ms,
                 recosign_interval_ms: config.recosign_interval_ms,
+                witness_notify,
             });
-            Ok(County::new(mirrors, ctx, county_log, Arc::clone(&config), stop_rx, vkeys))
+            Ok(County::new(
+                mirrors,
+                ctx,
+                county_log,
+                Arc::clone(&config),
+                stop_rx,
+                vkeys,
+                witnessing,
+            ))
         })
         .await
         .map_err(|e| AggregatorError::Fatal(format!("start: {e}")))??
@@ -149,6 +185,13 @@ pub async fn run_with_portal(
     };
     tracing::info!(origin = %origin, departments = county.mirrors.len(), addr = ?listener.local_addr().ok(), "county aggregator started");
 
+    let collector = county.witnessing.as_ref().map(|w| {
+        tokio::spawn(crate::witnessing::run(
+            Arc::clone(&county),
+            Arc::clone(w),
+            stop_tx.subscribe(),
+        ))
+    });
     let ticker = {
         let county = Arc::clone(&county);
         let mut stop = stop_tx.subscribe();
@@ -241,6 +284,9 @@ pub async fn run_with_portal(
     }
     drop(server);
     let _ = ticker.await;
+    if let Some(c) = collector {
+        let _ = c.await;
+    }
     for t in portal_tasks {
         if let Ok(Err(e)) = t.await {
             tracing::error!(error = %e, "portal server failed");
@@ -307,6 +353,9 @@ fn periodic(county: &County) -> Result<(), AggregatorError> {
             departments = sizes.len(),
             "county leaves appended"
         );
+        if let Some(w) = &county.witnessing {
+            w.notify.notify_one();
+        }
         for (origin, size) in sizes {
             // Records change only under their mirror's lock.
             let Some(mirror) = county.mirrors.get(&origin) else {

@@ -50,6 +50,8 @@ pub struct County {
     shutdown: watch::Receiver<bool>,
     /// `(county log vkey, witness vkey)`.
     pub vkeys: (String, String),
+    /// The independent witnesses' collector, when witnesses are configured.
+    pub witnessing: Option<Arc<crate::witnessing::Witnessing>>,
 }
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
@@ -83,6 +85,7 @@ impl County {
         config: Arc<CountyConfig>,
         shutdown: watch::Receiver<bool>,
         vkeys: (String, String),
+        witnessing: Option<Arc<crate::witnessing::Witnessing>>,
     ) -> County {
         let push_tokens = config
             .departments
@@ -105,6 +108,7 @@ impl County {
             rates: Mutex::new(HashMap::new()),
             shutdown,
             vkeys,
+            witnessing,
             config,
         }
     }
@@ -295,6 +299,56 @@ impl County {
             });
         }
         Ok(out)
+    }
+
+    /// Per independent witness, what it cosigned of each log and how far
+    /// it lags the county's newest cosigned size.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn witness_status(&self) -> Result<Vec<v1::WitnessStatus>, AggregatorError> {
+        let Some(w) = &self.witnessing else {
+            return Ok(Vec::new());
+        };
+        let mut newest: HashMap<String, u64> = HashMap::new();
+        for origin in self.mirrors.keys() {
+            newest.insert(origin.clone(), self.ctx.state.record(origin)?.cosigned_size);
+        }
+        newest.insert(
+            self.county_log.origin().to_string(),
+            self.county_log.newest().0,
+        );
+        Ok(w.report()
+            .into_iter()
+            .map(|r| {
+                let mut logs: Vec<v1::WitnessLogStatus> = newest
+                    .iter()
+                    .map(|(origin, &size)| {
+                        let s = r
+                            .logs
+                            .iter()
+                            .find(|(o, _)| o == origin)
+                            .map(|(_, s)| s.clone())
+                            .unwrap_or_default();
+                        v1::WitnessLogStatus {
+                            origin: origin.clone(),
+                            cosigned_size: s.cosigned_size,
+                            cosigned_time: s.cosigned_time,
+                            lag: size.saturating_sub(s.cosigned_size),
+                            error: s.error.unwrap_or_default(),
+                        }
+                    })
+                    .collect();
+                logs.sort_by(|a, b| a.origin.cmp(&b.origin));
+                v1::WitnessStatus {
+                    name: r.remote.name,
+                    url: r.remote.url,
+                    vkey: r.remote.vkey.to_string(),
+                    error: r.error.unwrap_or_default(),
+                    logs,
+                }
+            })
+            .collect())
     }
 }
 
@@ -558,6 +612,7 @@ impl v1::county_server::County for CountyService {
             departments,
             log_vkey: self.county.vkeys.0.clone(),
             witness_vkey: self.county.vkeys.1.clone(),
+            witnesses: self.county.witness_status().map_err(Status::from)?,
         }))
     }
 

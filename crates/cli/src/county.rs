@@ -224,6 +224,13 @@ pub async fn run(conn: &Connection, cmd: CountyCommand, json: bool) -> Result<()
                         "log_vkey": s.log_vkey,
                         "witness_vkey": s.witness_vkey,
                         "departments": deps,
+                        "witnesses": s.witnesses.iter().map(|w| serde_json::json!({
+                            "name": w.name, "url": w.url, "vkey": w.vkey, "error": w.error,
+                            "logs": w.logs.iter().map(|l| serde_json::json!({
+                                "origin": l.origin, "cosigned_size": l.cosigned_size,
+                                "cosigned_time": l.cosigned_time, "lag": l.lag, "error": l.error,
+                            })).collect::<Vec<_>>(),
+                        })).collect::<Vec<_>>(),
                     })
                 );
             } else {
@@ -246,6 +253,30 @@ pub async fn run(conn: &Connection, cmd: CountyCommand, json: bool) -> Result<()
                         d.evidence_count,
                         d.alerts.join(",")
                     );
+                }
+                for w in &s.witnesses {
+                    println!();
+                    println!(
+                        "witness {} ({}) {}{}",
+                        w.name,
+                        w.url,
+                        w.vkey,
+                        if w.error.is_empty() {
+                            String::new()
+                        } else {
+                            format!("\n  UNREACHABLE: {}", w.error)
+                        }
+                    );
+                    for l in &w.logs {
+                        println!(
+                            "  {:<40} {:>9} {:>12} {:>6}  {}",
+                            l.origin,
+                            l.cosigned_size,
+                            secs_ago(l.cosigned_time),
+                            l.lag,
+                            l.error
+                        );
+                    }
                 }
             }
         }

@@ -35,6 +35,12 @@ const DOMAIN: &str = "gongkai.example";
 const COUNTY_ORIGIN: &str = "gongkai.example/510122/county";
 const WITNESS_NAME: &str = "gongkai.example/510122/county-witness";
 
+/// The demo's independent witnesses: directory, key name, display name.
+const WITNESSES: [(&str, &str, &str); 2] = [
+    ("witness-jiwei", "jiwei.gongkai.example/510122", "纪委监委"),
+    ("witness-third", "third-party.gongkai.example", "第三方"),
+];
+
 /// `gongkai demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -47,7 +53,8 @@ pub struct DemoArgs {
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=10))]
     departments: Option<u8>,
     /// First port (default 7400): aggregator on it, departments on the next
-    /// N, the portal on +80 and its content downloads on +81; fixed when
+    /// N, the portal on +80 and its content downloads on +81, the two
+    /// independent witnesses on +82 and +83; fixed when
     /// the directory is first set up.
     #[arg(long)]
     port_base: Option<u16>,
@@ -75,6 +82,7 @@ struct Dept {
 
 /// The county as set up.
 struct CountySetup {
+    witnesses: Vec<DemoWitness>,
     config: PathBuf,
     addr: SocketAddr,
     portal: SocketAddr,
@@ -180,6 +188,30 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, CountySetup, [u8; 32])> {
     }
     let witness_vkey = read_vkey(&witness_key)?;
     let county_vkey = read_vkey(&log_key)?;
+    // Two independent witnesses, each with its own key and state.
+    let mut witnesses = Vec::new();
+    for (i, (slug, key_name, display)) in WITNESSES.iter().enumerate() {
+        let wdir = dir.join(slug);
+        std::fs::create_dir_all(&wdir)?;
+        let key = wdir.join("witness.key");
+        if !key.exists() {
+            crate::keyfile::write_key(
+                &key,
+                &KeyName::new(key_name)?,
+                KeyType::CosignatureV1,
+                &SigningKey::generate(&mut rand::rng()),
+                false,
+            )?;
+        }
+        witnesses.push(DemoWitness {
+            display: (*display).to_owned(),
+            vkey: read_vkey(&key)?,
+            config: wdir.join("witness.toml"),
+            addr: port(82 + u16::try_from(i)?)?,
+            key,
+            dir: wdir,
+        });
+    }
 
     let mut depts = Vec::new();
     for (i, info) in DEPARTMENTS
@@ -275,6 +307,12 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, CountySetup, [u8; 32])> {
              content_listen = \"{content}\"\n",
             data = county_dir.join("data"),
         );
+        for w in &witnesses {
+            text.push_str(&format!(
+                "\n[[witness]]\nname = \"{}\"\nurl = \"http://{}\"\nvkey = \"{}\"\n",
+                w.display, w.addr, w.vkey
+            ));
+        }
         for d in &depts {
             let push = std::fs::read_to_string(d.dir.join("push-token"))?;
             text.push_str(&format!(
@@ -292,10 +330,18 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, CountySetup, [u8; 32])> {
     if !trust.exists() {
         let mut text = format!(
             "# Keys to verify the demo county with (`gongkai verify --all --trust {}`).\n\
-             witnesses = [\"{witness_vkey}\"]\nquorum = 1\n\
+             # Both independent witnesses (纪委监委, 第三方) must cosign; the county's\n\
+             # own cosignature ({witness_vkey}) is not independent, so it does not count.\n\
+             witnesses = [{}]\nquorum = {}\n\
              # The county log key: `audit` checks an export's county/ with it.\n\
              county_log = \"{county_vkey}\"\n",
-            trust.display()
+            trust.display(),
+            witnesses
+                .iter()
+                .map(|w| format!("\"{}\"", w.vkey))
+                .collect::<Vec<_>>()
+                .join(", "),
+            witnesses.len(),
         );
         for d in &depts {
             text.push_str(&format!(
@@ -305,7 +351,34 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, CountySetup, [u8; 32])> {
         }
         std::fs::write(&trust, text)?;
     }
+    // Each witness witnesses every log of the trust file and re-synchronises
+    // at start from the portal and the other witness.
+    for (i, w) in witnesses.iter().enumerate() {
+        if w.config.exists() {
+            continue;
+        }
+        let mut text = format!(
+            "# gongkai demo: the independent witness {} (plaintext on loopback)\n\
+             key = {:?}\ndata_dir = {:?}\nlisten = \"{}\"\nlogs = {:?}\n\n\
+             [[source]]\nurl = \"http://{portal}\"\nkind = \"portal\"\n",
+            w.display,
+            w.key,
+            w.dir.join("data"),
+            w.addr,
+            trust,
+        );
+        for (j, other) in witnesses.iter().enumerate() {
+            if i != j {
+                text.push_str(&format!(
+                    "\n[[source]]\nurl = \"http://{}\"\nkind = \"witness\"\n",
+                    other.addr
+                ));
+            }
+        }
+        crate::write_file(&w.config, text.as_bytes(), 0o600)?;
+    }
     let county = CountySetup {
+        witnesses,
         config: county_config,
         addr: county_addr,
         portal,
@@ -317,6 +390,16 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, CountySetup, [u8; 32])> {
         std::fs::write(&setup_path, serde_json::to_string_pretty(&setup)?)?;
     }
     Ok((setup, depts, county, secret))
+}
+
+/// One of the demo's independent witnesses.
+struct DemoWitness {
+    display: String,
+    vkey: String,
+    config: PathBuf,
+    addr: SocketAddr,
+    key: PathBuf,
+    dir: PathBuf,
 }
 
 /// Runs `gongkai demo`.
@@ -340,6 +423,29 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
                 .with_context(|| format!("{what}: port {addr} is in use (try another --port-base)"))
         };
         let mut tasks = Vec::new();
+
+        // The independent witnesses.
+        for w in &county.witnesses {
+            let text = std::fs::read_to_string(&w.config)
+                .with_context(|| format!("read {}", w.config.display()))?;
+            let config = gongkai_witness::server::WitnessConfig::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", w.config.display()))?;
+            let (name, _, key) = crate::keyfile::read_key(&config.key)?;
+            let listener = bind(w.addr, format!("the witness {}", w.display)).await?;
+            let stop = stop_signal(stop_rx.clone());
+            let display = w.display.clone();
+            tasks.push(tokio::spawn(async move {
+                gongkai_witness::server::run(
+                    config,
+                    gongkai_core::note::Cosigner::new(name, key),
+                    listener,
+                    || {},
+                    stop,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("the witness {display}: {e}"))
+            }));
+        }
 
         // The county aggregator and its portal.
         let text = std::fs::read_to_string(&county.config)
@@ -462,7 +568,17 @@ async fn wait_cosigned(county: SocketAddr, sizes: &[(String, u64)]) -> Result<()
             })
             .map(|(o, _)| o.as_str())
             .collect();
-        if behind.is_empty() {
+        // And every independent witness cosigned them (the county serves
+        // a checkpoint once its witnesses answered).
+        let unwitnessed = status.witnesses.iter().any(|w| {
+            sizes.iter().any(|(origin, size)| {
+                !w.logs
+                    .iter()
+                    .any(|l| &l.origin == origin && l.cosigned_size >= *size)
+            })
+        });
+        if behind.is_empty() && !unwitnessed {
+            tokio::time::sleep(Duration::from_millis(300)).await;
             return Ok(());
         }
         if started.elapsed() > Duration::from_secs(120) {
@@ -532,6 +648,9 @@ fn print_ready(
                 "portal": portal,
                 "content": format!("http://{}", county.content),
                 "trust_file": county.trust,
+                "witnesses": county.witnesses.iter().map(|w| serde_json::json!({
+                    "name": w.display, "url": format!("http://{}", w.addr), "vkey": w.vkey,
+                })).collect::<Vec<_>>(),
             },
             "departments": depts.iter().map(|d| serde_json::json!({
                 "origin": d.origin,
@@ -551,14 +670,21 @@ fn print_ready(
     }
     println!();
     println!(
-        "gongkai demo county — {} departments, cosigned by the county",
-        depts.len()
+        "gongkai demo county — {} departments, cosigned by the county and {} independent witnesses",
+        depts.len(),
+        county.witnesses.len()
     );
     println!();
     println!("  portal (open in a browser)  {portal}");
     println!("  county aggregator (gRPC)    {agg}");
     for d in depts {
         println!("  {:<26}  http://{}   {}", d.info.name, d.addr, d.origin);
+    }
+    for w in &county.witnesses {
+        println!(
+            "  witness {:<18}  http://{}   {}",
+            w.display, w.addr, w.vkey
+        );
     }
     println!();
     match verified {

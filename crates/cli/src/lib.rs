@@ -42,6 +42,7 @@ pub mod prove;
 mod read;
 mod sample;
 pub mod verify;
+pub mod witness;
 mod write;
 
 // The verification engine, the export layout and the trust file live in
@@ -176,6 +177,9 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Run the county aggregator (`--config FILE`).
     Aggregator(county::AggregatorArgs),
+    /// Run an independent witness (`--config FILE`): cosigns the county's
+    /// and the departments' checkpoints, never a fork.
+    Witness(witness::WitnessArgs),
     /// Ask the county aggregator (at --server): status, county checkpoint,
     /// evidence.
     #[command(subcommand)]
@@ -647,6 +651,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(0)
         }
         Command::Aggregator(a) => county::run_aggregator(&a).map(|()| 0),
+        Command::Witness(a) => witness::run(&a).map(|()| 0),
         Command::County(c) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -713,6 +718,7 @@ fn run_client(cli: Cli) -> anyhow::Result<u8> {
             | Command::Audit(_)
             | Command::CheckProof(_)
             | Command::Aggregator(_)
+            | Command::Witness(_)
             | Command::Calendar(_)
             | Command::County(_) => Ok(()),
             Command::Upload(a) => write::upload(&node, a, json).await,

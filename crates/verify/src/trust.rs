@@ -308,8 +308,21 @@ pub fn check_signatures(
     let n = trust.witnesses.len();
     let have = verdict.cosignatures.len();
     if have < trust.quorum {
+        let present = if have == 0 {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                verdict
+                    .cosignatures
+                    .iter()
+                    .map(|(name, _)| name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         verdict.cosign_issue = Some(format!(
-            "not cosigned: {have} of the required {} of {n} trusted witnesses cosigned",
+            "{} of {n} witness cosignatures required, {have} present{present}",
             trust.quorum
         ));
     } else if n == 0 {
@@ -435,7 +448,11 @@ mod tests {
         let keys = [key.public_key()];
         let v = check_signatures(&signed, &keys, &trust);
         assert!(v.violation.is_none());
-        assert!(v.cosign_issue.is_some(), "no cosignature yet");
+        assert_eq!(
+            v.cosign_issue.as_deref(),
+            Some("1 of 1 witness cosignatures required, 0 present"),
+            "no cosignature yet"
+        );
         // A cosignature by another key with the same name does not count.
         let mut forged = signed.clone();
         forged.cosign(&witness(10), 1_700_000_000).unwrap();
