@@ -74,7 +74,7 @@ pub fn sigint(child: &Child) {
     assert!(ok);
 }
 
-/// A free block of ports for the demo (it uses base … base + 81).
+/// A free block of ports for the demo (it uses base … base + 83).
 pub fn port_base() -> u16 {
     // Pick a base from the OS's ephemeral choice, then check the few ports
     // the demo needs; retry on a clash.
@@ -86,7 +86,7 @@ pub fn port_base() -> u16 {
         if !(20_000..=60_000).contains(&base) {
             continue;
         }
-        let free = [0, 1, 2, 3, 80, 81]
+        let free = [0, 1, 2, 3, 80, 81, 82, 83]
             .iter()
             .all(|o| std::net::TcpListener::bind(("127.0.0.1", base + o)).is_ok());
         if free {

@@ -138,7 +138,7 @@ pub fn serve_command(mut cmd: Command, log: Option<&Path>) -> Result<Served, Str
 
 /// Starts `gongkai ARGS` (a node or an aggregator on port 0) and returns it
 /// with the address it prints once it serves.
-fn serve(args: &[&str], what: &str) -> (Child, String) {
+pub fn serve(args: &[&str], what: &str) -> (Child, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gongkai"));
     cmd.args(args).env("RUST_LOG", "warn");
     let served =
@@ -394,6 +394,12 @@ impl County {
     /// Makes the county's keys in `dir` and starts it (port 0) with the
     /// department [`ORIGIN`] whose key is `dept_vkey`.
     pub fn start(dir: &Path, dept_vkey: &str) -> County {
+        County::start_with(dir, dept_vkey, "")
+    }
+
+    /// As [`County::start`], with `extra` appended to its config (e.g.
+    /// `[[witness]]` tables).
+    pub fn start_with(dir: &Path, dept_vkey: &str, extra: &str) -> County {
         std::fs::create_dir_all(dir).unwrap();
         let log_key = dir.join("county-log.key");
         let witness_key = dir.join("county-witness.key");
@@ -408,7 +414,7 @@ impl County {
                  county_interval_ms = 200\nrecosign_interval_ms = 3600000\ncache_bytes = 4194304\n\
                  admin_token_sha256 = \"{}\"\n\
                  [[departments]]\norigin = \"{ORIGIN}\"\nvkey = \"{dept_vkey}\"\n\
-                 push_token_sha256 = \"{}\"\n",
+                 push_token_sha256 = \"{}\"\n{extra}",
                 dir.join("data"),
                 sha256_hex(ADMIN_TOKEN),
                 sha256_hex(PUSH_TOKEN)

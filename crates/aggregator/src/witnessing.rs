@@ -48,6 +48,8 @@ pub struct LogWitnessing {
     pub cosigned_time: u64,
     /// The last failure, cleared by a cosignature.
     pub error: Option<String>,
+    /// After a refusal, not asked again before this.
+    pub retry_at: Option<Instant>,
 }
 
 /// A report line for `county status` and the portal.
@@ -80,6 +82,9 @@ pub struct Witnessing {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// How long a witness that refused a log is left alone for that log.
+const REFUSED_RETRY: Duration = Duration::from_secs(30);
 
 /// The longest a failing witness is left alone.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -177,7 +182,12 @@ impl Witnessing {
 
     /// Whether some ready witness has not cosigned `size` of `origin`.
     fn behind(&self, origin: &str, size: u64) -> bool {
-        (0..self.remotes.len()).any(|w| self.ready(w) && self.known(w, origin).cosigned_size < size)
+        (0..self.remotes.len()).any(|w| {
+            let k = self.known(w, origin);
+            self.ready(w)
+                && k.cosigned_size < size
+                && k.retry_at.is_none_or(|r| r <= Instant::now())
+        })
     }
 }
 
@@ -255,7 +265,11 @@ async fn witness_one(
 ) -> Result<(), AggregatorError> {
     let mut asks = tokio::task::JoinSet::new();
     for i in 0..w.remotes.len() {
-        if !w.ready(i) || w.known(i, &t.origin).cosigned_size >= t.size {
+        let known = w.known(i, &t.origin);
+        if !w.ready(i)
+            || known.cosigned_size >= t.size
+            || known.retry_at.is_some_and(|r| r > Instant::now())
+        {
             continue;
         }
         let county = Arc::clone(county);
@@ -341,6 +355,7 @@ async fn ask(
                     s.cosigned_size = size;
                     s.cosigned_time = time;
                     s.error = None;
+                    s.retry_at = None;
                 });
                 return Some(lines);
             }
@@ -373,8 +388,8 @@ async fn ask(
                     );
                     tracing::warn!(witness = %remote.name, origin, "{why}");
                     w.set(i, origin, |s| {
-                        s.cosigned_size = s.cosigned_size.max(0);
                         s.error = Some(why);
+                        s.retry_at = Some(Instant::now() + REFUSED_RETRY);
                     });
                     return None;
                 }
@@ -408,7 +423,12 @@ async fn ask(
             Ok(Outcome::Refused(status, text)) => {
                 let why = format!("refused (HTTP {status}): {text}");
                 tracing::warn!(witness = %remote.name, origin, size, "{why}");
-                w.set(i, origin, |s| s.error = Some(why.clone()));
+                // Refused for this log: asked again in a while (or at the
+                // next new size), not every round.
+                w.set(i, origin, |s| {
+                    s.error = Some(why.clone());
+                    s.retry_at = Some(Instant::now() + REFUSED_RETRY);
+                });
                 if status >= 500 {
                     w.failed(i, why);
                 }
