@@ -42,6 +42,10 @@ fn systemd_units_verify_cleanly() {
     checked.sort();
     assert_eq!(
         checked,
-        ["gongkai-aggregator.service", "gongkai-node@finance.service"]
+        [
+            "gongkai-aggregator.service",
+            "gongkai-node@finance.service",
+            "gongkai-witness.service"
+        ]
     );
 }

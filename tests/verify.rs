@@ -84,7 +84,10 @@ fn incremental_verify_catches_rollback_and_fork_and_monitor_alerts() {
     let strict = trust_file(d, "strict.toml", &[&vkey], &[&wv], None);
     let (code, _, out) = verify(&a, &strict, None, false);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("not cosigned"), "{out}");
+    assert!(
+        out.contains("1 of 1 witness cosignatures required, 0 present"),
+        "{out}"
+    );
 
     // Incremental: only the new entries.
     a.publish("budget-b", "budget", &today, "决算", &[]);

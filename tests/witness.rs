@@ -434,5 +434,47 @@ fn the_county_collects_k_of_n_cosignatures_and_readers_require_them() {
         out.contains("2 of 2 witness cosignatures required, 1 present (jiwei.example)"),
         "{out}"
     );
+    // The department shows a fork of the verified size to a third witness
+    // only; a monitor comparing what the witnesses hold catches it.
+    let d3 = dir.path().join("w3");
+    let v3 = cosigner_vkey(&d3, "university.example");
+    let w3 = Witness::start(&Witness::configure(&d3, &logs, &[]), &v3);
+    let state = dir.path().join("monitor.json");
+    let one_witness = trust_file(dir.path(), "one.toml", &[&dept_vkey], &[&v1], Some(1));
+    let monitor = |w: &Witness| {
+        county.public(&[
+            "monitor",
+            "--once",
+            "--trust",
+            one_witness.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+            "--witness",
+            &w.url,
+        ])
+    };
+    let o = monitor(&w1);
+    expect_code(&o, 0);
+    let verified: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let size = SignedCheckpoint::parse(verified["logs"][ORIGIN]["checkpoint"].as_str().unwrap())
+        .unwrap()
+        .checkpoint()
+        .size;
+    let (_, _, dept) =
+        gongkai_core::note::parse_private_key(std::fs::read_to_string(&key).unwrap().trim())
+            .unwrap();
+    let fork = leaves(size, 3);
+    assert_eq!(
+        w3.add(&request(&dept, ORIGIN, &fork, 0, size).encode()).0,
+        200
+    );
+    let o = monitor(&w3);
+    expect_code(&o, 1);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("fork: witness") && err.contains("signed by the department"),
+        "{err}"
+    );
     drop(node);
 }

@@ -36,8 +36,86 @@ pub struct MonitorArgs {
     /// Run one round and exit: 0 clean, 1 alerts, 2 could not verify.
     #[arg(long)]
     pub once: bool,
+    /// An independent witness's base URL (repeatable): each round, compare
+    /// what it cosigned for each log with what this monitor verified
+    /// (FORMAT.md § 21.4): a checkpoint of the same size with another root
+    /// signed by the department is a fork shown to that witness; a larger
+    /// one means the server withholds what the witness saw.
+    #[arg(long, value_name = "URL")]
+    pub witness: Vec<String>,
     #[command(flatten)]
     pub trust: TrustArgs,
+}
+
+/// What a witness holds for `origin`, compared with `verified` (the
+/// checkpoint this monitor verified): `Err(violation)` for a fork,
+/// `Ok(Some(warning))` for a witness ahead of the server.
+async fn gossip(
+    url: &str,
+    origin: &gongkai_core::types::Origin,
+    verified: &str,
+    trust: &gongkai_verify::trust::Trust,
+) -> Result<Option<String>, String> {
+    use gongkai_core::checkpoint::SignedCheckpoint;
+    let path = format!(
+        "{}{}",
+        gongkai_core::witness::CHECKPOINT_PATH,
+        origin.as_str().replace('/', "~")
+    );
+    let answer = gongkai_witness::client::request(
+        url,
+        &path,
+        None,
+        Duration::from_secs(15),
+        gongkai_witness::client::MAX_ANSWER_BYTES,
+    )
+    .await
+    .map_err(|e| e.to_string());
+    let answer = match answer {
+        Ok(a) if a.status == 404 => return Ok(None),
+        Ok(a) if a.status == 200 => a,
+        Ok(a) => return Ok(Some(format!("witness {url}: HTTP {}", a.status))),
+        Err(e) => return Ok(Some(format!("witness {url}: {e}"))),
+    };
+    let theirs = SignedCheckpoint::from_bytes(&answer.body)
+        .map_err(|e| format!("witness {url} answered no checkpoint: {e}"))
+        .map_err(|e| e.to_string());
+    let theirs = match theirs {
+        Ok(t) => t,
+        Err(e) => return Ok(Some(e)),
+    };
+    let ours = SignedCheckpoint::parse(verified).map_err(|e| e.to_string())?;
+    if theirs.checkpoint().origin != *origin {
+        return Ok(Some(format!(
+            "witness {url} answered a checkpoint of another log"
+        )));
+    }
+    // Only what the department signed counts (a witness could lie).
+    let keys = trust.log_keys(origin).map_err(|e| e.to_string())?;
+    let signed = gongkai_core::note::Verifiers::new(keys.iter().cloned())
+        .ok()
+        .is_some_and(|v| theirs.note().verify_quorum(&v, 1).is_ok());
+    let (n, m) = (theirs.checkpoint().size, ours.checkpoint().size);
+    if n == m && theirs.checkpoint().root != ours.checkpoint().root {
+        let what = format!(
+            "fork: witness {url} holds a checkpoint of size {n} with another root than the one verified here"
+        );
+        return if signed {
+            Err(format!(
+                "{what}, signed by the department: a fork shown to that witness (save {url}{path} and the verified checkpoint as checkpoint-fork evidence)"
+            ))
+        } else {
+            Ok(Some(format!(
+                "{what}, not signed by a trusted department key"
+            )))
+        };
+    }
+    if n > m && signed {
+        return Ok(Some(format!(
+            "witness {url} cosigned size {n}, the server serves {m}: the server withholds what the witness saw, or lags"
+        )));
+    }
+    Ok(None)
 }
 
 /// Parses `10s`, `2m`, `500ms`, `1h`.
@@ -118,6 +196,29 @@ pub async fn run(node: &Node, token: Option<&str>, a: MonitorArgs) -> Result<u8>
                     "{}",
                     json!({"warning": "could-not-verify", "origin": origin.as_str(), "detail": e})
                 );
+            }
+            let verified = o
+                .new_state
+                .as_ref()
+                .map(|s| s.checkpoint.clone())
+                .or_else(|| prev.as_ref().map(|p| p.checkpoint.clone()));
+            if let Some(verified) = verified {
+                for url in &a.witness {
+                    match gossip(url, origin, &verified, &trust).await {
+                        Ok(None) => {}
+                        Ok(Some(w)) => eprintln!(
+                            "{}",
+                            json!({"warning": "witness", "origin": origin.as_str(), "detail": w})
+                        ),
+                        Err(v) => {
+                            code = 1;
+                            let line = json!({"alert": "violation", "origin": origin.as_str(), "detail": v}).to_string();
+                            if raised.insert(line.clone()) {
+                                alert(a.on_alert.as_deref(), &line);
+                            }
+                        }
+                    }
+                }
             }
             if let Some(s) = o.new_state.take() {
                 if o.new_entries > 0 {

@@ -370,3 +370,23 @@ async fn status(State(service): State<Arc<Service>>) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deploy_example_parses_and_bad_configs_are_refused() {
+        let c =
+            WitnessConfig::from_toml(include_str!("../../../deploy/config/witness.toml")).unwrap();
+        assert_eq!(c.source.len(), 2);
+        assert_eq!(c.source[1].kind, SourceKind::Witness);
+        let base = "key = \"k\"\ndata_dir = \"d\"\nlogs = \"l\"\n";
+        assert!(WitnessConfig::from_toml(base).is_ok());
+        assert!(WitnessConfig::from_toml(&format!("{base}bogus = 1\n")).is_err());
+        assert!(
+            WitnessConfig::from_toml(&format!("{base}[[source]]\nurl = \"https://x\"\n")).is_err()
+        );
+        assert!(WitnessConfig::from_toml(&format!("{base}max_connections = 0\n")).is_err());
+    }
+}
