@@ -21,10 +21,25 @@ use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongkai_core::hash::leaf_hash;
 use gongkai_core::keys::SigningKey;
 use gongkai_core::merkle::{self, HashReader, NodeId, TreeState};
+use gongkai_core::note::Cosigner;
 use gongkai_core::types::Origin;
 
 use crate::AggregatorError;
 use crate::state::State;
+
+/// A county checkpoint signed by the county log key and cosigned (now) by
+/// the county's cosigner.
+fn sign(cp: &Checkpoint, key: &SigningKey, cosigner: &Cosigner) -> Result<String, String> {
+    let mut signed =
+        SignedCheckpoint::sign(cp, key).map_err(|e| format!("sign county checkpoint: {e}"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    signed
+        .cosign(cosigner, now)
+        .map_err(|e| format!("cosign county checkpoint: {e}"))?;
+    Ok(signed.to_string())
+}
 
 /// The county log.
 pub struct CountyLog {
@@ -32,6 +47,9 @@ pub struct CountyLog {
     tree: sled::Tree,
     origin: Origin,
     key: SigningKey,
+    /// The county's cosigner: it cosigns the county checkpoints too, so
+    /// that one rule (k of n trusted witnesses) holds for every checkpoint.
+    cosigner: Cosigner,
     state: Mutex<(TreeState, String)>,
     /// With independent witnesses: the county checkpoint served, with the
     /// witnesses' cosignatures (it trails the newest by one witness round).
@@ -153,6 +171,7 @@ impl CountyLog {
         state_db: Arc<State>,
         origin: Origin,
         key: SigningKey,
+        cosigner: Cosigner,
         witnessing: bool,
     ) -> Result<CountyLog, AggregatorError> {
         let tree = state_db.county_tree().clone();
@@ -162,9 +181,7 @@ impl CountyLog {
             None => TreeState::new(),
         };
         let cp = Checkpoint::new(origin.clone(), state.size(), state.root());
-        let note = SignedCheckpoint::sign(&cp, &key)
-            .map_err(|e| AggregatorError::Fatal(format!("sign county checkpoint: {e}")))?
-            .to_string();
+        let note = sign(&cp, &key, &cosigner).map_err(AggregatorError::Fatal)?;
         tree.insert("checkpoint", note.as_bytes())?;
         let witnessed = tree
             .get("witnessed")?
@@ -202,6 +219,7 @@ impl CountyLog {
             tree,
             origin,
             key,
+            cosigner,
             state: Mutex::new((state, note)),
             published: served,
             calendars: RwLock::new((published, in_force)),
@@ -335,9 +353,7 @@ impl CountyLog {
             batch.insert(m.as_slice(), &[] as &[u8]);
         }
         let cp = Checkpoint::new(self.origin.clone(), tree.size(), tree.root());
-        let note = SignedCheckpoint::sign(&cp, &self.key)
-            .map_err(|e| AggregatorError::Storage(format!("sign county checkpoint: {e}")))?
-            .to_string();
+        let note = sign(&cp, &self.key, &self.cosigner).map_err(AggregatorError::Storage)?;
         batch.insert(
             "tree",
             serde_json::to_vec(&tree).map_err(|e| AggregatorError::Storage(e.to_string()))?,

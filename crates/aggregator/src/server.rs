@@ -148,6 +148,7 @@ pub async fn run_with_portal(
                 Arc::clone(&state),
                 origin,
                 log_key,
+                cosigner.clone(),
                 witness_notify.is_some(),
             )?);
             let ctx = Arc::new(Context {

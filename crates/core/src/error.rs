@@ -242,6 +242,16 @@ pub enum Error {
         /// Required.
         required: usize,
     },
+    /// Fewer trusted witnesses cosigned a checkpoint than required.
+    #[error("{required} of {of} witness cosignatures required, {present} present")]
+    CosignatureQuorum {
+        /// Required (k).
+        required: usize,
+        /// Trusted witnesses (n).
+        of: usize,
+        /// Valid cosignatures by distinct trusted witnesses.
+        present: usize,
+    },
     /// Signatures from two sources over different note texts cannot be
     /// merged.
     #[error("cannot merge signatures over different note texts")]

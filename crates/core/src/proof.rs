@@ -146,7 +146,14 @@ impl ProofBundle {
             if !present {
                 continue;
             }
-            let v = cp.verify(key, witnesses, quorum)?;
+            let v = cp.verify(key, witnesses, quorum).map_err(|e| match e {
+                Error::NoteQuorum { found, .. } => Error::CosignatureQuorum {
+                    required: quorum,
+                    of: witnesses.len(),
+                    present: found,
+                },
+                e => e,
+            })?;
             signed_by.push(key.to_string());
             cosigned_by = v
                 .cosignatures
@@ -334,6 +341,18 @@ mod tests {
             &SigningKey::from_seed([5; 32]).public_key(),
         );
         assert!(b.verify(&[other], &w, 1).is_err());
+        // Two witnesses required, one cosigned: the reader is told so.
+        let second = Cosigner::new(
+            KeyName::new("paper.example").unwrap(),
+            SigningKey::from_seed([9; 32]),
+        );
+        let two = Verifiers::new([witness.verifier_key(), second.verifier_key()]).unwrap();
+        assert_eq!(
+            b.verify(std::slice::from_ref(&vk), &two, 2)
+                .unwrap_err()
+                .to_string(),
+            "2 of 2 witness cosignatures required, 1 present"
+        );
         // Another item's entry, a wrong proof, a flipped entry byte, a
         // claimed item that is not the entries'.
         let mut x = b.clone();

@@ -494,7 +494,7 @@ export function verifyProofBundle(bundle, trust) {
   if (cp.origin !== bundle.origin) throw new VerifyError('bad_checkpoint', `checkpoint is of ${cp.origin}, not ${bundle.origin}`);
   steps.push(`checkpoint of ${cp.origin} at size ${cp.size}: signed by ${cp.signedBy.name} (key ${fingerprint(cp.signedBy)})`);
   if (cp.cosignatures.length < quorum) {
-    throw new VerifyError('not_cosigned', `${cp.cosignatures.length} of the ${quorum} required county cosignatures`);
+    throw new VerifyError('not_cosigned', `${quorum} of ${witnesses.length} witness cosignatures required, ${cp.cosignatures.length} present`);
   }
   for (const c of cp.cosignatures) {
     steps.push(`cosigned by ${c.witness.name} (key ${fingerprint(c.witness)}) at ${new Date(c.time * 1000).toISOString()}`);

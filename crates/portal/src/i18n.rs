@@ -113,7 +113,10 @@ impl Lang {
             ),
             "keys" => ("验证所用密钥", "Keys verified against"),
             "department_key" => ("部门密钥", "Department key"),
-            "county_key" => ("县级见证密钥", "County witness key"),
+            "county_key" => (
+                "见证方密钥（副署检查点）",
+                "Witness key (cosigns checkpoints)",
+            ),
             "evidence" => ("不当行为证据", "Evidence of misbehaviour"),
             "late_items" => ("逾期公开", "Late disclosures"),
             "late_requests" => ("逾期或超期的申请", "Late or overdue requests"),

@@ -126,6 +126,16 @@ pub fn audit_county(
                     layout::CHECKPOINT,
                     format!("not validly signed by the trusted county log key {key}: {e}"),
                 );
+            } else if trust.quorum > 0 {
+                // The independent witnesses cosign the county log too
+                // (FORMAT.md § 21.1): k of n, as for a department log.
+                let verdict = crate::trust::check_signatures(&cp, &[*key.public_key()], trust);
+                if let Some(v) = verdict.violation {
+                    cx.violation("checkpoint-signature", None, layout::CHECKPOINT, v);
+                }
+                if let Some(c) = verdict.cosign_issue {
+                    cx.violation("not-cosigned", None, layout::CHECKPOINT, c);
+                }
             }
         }
         None => cx.push(
