@@ -15,6 +15,10 @@
 //!    every entry, the time from the node's acknowledgement to its arrival
 //!    on the county mirror's Follow stream (the mirror commits an entry
 //!    together with its cosignature, so this is also the cosign lag).
+//!    With `--witnesses N`, N independent witnesses run in-process and the
+//!    county collects their cosignatures; the **witnessed lag** is the
+//!    time from the node's acknowledgement until the mirror serves a
+//!    checkpoint covering the entry with all N witness cosignatures.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -58,6 +62,12 @@ pub struct CountyBenchArgs {
     /// are never read (as unread downloads).
     #[arg(long, default_value_t = 0)]
     hostile: usize,
+    /// Independent witnesses (in-process `gongkai witness` services) the
+    /// county collects cosignatures from during the lag measurement; the
+    /// witnessed lag (node ack -> a served checkpoint covering the entry
+    /// with every witness's cosignature) is reported too.
+    #[arg(long, default_value_t = 0)]
+    witnesses: usize,
 }
 
 const COUNTY: &str = "bench.example/000000/county";
@@ -106,7 +116,7 @@ pub fn run(a: &CountyBenchArgs) -> Result<()> {
         "  ratio                                  {:>10.2}",
         catch_up / raw
     );
-    let lag = runtime.block_on(lag(dir.path(), a))?;
+    let (lag, witnessed) = runtime.block_on(lag(dir.path(), a))?;
     println!(
         "mirror lag (node ack -> entry committed and cosigned at the county), {} departments, {} events/s in total, {} s",
         a.departments, a.rate, a.seconds
@@ -119,6 +129,21 @@ pub fn run(a: &CountyBenchArgs) -> Result<()> {
             "  {name} (ms)                               {:>10.1}",
             percentile(&lag, p)
         );
+    }
+    if a.witnesses > 0 {
+        let mut w = witnessed;
+        w.sort_unstable_by(f64::total_cmp);
+        println!(
+            "witnessed lag (node ack -> served checkpoint with all {} witness cosignatures; node checkpoint interval 500 ms)",
+            a.witnesses
+        );
+        println!("  entries measured                       {:>10}", w.len());
+        for (name, p) in [("p50", 0.5), ("p99", 0.99), ("max", 1.0)] {
+            println!(
+                "  {name} (ms)                               {:>10.1}",
+                percentile(&w, p)
+            );
+        }
     }
     Ok(())
 }
@@ -226,6 +251,7 @@ fn raw_verify_rate(entries: &[Vec<u8>]) -> f64 {
 fn county_config(
     dir: &std::path::Path,
     departments: usize,
+    witnesses: &[(String, String)],
 ) -> Result<gongkai_aggregator::config::CountyConfig> {
     let mut text = format!(
         "origin = \"{COUNTY}\"\nlog_key = \"-\"\nwitness_key = \"-\"\ndata_dir = {:?}\nplaintext = true\n\
@@ -243,12 +269,16 @@ fn county_config(
             sha(TOKEN)
         ));
     }
+    for (url, vkey) in witnesses {
+        text.push_str(&format!("[[witness]]\nurl = \"{url}\"\nvkey = \"{vkey}\"\n"));
+    }
     gongkai_aggregator::config::CountyConfig::from_toml(&text).map_err(|e| anyhow::anyhow!(e))
 }
 
 async fn start_county(
     dir: &std::path::Path,
     departments: usize,
+    witnesses: &[(String, String)],
 ) -> Result<(String, tokio::sync::oneshot::Sender<()>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -257,7 +287,7 @@ async fn start_county(
         log: (KeyName::new(COUNTY)?, SigningKey::from_seed([100; 32])),
         witness: (KeyName::new(WITNESS)?, SigningKey::from_seed([101; 32])),
     };
-    let config = county_config(dir, departments)?;
+    let config = county_config(dir, departments, witnesses)?;
     tokio::spawn(async move {
         if let Err(e) = gongkai_aggregator::run(config, keys, listener, async {
             let _ = rx.await;
@@ -289,7 +319,7 @@ fn authed<T>(msg: T) -> tonic::Request<T> {
 }
 
 async fn catch_up(dir: &std::path::Path, entries: &[Vec<u8>]) -> Result<f64> {
-    let (url, stop) = start_county(&dir.join("catchup"), 1).await?;
+    let (url, stop) = start_county(&dir.join("catchup"), 1, &[]).await?;
     let mut c = CountyClient::connect(url)
         .await?
         .max_decoding_message_size(64 << 20)
@@ -333,9 +363,60 @@ async fn catch_up(dir: &std::path::Path, entries: &[Vec<u8>]) -> Result<f64> {
     Ok(size as f64 / elapsed)
 }
 
-async fn lag(dir: &std::path::Path, a: &CountyBenchArgs) -> Result<Vec<f64>> {
+/// Starts `n` in-process witnesses of the departments' logs; returns their
+/// `(url, vkey)` and a sender that stops them.
+async fn start_witnesses(
+    root: &std::path::Path,
+    a: &CountyBenchArgs,
+) -> Result<(Vec<(String, String)>, tokio::sync::watch::Sender<bool>)> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut out = Vec::new();
+    let logs = root.join("witness-logs.toml");
+    let mut text = String::new();
+    for n in 0..a.departments {
+        let vkey = Checkpoint::log_verifier_key(
+            &Origin::new(&origin(n)).map_err(|e| anyhow::anyhow!("{e}"))?,
+            &key(n).public_key(),
+        );
+        text.push_str(&format!(
+            "[[log]]\norigin = \"{}\"\nvkeys = [\"{vkey}\"]\n",
+            origin(n)
+        ));
+    }
+    std::fs::create_dir_all(root)?;
+    std::fs::write(&logs, text)?;
+    for i in 0..a.witnesses {
+        let cosigner = gongkai_core::note::Cosigner::new(
+            KeyName::new(&format!("witness{i}.bench.example"))?,
+            SigningKey::from_seed(Sha256::digest(format!("witness {i}").as_bytes()).into()),
+        );
+        let config = gongkai_witness::server::WitnessConfig::from_toml(&format!(
+            "key = \"-\"\ndata_dir = {:?}\nlogs = {logs:?}\n",
+            root.join(format!("witness{i}"))
+        ))?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        out.push((
+            format!("http://{}", listener.local_addr()?),
+            cosigner.verifier_key().to_string(),
+        ));
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let r = gongkai_witness::server::run(config, cosigner, listener, || {}, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+            if let Err(e) = r {
+                eprintln!("witness: {e}");
+            }
+        });
+    }
+    Ok((out, stop_tx))
+}
+
+async fn lag(dir: &std::path::Path, a: &CountyBenchArgs) -> Result<(Vec<f64>, Vec<f64>)> {
     let root = dir.join("lag");
-    let (county, stop_county) = start_county(&root, a.departments).await?;
+    let (witnesses, stop_witnesses) = start_witnesses(&root, a).await?;
+    let (county, stop_county) = start_county(&root, a.departments, &witnesses).await?;
     let mut node_stops = Vec::new();
     let mut urls = Vec::new();
     for n in 0..a.departments {
@@ -394,6 +475,47 @@ async fn lag(dir: &std::path::Path, a: &CountyBenchArgs) -> Result<Vec<f64>> {
                 }
             }
         });
+    }
+    // With witnesses: when the mirror first serves a checkpoint covering
+    // each index with every witness's cosignature.
+    let witnessed: Arc<Mutex<HashMap<usize, Vec<(u64, Instant)>>>> = Arc::default();
+    let verifiers = gongkai_core::note::Verifiers::new(
+        witnesses
+            .iter()
+            .filter_map(|(_, v)| gongkai_core::note::VerifierKey::parse(v).ok()),
+    )?;
+    let pollers_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if a.witnesses > 0 {
+        for n in 0..a.departments {
+            let (county, witnessed, verifiers, stop) = (
+                county.clone(),
+                Arc::clone(&witnessed),
+                verifiers.clone(),
+                Arc::clone(&pollers_stop),
+            );
+            let k = a.witnesses;
+            tokio::spawn(async move {
+                let Ok(mut c) = DisclosureNodeClient::connect(county).await else {
+                    return;
+                };
+                let mut last = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(r) = c
+                        .get_checkpoint(v1::GetCheckpointRequest { origin: origin(n) })
+                        .await
+                        && let Ok(cp) = SignedCheckpoint::parse(&r.into_inner().checkpoint)
+                        && cp.checkpoint().size > last
+                        && cp.note().verify_quorum(&verifiers, k).is_ok()
+                    {
+                        last = cp.checkpoint().size;
+                        if let Ok(mut w) = witnessed.lock() {
+                            w.entry(n).or_default().push((last, Instant::now()));
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            });
+        }
     }
     let _hostile = hostile(&county, a).await;
     // Writers: each department at rate / departments events/s.
@@ -471,6 +593,38 @@ async fn lag(dir: &std::path::Path, a: &CountyBenchArgs) -> Result<Vec<f64>> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    if a.witnesses > 0 {
+        // Until every acknowledged entry is covered by a witnessed checkpoint.
+        for _ in 0..100 {
+            let done = {
+                let w = witnessed.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+                let ack = acks.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+                ack.iter().all(|(n, i, _)| {
+                    w.get(n)
+                        .and_then(|v| v.last())
+                        .is_some_and(|(s, _)| *s > *i)
+                })
+            };
+            if done {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    pollers_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let witnessed_lags = {
+        let w = witnessed.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+        let ack = acks.lock().map_err(|_| anyhow::anyhow!("lock"))?;
+        ack.iter()
+            .filter_map(|(n, i, t)| {
+                // The first witnessed checkpoint whose size covers i.
+                let v = w.get(n)?;
+                let k = v.partition_point(|(s, _)| *s <= *i);
+                v.get(k)
+                    .map(|(_, at)| at.saturating_duration_since(*t).as_secs_f64() * 1000.0)
+            })
+            .collect::<Vec<f64>>()
+    };
     let lags = {
         let arr = arrivals.lock().map_err(|_| anyhow::anyhow!("lock"))?;
         let ack = acks.lock().map_err(|_| anyhow::anyhow!("lock"))?;
@@ -485,6 +639,7 @@ async fn lag(dir: &std::path::Path, a: &CountyBenchArgs) -> Result<Vec<f64>> {
         let _ = s.send(());
     }
     let _ = stop_county.send(());
+    let _ = stop_witnesses.send(true);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    Ok(lags)
+    Ok((lags, witnessed_lags))
 }

@@ -741,8 +741,13 @@ fn print_ready(
     );
     println!("  {exe} --server {agg} county status");
     println!(
-        "  {exe} --server {agg} monitor --all --trust {} --state monitor.json",
-        county.trust.display()
+        "  {exe} --server {agg} monitor --all --trust {} --state monitor.json{}",
+        county.trust.display(),
+        county
+            .witnesses
+            .iter()
+            .map(|w| format!(" --witness http://{}", w.addr))
+            .collect::<String>()
     );
     println!();
     println!("(Ctrl-C stops the county; running the same command again resumes it)");
