@@ -64,6 +64,27 @@ impl Source for PortalSource {
                 c.config.witness_quorum.unwrap_or(c.config.witness.len())
             },
             checkpoint: (!checkpoint.is_empty()).then_some(checkpoint),
+            independent: c
+                .witness_status()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|w| gongkai_portal::WitnessInfo {
+                    name: w.name,
+                    vkey: w.vkey,
+                    error: w.error,
+                    logs: w
+                        .logs
+                        .into_iter()
+                        .map(|l| gongkai_portal::WitnessLog {
+                            origin: l.origin,
+                            size: l.cosigned_size,
+                            cosigned_ms: l.cosigned_time.saturating_mul(1000),
+                            lag: l.lag,
+                            error: l.error,
+                        })
+                        .collect(),
+                })
+                .collect(),
         }
     }
 

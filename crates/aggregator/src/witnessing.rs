@@ -423,13 +423,16 @@ async fn ask(
             Ok(Outcome::Refused(status, text)) => {
                 let why = format!("refused (HTTP {status}): {text}");
                 tracing::warn!(witness = %remote.name, origin, size, "{why}");
-                // Refused for this log: asked again in a while (or at the
-                // next new size), not every round.
+                // Refused for this log: asked again in a while, not every
+                // round. A 5xx (a witness still confirming its state after
+                // a start, or failing to write it) is transient: the
+                // witness's backoff applies instead.
+                let transient = status >= 500;
                 w.set(i, origin, |s| {
                     s.error = Some(why.clone());
-                    s.retry_at = Some(Instant::now() + REFUSED_RETRY);
+                    s.retry_at = (!transient).then(|| Instant::now() + REFUSED_RETRY);
                 });
-                if status >= 500 {
+                if transient {
                     w.failed(i, why);
                 }
                 return None;

@@ -192,6 +192,9 @@ async fn hostile(url: &str, a: &CountyBenchArgs) -> Vec<Box<dyn std::any::Any + 
     held
 }
 
+/// Per department: each witnessed checkpoint size served and when.
+type Witnessed = HashMap<usize, Vec<(u64, Instant)>>;
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -270,7 +273,9 @@ fn county_config(
         ));
     }
     for (url, vkey) in witnesses {
-        text.push_str(&format!("[[witness]]\nurl = \"{url}\"\nvkey = \"{vkey}\"\n"));
+        text.push_str(&format!(
+            "[[witness]]\nurl = \"{url}\"\nvkey = \"{vkey}\"\n"
+        ));
     }
     gongkai_aggregator::config::CountyConfig::from_toml(&text).map_err(|e| anyhow::anyhow!(e))
 }
@@ -478,7 +483,7 @@ async fn lag(dir: &std::path::Path, a: &CountyBenchArgs) -> Result<(Vec<f64>, Ve
     }
     // With witnesses: when the mirror first serves a checkpoint covering
     // each index with every witness's cosignature.
-    let witnessed: Arc<Mutex<HashMap<usize, Vec<(u64, Instant)>>>> = Arc::default();
+    let witnessed: Arc<Mutex<Witnessed>> = Arc::default();
     let verifiers = gongkai_core::note::Verifiers::new(
         witnesses
             .iter()

@@ -112,6 +112,16 @@ impl Lang {
                 "Verification runs in your browser: entry signatures, chain links and inclusion in the county-cosigned checkpoint. It proves these entries are in the log; that no later change was left out needs the item's full history against the newest checkpoint. It catches tampered caches, mirrors or tiles, not a malicious portal serving both this script and the keys — compare the key fingerprints below with ones published elsewhere.",
             ),
             "keys" => ("验证所用密钥", "Keys verified against"),
+            "witnesses" => ("独立见证方", "Independent witnesses"),
+            "witnesses_note" => (
+                "县以外的见证方（如纪委监委、第三方）只副署与其此前所见一致的检查点：县无法向不同的人展示不同的历史。下表为每个见证方最近副署的规模及落后条目数。",
+                "Parties outside the county (the inspection office, third parties) cosign only checkpoints consistent with what they saw before, so the county cannot show different histories to different people. The table shows what each last cosigned and how far it lags.",
+            ),
+            "witness" => ("见证方", "Witness"),
+            "log" => ("日志", "Log"),
+            "lag" => ("落后条目", "Lag (entries)"),
+            "unreachable" => ("无法连接", "unreachable"),
+            "refused" => ("拒绝", "refused"),
             "department_key" => ("部门密钥", "Department key"),
             "county_key" => (
                 "见证方密钥（副署检查点）",

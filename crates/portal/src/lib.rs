@@ -28,6 +28,7 @@ mod web;
 pub use i18n::Lang;
 pub use model::{
     CountyInfo, CountyLogRead, DepartmentInfo, EvidenceInfo, LogRead, ModelError, Source,
+    WitnessInfo, WitnessLog,
 };
 pub use web::{
     PAGE_CSP, PortalConfig, ServeLimits, client_ip, content_router, router, serve, serve_with,

@@ -102,6 +102,37 @@ pub struct CountyInfo {
     pub quorum: usize,
     /// The newest county checkpoint note, if any.
     pub checkpoint: Option<String>,
+    /// The independent witnesses and what each cosigned (FORMAT.md § 21).
+    pub independent: Vec<WitnessInfo>,
+}
+
+/// One independent witness as the county sees it.
+#[derive(Clone, Debug, Serialize)]
+pub struct WitnessInfo {
+    /// Display name (e.g. 纪委监委).
+    pub name: String,
+    /// Its verifier key.
+    pub vkey: String,
+    /// Why it cannot be reached (empty when it answers).
+    pub error: String,
+    /// Per log: origin, size it cosigned, Unix ms of that cosignature, lag
+    /// behind the county's newest, why it did not cosign the newest.
+    pub logs: Vec<WitnessLog>,
+}
+
+/// What one witness cosigned of one log.
+#[derive(Clone, Debug, Serialize)]
+pub struct WitnessLog {
+    /// The log.
+    pub origin: String,
+    /// Size cosigned.
+    pub size: u64,
+    /// Unix ms of the cosignature (0: none known).
+    pub cosigned_ms: u64,
+    /// Entries behind the county's newest cosigned size.
+    pub lag: u64,
+    /// Why not the newest (empty when it is).
+    pub error: String,
 }
 
 /// One department as the aggregator knows it.

@@ -552,6 +552,31 @@ async fn home(State(app): State<App>, Query(q): Query<LangQuery>) -> Page {
                 ul { @for e in evidence.iter().filter(|e| !e.cleared) { li { (e.origin) ": " (e.kind) " (" (time_text(e.created_ms)) ")" } } }
             }
         }
+        @if !county.independent.is_empty() {
+            section.witnesses {
+                h2 { (lang.t("witnesses")) }
+                p.note { (lang.t("witnesses_note")) }
+                table.witnesses {
+                    thead { tr {
+                        th { (lang.t("witness")) } th { (lang.t("log")) } th { (lang.t("size")) }
+                        th { (lang.t("cosigned_at")) } th { (lang.t("lag")) }
+                    } }
+                    tbody {
+                        @for w in &county.independent {
+                            @for (i, l) in w.logs.iter().enumerate() {
+                                tr {
+                                    td { @if i == 0 { (w.name) @if !w.error.is_empty() { br; span.badge.late { (lang.t("unreachable")) } } } }
+                                    td { small.origin { (l.origin) } }
+                                    td.num { (l.size) }
+                                    td { @if l.cosigned_ms == 0 { (lang.t("never")) } @else { (time_text(l.cosigned_ms)) } }
+                                    td.num { (l.lag) @if !l.error.is_empty() { " " span.badge.late title=(l.error) { (lang.t("refused")) } } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         (keys_section(lang, &county, None))
     };
     Ok(layout(lang, &county.name, "/", body))

@@ -37,6 +37,7 @@ impl Source for County {
             witnesses: vec![self.witness_vkey.clone()],
             quorum: 1,
             checkpoint: None,
+            independent: Vec::new(),
         }
     }
     fn departments(&self) -> Vec<DepartmentInfo> {
