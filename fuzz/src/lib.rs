@@ -284,3 +284,32 @@ pub mod export_dir {
         let _ = audit_export(d.path(), trust, as_of);
     }
 }
+
+pub mod witness {
+    //! Untrusted witness requests and answers (FORMAT.md § 21): the body of
+    //! `POST /add-checkpoint` as a witness reads it, and a witness's answer
+    //! as the county reads it. Must never panic; a request accepted must
+    //! encode back byte for byte, and judging it against any state must not
+    //! panic either.
+
+    use gongkai_core::witness::{self, AddCheckpoint, Latest};
+
+    /// Runs the target on one input.
+    pub fn run(data: &[u8]) {
+        if let Ok(req) = AddCheckpoint::parse(data) {
+            assert_eq!(req.encode().as_bytes(), data);
+            let cp = req.checkpoint.checkpoint();
+            let _ = witness::judge(None, &req);
+            for size in [0, req.old_size, cp.size, cp.size.saturating_add(1)] {
+                let _ = witness::judge(
+                    Some(&Latest {
+                        size,
+                        root: cp.root,
+                    }),
+                    &req,
+                );
+            }
+        }
+        let _ = witness::parse_cosignatures(data);
+    }
+}

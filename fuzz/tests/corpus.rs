@@ -16,6 +16,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("evidence", gongkai_fuzz::evidence::run),
     ("county_leaf", gongkai_fuzz::county_leaf::run),
     ("export_dir", gongkai_fuzz::export_dir::run),
+    ("witness", gongkai_fuzz::witness::run),
 ];
 
 #[test]
