@@ -476,5 +476,23 @@ fn the_county_collects_k_of_n_cosignatures_and_readers_require_them() {
         err.contains("fork: witness") && err.contains("signed by the department"),
         "{err}"
     );
+    // A witness that cosigned a larger department checkpoint than the
+    // server serves: the server withholds (or lags); a warning, not a fork.
+    let d4 = dir.path().join("w4");
+    let v4 = cosigner_vkey(&d4, "newspaper.example");
+    let w4 = Witness::start(&Witness::configure(&d4, &logs, &[]), &v4);
+    let ahead = leaves(size + 5, 4);
+    assert_eq!(
+        w4.add(&request(&dept, ORIGIN, &ahead, 0, size + 5).encode())
+            .0,
+        200
+    );
+    let o = monitor(&w4);
+    expect_code(&o, 0);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("the server withholds what the witness saw"),
+        "{err}"
+    );
     drop(node);
 }
