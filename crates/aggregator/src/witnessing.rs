@@ -359,7 +359,13 @@ async fn ask(
                 });
                 return Some(lines);
             }
-            Ok(Outcome::Conflict(theirs)) => {
+            Ok(Outcome::Conflict(None)) => {
+                // It holds nothing for this log (a new witness, or one
+                // whose state was replaced): start from the beginning.
+                w.succeeded(i);
+                old = 0;
+            }
+            Ok(Outcome::Conflict(Some(theirs))) => {
                 w.succeeded(i);
                 let n = theirs.checkpoint().size;
                 if n == size && theirs.checkpoint().root == cp.checkpoint().root {

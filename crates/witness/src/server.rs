@@ -305,6 +305,17 @@ async fn add_checkpoint(State(service): State<Arc<Service>>, body: Bytes) -> Res
                     note,
                 )
                     .into_response(),
+                // A conflict with no checkpoint held: an empty body
+                // (FORMAT.md § 21.2), the requester resumes from 0.
+                None if status == StatusCode::CONFLICT => (
+                    status,
+                    [(
+                        header::CONTENT_TYPE,
+                        "text/x.gongkai.checkpoint; charset=utf-8",
+                    )],
+                    String::new(),
+                )
+                    .into_response(),
                 None => text(status, format!("{r}\n")),
             }
         }
