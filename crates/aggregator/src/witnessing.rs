@@ -119,11 +119,6 @@ impl Witnessing {
         }
     }
 
-    /// The witnesses configured.
-    pub fn remotes(&self) -> &[Remote] {
-        &self.remotes
-    }
-
     /// Per witness, what it cosigned of each log.
     pub fn report(&self) -> Vec<WitnessReport> {
         let logs = lock(&self.logs);

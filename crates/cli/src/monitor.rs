@@ -57,39 +57,19 @@ async fn gossip(
     trust: &gongkai_verify::trust::Trust,
 ) -> Result<Option<String>, String> {
     use gongkai_core::checkpoint::SignedCheckpoint;
-    let path = format!(
-        "{}{}",
-        gongkai_core::witness::CHECKPOINT_PATH,
-        origin.as_str().replace('/', "~")
-    );
-    let answer = gongkai_witness::client::request(
+    let path = gongkai_witness::client::checkpoint_path(origin.as_str());
+    let theirs = match gongkai_witness::client::latest(
         url,
-        &path,
-        None,
+        origin.as_str(),
         Duration::from_secs(15),
-        gongkai_witness::client::MAX_ANSWER_BYTES,
     )
     .await
-    .map_err(|e| e.to_string());
-    let answer = match answer {
-        Ok(a) if a.status == 404 => return Ok(None),
-        Ok(a) if a.status == 200 => a,
-        Ok(a) => return Ok(Some(format!("witness {url}: HTTP {}", a.status))),
+    {
+        Ok(None) => return Ok(None),
+        Ok(Some(t)) => t,
         Err(e) => return Ok(Some(format!("witness {url}: {e}"))),
     };
-    let theirs = SignedCheckpoint::from_bytes(&answer.body)
-        .map_err(|e| format!("witness {url} answered no checkpoint: {e}"))
-        .map_err(|e| e.to_string());
-    let theirs = match theirs {
-        Ok(t) => t,
-        Err(e) => return Ok(Some(e)),
-    };
     let ours = SignedCheckpoint::parse(verified).map_err(|e| e.to_string())?;
-    if theirs.checkpoint().origin != *origin {
-        return Ok(Some(format!(
-            "witness {url} answered a checkpoint of another log"
-        )));
-    }
     // Only what the department signed counts (a witness could lie).
     let keys = trust.log_keys(origin).map_err(|e| e.to_string())?;
     let signed = gongkai_core::note::Verifiers::new(keys.iter().cloned())

@@ -187,7 +187,7 @@ async fn resync_round(service: &Arc<Service>, sources: &[Source]) -> usize {
         for s in sources {
             let path = match s.kind {
                 SourceKind::Portal => format!("/logs/{slug}/checkpoint"),
-                SourceKind::Witness => format!("{}{slug}", witness::CHECKPOINT_PATH),
+                SourceKind::Witness => crate::client::checkpoint_path(&origin),
             };
             match crate::client::request(
                 &s.url,
@@ -337,7 +337,7 @@ async fn add_checkpoint(State(service): State<Arc<Service>>, body: Bytes) -> Res
 }
 
 async fn checkpoint(State(service): State<Arc<Service>>, Path(slug): Path<String>) -> Response {
-    let origin = slug.replace('~', "/");
+    let origin = gongkai_portal::model::unslug(&slug);
     match service.store.latest(&origin) {
         Some(s) => (
             StatusCode::OK,
