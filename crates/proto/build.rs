@@ -32,6 +32,13 @@ const CORE_TYPES: &[&str] = &[
     "ClarificationStage",
     "ConsultationStage",
     "Decision",
+    "ReportRow",
+    "ApplicantCategory",
+    "Outcome",
+    "ChallengeFiled",
+    "ChallengeConcluded",
+    "ChallengeProcedure",
+    "ChallengeResult",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -72,6 +72,7 @@ fn parse_lines(text: &str, base: &Path) -> Result<Vec<Pending>> {
             None => input::guess_media_type(&file).to_owned(),
         };
         let event = pb::Published {
+            quantity: 0,
             item_id: l.item.as_str().to_owned(),
             matter_id: l.matter.as_str().to_owned(),
             title: l.title,

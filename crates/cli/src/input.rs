@@ -178,6 +178,7 @@ impl MatterFile {
     /// The protobuf message.
     pub fn into_message(self) -> pb::Matter {
         pb::Matter {
+            report_row: 0,
             category: self.category,
             level1: self.level1,
             level2: self.level2,

@@ -248,6 +248,7 @@ pub async fn seed(w: &mut Writer, dept: &Department) -> Result<usize> {
         w.append(
             "amend/budget-2026",
             W::Amended(pb::Amended {
+                quantity: 0,
                 item_id: "budget-2026".into(),
                 title: "2026年部门预算（更正）".into(),
                 content: Some(corrected),
@@ -272,6 +273,7 @@ pub async fn seed(w: &mut Writer, dept: &Department) -> Result<usize> {
         w.append(
             "request/r1",
             W::RequestReceived(pb::RequestReceived {
+                applicant: 0,
                 request_id: "2026-001".into(),
                 date_received: w.date(12),
                 subject: "申请公开2025年“三公”经费支出明细".into(),
@@ -446,6 +448,7 @@ pub async fn seed(w: &mut Writer, dept: &Department) -> Result<usize> {
                 w.append(
                     "request/r2",
                     W::RequestReceived(pb::RequestReceived {
+                        applicant: 0,
                         request_id: "2026-017".into(),
                         date_received: w.date(60),
                         subject: "申请公开本村2025年度低保资金发放总额".into(),

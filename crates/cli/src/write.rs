@@ -313,6 +313,7 @@ pub(crate) async fn matter(node: &Node, c: MatterCommand, json: bool) -> Result<
 
 pub(crate) async fn publish(node: &Node, a: PublishArgs, json: bool) -> Result<()> {
     let mut event = pb::Published {
+        quantity: 0,
         item_id: a.item.as_str().to_owned(),
         matter_id: a.matter.as_str().to_owned(),
         title: a.title,
@@ -351,6 +352,7 @@ fn placeholder_content() -> pb::ContentRef {
 
 pub(crate) async fn amend(node: &Node, a: AmendArgs, json: bool) -> Result<()> {
     let mut event = pb::Amended {
+        quantity: 0,
         item_id: a.item.as_str().to_owned(),
         title: a.title,
         content: Some(placeholder_content()),
@@ -411,6 +413,7 @@ pub(crate) async fn request(node: &Node, c: RequestCommand, json: bool) -> Resul
             write,
         } => (
             write_event::Kind::RequestReceived(pb::RequestReceived {
+                applicant: 0,
                 request_id: id.as_str().to_owned(),
                 date_received: date.to_string(),
                 subject,
@@ -482,6 +485,7 @@ pub(crate) async fn request(node: &Node, c: RequestCommand, json: bool) -> Resul
             write,
         } => {
             let mut event = pb::RequestAnswered {
+                outcome: 0,
                 request_id: id.as_str().to_owned(),
                 date_answered: date.to_string(),
                 decision: decision(d) as i32,

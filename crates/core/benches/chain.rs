@@ -57,6 +57,7 @@ fn build_log(n: usize, signer: &SigningKey) -> Vec<Vec<u8>> {
         push(
             &mut w,
             Kind::Published(pb::Published {
+                quantity: 0,
                 item_id: format!("item-{i}"),
                 matter_id: "budget".into(),
                 title: format!("2026年第{i}号部门预算公开"),

@@ -407,6 +407,30 @@ impl Review {
                 self.clock_step(index, &r.request_id, &r.date_answered, ClockEvent::Answered);
             }
             Kind::Genesis(_) | Kind::KeyRotated(_) => {}
+            Kind::ChallengeFiled(c) => self.findings.push(Finding::new(
+                Severity::Info,
+                "challenge",
+                Some(index),
+                &c.request_id,
+                format!(
+                    "case {} ({}) filed on {}",
+                    c.case_id,
+                    pb::ChallengeProcedure::try_from(c.procedure).map_or("?", |p| p.as_str_name()),
+                    c.date_filed
+                ),
+            )),
+            Kind::ChallengeConcluded(c) => self.findings.push(Finding::new(
+                Severity::Info,
+                "challenge",
+                Some(index),
+                &c.request_id,
+                format!(
+                    "case {} concluded on {}: {}",
+                    c.case_id,
+                    c.date_concluded,
+                    pb::ChallengeResult::try_from(c.result).map_or("?", |r| r.as_str_name())
+                ),
+            )),
         }
     }
 
@@ -744,6 +768,7 @@ mod tests {
         }];
         let r = |t| {
             Kind::RequestReceived(pb::RequestReceived {
+                applicant: 0,
                 request_id: format!("r{t}"),
                 date_received: "2026-02-27".into(),
                 subject: "决算".into(),
@@ -767,6 +792,7 @@ mod tests {
         });
         let received = |id: &str, d: &str| {
             Kind::RequestReceived(pb::RequestReceived {
+                applicant: 0,
                 request_id: id.into(),
                 date_received: d.into(),
                 subject: "决算".into(),
@@ -828,6 +854,7 @@ mod tests {
     fn late_extensions_are_void_and_uncovered_years_wait() {
         let received = |id: &str, d: &str| {
             Kind::RequestReceived(pb::RequestReceived {
+                applicant: 0,
                 request_id: id.into(),
                 date_received: d.into(),
                 subject: "决算".into(),

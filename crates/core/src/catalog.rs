@@ -75,6 +75,21 @@ pub struct RequestState {
     pub clock: RequestClock,
     /// Index of the receiving entry.
     pub received_at: u64,
+    /// 行政复议 and 行政诉讼 cases about the request, in filing order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cases: Vec<CaseState>,
+}
+
+/// What the rules need to know about a 复议/诉讼 case (FORMAT.md § 22).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseState {
+    /// The case id, unique within its request.
+    pub case_id: String,
+    /// The date it was filed.
+    pub filed: Date,
+    /// The date it concluded, once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concluded: Option<Date>,
 }
 
 /// The compact catalog state of one log.
@@ -146,6 +161,8 @@ impl Touched {
             Kind::ThirdPartyConsultation(r) => Some(&r.request_id),
             Kind::RequestExtended(r) => Some(&r.request_id),
             Kind::RequestAnswered(r) => Some(&r.request_id),
+            Kind::ChallengeFiled(c) => Some(&c.request_id),
+            Kind::ChallengeConcluded(c) => Some(&c.request_id),
             _ => None,
         };
         t.request = request.and_then(|r| RequestId::new(r).ok());
@@ -414,6 +431,7 @@ impl Catalog {
                     RequestState {
                         clock: RequestClock::new(received),
                         received_at: index,
+                        cases: Vec::new(),
                     },
                 );
             }
@@ -444,8 +462,88 @@ impl Catalog {
                     req.clock = clock;
                 }
             }
+            Kind::ChallengeFiled(c) => {
+                let (id, date) = self.request_on(index, c.request_id, c.date_filed)?;
+                let req = &self.requests[id];
+                if req.cases.iter().any(|k| k.case_id == c.case_id) {
+                    return Err(violation(
+                        index,
+                        "case-id-unique",
+                        format!("request {id} already has a case {}", c.case_id),
+                    ));
+                }
+                if let Some(req) = self.requests.get_mut(id) {
+                    req.cases.push(CaseState {
+                        case_id: c.case_id.to_owned(),
+                        filed: date,
+                        concluded: None,
+                    });
+                }
+            }
+            Kind::ChallengeConcluded(c) => {
+                let (id, date) = self.request_on(index, c.request_id, c.date_concluded)?;
+                let case = self.requests[id]
+                    .cases
+                    .iter()
+                    .position(|k| k.case_id == c.case_id)
+                    .ok_or_else(|| {
+                        violation(
+                            index,
+                            "case-exists",
+                            format!("request {id} has no case {}", c.case_id),
+                        )
+                    })?;
+                let state = &self.requests[id].cases[case];
+                if let Some(on) = state.concluded {
+                    return Err(violation(
+                        index,
+                        "case-open",
+                        format!("case {} of request {id} concluded on {on}", c.case_id),
+                    ));
+                }
+                if date < state.filed {
+                    return Err(violation(
+                        index,
+                        "date-order",
+                        format!(
+                            "{date} is before case {} was filed on {}",
+                            c.case_id, state.filed
+                        ),
+                    ));
+                }
+                if let Some(req) = self.requests.get_mut(id) {
+                    req.cases[case].concluded = Some(date);
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The request (answered or not) a case names, and the case event's
+    /// date, which may not be before the request was received.
+    fn request_on<'a>(
+        &self,
+        index: u64,
+        request_id: &'a str,
+        date: &str,
+    ) -> Result<(&'a str, Date), Error> {
+        let id = checked(index, request_id, RequestId::check)?;
+        let date = Date::parse(date)?;
+        let req = self
+            .requests
+            .get(id)
+            .ok_or_else(|| violation(index, "request-exists", format!("no request {id}")))?;
+        if date < req.clock.received() {
+            return Err(violation(
+                index,
+                "date-order",
+                format!(
+                    "{date} is before request {id} was received on {}",
+                    req.clock.received()
+                ),
+            ));
+        }
+        Ok((id, date))
     }
 
     /// Applies several events in order, all or nothing: on error the

@@ -451,6 +451,12 @@ impl Fields {
             }
             Err(_) => return Err(self.err("matter.periodicity", "unknown value".into())),
         }
+        if pb::ReportRow::try_from(m.report_row).is_err() {
+            return Err(self.err(
+                "matter.report_row",
+                format!("{} is not a defined value", m.report_row),
+            ));
+        }
         Ok(())
     }
 
@@ -519,6 +525,12 @@ impl Fields {
                 self.request_id("request_received.request_id", r.request_id)?;
                 self.date("request_received.date_received", r.date_received, today)?;
                 self.long("request_received.subject", r.subject)?;
+                if pb::ApplicantCategory::try_from(r.applicant).is_err() {
+                    return Err(self.err(
+                        "request_received.applicant",
+                        format!("{} is not a defined value", r.applicant),
+                    ));
+                }
             }
             Kind::RequestClarification(r) => {
                 self.request_id("request_clarification.request_id", r.request_id)?;
@@ -562,26 +574,43 @@ impl Fields {
             Kind::RequestAnswered(r) => {
                 self.request_id("request_answered.request_id", r.request_id)?;
                 self.date("request_answered.date_answered", r.date_answered, today)?;
-                let decision = pb::Decision::try_from(r.decision);
-                match decision {
-                    Ok(pb::Decision::Unspecified) => {
-                        return Err(self.err("request_answered.decision", "must be set".into()));
-                    }
-                    Err(_) => {
-                        return Err(self.err(
-                            "request_answered.decision",
-                            format!("{} is not a defined value", r.decision),
-                        ));
-                    }
-                    Ok(pb::Decision::Refused | pb::Decision::PartlyDisclosed) => {
-                        self.long("request_answered.legal_basis", r.legal_basis)?;
-                    }
-                    Ok(_) => self.text(
+                let decision = pb::Decision::try_from(r.decision).map_err(|_| {
+                    self.err(
+                        "request_answered.decision",
+                        format!("{} is not a defined value", r.decision),
+                    )
+                })?;
+                let outcome = pb::Outcome::try_from(r.outcome).map_err(|_| {
+                    self.err(
+                        "request_answered.outcome",
+                        format!("{} is not a defined value", r.outcome),
+                    )
+                })?;
+                if decision == pb::Decision::Unspecified && outcome == pb::Outcome::Unspecified {
+                    return Err(self.err(
+                        "request_answered.decision",
+                        "must be set (or request_answered.outcome)".into(),
+                    ));
+                }
+                if !crate::report::decision_allows(decision, outcome) {
+                    return Err(self.err(
+                        "request_answered.outcome",
+                        format!(
+                            "{} does not agree with decision {}",
+                            outcome.as_str_name(),
+                            decision.as_str_name()
+                        ),
+                    ));
+                }
+                if crate::report::needs_legal_basis(decision, outcome) {
+                    self.long("request_answered.legal_basis", r.legal_basis)?;
+                } else {
+                    self.text(
                         "request_answered.legal_basis",
                         r.legal_basis,
                         MAX_LONG_TEXT,
                         false,
-                    )?,
+                    )?;
                 }
                 if let Some(c) = &r.content {
                     self.content("request_answered.content", Some(c))?;
@@ -597,6 +626,42 @@ impl Fields {
                 crate::keys::Signature::from_slice(k.proof)
                     .map_err(|e| self.err("key_rotated.proof", e.to_string()))?;
                 self.text("key_rotated.reason", k.reason, MAX_LONG_TEXT, false)?;
+            }
+            Kind::ChallengeFiled(c) => {
+                self.request_id("challenge_filed.request_id", c.request_id)?;
+                self.short("challenge_filed.case_id", c.case_id)?;
+                match pb::ChallengeProcedure::try_from(c.procedure) {
+                    Ok(pb::ChallengeProcedure::Unspecified) | Err(_) => {
+                        return Err(self.err(
+                            "challenge_filed.procedure",
+                            "must be RECONSIDERATION, LITIGATION or \
+                             LITIGATION_AFTER_RECONSIDERATION"
+                                .into(),
+                        ));
+                    }
+                    Ok(_) => {}
+                }
+                self.date("challenge_filed.date_filed", c.date_filed, today)?;
+                self.text("challenge_filed.note", c.note, MAX_LONG_TEXT, false)?;
+            }
+            Kind::ChallengeConcluded(c) => {
+                self.request_id("challenge_concluded.request_id", c.request_id)?;
+                self.short("challenge_concluded.case_id", c.case_id)?;
+                match pb::ChallengeResult::try_from(c.result) {
+                    Ok(pb::ChallengeResult::Unspecified) | Err(_) => {
+                        return Err(self.err(
+                            "challenge_concluded.result",
+                            "must be UPHELD, CORRECTED or OTHER".into(),
+                        ));
+                    }
+                    Ok(_) => {}
+                }
+                self.date(
+                    "challenge_concluded.date_concluded",
+                    c.date_concluded,
+                    today,
+                )?;
+                self.text("challenge_concluded.note", c.note, MAX_LONG_TEXT, false)?;
             }
         }
         Ok(())
@@ -853,6 +918,7 @@ mod tests {
         // Dates may not be after the event's own (CST) date.
         let received = |d: &str| {
             Kind::RequestReceived(pb::RequestReceived {
+                applicant: 0,
                 request_id: "r1".into(),
                 date_received: d.into(),
                 subject: "预算".into(),

@@ -561,6 +561,7 @@ mod tests {
         out.push(w.append(genesis, 1_700_000_000_000).unwrap().into_bytes());
         for i in 1..n {
             let kind = Kind::RequestReceived(pb::RequestReceived {
+                applicant: 0,
                 request_id: format!("{tag}-{i}"),
                 date_received: "2023-11-14".into(),
                 subject: "subject".into(),

@@ -47,6 +47,7 @@ pub mod keys;
 pub mod merkle;
 pub mod note;
 pub mod proof;
+pub mod report;
 pub mod tile;
 pub mod types;
 pub mod witness;

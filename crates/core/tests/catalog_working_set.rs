@@ -53,7 +53,7 @@ fn kind() -> impl Strategy<Value = Kind> {
             date.clone()
         )
             .prop_map(|(i, m, related, period, formed)| {
-                Kind::Published(pb::Published {
+                Kind::Published(pb::Published { quantity: 0,
                     item_id: i.into(),
                     matter_id: m.into(),
                     title: "t".into(),
@@ -73,7 +73,7 @@ fn kind() -> impl Strategy<Value = Kind> {
                 })
             }),
         2 => (item.clone(), date.clone(), any::<bool>()).prop_map(|(i, d, same)| {
-            Kind::Amended(pb::Amended {
+            Kind::Amended(pb::Amended { quantity: 0,
                 item_id: i.into(),
                 title: "t2".into(),
                 content: Some(content(if same { i } else { "v2" })),
@@ -93,7 +93,7 @@ fn kind() -> impl Strategy<Value = Kind> {
             legal_basis: "《政府信息公开条例》第十五条".into(),
         })),
         2 => (request.clone(), date.clone()).prop_map(|(r, d)| {
-            Kind::RequestReceived(pb::RequestReceived {
+            Kind::RequestReceived(pb::RequestReceived { applicant: 0,
                 request_id: r.into(),
                 date_received: d.into(),
                 subject: "申请".into(),
@@ -132,7 +132,7 @@ fn kind() -> impl Strategy<Value = Kind> {
             })
         }),
         1 => (request, date, prop::option::of(prop::sample::select(&ITEMS[..]))).prop_map(
-            |(r, d, answered)| Kind::RequestAnswered(pb::RequestAnswered {
+            |(r, d, answered)| Kind::RequestAnswered(pb::RequestAnswered { outcome: 0,
                 request_id: r.into(),
                 date_answered: d.into(),
                 decision: pb::Decision::Disclosed as i32,

@@ -618,6 +618,7 @@ fn own_origin_must_be_left_out_of_references() {
 fn answered_twice_is_refused() {
     let mut log = TestLog::new(key(1));
     let received = Kind::RequestReceived(pb::RequestReceived {
+        applicant: 0,
         request_id: "r1".into(),
         date_received: "2026-03-02".into(),
         subject: "s".into(),
@@ -677,6 +678,7 @@ fn answered_items_must_exist() {
         log.define("budget", pb::Periodicity::None, "");
         log.publish("budget-2026", "budget", "");
         log.push(Kind::RequestReceived(pb::RequestReceived {
+            applicant: 0,
             request_id: "r1".into(),
             date_received: "2026-03-02".into(),
             subject: "s".into(),
@@ -840,6 +842,7 @@ fn rules_need_no_calendar_and_the_policy_judges_only_what_it_can() {
     let mut log = TestLog::new(key(1));
     let received = |id: &str, date: String| {
         Kind::RequestReceived(pb::RequestReceived {
+            applicant: 0,
             request_id: id.into(),
             date_received: date,
             subject: "申请公开".into(),

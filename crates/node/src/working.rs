@@ -323,6 +323,7 @@ mod tests {
 
     fn amend(item: &str, n: u8) -> Kind {
         Kind::Amended(pb::Amended {
+            quantity: 0,
             item_id: item.into(),
             title: item.into(),
             content: Some(content(n)),

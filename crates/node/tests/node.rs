@@ -485,6 +485,7 @@ async fn bad_input_changes_nothing() {
         &mut c,
         "",
         W::RequestReceived(pb::RequestReceived {
+            applicant: 0,
             request_id: "r8".into(),
             date_received: today(),
             subject: "申请公开".into(),
@@ -528,6 +529,7 @@ async fn bad_input_changes_nothing() {
         e.message()
     );
     let amend_unknown = W::Amended(pb::Amended {
+        quantity: 0,
         item_id: "nope".into(),
         title: "t".into(),
         content: Some(content.clone()),
@@ -1126,6 +1128,7 @@ async fn unread_downloads_are_capped_per_client_and_do_not_stall_writes() {
                 &mut c,
                 &format!("r{i}"),
                 W::RequestReceived(pb::RequestReceived {
+                    applicant: 0,
                     request_id: format!("r{i}"),
                     date_received: today(),
                     subject: "请求公开".into(),
@@ -1183,6 +1186,7 @@ async fn a_log_dated_ahead_of_the_clock_takes_no_write_and_says_why() {
         let entry = w
             .append(
                 gongkai_core::event::Kind::RequestReceived(pb::RequestReceived {
+                    applicant: 0,
                     request_id: "dated-ahead".into(),
                     date_received: today(),
                     subject: "请求公开".into(),
@@ -1198,6 +1202,7 @@ async fn a_log_dated_ahead_of_the_clock_takes_no_write_and_says_why() {
         &mut c,
         "after",
         W::RequestReceived(pb::RequestReceived {
+            applicant: 0,
             request_id: "after".into(),
             date_received: today(),
             subject: "请求公开".into(),

@@ -51,7 +51,9 @@ use std::path::Path;
 
 use gongkai_core::Hash;
 use gongkai_core::calendar::{ClockEvent, RequestClock};
-use gongkai_core::catalog::{Catalog, ItemState, ItemStatus, MatterState, RequestState, Touched};
+use gongkai_core::catalog::{
+    CaseState, Catalog, ItemState, ItemStatus, MatterState, RequestState, Touched,
+};
 use gongkai_core::date::Date;
 use gongkai_core::event::{Event, Kind, pb};
 use gongkai_core::merkle::{HashReader, NodeId};
@@ -217,6 +219,20 @@ pub struct RequestRecord {
     /// The content the answer commits to (`request_answered.content`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer_content: Option<ContentRecord>,
+    /// `pb::ApplicantCategory` (0: not recorded).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub applicant: i32,
+    /// `pb::Outcome` of the answer (0 while open, or not recorded).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub outcome: i32,
+    /// 复议/诉讼 cases about the request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cases: Vec<CaseState>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+fn is_zero(v: &i32) -> bool {
+    *v == 0
 }
 
 impl RequestRecord {
@@ -225,6 +241,7 @@ impl RequestRecord {
         RequestState {
             clock: self.clock.clone(),
             received_at: self.received_index,
+            cases: self.cases.clone(),
         }
     }
 }
@@ -1118,6 +1135,9 @@ fn apply_event(s: &mut Staged<'_>, a: &Applied<'_>) -> Result<(), StoreError> {
                 received_index: index,
                 history: vec![index],
                 answer_content: None,
+                applicant: r.applicant,
+                outcome: 0,
+                cases: Vec::new(),
             };
             s.put(key(b'r', r.request_id.as_bytes()), &rec)?;
         }
@@ -1153,6 +1173,13 @@ fn apply_event(s: &mut Staged<'_>, a: &Applied<'_>) -> Result<(), StoreError> {
                     s.put(k, &rec)?;
                 }
             }
+            if r.outcome != 0 {
+                let k = key(b'r', r.request_id.as_bytes());
+                if let Some(mut rec) = s.get::<RequestRecord>(&k)? {
+                    rec.outcome = r.outcome;
+                    s.put(k, &rec)?;
+                }
+            }
             update_request(
                 s,
                 &r.request_id,
@@ -1162,6 +1189,40 @@ fn apply_event(s: &mut Staged<'_>, a: &Applied<'_>) -> Result<(), StoreError> {
                 r.decision,
             )?;
         }
+        Kind::ChallengeFiled(c) => {
+            let filed =
+                Date::parse(&c.date_filed).map_err(|e| StoreError::Projection(e.to_string()))?;
+            update_cases(s, &c.request_id, index, |cases| {
+                cases.push(CaseState {
+                    case_id: c.case_id.clone(),
+                    filed,
+                    concluded: None,
+                });
+            })?;
+        }
+        Kind::ChallengeConcluded(c) => {
+            let on = Date::parse(&c.date_concluded).ok();
+            update_cases(s, &c.request_id, index, |cases| {
+                if let Some(case) = cases.iter_mut().find(|k| k.case_id == c.case_id) {
+                    case.concluded = on;
+                }
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn update_cases(
+    s: &mut Staged<'_>,
+    id: &str,
+    index: u64,
+    f: impl FnOnce(&mut Vec<CaseState>),
+) -> Result<(), StoreError> {
+    let k = key(b'r', id.as_bytes());
+    if let Some(mut rec) = s.get::<RequestRecord>(&k)? {
+        f(&mut rec.cases);
+        rec.history.push(index);
+        s.put(k, &rec)?;
     }
     Ok(())
 }
@@ -1414,6 +1475,7 @@ mod tests {
                 division_code: "510122".into(),
             }),
             Kind::RequestReceived(pb::RequestReceived {
+                applicant: 0,
                 request_id: "r1".into(),
                 date_received: "2026-03-02".into(),
                 subject: "申请公开".into(),
@@ -1452,6 +1514,7 @@ mod tests {
             media_type: "text/plain".into(),
         };
         let matter = |periodicity: pb::Periodicity, audience: pb::Audience| pb::Matter {
+            report_row: 0,
             category: "财政预决算".into(),
             level1: "财政预决算".into(),
             level2: "部门预算".into(),
@@ -1518,6 +1581,7 @@ mod tests {
             publish("b2", "budget", "", 2),
             publish("a1", "allowance", "2026-Q1", 3),
             Kind::Amended(pb::Amended {
+                quantity: 0,
                 item_id: "b1".into(),
                 title: "b1 v2".into(),
                 content: Some(content(4)),
@@ -1548,6 +1612,7 @@ mod tests {
         ];
         for r in ["r1", "r2", "r3"] {
             kinds.push(Kind::RequestReceived(pb::RequestReceived {
+                applicant: 0,
                 request_id: r.into(),
                 date_received: "2026-03-02".into(),
                 subject: "申请".into(),

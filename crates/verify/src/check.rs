@@ -1246,6 +1246,7 @@ mod tests {
                     ..Default::default()
                 }),
                 _ => Kind::RequestReceived(pb::RequestReceived {
+                    applicant: 0,
                     request_id: format!("r{i}"),
                     date_received: "2026-03-02".into(),
                     subject: "请求公开".into(),

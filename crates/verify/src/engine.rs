@@ -609,6 +609,7 @@ mod tests {
                 })
             } else {
                 Kind::RequestReceived(pb::RequestReceived {
+                    applicant: 0,
                     request_id: format!("r{i}"),
                     date_received: "2026-03-02".into(),
                     subject: "请求公开".into(),

@@ -91,6 +91,7 @@ fn log(redact: bool) -> (Vec<Vec<u8>>, ContentRef, Vec<u8>) {
                 legal_basis: "条例第十五条".into(),
             }),
             _ => Kind::RequestReceived(pb::RequestReceived {
+                applicant: 0,
                 request_id: format!("r{i}"),
                 date_received: "2026-03-02".into(),
                 subject: "请求公开".into(),

@@ -203,6 +203,7 @@ decoder!(matter, Matter, {
     11 => one mode = enumeration,
     12 => one periodicity = enumeration,
     13 => one periods_from = string,
+    14 => one report_row = enumeration,
 });
 
 fn some_matter(v: Value<'_>) -> Option<Option<view::Matter<'_>>> {
@@ -256,6 +257,7 @@ decoder!(published, Published, {
     7 => many related = item_ref_element,
     8 => one period = string,
     9 => one imported = boolean,
+    10 => one quantity = uint64,
 });
 
 decoder!(amended, Amended, {
@@ -264,6 +266,7 @@ decoder!(amended, Amended, {
     3 => one content = some_content,
     4 => one date_changed = string,
     5 => one reason = string,
+    6 => one quantity = uint64,
 });
 
 decoder!(withdrawn, Withdrawn, {
@@ -283,6 +286,7 @@ decoder!(request_received, RequestReceived, {
     1 => one request_id = string,
     2 => one date_received = string,
     3 => one subject = string,
+    4 => one applicant = enumeration,
 });
 
 decoder!(request_clarification, RequestClarification, {
@@ -313,12 +317,29 @@ decoder!(request_answered, RequestAnswered, {
     4 => one legal_basis = string,
     5 => one content = some_content,
     6 => many items = item_ref_element,
+    7 => one outcome = enumeration,
 });
 
 decoder!(key_rotated, KeyRotated, {
     1 => one next_key = bytes,
     2 => one proof = bytes,
     3 => one reason = string,
+});
+
+decoder!(challenge_filed, ChallengeFiled, {
+    1 => one request_id = string,
+    2 => one case_id = string,
+    3 => one procedure = enumeration,
+    4 => one date_filed = string,
+    5 => one note = string,
+});
+
+decoder!(challenge_concluded, ChallengeConcluded, {
+    1 => one request_id = string,
+    2 => one case_id = string,
+    3 => one result = enumeration,
+    4 => one date_concluded = string,
+    5 => one note = string,
 });
 
 /// The `kind` variant in field `number`, decoded from `v`.
@@ -338,6 +359,8 @@ fn kind(number: u32, v: Value<'_>) -> Option<Kind<'_>> {
         27 => Kind::RequestExtended(message(v, request_extended)?),
         28 => Kind::RequestAnswered(message(v, request_answered)?),
         29 => Kind::KeyRotated(message(v, key_rotated)?),
+        30 => Kind::ChallengeFiled(message(v, challenge_filed)?),
+        31 => Kind::ChallengeConcluded(message(v, challenge_concluded)?),
         _ => return None,
     })
 }
@@ -388,7 +411,7 @@ pub(crate) fn decode(body: &[u8]) -> Option<Body<'_>> {
             5 => signer = bytes(v)?,
             // Fields come in increasing order, so a second variant of the
             // oneof would be a later field: prost keeps only the last.
-            16..=29 if kind_found.is_none() => kind_found = Some(kind(number, v)?),
+            16..=31 if kind_found.is_none() => kind_found = Some(kind(number, v)?),
             _ => return None,
         }
     }
@@ -521,6 +544,7 @@ mod tests {
             enum_value(),
             enum_value(),
             text(),
+            enum_value(),
         );
         proptest::option::of((head, tail).prop_map(|(h, t)| pb::Matter {
             category: h.0,
@@ -536,6 +560,7 @@ mod tests {
             mode: t.4,
             periodicity: t.5,
             periods_from: t.6,
+            report_row: t.7,
         }))
     }
 
@@ -564,7 +589,7 @@ mod tests {
             }),
             (
                 (text(), text(), text(), content()),
-                (text(), text(), refs(), text(), any::<bool>())
+                (text(), text(), refs(), text(), any::<bool>(), number())
             )
                 .prop_map(|(a, b)| Kind::Published(pb::Published {
                     item_id: a.0,
@@ -576,14 +601,18 @@ mod tests {
                     related: b.2,
                     period: b.3,
                     imported: b.4,
+                    quantity: b.5,
                 })),
-            (text(), text(), content(), text(), text()).prop_map(|a| Kind::Amended(pb::Amended {
-                item_id: a.0,
-                title: a.1,
-                content: a.2,
-                date_changed: a.3,
-                reason: a.4,
-            })),
+            (text(), text(), content(), text(), text(), number()).prop_map(|a| Kind::Amended(
+                pb::Amended {
+                    item_id: a.0,
+                    title: a.1,
+                    content: a.2,
+                    date_changed: a.3,
+                    reason: a.4,
+                    quantity: a.5,
+                }
+            )),
             (text(), text(), text()).prop_map(|a| Kind::Withdrawn(pb::Withdrawn {
                 item_id: a.0,
                 reason: a.1,
@@ -595,11 +624,14 @@ mod tests {
                 reason: a.2,
                 legal_basis: a.3,
             })),
-            (text(), text(), text()).prop_map(|a| Kind::RequestReceived(pb::RequestReceived {
-                request_id: a.0,
-                date_received: a.1,
-                subject: a.2,
-            })),
+            (text(), text(), text(), enum_value()).prop_map(|a| Kind::RequestReceived(
+                pb::RequestReceived {
+                    request_id: a.0,
+                    date_received: a.1,
+                    subject: a.2,
+                    applicant: a.3,
+                }
+            )),
             (text(), enum_value(), text(), text()).prop_map(|a| Kind::RequestClarification(
                 pb::RequestClarification {
                     request_id: a.0,
@@ -624,21 +656,49 @@ mod tests {
                     reason: a.3,
                 }
             )),
-            (text(), text(), enum_value(), text(), content(), refs()).prop_map(|a| {
-                Kind::RequestAnswered(pb::RequestAnswered {
-                    request_id: a.0,
-                    date_answered: a.1,
-                    decision: a.2,
-                    legal_basis: a.3,
-                    content: a.4,
-                    items: a.5,
-                })
-            }),
+            (
+                text(),
+                text(),
+                enum_value(),
+                text(),
+                content(),
+                refs(),
+                enum_value()
+            )
+                .prop_map(|a| {
+                    Kind::RequestAnswered(pb::RequestAnswered {
+                        request_id: a.0,
+                        date_answered: a.1,
+                        decision: a.2,
+                        legal_basis: a.3,
+                        content: a.4,
+                        items: a.5,
+                        outcome: a.6,
+                    })
+                }),
             (blob(), blob(), text()).prop_map(|a| Kind::KeyRotated(pb::KeyRotated {
                 next_key: a.0,
                 proof: a.1,
                 reason: a.2,
             })),
+            (text(), text(), enum_value(), text(), text()).prop_map(|a| Kind::ChallengeFiled(
+                pb::ChallengeFiled {
+                    request_id: a.0,
+                    case_id: a.1,
+                    procedure: a.2,
+                    date_filed: a.3,
+                    note: a.4,
+                }
+            )),
+            (text(), text(), enum_value(), text(), text()).prop_map(|a| {
+                Kind::ChallengeConcluded(pb::ChallengeConcluded {
+                    request_id: a.0,
+                    case_id: a.1,
+                    result: a.2,
+                    date_concluded: a.3,
+                    note: a.4,
+                })
+            }),
         ]
     }
 

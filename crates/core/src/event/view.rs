@@ -80,6 +80,7 @@ views! {
         mode: copy(i32),
         periodicity: copy(i32),
         periods_from: str,
+        report_row: copy(i32),
     }
     /// [`pb::MatterDefined`].
     MatterDefined { matter_id: str, matter: msg(Matter<'a>) }
@@ -102,6 +103,7 @@ views! {
         related: msgs(ItemRef<'a>),
         period: str,
         imported: copy(bool),
+        quantity: copy(u64),
     }
     /// [`pb::Amended`].
     Amended {
@@ -110,13 +112,14 @@ views! {
         content: msg(ContentRef<'a>),
         date_changed: str,
         reason: str,
+        quantity: copy(u64),
     }
     /// [`pb::Withdrawn`].
     Withdrawn { item_id: str, reason: str, legal_basis: str }
     /// [`pb::Redacted`].
     Redacted { item_id: str, content_digest: bytes, reason: str, legal_basis: str }
     /// [`pb::RequestReceived`].
-    RequestReceived { request_id: str, date_received: str, subject: str }
+    RequestReceived { request_id: str, date_received: str, subject: str, applicant: copy(i32) }
     /// [`pb::RequestClarification`].
     RequestClarification { request_id: str, stage: copy(i32), date: str, note: str }
     /// [`pb::ThirdPartyConsultation`].
@@ -131,9 +134,14 @@ views! {
         legal_basis: str,
         content: msg(ContentRef<'a>),
         items: msgs(ItemRef<'a>),
+        outcome: copy(i32),
     }
     /// [`pb::KeyRotated`].
     KeyRotated { next_key: bytes, proof: bytes, reason: str }
+    /// [`pb::ChallengeFiled`].
+    ChallengeFiled { request_id: str, case_id: str, procedure: copy(i32), date_filed: str, note: str }
+    /// [`pb::ChallengeConcluded`].
+    ChallengeConcluded { request_id: str, case_id: str, result: copy(i32), date_concluded: str, note: str }
 }
 
 /// Declares the view of the `kind` oneof and its two conversions.
@@ -196,6 +204,8 @@ kind_view!(
     RequestExtended = "request_extended",
     RequestAnswered = "request_answered",
     KeyRotated = "key_rotated",
+    ChallengeFiled = "challenge_filed",
+    ChallengeConcluded = "challenge_concluded",
 );
 
 #[cfg(test)]

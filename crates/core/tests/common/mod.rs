@@ -27,6 +27,7 @@ pub fn content(text: &str) -> pb::ContentRef {
 
 pub fn matter(periodicity: pb::Periodicity, periods_from: &str) -> pb::Matter {
     pb::Matter {
+        report_row: 0,
         category: "财政预决算".into(),
         level1: "财政预决算".into(),
         level2: "部门预算".into(),
@@ -84,6 +85,7 @@ impl TestLog {
 
     pub fn publish(&mut self, item: &str, matter: &str, period: &str) {
         self.push(Kind::Published(pb::Published {
+            quantity: 0,
             item_id: item.into(),
             matter_id: matter.into(),
             title: format!("{item} 的标题"),
@@ -98,6 +100,7 @@ impl TestLog {
 
     pub fn amend(&mut self, item: &str, text: &str) {
         self.push(Kind::Amended(pb::Amended {
+            quantity: 0,
             item_id: item.into(),
             title: format!("{item} 更正"),
             content: Some(content(text)),
@@ -137,6 +140,7 @@ pub fn sample_log() -> TestLog {
         reason: "改为按年度公开".into(),
     }));
     log.push(Kind::RequestReceived(pb::RequestReceived {
+        applicant: 0,
         request_id: "req-1".into(),
         date_received: "2026-03-02".into(),
         subject: "请求公开2025年部门决算".into(),
@@ -176,6 +180,7 @@ pub fn sample_log() -> TestLog {
         .map(|e| log.entries.push(e))
         .unwrap();
     log.push(Kind::RequestAnswered(pb::RequestAnswered {
+        outcome: 0,
         request_id: "req-1".into(),
         date_answered: "2026-03-02".into(),
         decision: pb::Decision::Disclosed as i32,

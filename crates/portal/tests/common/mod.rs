@@ -81,6 +81,7 @@ impl Fixture {
         let kinds = (0..n)
             .map(|i| {
                 Kind::RequestReceived(pb::RequestReceived {
+                    applicant: 0,
                     request_id: format!("grow-{}-{i}", self.county.log.size()),
                     date_received: self.today.to_string(),
                     subject: "申请公开".into(),
@@ -251,6 +252,7 @@ pub fn start() -> Fixture {
         &jobs,
         vec![
             Kind::Amended(pb::Amended {
+                quantity: 0,
                 item_id: "budget-2026".into(),
                 title: "2026年部门预算（更正）".into(),
                 content: Some(c1b),
@@ -269,6 +271,7 @@ pub fn start() -> Fixture {
                 legal_basis: "《个人信息保护法》".into(),
             }),
             Kind::RequestReceived(pb::RequestReceived {
+                applicant: 0,
                 request_id: "req-1".into(),
                 date_received: days_ago(100).to_string(),
                 subject: "请求公开2025年决算".into(),
