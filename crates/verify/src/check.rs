@@ -280,6 +280,12 @@ pub fn check_log(src: &mut dyn LogSource, opts: &Options<'_>) -> LogAudit {
                 out.content_ok = t.ok;
                 out.content_restricted = t.restricted;
                 out.content_redacted = t.redacted;
+                let calendar = opts
+                    .review
+                    .map_or_else(|| WorkCalendar::shipped().clone(), |(_, c)| c.clone());
+                for (index, doc) in &t.reports {
+                    crate::report::check_published(src, *index, doc, size, &calendar, &mut cx);
+                }
             }
             Err(e) => out.error = Some(e),
         }
@@ -972,7 +978,7 @@ pub fn check_evidence(
 }
 
 /// Content counted by [`check_content`].
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ContentTally {
     /// Present and matching.
     pub ok: u64,
@@ -980,6 +986,9 @@ pub struct ContentTally {
     pub restricted: u64,
     /// Redacted.
     pub redacted: u64,
+    /// Published annual reports (FORMAT.md § 22.5): entry index and the
+    /// document, to recount.
+    pub reports: Vec<(u64, Vec<u8>)>,
 }
 
 /// Step 9: every content commitment (each digest once) against what the
@@ -1036,7 +1045,12 @@ pub fn check_content(
         }
         match got {
             Fetched::Blob(b) => match content::check_blob(&u.digest, u.length, &b) {
-                Ok(_) => t.ok += 1,
+                Ok(doc) => {
+                    t.ok += 1;
+                    if u.report {
+                        t.reports.push((u.index, doc.to_vec()));
+                    }
+                }
                 Err(m) => cx.violation(
                     "content-mismatch",
                     at,

@@ -85,6 +85,9 @@ pub struct ContentUse {
     pub item: Option<String>,
     /// Entry index.
     pub index: u64,
+    /// True for a published annual report (FORMAT.md § 22.5), which the
+    /// audit recounts.
+    pub report: bool,
 }
 
 impl ContentUse {
@@ -116,6 +119,7 @@ pub fn content_uses(e: &Event) -> Option<ContentUse> {
         length: c.length,
         item,
         index: e.index,
+        report: c.media_type == gongkai_core::report::MEDIA_TYPE,
     })
 }
 

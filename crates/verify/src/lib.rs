@@ -28,6 +28,7 @@ pub mod content;
 pub mod county;
 pub mod engine;
 pub mod layout;
+pub mod report;
 pub mod source;
 pub mod trust;
 
