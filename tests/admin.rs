@@ -51,6 +51,8 @@ fn publish_some(node: &Node, from: usize, n: usize) {
             &format!("req-{i}"),
             "--date",
             &common::today(),
+            "--applicant",
+            "natural-person",
             "--subject",
             "申请公开预算",
         ]);
@@ -211,6 +213,8 @@ fn rotate_key_hands_the_log_to_a_new_key() {
             "req-after",
             "--date",
             &common::today(),
+            "--applicant",
+            "natural-person",
             "--subject",
             "s",
         ])

@@ -230,6 +230,8 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
         "req-1",
         "--date",
         &today,
+        "--applicant",
+        "natural-person",
         "--subject",
         "请求公开2025年决算",
     ]);
@@ -243,6 +245,8 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
         "req-1",
         "--date",
         &today,
+        "--outcome",
+        "disclosed",
         "--decision",
         "disclosed",
         "--file",
@@ -1025,6 +1029,8 @@ fn late_disclosures_requests_and_missing_periods_are_reported() {
         "req-late",
         "--date",
         "2026-01-05",
+        "--applicant",
+        "natural-person",
         "--subject",
         "请求公开决算",
     ]);
@@ -1035,6 +1041,8 @@ fn late_disclosures_requests_and_missing_periods_are_reported() {
         "req-late",
         "--date",
         "2026-03-02",
+        "--outcome",
+        "disclosed",
         "--decision",
         "disclosed",
     ]);
@@ -1045,6 +1053,8 @@ fn late_disclosures_requests_and_missing_periods_are_reported() {
         "req-open",
         "--date",
         "2026-02-02",
+        "--applicant",
+        "natural-person",
         "--subject",
         "请求公开预算",
     ]);

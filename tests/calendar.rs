@@ -104,6 +104,8 @@ fn nothing_waits_for_a_holiday_table_and_judgements_appear_once_published() {
         "req-1",
         "--date",
         &today,
+        "--applicant",
+        "natural-person",
         "--subject",
         "请求公开2026年决算",
     ]);
@@ -146,6 +148,8 @@ fn nothing_waits_for_a_holiday_table_and_judgements_appear_once_published() {
         "req-2",
         "--date",
         &today,
+        "--applicant",
+        "natural-person",
         "--subject",
         "请求公开会议纪要",
     ]);

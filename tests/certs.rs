@@ -185,6 +185,8 @@ client_ca = "{}"
             "req-1",
             "--date",
             "2026-01-05",
+            "--applicant",
+            "natural-person",
             "--subject",
             "预算",
         ])

@@ -65,6 +65,8 @@ fn a_host_restored_from_an_old_backup_goes_read_only_until_recovered() {
         "req-1",
         "--date",
         &today,
+        "--applicant",
+        "natural-person",
         "--subject",
         "申请公开",
     ]);
@@ -83,6 +85,8 @@ fn a_host_restored_from_an_old_backup_goes_read_only_until_recovered() {
         "req-1",
         "--date",
         &today,
+        "--applicant",
+        "natural-person",
         "--subject",
         "申请公开",
     ]);
@@ -117,6 +121,8 @@ fn a_host_restored_from_an_old_backup_goes_read_only_until_recovered() {
         "req-1",
         "--date",
         &today,
+        "--applicant",
+        "natural-person",
         "--subject",
         "申请公开",
     ]);

@@ -242,7 +242,7 @@ fn today() -> String {
 fn request_event(id: &str) -> v1::WriteEvent {
     v1::WriteEvent {
         kind: Some(W::RequestReceived(pb::RequestReceived {
-            applicant: 0,
+            applicant: pb::ApplicantCategory::NaturalPerson as i32,
             request_id: id.into(),
             date_received: today(),
             subject: "请求公开2025年决算".into(),
@@ -605,7 +605,7 @@ fn history(n: usize, count: usize, tag: &str) -> Vec<Vec<u8>> {
         out.push(
             w.append(
                 Kind::RequestReceived(pb::RequestReceived {
-                    applicant: 0,
+                    applicant: pb::ApplicantCategory::NaturalPerson as i32,
                     request_id: format!("{tag}-{i}"),
                     date_received: today(),
                     subject: "subject".into(),
@@ -995,7 +995,7 @@ async fn a_lying_department_leaves_evidence() {
             all.push(
                 w.append(
                     Kind::RequestReceived(pb::RequestReceived {
-                        applicant: 0,
+                        applicant: pb::ApplicantCategory::NaturalPerson as i32,
                         request_id: format!("more-{i}"),
                         date_received: today(),
                         subject: "s".into(),
@@ -1170,7 +1170,7 @@ async fn answer_content_is_mirrored() {
             division_code: "510122".into(),
         }),
         Kind::RequestReceived(pb::RequestReceived {
-            applicant: 0,
+            applicant: pb::ApplicantCategory::NaturalPerson as i32,
             request_id: "r1".into(),
             date_received: today(),
             subject: "subject".into(),
@@ -1388,7 +1388,7 @@ async fn a_rotation_inside_one_package_replicates() {
     let t = gongkai_node::log::now_ms() - 60_000;
     let request = |i: u64| {
         Kind::RequestReceived(pb::RequestReceived {
-            applicant: 0,
+            applicant: pb::ApplicantCategory::NaturalPerson as i32,
             request_id: format!("r-{i}"),
             date_received: today(),
             subject: "subject".into(),

@@ -188,7 +188,7 @@ async fn load(a: &AppendArgs) -> Result<LoadResult> {
                 let events: Vec<v1::WriteEvent> = (0..n)
                     .map(|i| v1::WriteEvent {
                         kind: Some(W::RequestReceived(pb::RequestReceived {
-                            applicant: 0,
+                            applicant: pb::ApplicantCategory::NaturalPerson as i32,
                             request_id: format!("bench-{run_id:x}-{client}-{}", sent + i),
                             date_received: crate::today(),
                             subject: "benchmark request".into(),

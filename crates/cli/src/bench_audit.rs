@@ -235,7 +235,7 @@ fn make_log(
             })
         } else {
             Kind::RequestReceived(pb::RequestReceived {
-                applicant: 0,
+                applicant: pb::ApplicantCategory::NaturalPerson as i32,
                 request_id: format!("r{i}"),
                 date_received: "2026-03-02".into(),
                 subject: "请求公开".into(),

@@ -216,7 +216,7 @@ fn make_log(n: usize) -> Result<Vec<Vec<u8>>> {
     let date = today();
     for i in 1..n {
         let kind = Kind::RequestReceived(pb::RequestReceived {
-            applicant: 0,
+            applicant: pb::ApplicantCategory::NaturalPerson as i32,
             request_id: format!("r-{i}"),
             date_received: date.clone(),
             subject: "请求公开2025年部门决算及说明".into(),
@@ -552,7 +552,7 @@ async fn lag(dir: &std::path::Path, a: &CountyBenchArgs) -> Result<(Vec<f64>, Ve
                 let events = (0..batch)
                     .map(|k| v1::WriteEvent {
                         kind: Some(W::RequestReceived(pb::RequestReceived {
-                            applicant: 0,
+                            applicant: pb::ApplicantCategory::NaturalPerson as i32,
                             request_id: format!("w-{i}-{k}"),
                             date_received: date.clone(),
                             subject: "请求公开".into(),

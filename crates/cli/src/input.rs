@@ -32,6 +32,59 @@ pub fn date(s: &str) -> Result<Date, String> {
     Date::parse(s).map_err(|e| e.to_string())
 }
 
+/// The kebab-case names of a protobuf enum's values after `prefix`
+/// (`OUTCOME_WITHHELD_STATE_SECRET` → `withheld-state-secret`), without
+/// the unspecified value.
+fn enum_names(prefix: &str, names: impl Iterator<Item = &'static str>) -> Vec<String> {
+    names
+        .filter_map(|n| n.strip_prefix(prefix))
+        .filter(|n| *n != "UNSPECIFIED" && *n != "NONE")
+        .map(|n| n.to_ascii_lowercase().replace('_', "-"))
+        .collect()
+}
+
+/// Parses a kebab-case enum value name into its number.
+fn enum_value(
+    what: &str,
+    prefix: &str,
+    s: &str,
+    names: impl Iterator<Item = &'static str> + Clone,
+    from: fn(&str) -> Option<i32>,
+) -> Result<i32, String> {
+    let wire = format!("{prefix}{}", s.to_ascii_uppercase().replace('-', "_"));
+    match from(&wire) {
+        Some(v) if v != 0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a {what}; one of: {}",
+            enum_names(prefix, names).join(", ")
+        )),
+    }
+}
+
+/// clap value parser for an applicant category (table 三's columns).
+pub fn applicant(s: &str) -> Result<i32, String> {
+    let names = (1..=6).filter_map(|v| pb::ApplicantCategory::try_from(v).ok().map(|c| c.as_str_name()));
+    enum_value("applicant category", "APPLICANT_CATEGORY_", s, names, |n| {
+        pb::ApplicantCategory::from_str_name(n).map(|v| v as i32)
+    })
+}
+
+/// clap value parser for an answer's outcome (table 三's result rows).
+pub fn outcome(s: &str) -> Result<i32, String> {
+    let names = (1..=21).filter_map(|v| pb::Outcome::try_from(v).ok().map(|c| c.as_str_name()));
+    enum_value("result of table 三", "OUTCOME_", s, names, |n| {
+        pb::Outcome::from_str_name(n).map(|v| v as i32)
+    })
+}
+
+/// clap value parser for a matter's annual report row (table 二).
+pub fn report_row(s: &str) -> Result<i32, String> {
+    let names = (1..=6).filter_map(|v| pb::ReportRow::try_from(v).ok().map(|c| c.as_str_name()));
+    enum_value("report row", "REPORT_ROW_", s, names, |n| {
+        pb::ReportRow::from_str_name(n).map(|v| v as i32)
+    })
+}
+
 /// clap value parser for a 32-byte digest in hex.
 pub fn digest(s: &str) -> Result<gongkai_core::Hash, String> {
     gongkai_core::Hash::from_hex(s).map_err(|e| format!("{e} (expected 64 hex digits)"))
@@ -59,9 +112,11 @@ pub fn related(s: &str) -> Result<pb::ItemRef, String> {
         "consultation" => pb::Relation::Consultation,
         "decision" => pb::Relation::Decision,
         "related" => pb::Relation::Related,
+        "repeals" => pb::Relation::Repeals,
         other => {
             return Err(format!(
-                "{s:?}: relation {other:?} is not one of draft, consultation, decision, related"
+                "{s:?}: relation {other:?} is not one of draft, consultation, decision, \
+                 related, repeals"
             ));
         }
     };
@@ -139,6 +194,22 @@ pub struct MatterFile {
     periodicity: PeriodicityArg,
     #[serde(default)]
     periods_from: String,
+    /// The annual report row its items count in (table 二).
+    #[serde(default)]
+    report_row: ReportRowArg,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum ReportRowArg {
+    #[default]
+    None,
+    Regulation,
+    NormativeDocument,
+    Licensing,
+    Penalty,
+    Coercion,
+    Fee,
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,7 +249,15 @@ impl MatterFile {
     /// The protobuf message.
     pub fn into_message(self) -> pb::Matter {
         pb::Matter {
-            report_row: 0,
+            report_row: match self.report_row {
+                ReportRowArg::None => pb::ReportRow::None,
+                ReportRowArg::Regulation => pb::ReportRow::Regulation,
+                ReportRowArg::NormativeDocument => pb::ReportRow::NormativeDocument,
+                ReportRowArg::Licensing => pb::ReportRow::Licensing,
+                ReportRowArg::Penalty => pb::ReportRow::Penalty,
+                ReportRowArg::Coercion => pb::ReportRow::Coercion,
+                ReportRowArg::Fee => pb::ReportRow::Fee,
+            } as i32,
             category: self.category,
             level1: self.level1,
             level2: self.level2,
@@ -236,6 +315,8 @@ pub fn core_kind(k: &write_event::Kind) -> Kind {
         W::ThirdPartyConsultation(m) => Kind::ThirdPartyConsultation(m),
         W::RequestExtended(m) => Kind::RequestExtended(m),
         W::RequestAnswered(m) => Kind::RequestAnswered(m),
+        W::ChallengeFiled(m) => Kind::ChallengeFiled(m),
+        W::ChallengeConcluded(m) => Kind::ChallengeConcluded(m),
     }
 }
 

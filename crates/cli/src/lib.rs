@@ -40,6 +40,7 @@ mod node;
 pub mod output;
 pub mod prove;
 mod read;
+pub mod report;
 mod sample;
 pub mod verify;
 pub mod witness;
@@ -157,6 +158,10 @@ pub enum Command {
     Prove(prove::ProveArgs),
     /// Verify a proof bundle offline (exit 0 verified, 1 not).
     CheckProof(prove::CheckProofArgs),
+    /// Compute reports from a verified export: `report annual --year Y`
+    /// (政府信息公开工作年度报告, each number traceable to log entries).
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Follow logs and alert (JSON lines on stderr, --on-alert CMD) on any
     /// rollback, fork or invalid entry.
     Monitor(monitor::MonitorArgs),
@@ -313,6 +318,11 @@ pub struct PublishArgs {
     /// Part of a bulk import of the existing catalog (not judged for lateness).
     #[arg(long)]
     imported: bool,
+    /// For a matter counted in the annual report's decisions (licensing,
+    /// penalty, coercion): how many decisions the item discloses (default
+    /// 1); for the fee row: the amount collected, in fen (分).
+    #[arg(long)]
+    quantity: Option<u64>,
     #[command(flatten)]
     write: WriteOpts,
 }
@@ -338,6 +348,9 @@ pub struct AmendArgs {
     /// Why it is amended.
     #[arg(long)]
     reason: String,
+    /// A corrected --quantity (see publish).
+    #[arg(long)]
+    quantity: Option<u64>,
     #[command(flatten)]
     write: WriteOpts,
 }
@@ -428,6 +441,12 @@ pub enum RequestCommand {
         /// What was asked for, in words fit to be public forever.
         #[arg(long)]
         subject: String,
+        /// Who asked, as counted in the annual report (never a name):
+        /// natural-person, commercial-enterprise, research-institution,
+        /// social-welfare-organization, legal-service-institution,
+        /// other-organization.
+        #[arg(long, value_parser = input::applicant, value_name = "CATEGORY")]
+        applicant: i32,
         #[command(flatten)]
         write: WriteOpts,
     },
@@ -490,9 +509,22 @@ pub enum RequestCommand {
         /// Date answered, YYYY-MM-DD.
         #[arg(long, value_parser = input::date)]
         date: Date,
-        /// The decision.
+        /// The result, as the annual report's table 三 counts it:
+        /// disclosed, partly-disclosed; withheld-state-secret,
+        /// withheld-prohibited-by-law, withheld-security-stability,
+        /// withheld-third-party, withheld-internal-affairs,
+        /// withheld-process-information, withheld-enforcement-file,
+        /// withheld-administrative-query; unavailable-not-held,
+        /// unavailable-needs-creation, unavailable-still-unclear;
+        /// not-processed-petition, not-processed-repeat,
+        /// not-processed-publication, not-processed-excessive,
+        /// not-processed-confirmation; other-not-corrected,
+        /// other-fee-unpaid, other.
+        #[arg(long, value_parser = input::outcome, value_name = "RESULT")]
+        outcome: i32,
+        /// The older, coarser decision (optional; must agree with --outcome).
         #[arg(long, value_enum)]
-        decision: DecisionArg,
+        decision: Option<DecisionArg>,
         /// Legal basis (required for refused and partly-disclosed).
         #[arg(long)]
         basis: Option<String>,
@@ -505,6 +537,69 @@ pub enum RequestCommand {
         #[command(flatten)]
         write: WriteOpts,
     },
+    /// Record a 行政复议 or 行政诉讼 filed about a request.
+    Challenge {
+        /// Request id.
+        #[arg(long, value_parser = input::request_id)]
+        id: RequestId,
+        /// The case's id, unique within the request (e.g. the case number).
+        #[arg(long)]
+        case: String,
+        /// reconsideration (行政复议), litigation (直接起诉) or
+        /// litigation-after-reconsideration (复议后起诉).
+        #[arg(long, value_enum)]
+        procedure: ProcedureArg,
+        /// Date filed, YYYY-MM-DD.
+        #[arg(long, value_parser = input::date)]
+        date: Date,
+        /// A note (public).
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        write: WriteOpts,
+    },
+    /// Record how a 复议/诉讼 case ended.
+    Concluded {
+        /// Request id.
+        #[arg(long, value_parser = input::request_id)]
+        id: RequestId,
+        /// The case's id.
+        #[arg(long)]
+        case: String,
+        /// upheld (结果维持), corrected (结果纠正) or other (其他结果).
+        #[arg(long, value_enum)]
+        result: ChallengeResultArg,
+        /// Date concluded, YYYY-MM-DD.
+        #[arg(long, value_parser = input::date)]
+        date: Date,
+        /// A note (public).
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        write: WriteOpts,
+    },
+}
+
+/// 复议/诉讼 procedures.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProcedureArg {
+    /// 行政复议.
+    Reconsideration,
+    /// 行政诉讼, filed directly.
+    Litigation,
+    /// 行政诉讼 after a reconsideration.
+    LitigationAfterReconsideration,
+}
+
+/// 复议/诉讼 results.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ChallengeResultArg {
+    /// 结果维持.
+    Upheld,
+    /// 结果纠正.
+    Corrected,
+    /// 其他结果.
+    Other,
 }
 
 /// `gongkai import`.
@@ -638,6 +733,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Bench(a) => bench::run(a).map(|()| 0),
         Command::Audit(a) => audit::run(a, cli.json),
         Command::CheckProof(a) => prove::check(a, cli.json),
+        Command::Report(c) => report::run(c, cli.conn.origin.as_ref()),
         Command::Demo(a) => demo::run(&a, cli.json).map(|()| 0),
         Command::Certs(a) => {
             let files = certs::run(&a)?;
@@ -717,6 +813,7 @@ fn run_client(cli: Cli) -> anyhow::Result<u8> {
             | Command::Demo(_)
             | Command::Audit(_)
             | Command::CheckProof(_)
+            | Command::Report(_)
             | Command::Aggregator(_)
             | Command::Witness(_)
             | Command::Calendar(_)
@@ -841,6 +938,8 @@ mod tests {
             "2026-01-05",
             "--decision",
             "partly-disclosed",
+            "--outcome",
+            "partly-disclosed",
             "--basis",
             "第十五条",
             "--item",
@@ -850,13 +949,26 @@ mod tests {
         ])
         .unwrap();
         let Command::Request(RequestCommand::Answer {
-            items, decision, ..
+            items,
+            decision,
+            outcome,
+            ..
         }) = cli.command
         else {
             panic!("not answer");
         };
         assert_eq!(items.len(), 2);
-        assert!(matches!(decision, DecisionArg::PartlyDisclosed));
+        assert!(matches!(decision, Some(DecisionArg::PartlyDisclosed)));
+        assert_eq!(outcome, gongkai_core::event::pb::Outcome::PartlyDisclosed as i32);
+        // Every result of table 三 has a name, and a wrong one lists them.
+        let e = parse(&["request", "answer", "--id", "r", "--date", "2026-01-05", "--outcome", "refused"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("withheld-state-secret") && e.contains("other-fee-unpaid"), "{e}");
+        let e = parse(&["request", "receive", "--id", "r", "--date", "2026-01-05", "--subject", "s"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--applicant"), "{e}");
     }
 
     #[test]

@@ -273,7 +273,7 @@ pub async fn seed(w: &mut Writer, dept: &Department) -> Result<usize> {
         w.append(
             "request/r1",
             W::RequestReceived(pb::RequestReceived {
-                applicant: 0,
+                applicant: pb::ApplicantCategory::NaturalPerson as i32,
                 request_id: "2026-001".into(),
                 date_received: w.date(12),
                 subject: "申请公开2025年“三公”经费支出明细".into(),
@@ -288,6 +288,7 @@ pub async fn seed(w: &mut Writer, dept: &Department) -> Result<usize> {
                 request_id: "2026-001".into(),
                 date_answered: day.clone(),
                 decision: pb::Decision::Disclosed as i32,
+                outcome: pb::Outcome::Disclosed as i32,
                 legal_basis: "《中华人民共和国政府信息公开条例》第三十六条".into(),
                 ..Default::default()
             }),
@@ -448,7 +449,7 @@ pub async fn seed(w: &mut Writer, dept: &Department) -> Result<usize> {
                 w.append(
                     "request/r2",
                     W::RequestReceived(pb::RequestReceived {
-                        applicant: 0,
+                        applicant: pb::ApplicantCategory::NaturalPerson as i32,
                         request_id: "2026-017".into(),
                         date_received: w.date(60),
                         subject: "申请公开本村2025年度低保资金发放总额".into(),
@@ -463,6 +464,7 @@ pub async fn seed(w: &mut Writer, dept: &Department) -> Result<usize> {
                         request_id: "2026-017".into(),
                         date_answered: day.clone(),
                         decision: pb::Decision::PartlyDisclosed as i32,
+                        outcome: pb::Outcome::PartlyDisclosed as i32,
                         legal_basis: "《中华人民共和国政府信息公开条例》第三十七条".into(),
                         ..Default::default()
                     }),

@@ -16,8 +16,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::client::{Failure, Node, new_idempotency_key};
 use crate::output::{ContentOut, ReceiptOut, print_json};
 use crate::{
-    AmendArgs, ClarifyStage, ConsultStage, DecisionArg, KeygenArgs, MatterCommand, PublishArgs,
-    RedactArgs, RequestCommand, UploadArgs, WithdrawArgs, WriteOpts, input,
+    AmendArgs, ChallengeResultArg, ClarifyStage, ConsultStage, DecisionArg, KeygenArgs, MatterCommand, PublishArgs,
+    ProcedureArg, RedactArgs, RequestCommand, UploadArgs, WithdrawArgs, WriteOpts, input,
 };
 
 /// Upload chunk size.
@@ -313,7 +313,7 @@ pub(crate) async fn matter(node: &Node, c: MatterCommand, json: bool) -> Result<
 
 pub(crate) async fn publish(node: &Node, a: PublishArgs, json: bool) -> Result<()> {
     let mut event = pb::Published {
-        quantity: 0,
+        quantity: a.quantity.unwrap_or(0),
         item_id: a.item.as_str().to_owned(),
         matter_id: a.matter.as_str().to_owned(),
         title: a.title,
@@ -352,7 +352,7 @@ fn placeholder_content() -> pb::ContentRef {
 
 pub(crate) async fn amend(node: &Node, a: AmendArgs, json: bool) -> Result<()> {
     let mut event = pb::Amended {
-        quantity: 0,
+        quantity: a.quantity.unwrap_or(0),
         item_id: a.item.as_str().to_owned(),
         title: a.title,
         content: Some(placeholder_content()),
@@ -410,13 +410,14 @@ pub(crate) async fn request(node: &Node, c: RequestCommand, json: bool) -> Resul
             id,
             date,
             subject,
+            applicant,
             write,
         } => (
             write_event::Kind::RequestReceived(pb::RequestReceived {
-                applicant: 0,
                 request_id: id.as_str().to_owned(),
                 date_received: date.to_string(),
                 subject,
+                applicant,
             }),
             write,
             None,
@@ -478,6 +479,7 @@ pub(crate) async fn request(node: &Node, c: RequestCommand, json: bool) -> Resul
         RequestCommand::Answer {
             id,
             date,
+            outcome,
             decision: d,
             basis,
             file,
@@ -485,10 +487,9 @@ pub(crate) async fn request(node: &Node, c: RequestCommand, json: bool) -> Resul
             write,
         } => {
             let mut event = pb::RequestAnswered {
-                outcome: 0,
                 request_id: id.as_str().to_owned(),
                 date_answered: date.to_string(),
-                decision: decision(d) as i32,
+                decision: d.map_or(0, |d| decision(d) as i32),
                 legal_basis: basis.unwrap_or_default(),
                 content: file.as_ref().map(|_| placeholder_content()),
                 items: items
@@ -499,6 +500,7 @@ pub(crate) async fn request(node: &Node, c: RequestCommand, json: bool) -> Resul
                         relation: pb::Relation::Related as i32,
                     })
                     .collect(),
+                outcome,
             };
             input::check_event(&write_event::Kind::RequestAnswered(event.clone()))?;
             if let Some(f) = &file {
@@ -508,6 +510,52 @@ pub(crate) async fn request(node: &Node, c: RequestCommand, json: bool) -> Resul
             let content = event.content.clone();
             (write_event::Kind::RequestAnswered(event), write, content)
         }
+        RequestCommand::Challenge {
+            id,
+            case,
+            procedure,
+            date,
+            note,
+            write,
+        } => (
+            write_event::Kind::ChallengeFiled(pb::ChallengeFiled {
+                request_id: id.as_str().to_owned(),
+                case_id: case,
+                procedure: match procedure {
+                    ProcedureArg::Reconsideration => pb::ChallengeProcedure::Reconsideration,
+                    ProcedureArg::Litigation => pb::ChallengeProcedure::Litigation,
+                    ProcedureArg::LitigationAfterReconsideration => {
+                        pb::ChallengeProcedure::LitigationAfterReconsideration
+                    }
+                } as i32,
+                date_filed: date.to_string(),
+                note: note.unwrap_or_default(),
+            }),
+            write,
+            None,
+        ),
+        RequestCommand::Concluded {
+            id,
+            case,
+            result,
+            date,
+            note,
+            write,
+        } => (
+            write_event::Kind::ChallengeConcluded(pb::ChallengeConcluded {
+                request_id: id.as_str().to_owned(),
+                case_id: case,
+                result: match result {
+                    ChallengeResultArg::Upheld => pb::ChallengeResult::Upheld,
+                    ChallengeResultArg::Corrected => pb::ChallengeResult::Corrected,
+                    ChallengeResultArg::Other => pb::ChallengeResult::Other,
+                } as i32,
+                date_concluded: date.to_string(),
+                note: note.unwrap_or_default(),
+            }),
+            write,
+            None,
+        ),
     };
     append(node, &w, kind, content.as_ref(), json).await
 }

@@ -579,13 +579,37 @@ impl Catalog {
     /// write ever waits for holiday data. Reads the catalog as it is before
     /// `events`, which must pass [`Catalog::apply_all`].
     ///
+    /// The policy also requires what the annual report counts (FORMAT.md
+    /// § 22.1): a new request records its applicant category and a new
+    /// answer its outcome (`report-fields`); older entries without them
+    /// stay valid.
+    ///
     /// # Errors
-    /// [`Error::RuleViolation`] `extension-in-time` naming the request.
+    /// [`Error::RuleViolation`] `extension-in-time` naming the request, or
+    /// `report-fields` naming the missing field.
     pub fn check_write_policy(
         &self,
         events: &[Event],
         calendar: &WorkCalendar,
     ) -> Result<(), Error> {
+        for e in events {
+            let missing = match &e.kind {
+                crate::event::Kind::RequestReceived(r) if r.applicant == 0 => {
+                    "request_received.applicant (the applicant's category: natural person, \
+                     or which kind of legal person or organization)"
+                }
+                crate::event::Kind::RequestAnswered(r) if r.outcome == 0 => {
+                    "request_answered.outcome (the result as the annual report's table 三 \
+                     counts it)"
+                }
+                _ => continue,
+            };
+            return Err(violation(
+                e.index,
+                "report-fields",
+                format!("a new entry must record {missing}"),
+            ));
+        }
         if !events
             .iter()
             .any(|e| matches!(e.kind, crate::event::Kind::RequestExtended(_)))

@@ -271,6 +271,8 @@ fn kind_of(event: v1::WriteEvent) -> Result<Kind, Status> {
             W::ThirdPartyConsultation(x) => Kind::ThirdPartyConsultation(x),
             W::RequestExtended(x) => Kind::RequestExtended(x),
             W::RequestAnswered(x) => Kind::RequestAnswered(x),
+            W::ChallengeFiled(x) => Kind::ChallengeFiled(x),
+            W::ChallengeConcluded(x) => Kind::ChallengeConcluded(x),
         },
     )
 }

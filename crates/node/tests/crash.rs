@@ -282,7 +282,7 @@ struct Acked {
 
 fn received(request_id: &str) -> W {
     W::RequestReceived(pb::RequestReceived {
-        applicant: 0,
+        applicant: pb::ApplicantCategory::NaturalPerson as i32,
         request_id: request_id.into(),
         date_received: RECEIVED.into(),
         subject: format!("申请公开 {request_id}"),

@@ -485,7 +485,7 @@ async fn bad_input_changes_nothing() {
         &mut c,
         "",
         W::RequestReceived(pb::RequestReceived {
-            applicant: 0,
+            applicant: pb::ApplicantCategory::NaturalPerson as i32,
             request_id: "r8".into(),
             date_received: today(),
             subject: "申请公开".into(),
@@ -544,6 +544,7 @@ async fn bad_input_changes_nothing() {
         request_id: "r9".into(),
         date_answered: today(),
         decision: pb::Decision::DoesNotExist as i32,
+        outcome: pb::Outcome::UnavailableNotHeld as i32,
         ..Default::default()
     });
     assert_eq!(
@@ -569,6 +570,7 @@ async fn bad_input_changes_nothing() {
         date_answered: today(),
         decision: pb::Decision::Disclosed as i32,
         content: Some(missing),
+        outcome: pb::Outcome::Disclosed as i32,
         ..Default::default()
     });
     let e = append(&mut c, "", answer_missing).await.unwrap_err();
@@ -1128,7 +1130,7 @@ async fn unread_downloads_are_capped_per_client_and_do_not_stall_writes() {
                 &mut c,
                 &format!("r{i}"),
                 W::RequestReceived(pb::RequestReceived {
-                    applicant: 0,
+                    applicant: pb::ApplicantCategory::NaturalPerson as i32,
                     request_id: format!("r{i}"),
                     date_received: today(),
                     subject: "请求公开".into(),
@@ -1186,7 +1188,7 @@ async fn a_log_dated_ahead_of_the_clock_takes_no_write_and_says_why() {
         let entry = w
             .append(
                 gongkai_core::event::Kind::RequestReceived(pb::RequestReceived {
-                    applicant: 0,
+                    applicant: pb::ApplicantCategory::NaturalPerson as i32,
                     request_id: "dated-ahead".into(),
                     date_received: today(),
                     subject: "请求公开".into(),
@@ -1202,7 +1204,7 @@ async fn a_log_dated_ahead_of_the_clock_takes_no_write_and_says_why() {
         &mut c,
         "after",
         W::RequestReceived(pb::RequestReceived {
-            applicant: 0,
+            applicant: pb::ApplicantCategory::NaturalPerson as i32,
             request_id: "after".into(),
             date_received: today(),
             subject: "请求公开".into(),

@@ -43,7 +43,7 @@ fn job(id: &str, events: usize) -> (WriteJob, tokio::sync::oneshot::Receiver<Wri
     let kinds = (0..events)
         .map(|i| {
             Kind::RequestReceived(pb::RequestReceived {
-                applicant: 0,
+                applicant: pb::ApplicantCategory::NaturalPerson as i32,
                 request_id: format!("{id}-{i}"),
                 date_received: "2026-01-05".into(),
                 subject: format!("申请公开 {id}"),

@@ -18,6 +18,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod annual;
 pub mod assets;
 mod i18n;
 mod limit;
