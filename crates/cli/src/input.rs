@@ -63,7 +63,11 @@ fn enum_value(
 
 /// clap value parser for an applicant category (table 三's columns).
 pub fn applicant(s: &str) -> Result<i32, String> {
-    let names = (1..=6).filter_map(|v| pb::ApplicantCategory::try_from(v).ok().map(|c| c.as_str_name()));
+    let names = (1..=6).filter_map(|v| {
+        pb::ApplicantCategory::try_from(v)
+            .ok()
+            .map(|c| c.as_str_name())
+    });
     enum_value("applicant category", "APPLICANT_CATEGORY_", s, names, |n| {
         pb::ApplicantCategory::from_str_name(n).map(|v| v as i32)
     })

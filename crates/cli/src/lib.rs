@@ -959,15 +959,39 @@ mod tests {
         };
         assert_eq!(items.len(), 2);
         assert!(matches!(decision, Some(DecisionArg::PartlyDisclosed)));
-        assert_eq!(outcome, gongkai_core::event::pb::Outcome::PartlyDisclosed as i32);
+        assert_eq!(
+            outcome,
+            gongkai_core::event::pb::Outcome::PartlyDisclosed as i32
+        );
         // Every result of table 三 has a name, and a wrong one lists them.
-        let e = parse(&["request", "answer", "--id", "r", "--date", "2026-01-05", "--outcome", "refused"])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("withheld-state-secret") && e.contains("other-fee-unpaid"), "{e}");
-        let e = parse(&["request", "receive", "--id", "r", "--date", "2026-01-05", "--subject", "s"])
-            .unwrap_err()
-            .to_string();
+        let e = parse(&[
+            "request",
+            "answer",
+            "--id",
+            "r",
+            "--date",
+            "2026-01-05",
+            "--outcome",
+            "refused",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("withheld-state-secret") && e.contains("other-fee-unpaid"),
+            "{e}"
+        );
+        let e = parse(&[
+            "request",
+            "receive",
+            "--id",
+            "r",
+            "--date",
+            "2026-01-05",
+            "--subject",
+            "s",
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("--applicant"), "{e}");
     }
 

@@ -68,8 +68,8 @@ pub struct AnnualArgs {
 pub fn run(c: ReportCommand, origin: Option<&Origin>) -> Result<u8> {
     let ReportCommand::Annual(a) = c;
     let trust = a.trust.load()?;
-    let origins = read_manifest(&a.dir)
-        .with_context(|| format!("reading the export {}", a.dir.display()))?;
+    let origins =
+        read_manifest(&a.dir).with_context(|| format!("reading the export {}", a.dir.display()))?;
     let chosen: Vec<Origin> = match (a.all, origin) {
         (true, _) => origins.clone(),
         (false, Some(o)) if origins.contains(o) => vec![o.clone()],

@@ -16,8 +16,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use crate::client::{Failure, Node, new_idempotency_key};
 use crate::output::{ContentOut, ReceiptOut, print_json};
 use crate::{
-    AmendArgs, ChallengeResultArg, ClarifyStage, ConsultStage, DecisionArg, KeygenArgs, MatterCommand, PublishArgs,
-    ProcedureArg, RedactArgs, RequestCommand, UploadArgs, WithdrawArgs, WriteOpts, input,
+    AmendArgs, ChallengeResultArg, ClarifyStage, ConsultStage, DecisionArg, KeygenArgs,
+    MatterCommand, ProcedureArg, PublishArgs, RedactArgs, RequestCommand, UploadArgs, WithdrawArgs,
+    WriteOpts, input,
 };
 
 /// Upload chunk size.

@@ -45,7 +45,10 @@ pub fn tables(report: &AnnualReport, link: Option<&dyn Fn(&str) -> String>) -> M
     let num = |id: &str| -> Markup {
         let text = shown(report, id);
         match link {
-            Some(l) if report.value(id) > 0 || report.cell(id).is_some_and(|c| !c.subjects.is_empty()) => {
+            Some(l)
+                if report.value(id) > 0
+                    || report.cell(id).is_some_and(|c| !c.subjects.is_empty()) =>
+            {
                 html! { a href=(l(id)) { (text) } }
             }
             _ => html! { (text) },
@@ -239,7 +242,11 @@ pub fn markdown(report: &AnnualReport) -> String {
         } else {
             "decisions"
         };
-        let _ = writeln!(s, "| {label} | {} |", shown(report, &format!("t2.{row}.{col}")));
+        let _ = writeln!(
+            s,
+            "| {label} | {} |",
+            shown(report, &format!("t2.{row}.{col}"))
+        );
     }
     let columns: Vec<(&str, &str)> = TABLE3_COLUMNS
         .iter()
@@ -312,10 +319,7 @@ pub fn cell_label(id: &str) -> String {
     };
     match table {
         "t2" => {
-            let label = TABLE2_ROWS
-                .iter()
-                .find(|r| r.0 == row)
-                .map_or(row, |r| r.2);
+            let label = TABLE2_ROWS.iter().find(|r| r.0 == row).map_or(row, |r| r.2);
             let col = match col {
                 "issued" => "本年制发件数",
                 "repealed" => "本年废止件数",

@@ -39,9 +39,7 @@ pub fn recount(
     let mut fold = ReportFold::new(year, calendar.clone()).map_err(|e| e.to_string())?;
     let mut tree = TreeState::new();
     for b in entry_bundles_iter(size) {
-        let entries = src
-            .bundle(&b)
-            .map_err(|e| format!("{}: {e}", b.path()))?;
+        let entries = src.bundle(&b).map_err(|e| format!("{}: {e}", b.path()))?;
         for (i, bytes) in entries.into_iter().enumerate() {
             let index = b.first_entry() + i as u64;
             if index >= size {
@@ -150,7 +148,13 @@ pub fn check_published(
             published.year, published.size
         );
         if cell.starts_with("annex.") {
-            cx.push(Severity::Warning, "annual-report-annex-differs", Some(index), &file, detail);
+            cx.push(
+                Severity::Warning,
+                "annual-report-annex-differs",
+                Some(index),
+                &file,
+                detail,
+            );
         } else {
             mismatch(cx, detail);
         }
