@@ -206,6 +206,256 @@ fn matter(category: &str, level1: &str, level2: &str, days: u32) -> pb::Matter {
     }
 }
 
+/// Every result of table 三 (FORMAT.md § 22.2), with the legal basis it
+/// cites: the annual report sample answers one request with each.
+const OUTCOMES: &[(pb::Outcome, &str)] = &[
+    (pb::Outcome::Disclosed, "第三十六条第（二）项"),
+    (pb::Outcome::PartlyDisclosed, "第三十七条"),
+    (pb::Outcome::WithheldStateSecret, "第十四条"),
+    (pb::Outcome::WithheldProhibitedByLaw, "第十四条"),
+    (pb::Outcome::WithheldSecurityStability, "第十四条"),
+    (pb::Outcome::WithheldThirdParty, "第十五条"),
+    (pb::Outcome::WithheldInternalAffairs, "第十六条第一款"),
+    (pb::Outcome::WithheldProcessInformation, "第十六条第二款"),
+    (pb::Outcome::WithheldEnforcementFile, "第十六条第二款"),
+    (
+        pb::Outcome::WithheldAdministrativeQuery,
+        "第三十六条第（七）项",
+    ),
+    (pb::Outcome::UnavailableNotHeld, "第三十六条第（四）项"),
+    (pb::Outcome::UnavailableNeedsCreation, "第三十八条"),
+    (pb::Outcome::UnavailableStillUnclear, "第三十条"),
+    (pb::Outcome::NotProcessedPetition, "第三十九条第一款"),
+    (pb::Outcome::NotProcessedRepeat, "第三十六条第（六）项"),
+    (pb::Outcome::NotProcessedPublication, "第三十九条第二款"),
+    (pb::Outcome::NotProcessedExcessive, "第三十五条"),
+    (pb::Outcome::NotProcessedConfirmation, "第三十九条第二款"),
+    (pb::Outcome::OtherNotCorrected, "第三十条"),
+    (pb::Outcome::OtherFeeUnpaid, "第四十二条"),
+    (pb::Outcome::Other, "第三十六条"),
+];
+
+const APPLICANTS: &[pb::ApplicantCategory] = &[
+    pb::ApplicantCategory::NaturalPerson,
+    pb::ApplicantCategory::CommercialEnterprise,
+    pb::ApplicantCategory::ResearchInstitution,
+    pb::ApplicantCategory::SocialWelfareOrganization,
+    pb::ApplicantCategory::LegalServiceInstitution,
+    pb::ApplicantCategory::OtherOrganization,
+];
+
+impl Writer {
+    /// `date(days_before)`, but never before 1 January of the set-up year,
+    /// so the annual report sample stays in one year whatever day it runs.
+    fn this_year(&self, days_before: i64) -> String {
+        let first = Date::new(self.day0.year(), 1, 1).unwrap_or(self.day0);
+        self.day0
+            .add_days(-days_before)
+            .map_or(first, |d| d.max(first))
+            .to_string()
+    }
+}
+
+/// The finance department's sample for the annual report (FORMAT.md § 22):
+/// a request answered with every result of table 三, from every kind of
+/// applicant; one carried over from last year and one still open; a
+/// 复议 and two 诉讼; normative documents (one repealing another), penalty
+/// decisions and fees for table 二. Returns how many writes were new.
+async fn annual_sample(w: &mut Writer) -> Result<usize> {
+    let mut fresh = 0;
+    let mut count = |replayed: bool| fresh += usize::from(!replayed);
+    let basis = |article: &str| format!("《中华人民共和国政府信息公开条例》{article}");
+    // Table 二.
+    for (id, row, level2) in [
+        (
+            "normative-docs",
+            pb::ReportRow::NormativeDocument,
+            "行政规范性文件",
+        ),
+        ("penalties", pb::ReportRow::Penalty, "行政处罚决定"),
+        ("fees", pb::ReportRow::Fee, "行政事业性收费"),
+    ] {
+        let mut m = matter("财政管理", "财政管理", level2, 20);
+        m.report_row = row as i32;
+        count(w.define(id, m).await?);
+    }
+    count(
+        w.publish(
+            "ndoc-1",
+            "normative-docs",
+            "某某县财政专项资金管理办法",
+            "某某县财政专项资金管理办法（全文）",
+            w.this_year(45),
+            |_| {},
+        )
+        .await?,
+    );
+    count(
+        w.publish(
+            "ndoc-2",
+            "normative-docs",
+            "某某县财政专项资金管理办法（修订）",
+            "某某县财政专项资金管理办法（修订，原办法同时废止）",
+            w.this_year(30),
+            |p| {
+                p.related = vec![pb::ItemRef {
+                    origin: String::new(),
+                    item_id: "ndoc-1".into(),
+                    relation: pb::Relation::Repeals as i32,
+                }];
+            },
+        )
+        .await?,
+    );
+    count(
+        w.publish(
+            "penalties-batch-1",
+            "penalties",
+            "行政处罚决定公示（第一批）",
+            "5 件行政处罚决定书",
+            w.this_year(28),
+            |p| p.quantity = 5,
+        )
+        .await?,
+    );
+    count(
+        w.publish(
+            "fees-year",
+            "fees",
+            "行政事业性收费情况",
+            "本年收费 3.4567 万元",
+            w.this_year(15),
+            |p| p.quantity = 3_456_700,
+        )
+        .await?,
+    );
+    // Table 三: one request per result.
+    for (i, (outcome, article)) in OUTCOMES.iter().enumerate() {
+        let id = format!("ar-{:02}", i + 1);
+        let days = 40 - i64::try_from(i).unwrap_or(0);
+        count(
+            w.append(
+                &format!("annual/receive/{id}"),
+                W::RequestReceived(pb::RequestReceived {
+                    request_id: id.clone(),
+                    date_received: w.this_year(days),
+                    subject: format!("申请公开财政信息（样例第 {} 件）", i + 1),
+                    applicant: APPLICANTS[i % APPLICANTS.len()] as i32,
+                }),
+            )
+            .await?,
+        );
+        count(
+            w.append(
+                &format!("annual/answer/{id}"),
+                W::RequestAnswered(pb::RequestAnswered {
+                    request_id: id,
+                    date_answered: w.this_year(days - 5),
+                    outcome: *outcome as i32,
+                    legal_basis: basis(article),
+                    ..Default::default()
+                }),
+            )
+            .await?,
+        );
+    }
+    // Carried in from last year, and carried to next year.
+    let last_year =
+        Date::new(w.day0.year() - 1, 12, 28).map_or_else(|_| w.date(30), |d| d.to_string());
+    count(
+        w.append(
+            "annual/receive/carried-in",
+            W::RequestReceived(pb::RequestReceived {
+                request_id: "ar-carried-in".into(),
+                date_received: last_year,
+                subject: "申请公开上年度专项资金拨付明细".into(),
+                applicant: pb::ApplicantCategory::NaturalPerson as i32,
+            }),
+        )
+        .await?,
+    );
+    count(
+        w.append(
+            "annual/answer/carried-in",
+            W::RequestAnswered(pb::RequestAnswered {
+                request_id: "ar-carried-in".into(),
+                // 1 January of this year (the earliest date this_year gives).
+                date_answered: w.this_year(366),
+                outcome: pb::Outcome::Disclosed as i32,
+                legal_basis: basis("第三十六条"),
+                ..Default::default()
+            }),
+        )
+        .await?,
+    );
+    count(
+        w.append(
+            "annual/receive/open",
+            W::RequestReceived(pb::RequestReceived {
+                request_id: "ar-open".into(),
+                date_received: w.date(1),
+                subject: "申请公开本月专项资金拨付进度".into(),
+                applicant: pb::ApplicantCategory::CommercialEnterprise as i32,
+            }),
+        )
+        .await?,
+    );
+    // Table 四: a 复议 upheld, a lawsuit pending, one after 复议 corrected.
+    for (request, case, procedure, filed, result) in [
+        (
+            "ar-03",
+            "复议〔样例〕1号",
+            pb::ChallengeProcedure::Reconsideration,
+            20,
+            Some(pb::ChallengeResult::Upheld),
+        ),
+        (
+            "ar-06",
+            "（样例）行初1号",
+            pb::ChallengeProcedure::Litigation,
+            15,
+            None,
+        ),
+        (
+            "ar-04",
+            "（样例）行初2号",
+            pb::ChallengeProcedure::LitigationAfterReconsideration,
+            18,
+            Some(pb::ChallengeResult::Corrected),
+        ),
+    ] {
+        count(
+            w.append(
+                &format!("annual/challenge/{case}"),
+                W::ChallengeFiled(pb::ChallengeFiled {
+                    request_id: request.into(),
+                    case_id: case.into(),
+                    procedure: procedure as i32,
+                    date_filed: w.this_year(filed),
+                    note: String::new(),
+                }),
+            )
+            .await?,
+        );
+        if let Some(result) = result {
+            count(
+                w.append(
+                    &format!("annual/concluded/{case}"),
+                    W::ChallengeConcluded(pb::ChallengeConcluded {
+                        request_id: request.into(),
+                        case_id: case.into(),
+                        result: result as i32,
+                        date_concluded: w.this_year(filed - 10),
+                        note: String::new(),
+                    }),
+                )
+                .await?,
+            );
+        }
+    }
+    Ok(fresh)
+}
+
 /// Seeds one department. Returns how many writes were new (0 on a re-run).
 ///
 /// # Errors
@@ -353,6 +603,7 @@ pub async fn seed(w: &mut Writer, dept: &Department) -> Result<usize> {
                 )
                 .await?,
             );
+            fresh += annual_sample(w).await?;
         }
         "education" => {
             // A tender and its award; a quarterly matter with a missing quarter.
