@@ -31,6 +31,63 @@ fn the_county_comes_up_verified_and_resumes() {
         );
     }
 
+    // The annual report: the finance bureau's sample fills every row of
+    // table 三 and the rows of table 四 (issue 19), each number linked to
+    // the entries it counts.
+    let slug = home
+        .split("href=\"/d/")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('/').unwrap()])
+        .find(|s| s.ends_with("finance"))
+        .expect("the finance bureau is on the home page");
+    let (status, json) = http_get(&format!("{portal}/api/v1/logs/{slug}/report/{year}"));
+    assert_eq!(status, 200, "{json}");
+    let body = json.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let report: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {json:.300}"));
+    assert_eq!(report["department"], "某某县财政局");
+    let value = |id: &str| {
+        report["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .and_then(|c| c["value"].as_u64())
+            .unwrap_or_else(|| panic!("no cell {id}"))
+    };
+    let rows: Vec<String> = report["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .filter(|id| id.starts_with("t3.") && id.ends_with(".total"))
+        .map(str::to_owned)
+        .collect();
+    for row in &rows {
+        if row != "t3.withheld_unrecorded.total" {
+            assert!(value(row) > 0, "{row} is empty in the demo's report");
+        }
+    }
+    for cell in [
+        "t2.normative_document.issued",
+        "t2.normative_document.repealed",
+        "t2.penalty.decisions",
+        "t2.fee.amount",
+        "t4.reconsideration.upheld",
+        "t4.litigation.pending",
+        "t4.litigation_after_reconsideration.corrected",
+    ] {
+        assert!(value(cell) > 0, "{cell} is empty in the demo's report");
+    }
+    let (status, page) = http_get(&format!("{portal}/d/{slug}/report/{year}"));
+    assert_eq!(status, 200);
+    assert!(page.contains("予以公开") && page.contains(&format!("/d/{slug}/report/{year}/t3.new.total")));
+    let (status, cell) = http_get(&format!("{portal}/d/{slug}/report/{year}/t3.new.total"));
+    assert_eq!(status, 200);
+    assert!(cell.contains("收到申请"), "the cell lists its entries");
+    let (status, county) = http_get(&format!("{portal}/report/{year}"));
+    assert_eq!(status, 200);
+    assert!(county.contains("全县合计") && county.contains("某某县民政局"));
+
     sigint(&demo.0);
     let mut demo = demo;
     let exit = demo.0.wait().unwrap();

@@ -304,6 +304,57 @@ pub fn csv(report: &AnnualReport) -> String {
     s
 }
 
+/// The Chinese label of a table 三 result row, e.g. `（三）不予公开 · 4.保护
+/// 第三方合法权益`.
+pub fn result_label(row: &str) -> String {
+    TABLE3_RESULTS
+        .iter()
+        .find(|r| r.0 == row)
+        .map_or_else(
+            || row.to_owned(),
+            |(_, group, label)| {
+                if label.is_empty() {
+                    (*group).to_owned()
+                } else {
+                    format!("{group} · {label}")
+                }
+            },
+        )
+}
+
+/// The report of `year` over a log the county verified, at its newest
+/// checkpoint (entries `0..size`).
+///
+/// # Errors
+/// A message when the log has no checkpoint yet or an entry cannot be read.
+pub fn compute(log: &dyn crate::model::LogRead, year: i32) -> Result<AnnualReport, String> {
+    use gongkai_core::entry::Entry;
+    use gongkai_core::event::Event;
+    let (size, _) = log
+        .checkpoint()
+        .ok_or_else(|| "the log has no checkpoint yet".to_owned())?;
+    let mut fold = gongkai_core::report::ReportFold::new(year, (*log.calendar()).clone())
+        .map_err(|e| e.to_string())?;
+    let mut tree = gongkai_core::merkle::TreeState::new();
+    let mut start = 0;
+    while start < size {
+        let end = size.min(start + 4096);
+        let entries = log
+            .journal()
+            .read_range(start, end)
+            .map_err(|e| e.to_string())?;
+        for (index, bytes) in (start..).zip(entries) {
+            let entry = Entry::parse(bytes, index).map_err(|e| e.to_string())?;
+            tree.append_leaf(entry.leaf_hash());
+            fold.observe(&Event::decode(entry.body(), index).map_err(|e| e.to_string())?);
+        }
+        start = end;
+    }
+    let mut report = fold.finish();
+    report.root = tree.root().to_string();
+    Ok(report)
+}
+
 /// The Chinese label of a cell id (for the page listing its entries).
 pub fn cell_label(id: &str) -> String {
     let mut parts = id.splitn(3, '.');

@@ -84,6 +84,7 @@ impl Lang {
             "received" => ("收到日期", "Received"),
             "answered" => ("答复日期", "Answered"),
             "decision" => ("答复", "Decision"),
+            "annual_report" => ("政府信息公开工作年度报告", "Annual disclosure report"),
             "extended" => ("已延期", "extended"),
             "overdue" => ("超期未答复", "overdue"),
             "on_time" => ("按时", "on time"),

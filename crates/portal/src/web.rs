@@ -70,7 +70,12 @@ struct App {
     config: Arc<PortalConfig>,
     limiter: Arc<RateLimiter>,
     downloads: Arc<tokio::sync::Semaphore>,
+    /// Annual reports computed, per (origin, year), with the checkpoint size
+    /// they were computed at: recomputed only when the log grew.
+    reports: Arc<std::sync::Mutex<ReportCache>>,
 }
+
+type ReportCache = std::collections::HashMap<(String, i32), Arc<gongkai_core::report::AnnualReport>>;
 
 /// Content-Security-Policy of every page: scripts and styles only from this
 /// origin, no inline script, no framing, no plugins.
@@ -85,6 +90,10 @@ pub fn router(source: Arc<dyn Source>, config: PortalConfig) -> Router {
         .route("/d/{slug}/", get(catalog_page))
         .route("/d/{slug}/requests", get(requests_page))
         .route("/d/{slug}/items/{*id}", get(item_page))
+        .route("/d/{slug}/report/{year}", get(report_page))
+        .route("/d/{slug}/report/{year}/{cell}", get(report_cell_page))
+        .route("/report/{year}", get(county_report_page))
+        .route("/api/v1/logs/{slug}/report/{year}", get(api_report))
         .route("/assets/{*name}", get(asset))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/api/v1/county", get(api_county))
@@ -115,6 +124,7 @@ fn app(source: Arc<dyn Source>, config: PortalConfig) -> App {
     App {
         limiter: Arc::new(RateLimiter::new(config.rate_per_sec, config.burst)),
         downloads: Arc::new(tokio::sync::Semaphore::new(config.max_downloads.max(1))),
+        reports: Arc::default(),
         source,
         config: Arc::new(config),
     }
@@ -522,13 +532,222 @@ struct LangQuery {
 
 // ------------------------------------------------------------------ pages
 
+/// A report year from a path: 2000 to 2100, else not found.
+fn report_year(text: &str) -> Result<i32, Failure> {
+    text.parse::<i32>()
+        .ok()
+        .filter(|y| (2000..=2100).contains(y))
+        .ok_or_else(|| Failure::new(StatusCode::NOT_FOUND, format!("no report for year {text:?}")))
+}
+
+/// The annual report of a department's log at its newest checkpoint,
+/// computed once per checkpoint (FORMAT.md § 22).
+async fn report_of(
+    app: &App,
+    log: Arc<dyn LogRead>,
+    year: i32,
+) -> Result<Arc<gongkai_core::report::AnnualReport>, Failure> {
+    let key = (log.origin().to_owned(), year);
+    let size = log.checkpoint().map_or(0, |(s, _)| s);
+    let cached = app
+        .reports
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .get(&key)
+        .filter(|r| r.size == size)
+        .cloned();
+    if let Some(r) = cached {
+        return Ok(r);
+    }
+    let r = blocking(move || {
+        crate::annual::compute(log.as_ref(), year)
+            .map_err(|e| Failure::new(StatusCode::SERVICE_UNAVAILABLE, e))
+    })
+    .await?;
+    let r = Arc::new(r);
+    app.reports
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(key, Arc::clone(&r));
+    Ok(r)
+}
+
+async fn report_page(
+    State(app): State<App>,
+    Path((slug, year)): Path<(String, String)>,
+    Query(q): Query<LangQuery>,
+) -> Page {
+    let lang = Lang::from_param(&q.lang);
+    let year = report_year(&year).map_err(|f| f.lang(lang))?;
+    let (log, dept) = department_of(&app, &slug).map_err(|f| f.lang(lang))?;
+    let r = report_of(&app, log, year).await.map_err(|f| f.lang(lang))?;
+    let here = format!("/d/{slug}/report/{year}");
+    let cell_link = |id: &str| link(lang, &format!("{here}/{id}"));
+    let body = html! {
+        p { a href=(link(lang, &format!("/d/{slug}/"))) { (dept.name) } }
+        h1 { (dept.name) " " (year) "年政府信息公开工作年度报告（统计表）" }
+        p {
+            a href=(link(lang, &format!("/d/{slug}/report/{}", year - 1))) { "← " (year - 1) }
+            " · "
+            a href=(link(lang, &format!("/d/{slug}/report/{}", year + 1))) { (year + 1) " →" }
+            " · "
+            a href=(format!("/api/v1/logs/{slug}/report/{year}")) { "JSON" }
+            " · "
+            a href=(link(lang, &format!("/report/{year}"))) { "全县合计" }
+        }
+        (crate::annual::provenance(&r))
+        p.note { "点击数字可查看其所计的每一条台账条目。" }
+        div.report { (crate::annual::tables(&r, Some(&cell_link))) }
+    };
+    Ok(layout(lang, &format!("{} {year}", dept.name), &here, body))
+}
+
+async fn report_cell_page(
+    State(app): State<App>,
+    Path((slug, year, cell)): Path<(String, String, String)>,
+    Query(q): Query<LangQuery>,
+) -> Page {
+    let lang = Lang::from_param(&q.lang);
+    let year = report_year(&year).map_err(|f| f.lang(lang))?;
+    let (log, dept) = department_of(&app, &slug).map_err(|f| f.lang(lang))?;
+    let r = report_of(&app, Arc::clone(&log), year)
+        .await
+        .map_err(|f| f.lang(lang))?;
+    let Some(c) = r.cell(&cell).cloned() else {
+        return Err(Failure::new(StatusCode::NOT_FOUND, format!("no cell {cell}")).lang(lang));
+    };
+    // At most this many entries are read and listed (the JSON lists all).
+    const SHOWN: usize = 1000;
+    let indexes: Vec<u64> = c.entries.iter().copied().take(SHOWN).collect();
+    let rows = blocking(move || {
+        let mut rows = Vec::new();
+        for i in indexes {
+            let bytes = log
+                .journal()
+                .read(i)
+                .map_err(|e| Failure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+            rows.push((i, entry_summary(bytes, i)));
+        }
+        Ok(rows)
+    })
+    .await
+    .map_err(|f| f.lang(lang))?;
+    let here = format!("/d/{slug}/report/{year}/{cell}");
+    let body = html! {
+        p {
+            a href=(link(lang, &format!("/d/{slug}/"))) { (dept.name) } " · "
+            a href=(link(lang, &format!("/d/{slug}/report/{year}"))) { (year) "年度报告" }
+        }
+        h1 { (crate::annual::cell_label(&c.id)) }
+        p { "数值 " strong { (crate::annual::shown(&r, &c.id)) } "，计入 " (c.entries.len()) " 条台账条目（日志共 " (r.size) " 条）。" }
+        @if c.entries.len() > SHOWN { p.note { "仅列出前 " (SHOWN) " 条；完整清单见 JSON。" } }
+        @if !rows.is_empty() {
+            table {
+                thead { tr { th { "条目序号" } th { "事件" } th { "编号" } th { "日期" } } }
+                tbody { @for (i, (kind, id, date, item)) in &rows {
+                    tr {
+                        td { (i) }
+                        td { (kind) }
+                        td { @if *item { a href=(link(lang, &format!("/d/{slug}/items/{id}"))) { (id) } } @else { (id) } }
+                        td { (date) }
+                    }
+                } }
+            }
+        }
+        @if !c.subjects.is_empty() {
+            ul { @for s in &c.subjects { li { (s) } } }
+        }
+    };
+    Ok(layout(lang, &crate::annual::cell_label(&c.id), &here, body))
+}
+
+/// An entry for the cell page: kind, item or request id, the date it
+/// records, and whether the id is an item's.
+fn entry_summary(bytes: Vec<u8>, index: u64) -> (String, String, String, bool) {
+    use gongkai_core::event::Kind as K;
+    let Ok(entry) = gongkai_core::entry::Entry::parse(bytes, index) else {
+        return ("?".into(), String::new(), String::new(), false);
+    };
+    let Ok(e) = gongkai_core::event::Event::decode(entry.body(), index) else {
+        return ("?".into(), String::new(), String::new(), false);
+    };
+    let (id, date, item) = match &e.kind {
+        K::Published(p) => (p.item_id.clone(), p.date_formed.clone(), true),
+        K::RequestReceived(r) => (r.request_id.clone(), r.date_received.clone(), false),
+        K::RequestAnswered(r) => (r.request_id.clone(), r.date_answered.clone(), false),
+        K::ChallengeFiled(c) => (format!("{} · {}", c.request_id, c.case_id), c.date_filed.clone(), false),
+        K::ChallengeConcluded(c) => (format!("{} · {}", c.request_id, c.case_id), c.date_concluded.clone(), false),
+        _ => (String::new(), e.date.to_string(), false),
+    };
+    let kind = match &e.kind {
+        K::Published(_) => "发布",
+        K::RequestReceived(_) => "收到申请",
+        K::RequestAnswered(_) => "答复申请",
+        K::ChallengeFiled(_) => "复议/诉讼立案",
+        K::ChallengeConcluded(_) => "复议/诉讼结案",
+        k => k.name(),
+    };
+    (kind.to_owned(), id, date, item)
+}
+
+async fn county_report_page(
+    State(app): State<App>,
+    Path(year): Path<String>,
+    Query(q): Query<LangQuery>,
+) -> Page {
+    let lang = Lang::from_param(&q.lang);
+    let year = report_year(&year).map_err(|f| f.lang(lang))?;
+    let county = app.source.county();
+    let mut reports = Vec::new();
+    let mut slugs = Vec::new();
+    for d in app.source.departments() {
+        let Some(log) = app.source.log(&d.origin) else {
+            continue;
+        };
+        if log.checkpoint().is_none() {
+            continue;
+        }
+        slugs.push(model::slug(&d.origin));
+        reports.push((*report_of(&app, log, year).await.map_err(|f| f.lang(lang))?).clone());
+    }
+    let sum = gongkai_core::report::AnnualReport::sum(&county.origin, "全县合计", year, &reports);
+    let here = format!("/report/{year}");
+    let body = html! {
+        h1 { (county.name) " " (year) "年政府信息公开工作年度报告（全县合计）" }
+        p {
+            a href=(link(lang, &format!("/report/{}", year - 1))) { "← " (year - 1) }
+            " · "
+            a href=(link(lang, &format!("/report/{}", year + 1))) { (year + 1) " →" }
+        }
+        p { "各部门报告（每个数字可追溯到台账条目）：" }
+        ul { @for (r, slug) in reports.iter().zip(&slugs) {
+            li { a href=(link(lang, &format!("/d/{slug}/report/{year}"))) { (r.department) } " · " (r.size) " 条" }
+        } }
+        (crate::annual::provenance(&sum))
+        div.report { (crate::annual::tables(&sum, None)) }
+    };
+    Ok(layout(lang, &format!("{} {year}", county.name), &here, body))
+}
+
+async fn api_report(
+    State(app): State<App>,
+    Path((slug, year)): Path<(String, String)>,
+) -> Result<Response, Failure> {
+    let year = report_year(&year).map_err(Failure::json)?;
+    let log = log_of(&app, &slug).map_err(Failure::json)?;
+    let r = report_of(&app, log, year).await.map_err(Failure::json)?;
+    Ok(axum::Json(r.as_ref()).into_response())
+}
+
 async fn home(State(app): State<App>, Query(q): Query<LangQuery>) -> Page {
     let lang = Lang::from_param(&q.lang);
     let source = Arc::clone(&app.source);
     let (county, depts, evidence) =
         blocking(move || Ok((source.county(), source.departments(), source.evidence()))).await?;
+    let today = today()?;
     let body = html! {
         h1 { (county.name) " · " (lang.t("portal")) }
+        p { a href=(link(lang, &format!("/report/{}", today.year()))) { (lang.t("annual_report")) " " (today.year()) } }
         table.departments {
             thead { tr {
                 th { (lang.t("department")) } th { (lang.t("size")) } th { (lang.t("cosigned")) }
@@ -620,7 +839,13 @@ async fn catalog_page(
     let body = html! {
         h1 { (dept.name) }
         p.origin { (dept.origin) " · " (lang.t("size")) " " (dept.size) " · " (lang.t("cosigned")) " " (dept.cosigned_size) }
-        p { a href=(link(lang, &format!("/d/{slug}/requests"))) { (lang.t("requests")) } }
+        p {
+            a href=(link(lang, &format!("/d/{slug}/requests"))) { (lang.t("requests")) }
+            " · "
+            a href=(link(lang, &format!("/d/{slug}/report/{}", today.year()))) { (lang.t("annual_report")) " " (today.year()) }
+            " · "
+            a href=(link(lang, &format!("/d/{slug}/report/{}", today.year() - 1))) { (today.year() - 1) }
+        }
         h2 { (lang.t("matters")) }
         table.matters {
             thead { tr {
