@@ -43,7 +43,8 @@ fn the_county_comes_up_verified_and_resumes() {
     let (status, json) = http_get(&format!("{portal}/api/v1/logs/{slug}/report/{year}"));
     assert_eq!(status, 200, "{json}");
     let body = json.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let report: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {json:.300}"));
+    let report: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {json:.300}"));
     assert_eq!(report["department"], "某某县财政局");
     let value = |id: &str| {
         report["cells"]
@@ -80,7 +81,10 @@ fn the_county_comes_up_verified_and_resumes() {
     }
     let (status, page) = http_get(&format!("{portal}/d/{slug}/report/{year}"));
     assert_eq!(status, 200);
-    assert!(page.contains("予以公开") && page.contains(&format!("/d/{slug}/report/{year}/t3.new.total")));
+    assert!(
+        page.contains("予以公开")
+            && page.contains(&format!("/d/{slug}/report/{year}/t3.new.total"))
+    );
     let (status, cell) = http_get(&format!("{portal}/d/{slug}/report/{year}/t3.new.total"));
     assert_eq!(status, 200);
     assert!(cell.contains("收到申请"), "the cell lists its entries");

@@ -101,8 +101,9 @@ pub fn run(c: ReportCommand, origin: Option<&Origin>) -> Result<u8> {
             eprintln!("error: {o}: {why}; no report is computed from a log that does not verify");
             return Ok(1);
         }
-        let r = gongkai_verify::report::recount(&mut src, audit.size, a.year, &calendar)
-            .map_err(|e| anyhow::anyhow!("{o}: {e}"))?;
+        let r =
+            gongkai_verify::report::recount(&mut src, audit.size, audit.size, a.year, &calendar)
+                .map_err(|e| anyhow::anyhow!("{o}: {e}"))?;
         reports.push(r);
     }
     let report = if a.all {

@@ -261,7 +261,11 @@ pub fn markdown(report: &AnnualReport) -> String {
     s.push_str(&"---|".repeat(columns.len()));
     s.push('\n');
     for (row, group, label) in table3_rows() {
-        let _ = write!(s, "| {group}{label} |");
+        if label.is_empty() {
+            let _ = write!(s, "| {group} |");
+        } else {
+            let _ = write!(s, "| {group} · {label} |");
+        }
         for (c, _) in &columns {
             let _ = write!(s, " {} |", shown(report, &format!("t3.{row}.{c}")));
         }
@@ -307,19 +311,16 @@ pub fn csv(report: &AnnualReport) -> String {
 /// The Chinese label of a table 三 result row, e.g. `（三）不予公开 · 4.保护
 /// 第三方合法权益`.
 pub fn result_label(row: &str) -> String {
-    TABLE3_RESULTS
-        .iter()
-        .find(|r| r.0 == row)
-        .map_or_else(
-            || row.to_owned(),
-            |(_, group, label)| {
-                if label.is_empty() {
-                    (*group).to_owned()
-                } else {
-                    format!("{group} · {label}")
-                }
-            },
-        )
+    TABLE3_RESULTS.iter().find(|r| r.0 == row).map_or_else(
+        || row.to_owned(),
+        |(_, group, label)| {
+            if label.is_empty() {
+                (*group).to_owned()
+            } else {
+                format!("{group} · {label}")
+            }
+        },
+    )
 }
 
 /// The report of `year` over a log the county verified, at its newest

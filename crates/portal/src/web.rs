@@ -75,7 +75,8 @@ struct App {
     reports: Arc<std::sync::Mutex<ReportCache>>,
 }
 
-type ReportCache = std::collections::HashMap<(String, i32), Arc<gongkai_core::report::AnnualReport>>;
+type ReportCache =
+    std::collections::HashMap<(String, i32), Arc<gongkai_core::report::AnnualReport>>;
 
 /// Content-Security-Policy of every page: scripts and styles only from this
 /// origin, no inline script, no framing, no plugins.
@@ -537,7 +538,12 @@ fn report_year(text: &str) -> Result<i32, Failure> {
     text.parse::<i32>()
         .ok()
         .filter(|y| (2000..=2100).contains(y))
-        .ok_or_else(|| Failure::new(StatusCode::NOT_FOUND, format!("no report for year {text:?}")))
+        .ok_or_else(|| {
+            Failure::new(
+                StatusCode::NOT_FOUND,
+                format!("no report for year {text:?}"),
+            )
+        })
 }
 
 /// The annual report of a department's log at its newest checkpoint,
@@ -675,8 +681,16 @@ fn entry_summary(bytes: Vec<u8>, index: u64) -> (String, String, String, bool) {
         K::Published(p) => (p.item_id.clone(), p.date_formed.clone(), true),
         K::RequestReceived(r) => (r.request_id.clone(), r.date_received.clone(), false),
         K::RequestAnswered(r) => (r.request_id.clone(), r.date_answered.clone(), false),
-        K::ChallengeFiled(c) => (format!("{} · {}", c.request_id, c.case_id), c.date_filed.clone(), false),
-        K::ChallengeConcluded(c) => (format!("{} · {}", c.request_id, c.case_id), c.date_concluded.clone(), false),
+        K::ChallengeFiled(c) => (
+            format!("{} · {}", c.request_id, c.case_id),
+            c.date_filed.clone(),
+            false,
+        ),
+        K::ChallengeConcluded(c) => (
+            format!("{} · {}", c.request_id, c.case_id),
+            c.date_concluded.clone(),
+            false,
+        ),
         _ => (String::new(), e.date.to_string(), false),
     };
     let kind = match &e.kind {
@@ -726,7 +740,12 @@ async fn county_report_page(
         (crate::annual::provenance(&sum))
         div.report { (crate::annual::tables(&sum, None)) }
     };
-    Ok(layout(lang, &format!("{} {year}", county.name), &here, body))
+    Ok(layout(
+        lang,
+        &format!("{} {year}", county.name),
+        &here,
+        body,
+    ))
 }
 
 async fn api_report(

@@ -21,24 +21,32 @@ use crate::source::LogSource;
 /// bytes each; a county of 10⁶ counted entries stays well below).
 pub const MAX_REPORT_LEN: usize = 64 << 20;
 
-/// The report of `year` over entries `0..size` of `src`, with the tree
-/// root at `size`. The entries must have been verified already: this
-/// only decodes them.
+/// The report of `year` over entries `0..size` of `src`, a log of
+/// `log_size` entries (its bundles are those of that size), with the tree
+/// root at `size`. The entries must have been verified already: this only
+/// decodes them.
 ///
 /// # Errors
 /// A message when an entry cannot be read or decoded, or `size` is 0.
 pub fn recount(
     src: &mut dyn LogSource,
     size: u64,
+    log_size: u64,
     year: i32,
     calendar: &WorkCalendar,
 ) -> Result<AnnualReport, String> {
+    if size > log_size {
+        return Err(format!("the log holds {log_size} entries, not {size}"));
+    }
     if size == 0 {
         return Err("a report needs at least the genesis entry".into());
     }
     let mut fold = ReportFold::new(year, calendar.clone()).map_err(|e| e.to_string())?;
     let mut tree = TreeState::new();
-    for b in entry_bundles_iter(size) {
+    for b in entry_bundles_iter(log_size) {
+        if b.first_entry() >= size {
+            break;
+        }
         let entries = src.bundle(&b).map_err(|e| format!("{}: {e}", b.path()))?;
         for (i, bytes) in entries.into_iter().enumerate() {
             let index = b.first_entry() + i as u64;
@@ -110,7 +118,7 @@ pub fn check_published(
             ),
         );
     }
-    let fresh = match recount(src, published.size, published.year, calendar) {
+    let fresh = match recount(src, published.size, log_size, published.year, calendar) {
         Ok(r) => r,
         Err(e) => {
             cx.push(
