@@ -40,7 +40,6 @@ fn audit_findings(export: &Path, trust: &Path) -> (Option<i32>, Vec<serde_json::
         "--json",
     ]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
-    std::fs::write("/tmp/audit-debug.json", &o.stdout).unwrap();
     let f = v["logs"][0]["findings"]
         .as_array()
         .cloned()
