@@ -111,6 +111,7 @@ const KINDS = {
   20: 'published', 21: 'amended', 22: 'withdrawn', 23: 'redacted',
   24: 'request_received', 25: 'request_clarification', 26: 'third_party_consultation',
   27: 'request_extended', 28: 'request_answered', 29: 'key_rotated',
+  30: 'challenge_filed', 31: 'challenge_concluded',
 };
 
 function varint(buf, pos) {

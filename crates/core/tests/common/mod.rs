@@ -193,5 +193,35 @@ pub fn sample_log() -> TestLog {
         reason: "职能划转".into(),
         legal_basis: String::new(),
     }));
+    // The annual report's fields (FORMAT.md § 22): an applicant category,
+    // an outcome with its decision, a 复议 filed and concluded.
+    log.push(Kind::RequestReceived(pb::RequestReceived {
+        request_id: "req-2".into(),
+        date_received: "2026-03-02".into(),
+        subject: "请求公开某项目评审材料".into(),
+        applicant: pb::ApplicantCategory::LegalServiceInstitution as i32,
+    }));
+    log.push(Kind::RequestAnswered(pb::RequestAnswered {
+        request_id: "req-2".into(),
+        date_answered: "2026-03-02".into(),
+        decision: pb::Decision::Refused as i32,
+        legal_basis: "《政府信息公开条例》第十五条".into(),
+        outcome: pb::Outcome::WithheldThirdParty as i32,
+        ..Default::default()
+    }));
+    log.push(Kind::ChallengeFiled(pb::ChallengeFiled {
+        request_id: "req-2".into(),
+        case_id: "复议-1".into(),
+        procedure: pb::ChallengeProcedure::Reconsideration as i32,
+        date_filed: "2026-03-02".into(),
+        note: String::new(),
+    }));
+    log.push(Kind::ChallengeConcluded(pb::ChallengeConcluded {
+        request_id: "req-2".into(),
+        case_id: "复议-1".into(),
+        result: pb::ChallengeResult::Corrected as i32,
+        date_concluded: "2026-03-02".into(),
+        note: "责令重新答复".into(),
+    }));
     log
 }
