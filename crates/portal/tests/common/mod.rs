@@ -81,7 +81,7 @@ impl Fixture {
         let kinds = (0..n)
             .map(|i| {
                 Kind::RequestReceived(pb::RequestReceived {
-                    applicant: 0,
+                    applicant: pb::ApplicantCategory::NaturalPerson as i32,
                     request_id: format!("grow-{}-{i}", self.county.log.size()),
                     date_received: self.today.to_string(),
                     subject: "申请公开".into(),
@@ -271,7 +271,7 @@ pub fn start() -> Fixture {
                 legal_basis: "《个人信息保护法》".into(),
             }),
             Kind::RequestReceived(pb::RequestReceived {
-                applicant: 0,
+                applicant: pb::ApplicantCategory::NaturalPerson as i32,
                 request_id: "req-1".into(),
                 date_received: days_ago(100).to_string(),
                 subject: "请求公开2025年决算".into(),
