@@ -224,6 +224,7 @@ pub mod export_dir {
                         request_id: format!("r{i}"),
                         date_received: "2026-03-02".into(),
                         subject: "请求公开".into(),
+                        applicant: pb::ApplicantCategory::NaturalPerson as i32,
                     })
                 };
                 entries.push(w.append(kind, 1_772_413_200_000 + i).unwrap().into_bytes());
@@ -311,5 +312,34 @@ pub mod witness {
             }
         }
         let _ = witness::parse_cosignatures(data);
+    }
+}
+
+pub mod annual_report {
+    //! Untrusted annual reports (FORMAT.md § 22.5): a document an audit
+    //! reads from a published item. Parsing must never panic, and a report
+    //! that parses is compared with a real one (the audit's comparison)
+    //! without panicking either, whatever its cells, sizes and years.
+
+    use gongkai_core::calendar::WorkCalendar;
+    use gongkai_core::report::{AnnualReport, ReportFold};
+    use std::sync::OnceLock;
+
+    fn fresh() -> &'static AnnualReport {
+        static FRESH: OnceLock<AnnualReport> = OnceLock::new();
+        FRESH.get_or_init(|| {
+            ReportFold::new(2026, WorkCalendar::shipped().clone())
+                .map(ReportFold::finish)
+                .unwrap_or_else(|_| AnnualReport::sum("o", "d", 2026, &[]))
+        })
+    }
+
+    /// Runs the target on one input.
+    pub fn run(data: &[u8]) {
+        if let Ok(r) = gongkai_verify::report::parse(data) {
+            let _ = r.differences(fresh());
+            let _ = fresh().differences(&r);
+            let _ = AnnualReport::sum("o", "d", r.year, &[r.clone(), fresh().clone()]);
+        }
     }
 }

@@ -17,6 +17,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("county_leaf", gongkai_fuzz::county_leaf::run),
     ("export_dir", gongkai_fuzz::export_dir::run),
     ("witness", gongkai_fuzz::witness::run),
+    ("annual_report", gongkai_fuzz::annual_report::run),
 ];
 
 #[test]

@@ -442,3 +442,103 @@ fn case_rules() {
         "date-order"
     );
 }
+
+/// The write policy `report-fields` (FORMAT.md § 7): a node refuses a new
+/// request without its applicant category and a new answer without its
+/// outcome, while the ledger's rules accept both (older logs stay valid).
+#[test]
+fn new_requests_and_answers_must_carry_what_the_report_counts() {
+    use gongkai_core::catalog::Catalog;
+    let (mut f, _) = fixture();
+    let mut catalog = Catalog::new();
+    for (i, e) in f.log.entries.iter().enumerate() {
+        catalog
+            .apply(&Event::decode(e.body(), i as u64).unwrap())
+            .unwrap();
+    }
+    let cal = WorkCalendar::shipped();
+    let last = |f: &Fixture| {
+        let i = f.log.entries.len() - 1;
+        Event::decode(f.log.entries[i].body(), i as u64).unwrap()
+    };
+    let refused = |catalog: &Catalog, e: &Event, field: &str| match catalog
+        .check_write_policy(std::slice::from_ref(e), cal)
+    {
+        Err(Error::RuleViolation {
+            rule: "report-fields",
+            detail,
+            ..
+        }) => assert!(detail.contains(field), "{detail}"),
+        other => panic!("{other:?}"),
+    };
+    f.receive("new-1", "2027-01-05", pb::ApplicantCategory::Unspecified);
+    let e = last(&f);
+    refused(&catalog, &e, "request_received.applicant");
+    catalog.apply(&e).unwrap();
+    f.answer(
+        "new-1",
+        "2027-01-05",
+        pb::Decision::Disclosed,
+        pb::Outcome::Unspecified,
+    );
+    let e = last(&f);
+    refused(&catalog, &e, "request_answered.outcome");
+    catalog.apply(&e).unwrap();
+    f.receive(
+        "new-2",
+        "2027-01-05",
+        pb::ApplicantCategory::OtherOrganization,
+    );
+    let e = last(&f);
+    catalog
+        .check_write_policy(std::slice::from_ref(&e), cal)
+        .unwrap();
+}
+
+/// Field rules of the new fields (FORMAT.md § 4.2): an answer needs a
+/// decision or an outcome, the two must agree, withheld outcomes need a
+/// legal basis, enum values must be defined.
+#[test]
+fn outcome_field_rules() {
+    let check = |decision: i32, outcome: i32, basis: &str| {
+        let body = pb::EventBody {
+            origin: common::ORIGIN.into(),
+            index: 1,
+            prev_hash: vec![0; 32],
+            time_ms: at("2026-03-02"),
+            signer: vec![1; 32],
+            kind: Some(Kind::RequestAnswered(pb::RequestAnswered {
+                request_id: "r".into(),
+                date_answered: "2026-03-02".into(),
+                decision,
+                outcome,
+                legal_basis: basis.into(),
+                ..Default::default()
+            })),
+        };
+        Event::from_message(body, 1)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    };
+    use pb::Decision as D;
+    use pb::Outcome as O;
+    assert!(check(0, O::Disclosed as i32, "").is_ok());
+    assert!(check(D::Disclosed as i32, 0, "").is_ok());
+    assert!(check(0, 0, "").unwrap_err().contains("must be set"));
+    assert!(
+        check(D::Disclosed as i32, O::PartlyDisclosed as i32, "x")
+            .unwrap_err()
+            .contains("does not agree")
+    );
+    assert!(
+        check(0, O::WithheldStateSecret as i32, "")
+            .unwrap_err()
+            .contains("legal_basis")
+    );
+    assert!(check(0, O::WithheldStateSecret as i32, "条例第十四条").is_ok());
+    assert!(
+        check(0, 22, "x")
+            .unwrap_err()
+            .contains("not a defined value")
+    );
+}

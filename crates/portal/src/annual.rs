@@ -21,6 +21,17 @@ pub fn shown(report: &AnnualReport, id: &str) -> String {
     }
 }
 
+/// Table 三's rows as shown: the legacy row "理由未记录" only when it
+/// counts something (it exists for answers recorded before outcomes).
+fn shown_rows(report: &AnnualReport) -> Vec<(&'static str, &'static str, &'static str)> {
+    table3_rows()
+        .into_iter()
+        .filter(|(row, _, _)| {
+            *row != "withheld_unrecorded" || report.value("t3.withheld_unrecorded.total") > 0
+        })
+        .collect()
+}
+
 /// Table 三's rows: (id, group, label) with the received/carried rows.
 fn table3_rows() -> Vec<(&'static str, &'static str, &'static str)> {
     let mut rows = vec![("new", "一、本年新收政府信息公开申请数量", "")];
@@ -59,6 +70,7 @@ pub fn tables(report: &AnnualReport, link: Option<&dyn Fn(&str) -> String>) -> M
         .copied()
         .filter(|(c, _)| *c != "unrecorded" || has_unrecorded(report))
         .collect();
+    let rows = shown_rows(report);
     let org_span = columns
         .iter()
         .filter(|(c, _)| !matches!(*c, "natural_person" | "total"))
@@ -88,7 +100,7 @@ pub fn tables(report: &AnnualReport, link: Option<&dyn Fn(&str) -> String>) -> M
             tr { td { "行政事业性收费" } td.n colspan="3" { (num("t2.fee.amount")) } }
         }
         h2 { "三、收到和处理政府信息公开申请情况" }
-        table.report {
+        table.report.t3 {
             tr {
                 th colspan="3" rowspan="3" { "（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和）" }
                 th colspan=(columns.len()) { "申请人情况" }
@@ -103,12 +115,17 @@ pub fn tables(report: &AnnualReport, link: Option<&dyn Fn(&str) -> String>) -> M
                     @if !matches!(*c, "natural_person" | "total") { th { (label) } }
                 }
             }
-            @for (row, group, label) in table3_rows() {
+            @for (i, (row, group, label)) in rows.iter().enumerate() {
                 tr {
                     @if label.is_empty() {
                         td colspan="3" { (group) }
                     } @else {
-                        td colspan="2" { (group) } td { (label) }
+                        // The group's name once, spanning its rows, as
+                        // the national table prints it.
+                        @if i == 0 || rows[i - 1].1 != *group {
+                            td.group colspan="2" rowspan=(rows.iter().filter(|r| r.1 == *group).count()) { (group) }
+                        }
+                        td { (label) }
                     }
                     @for (c, _) in &columns {
                         td.n { (num(&format!("t3.{row}.{c}"))) }
@@ -117,7 +134,7 @@ pub fn tables(report: &AnnualReport, link: Option<&dyn Fn(&str) -> String>) -> M
             }
         }
         h2 { "四、政府信息公开行政复议、行政诉讼情况" }
-        table.report {
+        table.report.t4 {
             tr {
                 th colspan="5" { "行政复议" }
                 th colspan="10" { "行政诉讼" }
@@ -198,6 +215,7 @@ table.report { border-collapse: collapse; width: 100%; break-inside: auto; }
 table.report th, table.report td { border: 1px solid #000; padding: 2pt 4pt; font-weight: normal; }
 table.report th { text-align: center; }
 table.report td.n { text-align: center; font-variant-numeric: tabular-nums; white-space: nowrap; }
+table.report td.group { white-space: nowrap; }
 table.report tr { break-inside: avoid; }
 p.provenance, p.note { font-size: 9pt; color: #333; overflow-wrap: anywhere; }
 code.hash { font-size: 8pt; }
@@ -260,7 +278,7 @@ pub fn markdown(report: &AnnualReport) -> String {
     s.push_str("\n|---|");
     s.push_str(&"---|".repeat(columns.len()));
     s.push('\n');
-    for (row, group, label) in table3_rows() {
+    for (row, group, label) in shown_rows(report) {
         if label.is_empty() {
             let _ = write!(s, "| {group} |");
         } else {
