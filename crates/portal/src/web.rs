@@ -1570,19 +1570,73 @@ async fn tile_file(State(app): State<App>, Path((slug, path)): Path<(String, Str
 
 /// Media types served under their own name; anything else (HTML, SVG,
 /// XML, scripts, …) is sent as `application/octet-stream`.
-const SAFE_MEDIA_TYPES: &[&str] = &[
-    "application/pdf",
-    "text/plain",
-    "text/csv",
-    "image/png",
-    "image/jpeg",
-    "application/zip",
-    "application/msword",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.ms-excel",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/ofd",
+const SAFE_MEDIA_TYPES: &[(&str, &str)] = &[
+    ("application/pdf", "pdf"),
+    ("text/plain", "txt"),
+    ("text/csv", "csv"),
+    ("image/png", "png"),
+    ("image/jpeg", "jpg"),
+    ("application/zip", "zip"),
+    ("application/msword", "doc"),
+    (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "docx",
+    ),
+    ("application/vnd.ms-excel", "xls"),
+    (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "xlsx",
+    ),
+    ("application/ofd", "ofd"),
+    (gongkai_core::report::MEDIA_TYPE, "json"),
 ];
+
+/// `Content-Disposition` of a download: named after the item's title and
+/// the version (`预算（第2版）.pdf`), in UTF-8 (RFC 6266 / RFC 8187), with
+/// an ASCII fallback of the item id for old clients (`budget-2026-v2.pdf`).
+fn download_disposition(item_id: &str, title: &str, version: usize, ext: &str) -> String {
+    let clean: String = title
+        .chars()
+        .filter(|c| {
+            !c.is_control() && !matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|')
+        })
+        .take(80)
+        .collect();
+    let clean = if clean.trim().is_empty() {
+        item_id.to_owned()
+    } else {
+        clean.trim().to_owned()
+    };
+    let name = if version > 1 {
+        format!("{clean}（第{version}版）.{ext}")
+    } else {
+        format!("{clean}.{ext}")
+    };
+    let ascii: String = item_id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let fallback = if version > 1 {
+        format!("{ascii}-v{version}.{ext}")
+    } else {
+        format!("{ascii}.{ext}")
+    };
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
 
 async fn content_file(
     State(app): State<App>,
@@ -1632,12 +1686,19 @@ async fn content_file(
             )
                 .into_response());
         };
-        let media = rec.content_media_type(&digest);
-        let media = if SAFE_MEDIA_TYPES.contains(&media.as_str()) {
-            media
-        } else {
-            "application/octet-stream".to_owned()
+        let declared = rec.content_media_type(&digest);
+        let (media, ext) = match SAFE_MEDIA_TYPES.iter().find(|(m, _)| *m == declared) {
+            // Text says its charset: the ledger's documents are UTF-8.
+            Some((m, ext)) if m.starts_with("text/") => (format!("{m}; charset=utf-8"), *ext),
+            Some((m, ext)) => ((*m).to_owned(), *ext),
+            None => ("application/octet-stream".to_owned(), "bin"),
         };
+        let version = rec
+            .versions
+            .iter()
+            .position(|v| v.digest == digest)
+            .map_or(1, |p| p + 1);
+        let disposition = download_disposition(&rec.item_id, &rec.title, version, ext);
         // Streamed from the file (verified when it was stored; the reader
         // verifies it against the commitment), never read whole into
         // memory.
@@ -1656,9 +1717,7 @@ async fn content_file(
             h.insert(header::CONTENT_TYPE, v);
         }
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-        if let Ok(v) =
-            HeaderValue::from_str(&format!("attachment; filename=\"{}\"", digest.to_hex()))
-        {
+        if let Ok(v) = HeaderValue::from_str(&disposition) {
             h.insert(header::CONTENT_DISPOSITION, v);
         }
         h.insert(
@@ -1694,6 +1753,24 @@ async fn content_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn downloads_are_named_after_the_item() {
+        assert_eq!(
+            download_disposition("budget-2026", "2026年部门预算", 1, "pdf"),
+            "attachment; filename=\"budget-2026.pdf\"; \
+             filename*=UTF-8''2026%E5%B9%B4%E9%83%A8%E9%97%A8%E9%A2%84%E7%AE%97.pdf"
+        );
+        // Characters a file system or the header refuses are dropped; an
+        // empty title falls back to the id.
+        let d = download_disposition("a", "x/\"y\"\u{7}: z", 3, "txt");
+        assert!(d.contains("filename=\"a-v3.txt\""), "{d}");
+        assert!(
+            d.ends_with("filename*=UTF-8''xy%20z%EF%BC%88%E7%AC%AC3%E7%89%88%EF%BC%89.txt"),
+            "{d}"
+        );
+        assert!(download_disposition("id", " / ", 1, "txt").contains("UTF-8''id.txt"));
+    }
 
     #[test]
     fn forwarded_addresses_are_believed_only_from_trusted_proxies() {

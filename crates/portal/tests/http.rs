@@ -316,11 +316,34 @@ fn content_is_a_download_on_its_own_origin() {
     );
     assert_eq!(ok.status, 200);
     assert_eq!(ok.text(), "2026年部门预算（更正）");
+    // Named after the item and its version, not the digest; text says
+    // its charset.
+    let disposition = ok.header("content-disposition").unwrap();
     assert!(
-        ok.header("content-disposition")
-            .unwrap()
-            .starts_with("attachment")
+        disposition.starts_with("attachment; filename=\"budget-2026-v2.txt\"; filename*=UTF-8''"),
+        "{disposition}"
     );
+    let encoded = disposition.split("UTF-8''").nth(1).unwrap();
+    let bytes: Vec<u8> = {
+        let b = encoded.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' {
+                out.push(u8::from_str_radix(&encoded[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        out
+    };
+    assert!(
+        String::from_utf8(bytes).unwrap().ends_with("（第2版）.txt"),
+        "{disposition}"
+    );
+    assert_eq!(ok.header("content-type"), Some("text/plain; charset=utf-8"));
     assert_eq!(ok.header("x-content-type-options"), Some("nosniff"));
 
     let html = get(
