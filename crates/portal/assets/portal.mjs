@@ -5,8 +5,8 @@ import { verifyItemBundle, parseVkey, fingerprint } from './verify.mjs';
 
 const zh = document.documentElement.lang.startsWith('zh');
 const T = zh
-  ? { running: '正在验证…', ok: '已验证', failed: '验证失败', inclusion: '已证明这些条目包含在县级副署的检查点中。完整性（没有遗漏之后的变更）需要对照最新检查点检查该信息的完整历史。', pending: '尚未副署的条目：', fp: '密钥指纹' }
-  : { running: 'Verifying…', ok: 'Verified', failed: 'Verification failed', inclusion: 'Inclusion of these entries in the county-cosigned checkpoint is proven. Completeness (no later change left out) needs the item\'s full history against the newest checkpoint.', pending: 'Entries not yet cosigned: ', fp: 'Key fingerprints' };
+  ? { running: '正在验证…', ok: '已验证', failed: '验证失败：发现与签名记录不符之处', failedDo: '这可能是篡改的证据。请保存本页（截图或打印）并报告本县纪委监委或政务公开监督部门；也可用 gongkai verify 独立核对。', unavailable: '暂时无法验证', unavailableDo: '未能取得证明（网络或服务器暂时故障），这不是篡改的证据。请稍后重试；如持续无法验证，请联系本县政务公开办公室。', inclusion: '已证明这些条目包含在县级副署的检查点中。完整性（没有遗漏之后的变更）需要对照最新检查点检查该信息的完整历史。', pending: '尚未副署的条目：', fp: '密钥指纹' }
+  : { running: 'Verifying…', ok: 'Verified', failed: 'Verification failed: the records do not match their signatures', failedDo: 'This may be evidence of tampering. Keep this page (screenshot or print) and report it to the county discipline inspection office or the open-government supervisor; gongkai verify can check it independently.', unavailable: 'Could not check right now', unavailableDo: 'The proof could not be fetched (a network or server outage); this is not evidence of tampering. Try again later; if it persists, contact the county open-government office.', inclusion: 'Inclusion of these entries in the county-cosigned checkpoint is proven. Completeness (no later change left out) needs the item\'s full history against the newest checkpoint.', pending: 'Entries not yet cosigned: ', fp: 'Key fingerprints' };
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -15,12 +15,25 @@ function el(tag, text, cls) {
   return e;
 }
 
+/** A failure to fetch the proof: an outage, not evidence. */
+class Unavailable extends Error {}
+
 async function run(button, out) {
   const trust = JSON.parse(document.getElementById('gk-trust').textContent);
   out.replaceChildren(el('p', T.running));
   out.className = '';
   try {
-    const res = await fetch(button.dataset.proof, { cache: 'no-store' });
+    let res;
+    try {
+      res = await fetch(button.dataset.proof, { cache: 'no-store' });
+    } catch (e) {
+      throw new Unavailable(String(e.message ?? e));
+    }
+    // Overload, outage, a proxy that cannot reach the county: nothing is
+    // proven either way.
+    if (res.status >= 500 || res.status === 429 || res.status === 408) {
+      throw new Unavailable(`HTTP ${res.status}`);
+    }
     if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.json().catch(() => ({}))).error ?? ''}`);
     const answer = await res.json();
     const result = verifyItemBundle(answer, trust, { origin: button.dataset.origin, itemId: button.dataset.item });
@@ -33,8 +46,14 @@ async function run(button, out) {
     out.className = 'verified';
     out.dataset.state = 'verified';
   } catch (e) {
+    if (e instanceof Unavailable) {
+      out.replaceChildren(el('strong', `⚠ ${T.unavailable}`), el('p', T.unavailableDo), el('p', e.message, 'note'));
+      out.className = 'unavailable';
+      out.dataset.state = 'unavailable';
+      return;
+    }
     const why = e.index !== undefined && !e.message.includes(`entry ${e.index}`) ? `${e.message} (entry ${e.index})` : e.message;
-    out.replaceChildren(el('strong', `✘ ${T.failed}`), el('p', why));
+    out.replaceChildren(el('strong', `✘ ${T.failed}`), el('p', T.failedDo), el('p', why, 'note'));
     out.className = 'failed';
     out.dataset.state = 'failed';
   }

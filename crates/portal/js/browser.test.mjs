@@ -57,6 +57,7 @@ try {
   const why = await page.textContent('#verify-result');
   assert.equal(bad, 'failed', `a tampered entry must fail: ${why}`);
   assert.match(why, /Verification failed/);
+  assert.match(why, /report it to the county discipline inspection office/, 'a failure says whom to tell');
   assert.match(why, /entry \d+/, `the reason names the entry: ${why}`);
   await page.screenshot({ path: `${out}/item-tampered.png`, fullPage: true });
   await page.unroute('**/api/v1/logs/*/proof/**');
@@ -80,6 +81,34 @@ try {
   assert.equal(swapped, 'failed', `another item's proof must fail: ${swappedWhy}`);
   assert.match(swappedWhy, /not item/);
   await page.unroute('**/api/v1/logs/*/proof/**');
+
+  // An outage is not tampering: a 503 or a dropped connection while
+  // fetching the proof says "could not check", never "failed". (The
+  // browser logs the failed loads it is given; only those are expected.)
+  const quietFrom = errors.length;
+  for (const [name, handler] of [
+    ['503', (route) => route.fulfill({ status: 503, json: { error: 'county overloaded' } })],
+    ['network', (route) => route.abort('connectionreset')],
+  ]) {
+    await page.route('**/api/v1/logs/*/proof/**', handler);
+    await page.goto(base + itemPath + '?lang=en');
+    await page.click('#verify');
+    await page.waitForSelector('#verify-result[data-state]');
+    const outage = await page.getAttribute('#verify-result', 'data-state');
+    const outageWhy = await page.textContent('#verify-result');
+    assert.equal(outage, 'unavailable', `${name}: an outage is not a failure: ${outageWhy}`);
+    assert.match(outageWhy, /not evidence of tampering/);
+    assert.doesNotMatch(outageWhy, /Verification failed/);
+    await page.unroute('**/api/v1/logs/*/proof/**');
+  }
+  await page.route('**/api/v1/logs/*/proof/**', (route) => route.fulfill({ status: 503, json: {} }));
+  await page.goto(base + itemPath);
+  await page.click('#verify');
+  await page.waitForSelector('#verify-result[data-state]');
+  assert.match(await page.textContent('#verify-result'), /暂时无法验证/);
+  await page.screenshot({ path: `${out}/item-unavailable.png`, fullPage: true });
+  await page.unroute('**/api/v1/logs/*/proof/**');
+  errors.push(...errors.splice(quietFrom).filter((e) => !/Failed to load resource/.test(e)));
 
   await page.goto(base + '/inspection');
   await page.screenshot({ path: `${out}/inspection.png`, fullPage: true });
