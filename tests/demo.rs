@@ -88,6 +88,13 @@ fn the_county_comes_up_verified_and_resumes() {
     let (status, cell) = http_get(&format!("{portal}/d/{slug}/report/{year}/t3.new.total"));
     assert_eq!(status, 200);
     assert!(cell.contains("收到申请"), "the cell lists its entries");
+    // Answers in the words of the national table, not the format's names.
+    let (_, requests) = http_get(&format!("{portal}/d/{slug}/requests"));
+    assert!(
+        requests.contains("（三）不予公开 · 4.保护第三方合法权益")
+            && !requests.contains(">disclosed<"),
+        "{requests}"
+    );
     let (status, county) = http_get(&format!("{portal}/report/{year}"));
     assert_eq!(status, 200);
     assert!(county.contains("全县合计") && county.contains("某某县民政局"));

@@ -32,6 +32,33 @@ impl Lang {
     }
 
     /// Translates a message key; unknown keys come back as themselves.
+    /// An event kind (FORMAT.md names such as `amended`) in words.
+    pub fn kind(self, name: &str) -> String {
+        let (zh, en) = match name {
+            "genesis" => ("建立日志", "log created"),
+            "matter_defined" => ("设立事项", "matter defined"),
+            "matter_changed" => ("变更事项", "matter changed"),
+            "matter_retired" => ("停止事项", "matter retired"),
+            "published" => ("发布", "published"),
+            "amended" => ("更正", "amended"),
+            "withdrawn" => ("撤回", "withdrawn"),
+            "redacted" => ("删除内容", "content removed"),
+            "request_received" => ("收到申请", "request received"),
+            "request_clarification" => ("补正", "clarification"),
+            "third_party_consultation" => ("征求第三方意见", "third-party consultation"),
+            "request_extended" => ("延期答复", "deadline extended"),
+            "request_answered" => ("答复申请", "request answered"),
+            "key_rotated" => ("更换签名密钥", "signing key rotated"),
+            "challenge_filed" => ("复议/诉讼立案", "review or lawsuit filed"),
+            "challenge_concluded" => ("复议/诉讼结案", "review or lawsuit concluded"),
+            other => return other.to_owned(),
+        };
+        match self {
+            Lang::Zh => zh.to_owned(),
+            Lang::En => en.to_owned(),
+        }
+    }
+
     pub fn t(self, key: &'static str) -> &'static str {
         let (zh, en) = match key {
             "portal" => ("政务公开门户", "Disclosure portal"),

@@ -765,16 +765,10 @@ pub fn requests(log: &dyn LogRead, today: Date) -> Result<Vec<RequestSummary>, M
             received: r.clock.received().to_string(),
             deadline: due.map(|d| d.to_string()).unwrap_or_default(),
             answered: answered.map(|d| d.to_string()).unwrap_or_default(),
-            decision: if answered.is_some() && r.outcome != 0 {
+            // The row of the annual report's table 三 (FORMAT.md § 22.2):
+            // the same words for new and older answers.
+            decision: if answered.is_some() {
                 crate::annual::result_label(gongkai_core::report::result_row(r.decision, r.outcome))
-            } else if answered.is_some() {
-                pb::Decision::try_from(r.decision)
-                    .map(|d| {
-                        d.as_str_name()
-                            .trim_start_matches("DECISION_")
-                            .to_lowercase()
-                    })
-                    .unwrap_or_default()
             } else {
                 String::new()
             },

@@ -1040,7 +1040,7 @@ async fn item_page(
             tbody { @for h in &history {
                 tr {
                     td.num { (h.index) }
-                    td { (h.kind) @if !h.title.is_empty() { ": " (h.title) } @if h.index >= cp_size { " *" } }
+                    td { (lang.kind(h.kind)) @if !h.title.is_empty() { "：" (h.title) } @if h.index >= cp_size { " *" } }
                     td { (h.date) @if !h.date_info.is_empty() { br; small { (h.date_info) } } " " (on_time_badge(lang, h.on_time, h.not_judged_year, false)) @if !h.due.is_empty() { br; small { (lang.t("due")) " " (h.due) } } }
                     td { (h.reason) }
                     td { (h.legal_basis) }
@@ -1201,10 +1201,10 @@ async fn inspection_page(State(app): State<App>, Query(q): Query<PeriodQuery>) -
                 ul { @for r in &v.late_requests { li { (r.request_id) " · " (r.subject) " · " (lang.t("deadline")) " " (r.deadline) " · " @if r.overdue { (lang.t("overdue")) } @else { (lang.t("answered")) " " (r.answered) } } } }
                 h3 { (lang.t("item_changes")) }
                 @if v.changes.is_empty() { p { (lang.t("no_findings")) } }
-                ul { @for (id, h) in &v.changes { li { (h.date) " · " (h.kind) " · " (id) @if !h.reason.is_empty() { " · " (h.reason) } @if !h.legal_basis.is_empty() { " · " (h.legal_basis) } } } }
+                ul { @for (id, h) in &v.changes { li { (h.date) " · " (lang.kind(h.kind)) " · " a href=(link(lang, &format!("/d/{}/items/{id}", model::slug(&v.origin)))) { @if h.title.is_empty() { (id) } @else { (h.title) " (" (id) ")" } } @if !h.reason.is_empty() { " · " (h.reason) } @if !h.legal_basis.is_empty() { " · " (h.legal_basis) } } } }
                 h3 { (lang.t("catalog_changes")) }
                 @if v.catalog_changes.is_empty() { p { (lang.t("no_findings")) } }
-                ul { @for (id, h) in &v.catalog_changes { li { (h.date) " · " (h.kind) " · " (h.title) " (" (id) ")" @if !h.reason.is_empty() { " · " (h.reason) } } } }
+                ul { @for (id, h) in &v.catalog_changes { li { (h.date) " · " (lang.kind(h.kind)) " · " (h.title) " (" (id) ")" @if !h.reason.is_empty() { " · " (h.reason) } } } }
             }
         }
     };

@@ -65,6 +65,16 @@ fn pages_render_with_security_headers_in_both_languages() {
     assert_eq!(item.status, 200);
     let t = item.text();
     assert!(t.contains("表3数据有误"), "amendment reason shown");
+    // History rows in words, not the format's names (issue 20, item 4).
+    assert!(t.contains("发布：") && t.contains("更正："), "{t}");
+    assert!(!t.contains("published:") && !t.contains("amended:"), "{t}");
+    let en = get(f.pages, &format!("/d/{SLUG}/items/budget-2026?lang=en")).text();
+    assert!(en.contains("amended："), "English keeps English words");
+    let inspection = get(f.pages, "/inspection").text();
+    assert!(
+        inspection.contains("更正") && inspection.contains(&format!("/d/{SLUG}/items/budget-2026")),
+        "inspection rows are translated and link the item"
+    );
     assert!(t.contains("id=\"verify\""));
     assert!(
         t.contains("application/json"),
