@@ -547,8 +547,13 @@ pub struct ItemFilter {
     pub to: String,
     /// Title contains.
     pub q: String,
-    /// Page token: the last item id of the previous page.
+    /// Page token: the last item id of the previous page (the API's id
+    /// order).
     pub after: String,
+    /// Order of the catalog page: `newest` (default), `oldest`, `title`.
+    pub sort: String,
+    /// Page of the catalog page, from 1.
+    pub page: String,
     /// Language of pages (`zh`, `en`).
     pub lang: String,
 }
@@ -564,6 +569,12 @@ impl ItemFilter {
             "" | "current" | "amended" | "withdrawn" | "redacted"
         ) {
             return Err(format!("status: unknown value {:?}", self.status));
+        }
+        if !matches!(self.sort.as_str(), "" | "newest" | "oldest" | "title") {
+            return Err(format!("sort: unknown value {:?}", self.sort));
+        }
+        if !self.page.is_empty() && self.page.parse::<usize>().map_or(true, |p| p == 0) {
+            return Err(format!("page: not a page number {:?}", self.page));
         }
         for (name, d) in [("from", &self.from), ("to", &self.to)] {
             if !d.is_empty() && Date::parse(d).is_err() {
@@ -587,6 +598,107 @@ impl ItemFilter {
             && (self.to.is_empty() || s.date_formed <= self.to)
             && (self.q.is_empty() || s.title.contains(&self.q))
     }
+}
+
+/// A recent publication or amendment, for the home page.
+#[derive(Clone, Debug, Serialize)]
+pub struct Recent {
+    /// The department's log.
+    pub origin: String,
+    /// The department's name.
+    pub department: String,
+    /// Item id.
+    pub item_id: String,
+    /// Title (of the version recorded).
+    pub title: String,
+    /// `published` or `amended`.
+    pub kind: &'static str,
+    /// Entry time, Unix ms.
+    pub time_ms: u64,
+}
+
+/// Entries read from the end of each log for [`recent`].
+const RECENT_SCAN: u64 = 256;
+
+/// The `n` newest publications and amendments across the county's
+/// departments, from the last entries of each log up to its checkpoint
+/// (so the cost does not grow with the logs).
+pub fn recent(source: &dyn Source, n: usize) -> Vec<Recent> {
+    let mut out = Vec::new();
+    for d in source.departments() {
+        let Some(log) = source.log(&d.origin) else {
+            continue;
+        };
+        let Some((size, _)) = log.checkpoint() else {
+            continue;
+        };
+        let start = size.saturating_sub(RECENT_SCAN);
+        let Ok(entries) = log.journal().read_range(start, size) else {
+            continue;
+        };
+        for (index, bytes) in (start..).zip(entries) {
+            let Ok(entry) = gongkai_core::entry::Entry::parse(bytes, index) else {
+                continue;
+            };
+            let Ok(e) = gongkai_core::event::Event::decode(entry.body(), index) else {
+                continue;
+            };
+            let (item_id, title, kind) = match &e.kind {
+                Kind::Published(p) => (p.item_id.clone(), p.title.clone(), "published"),
+                Kind::Amended(a) => (a.item_id.clone(), a.title.clone(), "amended"),
+                _ => continue,
+            };
+            out.push(Recent {
+                origin: d.origin.clone(),
+                department: d.name.clone(),
+                item_id,
+                title,
+                kind,
+                time_ms: e.time_ms,
+            });
+        }
+    }
+    out.sort_by_key(|r| std::cmp::Reverse(r.time_ms));
+    out.truncate(n);
+    out
+}
+
+/// A page of the catalog for people: items matching `filter` in its
+/// order (newest publication first by default), page `filter.page` of
+/// `page` items, and how many match in all. Reads every item record (as
+/// the matter summaries of the same page do).
+pub fn list_items_sorted(
+    log: &dyn LogRead,
+    matters: &BTreeMap<String, MatterRecord>,
+    filter: &ItemFilter,
+    page: usize,
+) -> Result<(Vec<ItemSummary>, usize), ModelError> {
+    let decoded: BTreeMap<&String, pb::Matter> =
+        matters.iter().map(|(id, m)| (id, m.matter())).collect();
+    let cal = log.calendar();
+    let mut all = Vec::new();
+    for rec in log.projection().items_after("") {
+        let rec = rec?;
+        let s = summarize(&cal, &rec, decoded.get(&rec.matter_id));
+        if filter.keep(&s) {
+            all.push(s);
+        }
+    }
+    match filter.sort.as_str() {
+        "oldest" => all.sort_by_key(|s| s.published_index),
+        "title" => all.sort_by(|a, b| a.title.cmp(&b.title).then(a.item_id.cmp(&b.item_id))),
+        _ => all.sort_by_key(|s| std::cmp::Reverse(s.published_index)),
+    }
+    let total = all.len();
+    // A page past the end shows the last one (as the page's links do).
+    let pages = total.div_ceil(page.max(1)).max(1);
+    let n = filter.page.parse::<usize>().unwrap_or(1).clamp(1, pages);
+    let items = all
+        .into_iter()
+        .skip((n - 1).saturating_mul(page.max(1)))
+        .take(page.max(1))
+        .collect();
+    Ok((items, total))
 }
 
 /// One page of items matching `filter`, and the token of the next page.

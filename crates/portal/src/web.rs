@@ -761,8 +761,15 @@ async fn api_report(
 async fn home(State(app): State<App>, Query(q): Query<LangQuery>) -> Page {
     let lang = Lang::from_param(&q.lang);
     let source = Arc::clone(&app.source);
-    let (county, depts, evidence) =
-        blocking(move || Ok((source.county(), source.departments(), source.evidence()))).await?;
+    let (county, depts, evidence, recent) = blocking(move || {
+        Ok((
+            source.county(),
+            source.departments(),
+            source.evidence(),
+            model::recent(source.as_ref(), 10),
+        ))
+    })
+    .await?;
     let today = today()?;
     let body = html! {
         h1 { (county.name) " · " (lang.t("portal")) }
@@ -783,6 +790,15 @@ async fn home(State(app): State<App>, Query(q): Query<LangQuery>) -> Page {
                     }
                 }
             }
+        }
+        @if !recent.is_empty() {
+            h2 { (lang.t("latest")) }
+            ul.latest { @for r in &recent {
+                li {
+                    (time_text(r.time_ms)) " · " (r.department) " · " (lang.kind(r.kind)) " · "
+                    a href=(link(lang, &format!("/d/{}/items/{}", model::slug(&r.origin), r.item_id))) { (r.title) }
+                }
+            } }
         }
         @if evidence.iter().any(|e| !e.cleared) {
             section.alert {
@@ -847,14 +863,26 @@ async fn catalog_page(
     let page = app.config.page_size;
     let today = today()?;
     let f = filter.clone();
-    let (matters, items, next) = blocking(move || {
+    let (matters, items, total) = blocking(move || {
         let matters = model::matters(log.as_ref())?;
         let summaries = model::matter_summaries(log.as_ref(), &matters, today)?;
-        let (items, next) = model::list_items(log.as_ref(), &matters, &f, page)?;
-        Ok((summaries, items, next))
+        let (items, total) = model::list_items_sorted(log.as_ref(), &matters, &f, page)?;
+        Ok((summaries, items, total))
     })
     .await?;
     let base = format!("/d/{slug}/");
+    let pages = total.div_ceil(page.max(1)).max(1);
+    let page_no = filter.page.parse::<usize>().unwrap_or(1).clamp(1, pages);
+    let filtered = [
+        &filter.matter,
+        &filter.category,
+        &filter.status,
+        &filter.from,
+        &filter.to,
+        &filter.q,
+    ]
+    .iter()
+    .any(|s| !s.is_empty());
     let body = html! {
         h1 { (dept.name) }
         p.origin { (dept.origin) " · " (lang.t("size")) " " (dept.size) " · " (lang.t("cosigned")) " " (dept.cosigned_size) }
@@ -904,7 +932,24 @@ async fn catalog_page(
             }
             input type="date" name="from" value=(filter.from) aria-label=(lang.t("from"));
             input type="date" name="to" value=(filter.to) aria-label=(lang.t("to"));
+            select name="sort" aria-label=(lang.t("sort")) {
+                @for (s, label) in [("newest", "newest"), ("oldest", "oldest"), ("title", "by_title")] {
+                    option value=(s) selected[filter.sort == s || (filter.sort.is_empty() && s == "newest")] { (lang.t(label)) }
+                }
+            }
             button type="submit" { (lang.t("filter")) }
+        }
+        @if !filter.from.is_empty() && !filter.to.is_empty() && filter.from > filter.to {
+            p.note.warn { (lang.t("inverted_range")) }
+        }
+        p.total {
+            @match lang {
+                Lang::Zh => { "共 " (total) " 条" @if pages > 1 { "，第 " (page_no) "/" (pages) " 页" } }
+                Lang::En => { (total) " items" @if pages > 1 { ", page " (page_no) " of " (pages) } }
+            }
+        }
+        @if items.is_empty() {
+            p.empty { (lang.t(if total == 0 && !filtered { "no_items_yet" } else { "no_matching_items" })) }
         }
         table.items {
             thead { tr { th { (lang.t("title")) } th { (lang.t("matter")) } th { (lang.t("date_formed")) } th { (lang.t("date_published")) } th { (lang.t("status")) } } }
@@ -921,28 +966,34 @@ async fn catalog_page(
         @for year in not_judged_years(items.iter().map(|i| i.not_judged_year)) {
             p.note { span.badge.pending { (lang.t("not_judged")) } " " (not_judged_reason(lang, year)) }
         }
-        @if let Some(next) = next {
-            p { a.next href=(link(lang, &format!("{base}?{}", next_query(&filter, &next)))) { (lang.t("next_page")) } }
+        @if pages > 1 {
+            p.pages {
+                @if page_no > 1 {
+                    a.prev href=(link(lang, &format!("{base}?{}", page_query(&filter, page_no - 1)))) { "← " (lang.t("prev_page")) }
+                }
+                @if page_no > 1 && page_no < pages { " · " }
+                @if page_no < pages {
+                    a.next href=(link(lang, &format!("{base}?{}", page_query(&filter, page_no + 1)))) { (lang.t("next_page")) " →" }
+                }
+            }
         }
     };
     Ok(layout(lang, &dept.name, &base, body))
 }
 
-fn next_query(f: &ItemFilter, after: &str) -> String {
-    let mut q = url_pairs(&[
+/// The query of another page of the same filtered, sorted list.
+fn page_query(f: &ItemFilter, page: usize) -> String {
+    let page = page.to_string();
+    url_pairs(&[
         ("matter", &f.matter),
         ("category", &f.category),
         ("status", &f.status),
         ("from", &f.from),
         ("to", &f.to),
         ("q", &f.q),
-    ]);
-    if !q.is_empty() {
-        q.push('&');
-    }
-    q.push_str("after=");
-    q.push_str(&url_encode(after));
-    q
+        ("sort", &f.sort),
+        ("page", &page),
+    ])
 }
 
 fn url_pairs(pairs: &[(&str, &str)]) -> String {

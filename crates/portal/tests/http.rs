@@ -30,6 +30,60 @@ fn pages_render_with_security_headers_in_both_languages() {
     assert_eq!(home.status, 200);
     assert!(home.text().contains("某某县财政局"), "{}", home.text());
     assert!(home.text().contains("政务公开门户"));
+    // The newest publications, newest first (issue 20, item 3).
+    let t = home.text();
+    let latest = t
+        .split("最新公开")
+        .nth(1)
+        .expect("a 最新公开 list on the home page");
+    assert!(latest.contains(&format!("/d/{SLUG}/items/")), "{latest}");
+
+    // The catalog: newest publication first, a total, messages for empty
+    // results and an inverted date range.
+    let catalog = get(f.pages, &format!("/d/{SLUG}/")).text();
+    assert!(catalog.contains("共 "), "a total: {catalog}");
+    let titles: Vec<&str> = catalog
+        .split("class=\"items\"")
+        .nth(1)
+        .unwrap()
+        .split(&format!("href=\"/d/{SLUG}/items/"))
+        .skip(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+        .collect();
+    let oldest = get(f.pages, &format!("/d/{SLUG}/?sort=oldest")).text();
+    let first_oldest = oldest
+        .split("class=\"items\"")
+        .nth(1)
+        .unwrap()
+        .split(&format!("href=\"/d/{SLUG}/items/"))
+        .nth(1)
+        .map(|s| &s[..s.find('"').unwrap()])
+        .unwrap();
+    assert_eq!(
+        titles.last().copied(),
+        Some(first_oldest),
+        "oldest first reverses newest first: {titles:?}"
+    );
+    let none = get(
+        f.pages,
+        &format!("/d/{SLUG}/?q=%E6%97%A0%E6%AD%A4%E6%A0%87%E9%A2%98"),
+    )
+    .text();
+    assert!(none.contains("没有符合条件的条目"), "{none}");
+    let inverted = get(
+        f.pages,
+        &format!("/d/{SLUG}/?from=2026-12-01&to=2026-01-01"),
+    )
+    .text();
+    assert!(inverted.contains("起始日期晚于截止日期"), "{inverted}");
+    assert_eq!(get(f.pages, &format!("/d/{SLUG}/?page=0")).status, 400);
+    assert!(
+        get(f.pages, &format!("/d/{SLUG}/?page=9"))
+            .text()
+            .contains(&format!("/d/{SLUG}/items/")),
+        "a page past the end shows the last page"
+    );
+    assert_eq!(get(f.pages, &format!("/d/{SLUG}/?sort=random")).status, 400);
     assert_eq!(
         home.header("content-security-policy"),
         Some(gongkai_portal::PAGE_CSP)
