@@ -112,6 +112,22 @@ try {
 
   await page.goto(base + '/inspection');
   await page.screenshot({ path: `${out}/inspection.png`, fullPage: true });
+
+  // A phone (issue 20, item 7): no page scrolls sideways, and the wide
+  // tables become cards whose values sit beside their column's name.
+  const dept = itemPath.split('/').slice(0, 3).join('/');
+  for (const [name, path] of [['home', '/'], ['catalog', `${dept}/`], ['requests', `${dept}/requests`]]) {
+    await page.goto(base + path);
+    const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    assert.ok(scroll <= width + 1, `${name}: the page is ${scroll}px wide on a ${width}px phone`);
+    await page.screenshot({ path: `${out}/${name}-phone.png`, fullPage: true });
+  }
+  await page.goto(base + `${dept}/`);
+  const label = await page.evaluate(() => {
+    const td = document.querySelector('table.matters td[data-label]');
+    return td ? getComputedStyle(td, '::before').content : null;
+  });
+  assert.match(label ?? '', /事项/, 'a matter card names its fields on a phone');
   assert.deepEqual(errors, [], 'no script errors or CSP violations');
   console.log('browser: verified, tampered proof failed; screenshots in', out);
 } finally {

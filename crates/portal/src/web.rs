@@ -894,20 +894,20 @@ async fn catalog_page(
             a href=(link(lang, &format!("/d/{slug}/report/{}", today.year() - 1))) { (today.year() - 1) }
         }
         h2 { (lang.t("matters")) }
-        table.matters {
+        table.matters.stack {
             thead { tr {
                 th { (lang.t("matter")) } th { (lang.t("category")) } th { (lang.t("basis")) }
                 th { (lang.t("deadline")) } th { (lang.t("audience")) } th { (lang.t("items")) } th { (lang.t("status")) }
             } }
             tbody { @for m in &matters {
                 tr {
-                    td { a href=(link(lang, &format!("{base}?matter={}", m.matter_id))) { (m.name) } br; small { (m.matter_id) } }
-                    td { (m.category) }
-                    td { (m.basis) }
-                    td.num { (m.deadline_working_days) " " (lang.t("working_days")) }
-                    td { @if m.audience == "public" { (lang.t("public")) } @else { (m.audience) } }
-                    td.num { (m.items) }
-                    td {
+                    td data-label=(lang.t("matter")) { a href=(link(lang, &format!("{base}?matter={}", m.matter_id))) { (m.name) } br; small { (m.matter_id) } }
+                    td data-label=(lang.t("category")) { (m.category) }
+                    td data-label=(lang.t("basis")) { (m.basis) }
+                    td.num data-label=(lang.t("deadline")) { (m.deadline_working_days) " " (lang.t("working_days")) }
+                    td data-label=(lang.t("audience")) { @if m.audience == "public" { (lang.t("public")) } @else { (m.audience) } }
+                    td.num data-label=(lang.t("items")) { (m.items) }
+                    td data-label=(lang.t("status")) {
                         @if !m.active { span.badge.withdrawn { (lang.t("retired")) } " " }
                         @if m.late > 0 { span.badge.late { (lang.t("late")) " " (m.late) } " " }
                         @if !m.missing_periods.is_empty() { span.badge.late { (lang.t("missing")) ": " (m.missing_periods.join(", ")) } }
@@ -1139,22 +1139,22 @@ async fn requests_page(
     let body = html! {
         p { a href=(link(lang, &format!("/d/{slug}/"))) { (dept.name) } }
         h1 { (lang.t("requests")) }
-        table.requests {
+        table.requests.stack {
             thead { tr { th { (lang.t("request")) } th { (lang.t("subject")) } th { (lang.t("received")) } th { (lang.t("deadline")) } th { (lang.t("answered")) } th { (lang.t("decision")) } } }
             tbody { @for r in &reqs {
                 tr {
-                    td { (r.request_id) }
-                    td { (r.subject) }
-                    td { (r.received) }
-                    td {
+                    td data-label=(lang.t("request")) { (r.request_id) }
+                    td data-label=(lang.t("subject")) { (r.subject) }
+                    td data-label=(lang.t("received")) { (r.received) }
+                    td data-label=(lang.t("deadline")) {
                         (r.deadline)
                         @if let Some(year) = r.not_judged_year {
                             span.badge.pending title=(not_judged_reason(lang, year)) { (lang.t("not_judged")) }
                         }
                         @if r.extended { " " span.badge { (lang.t("extended")) } }
                     }
-                    td { (r.answered) @if r.late { " " span.badge.late { (lang.t("late")) } } @if r.overdue { span.badge.late { (lang.t("overdue")) } } }
-                    td { (r.decision) }
+                    td data-label=(lang.t("answered")) { (r.answered) @if r.late { " " span.badge.late { (lang.t("late")) } } @if r.overdue { span.badge.late { (lang.t("overdue")) } } }
+                    td data-label=(lang.t("decision")) { (r.decision) }
                 }
             } }
         }
