@@ -123,6 +123,13 @@ impl Lang {
                 "This department has not published any item yet.",
             ),
             "latest" => ("最新公开", "Latest disclosures"),
+            "withdrawn_banner" => ("本信息已撤回，撤回日期", "This item was withdrawn on"),
+            "withdrawn_explained" => (
+                "撤回不等于删除：为保证公开记录完整，原文与全部历史仍可查阅和核验（依法删除的个人信息等内容除外）。",
+                "Withdrawn is not deleted: so that the public record stays complete, the document and its whole history stay public and verifiable (except content removed by law, such as personal data).",
+            ),
+            "versions" => ("各版本", "Versions"),
+            "changes_between" => ("版本间的改动", "Changes between versions"),
             "requests" => ("依申请公开", "Disclosure requests"),
             "request" => ("申请", "Request"),
             "subject" => ("申请内容", "Subject"),

@@ -269,6 +269,110 @@ pub struct HistoryEvent {
     pub not_judged_year: Option<i32>,
 }
 
+/// One version of an item's document, for the item page.
+#[derive(Clone, Debug, Serialize)]
+pub struct Version {
+    /// 1 for the first publication, 2 after the first amendment, …
+    pub number: usize,
+    /// Content digest (hex).
+    pub digest: String,
+    /// Media type.
+    pub media_type: String,
+    /// Length in bytes.
+    pub length: u64,
+    /// Date of the event that recorded it.
+    pub date: String,
+    /// Removed by a Redacted event (the commitment stays).
+    pub redacted: bool,
+    /// The text, for text documents small enough to compare.
+    pub text: Option<String>,
+}
+
+/// Largest text document compared between versions.
+const MAX_DIFF_BYTES: u64 = 64 << 10;
+
+/// Every version of an item's document, oldest first, from its history;
+/// text documents are read (up to [`MAX_DIFF_BYTES`]) so a page can show
+/// what changed.
+pub fn versions(log: &dyn LogRead, rec: &ItemRecord, history: &[HistoryEvent]) -> Vec<Version> {
+    let mut out = Vec::new();
+    for h in history
+        .iter()
+        .filter(|h| !h.digest.is_empty() && matches!(h.kind, "published" | "amended"))
+    {
+        let Some(c) = rec.versions.iter().find(|v| v.digest.to_hex() == h.digest) else {
+            continue;
+        };
+        let redacted = rec.redacted.contains(&c.digest);
+        let text = if !redacted && c.media_type.starts_with("text/") && c.length <= MAX_DIFF_BYTES {
+            log.content()
+                .get(&c.digest)
+                .ok()
+                .flatten()
+                .and_then(|blob| {
+                    let mut s = String::new();
+                    std::io::Read::read_to_string(
+                        &mut std::io::Read::take(blob.file, blob.len),
+                        &mut s,
+                    )
+                    .ok()
+                    .map(|_| s)
+                })
+        } else {
+            None
+        };
+        out.push(Version {
+            number: out.len() + 1,
+            digest: h.digest.clone(),
+            media_type: c.media_type.clone(),
+            length: c.length,
+            date: h.date.clone(),
+            redacted,
+            text,
+        });
+    }
+    out
+}
+
+/// A line diff of `old` and `new`: (`' '` same, `'-'` removed, `'+'`
+/// added, line). Longest common subsequence over at most 400 lines each;
+/// longer texts are not compared (`None`).
+pub fn line_diff(old: &str, new: &str) -> Option<Vec<(char, String)>> {
+    let a: Vec<&str> = old.lines().collect();
+    let b: Vec<&str> = new.lines().collect();
+    if a.len() > 400 || b.len() > 400 {
+        return None;
+    }
+    // lcs[i][j]: common lines of a[i..] and b[j..].
+    let mut lcs = vec![vec![0u16; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            out.push((' ', a[i].to_owned()));
+            i += 1;
+            j += 1;
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            // Removals before additions, as diffs are read.
+            out.push(('-', a[i].to_owned()));
+            i += 1;
+        } else {
+            out.push(('+', b[j].to_owned()));
+            j += 1;
+        }
+    }
+    Some(out)
+}
+
 /// Decodes the entry at `index`.
 pub fn event_at(log: &dyn LogRead, index: u64) -> Result<gongkai_core::event::Event, ModelError> {
     let bytes = log.journal().read(index)?;
@@ -992,4 +1096,61 @@ pub fn inspect(
         changes,
         catalog_changes,
     })
+}
+
+#[cfg(test)]
+mod diff_tests {
+    use super::line_diff;
+
+    #[test]
+    fn line_diff_marks_removed_and_added_lines() {
+        let d = line_diff(
+            "标题\n支出 1,234.56 万元\n附表",
+            "标题\n支出 1,243.56 万元\n附表",
+        )
+        .unwrap();
+        assert_eq!(
+            d,
+            vec![
+                (' ', "标题".to_owned()),
+                ('-', "支出 1,234.56 万元".to_owned()),
+                ('+', "支出 1,243.56 万元".to_owned()),
+                (' ', "附表".to_owned()),
+            ]
+        );
+        assert_eq!(line_diff("", "a").unwrap(), vec![('+', "a".to_owned())]);
+        assert_eq!(line_diff("a", "").unwrap(), vec![('-', "a".to_owned())]);
+        // Both texts come back from every diff (all pairs of small texts
+        // over a three-line alphabet).
+        let texts: Vec<String> = (0..81u32)
+            .map(|n| {
+                (0..4)
+                    .filter_map(|k| match (n / 3u32.pow(k)) % 3 {
+                        0 => None,
+                        1 => Some("a"),
+                        _ => Some("b"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .collect();
+        for old in &texts {
+            for new in &texts {
+                let d = line_diff(old, new).unwrap();
+                let side = |keep: char| {
+                    d.iter()
+                        .filter(|(m, _)| *m == ' ' || *m == keep)
+                        .map(|(_, l)| l.as_str())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(side('-'), old.lines().collect::<Vec<_>>());
+                assert_eq!(side('+'), new.lines().collect::<Vec<_>>());
+            }
+        }
+        let long = "x\n".repeat(401);
+        assert!(
+            line_diff(&long, "y").is_none(),
+            "long texts are not compared"
+        );
+    }
 }

@@ -1037,16 +1037,18 @@ async fn item_page(
             .as_ref()
             .map(gongkai_store::projection::MatterRecord::matter);
         let history = model::item_history(log.as_ref(), &rec, m.as_ref())?;
+        let versions = model::versions(log.as_ref(), &rec, &history);
         let cp = log.checkpoint().map_or(0, |(s, _)| s);
         Ok(Some((
             model::summarize(&log.calendar(), &rec, m.as_ref()),
             m,
             history,
             cp,
+            versions,
         )))
     })
     .await?;
-    let Some((item, matter, history, cp_size)) = found else {
+    let Some((item, matter, history, cp_size, versions)) = found else {
         return Err(Failure::new(StatusCode::NOT_FOUND, format!("no item {id}")).lang(lang));
     };
     let county = app.source.county();
@@ -1060,6 +1062,15 @@ async fn item_page(
     let body = html! {
         p { a href=(link(lang, &format!("/d/{slug}/"))) { (dept.name) } }
         h1 { (item.title) }
+        @if let Some(w) = history.iter().rev().find(|h| h.kind == "withdrawn") {
+            // Withdrawn is not deleted: say so, with why and on what basis.
+            section.alert.withdrawn {
+                strong { (lang.t("withdrawn_banner")) " " (w.date) }
+                p { (lang.t("reason")) "：" (w.reason) }
+                p { (lang.t("basis")) "：" (w.legal_basis) }
+                p.note { (lang.t("withdrawn_explained")) }
+            }
+        }
         dl.facts {
             dt { (lang.t("status")) } dd { (status_badge(lang, item.status)) }
             dt { (lang.t("matter")) } dd { (item.matter_name) " (" (item.matter_id) ")" @if !item.period.is_empty() { " · " (lang.t("period")) " " (item.period) } }
@@ -1074,6 +1085,32 @@ async fn item_page(
                 @else if !item.content_available { (lang.t("content_gone")) }
                 @else { a.download href=(content_url) download { (lang.t("download")) } " (" (item.media_type) ", " (item.length) " bytes)" }
                 br; small { "BLAKE3-keyed: " code { (item.digest) } }
+            }
+        }
+        @if versions.len() > 1 {
+            h2 { (lang.t("versions")) }
+            ol.versions { @for v in &versions {
+                li {
+                    @match lang { Lang::Zh => { "第 " (v.number) " 版" } Lang::En => { "Version " (v.number) } }
+                    " · " (v.date) " · "
+                    @if v.redacted { (lang.t("content_gone")) }
+                    @else if item.restricted { (lang.t("restricted")) }
+                    @else { a href=(format!("{}/content/{slug}/{}", app.config.content_base, v.digest)) download { (lang.t("download")) } " (" (v.media_type) ", " (v.length) " bytes)" }
+                }
+            } }
+            @for pair in versions.windows(2) {
+                @if let (Some(old), Some(new)) = (&pair[0].text, &pair[1].text) {
+                    @if let Some(diff) = model::line_diff(old, new) {
+                        h3 { (lang.t("changes_between")) " " (pair[0].number) " → " (pair[1].number) }
+                        pre.diff { @for (mark, line) in &diff {
+                            @match mark {
+                                '-' => { del { "− " (line) } "\n" }
+                                '+' => { ins { "+ " (line) } "\n" }
+                                _ => { span { "  " (line) } "\n" }
+                            }
+                        } }
+                    }
+                }
             }
         }
         @if !item.related.is_empty() {

@@ -146,6 +146,24 @@ fn pages_render_with_security_headers_in_both_languages() {
 
     let withdrawn = get(f.pages, &format!("/d/{SLUG}/items/accounts-2025")).text();
     assert!(withdrawn.contains("误发") && withdrawn.contains("《政府信息公开条例》第十四条"));
+    // A withdrawn item says so at the top, with why, and that withdrawn
+    // content stays public (issue 20, item 5).
+    let banner = withdrawn.find("本信息已撤回").expect("a withdrawn banner");
+    assert!(
+        banner < withdrawn.find("<dl").unwrap(),
+        "the banner comes first"
+    );
+    assert!(withdrawn.contains("撤回不等于删除"));
+    // An amended item links every version and shows what changed.
+    let amended = get(f.pages, &format!("/d/{SLUG}/items/budget-2026")).text();
+    assert!(
+        amended.contains("第 1 版") && amended.contains("第 2 版"),
+        "{amended}"
+    );
+    assert!(
+        amended.contains("<del>") && amended.contains("<ins>"),
+        "a text diff: {amended}"
+    );
     let redacted = get(f.pages, &format!("/d/{SLUG}/items/attachment")).text();
     assert!(redacted.contains("含个人信息") && redacted.contains("该版本正文已依法删除"));
     let restricted = get(f.pages, &format!("/d/{SLUG}/items/dibao-2026-10")).text();
