@@ -15,6 +15,41 @@ function el(tag, text, cls) {
   return e;
 }
 
+const KIND_ZH = {
+  genesis: '建立日志', matter_defined: '设立事项', matter_changed: '变更事项', matter_retired: '停止事项',
+  published: '发布', amended: '更正', withdrawn: '撤回', redacted: '删除内容',
+  request_received: '收到申请', request_clarification: '补正', third_party_consultation: '征求第三方意见',
+  request_extended: '延期答复', request_answered: '答复申请', key_rotated: '更换签名密钥',
+  challenge_filed: '复议/诉讼立案', challenge_concluded: '复议/诉讼结案',
+};
+
+/** Unix seconds as China Standard Time, the time the rest of the portal shows. */
+function cst(secs) {
+  const t = new Date((secs + 8 * 3600) * 1000).toISOString();
+  return `${t.slice(0, 10)} ${t.slice(11, 16)}` + (zh ? '（北京时间）' : ' (China time)');
+}
+
+/** What was checked, in the page's language (verify.mjs's own steps are English). */
+function steps(result) {
+  const cp = result.checkpoint;
+  const out = [];
+  out.push(zh
+    ? `检查点：${cp.origin} 的前 ${cp.size} 条，由 ${cp.signedBy.name} 签名（密钥指纹 ${fingerprint(cp.signedBy)}）`
+    : `checkpoint of ${cp.origin} at size ${cp.size}: signed by ${cp.signedBy.name} (key ${fingerprint(cp.signedBy)})`);
+  for (const c of cp.cosignatures) {
+    out.push(zh
+      ? `见证方 ${c.witness.name} 于 ${cst(c.time)}副署（密钥指纹 ${fingerprint(c.witness)}）`
+      : `cosigned by ${c.witness.name} (key ${fingerprint(c.witness)}) at ${cst(c.time)}`);
+  }
+  for (const { index, parsed } of result.entries) {
+    const kind = parsed.event.kind;
+    out.push(zh
+      ? `第 ${index} 条（${KIND_ZH[kind] ?? kind}）：签名有效，${index > 0 ? `与第 ${index - 1} 条相连` : '为日志第一条'}，包含在前 ${cp.size} 条的树中`
+      : `entry ${index} (${kind}): signature valid, ${index > 0 ? `linked to entry ${index - 1}` : 'the first entry'}, included in the tree of size ${cp.size}`);
+  }
+  return out;
+}
+
 /** A failure to fetch the proof: an outage, not evidence. */
 class Unavailable extends Error {}
 
@@ -38,7 +73,7 @@ async function run(button, out) {
     const answer = await res.json();
     const result = verifyItemBundle(answer, trust, { origin: button.dataset.origin, itemId: button.dataset.item });
     const list = el('ul');
-    for (const s of result.steps) list.append(el('li', s));
+    for (const s of steps(result)) list.append(el('li', s));
     const keys = el('p', `${T.fp}: ` + [...trust.logKeys, ...trust.witnesses].map((k) => fingerprint(parseVkey(k))).join(' · '), 'note');
     const parts = [el('strong', `✔ ${T.ok}`), list, el('p', T.inclusion), keys];
     if (answer.pending?.length) parts.push(el('p', T.pending + answer.pending.join(', '), 'note'));

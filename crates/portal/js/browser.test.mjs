@@ -37,7 +37,10 @@ try {
   const text = await page.textContent('#verify-result');
   assert.equal(state, 'verified', `expected verified, got: ${text}`);
   assert.match(text, /已验证/);
-  assert.match(text, /cosigned by/);
+  // In Chinese, with China time (issue 20, item 1).
+  assert.match(text, /见证方 .* 于 \d{4}-\d{2}-\d{2} \d{2}:\d{2}（北京时间）副署/);
+  assert.match(text, /第 \d+ 条（发布）：签名有效/);
+  assert.doesNotMatch(text, /cosigned by|signature valid|T\d{2}:\d{2}:\d{2}/);
   await page.screenshot({ path: `${out}/item-verified.png`, fullPage: true });
 
   // A tampered proof: flip one byte of the first history entry.
