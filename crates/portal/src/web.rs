@@ -88,6 +88,7 @@ pub fn router(source: Arc<dyn Source>, config: PortalConfig) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/inspection", get(inspection_page))
+        .route("/glossary", get(glossary_page))
         .route("/d/{slug}/", get(catalog_page))
         .route("/d/{slug}/requests", get(requests_page))
         .route("/d/{slug}/items/{*id}", get(item_page))
@@ -450,6 +451,7 @@ fn layout(lang: Lang, title: &str, here: &str, body: Markup) -> Response {
                     nav {
                         a href=(link(lang, "/")) { (lang.t("home")) }
                         a href=(link(lang, "/inspection")) { (lang.t("inspection")) }
+                        a href=(link(lang, "/glossary")) { (lang.t("glossary")) }
                         a.lang href=(other.0) { (other.1) }
                     }
                 }
@@ -1084,7 +1086,12 @@ async fn item_page(
                 @if item.restricted { (lang.t("restricted")) }
                 @else if !item.content_available { (lang.t("content_gone")) }
                 @else { a.download href=(content_url) download { (lang.t("download")) } " (" (item.media_type) ", " (item.length) " bytes)" }
-                br; small { "BLAKE3-keyed: " code { (item.digest) } }
+                @if item.restricted {
+                    @if let Some(m) = &matter {
+                        br; small.how { (restricted_how(lang, m)) }
+                    }
+                }
+                br; small { a href=(link(lang, "/glossary#digest")) { (lang.t("digest")) } "：" code { (item.digest) } }
             }
         }
         @if versions.len() > 1 {
@@ -1129,7 +1136,7 @@ async fn item_page(
                 tr {
                     td.num { (h.index) }
                     td { (lang.kind(h.kind)) @if !h.title.is_empty() { "：" (h.title) } @if h.index >= cp_size { " *" } }
-                    td { (h.date) @if !h.date_info.is_empty() { br; small { (h.date_info) } } " " (on_time_badge(lang, h.on_time, h.not_judged_year, false)) @if !h.due.is_empty() { br; small { (lang.t("due")) " " (h.due) } } }
+                    td { (h.date) @if !h.date_info.is_empty() { br; small { (lang.t(if h.kind == "amended" { "changed_on" } else { "formed_on" })) " " (h.date_info) } } " " (on_time_badge(lang, h.on_time, h.not_judged_year, false)) @if !h.due.is_empty() { br; small { (lang.t("due")) " " (h.due) } } }
                     td { (h.reason) }
                     td { (h.legal_basis) }
                 }
@@ -1153,6 +1160,120 @@ async fn item_page(
         &format!("/d/{slug}/items/{id}"),
         body,
     ))
+}
+
+/// How a resident obtains a restricted document: the group it is for,
+/// the matter's channels and the responsible body.
+fn restricted_how(lang: Lang, m: &gongkai_core::event::pb::Matter) -> String {
+    let channels = m.channels.join("、");
+    match lang {
+        Lang::Zh => format!(
+            "面向{}公开：请通过{}查阅，或向{}申请获取。",
+            m.audience_group, channels, m.responsible_body
+        ),
+        Lang::En => format!(
+            "Public to {}: see {}, or ask {} for it.",
+            m.audience_group,
+            m.channels.join(", "),
+            m.responsible_body
+        ),
+    }
+}
+
+/// Plain explanations of the words the portal uses.
+const GLOSSARY: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "entry",
+        "台账记录",
+        "每一次发布、更正、撤回、申请和答复都记为一条记录，按顺序编号（序号），写入后不能修改或删除。",
+        "Log entry",
+        "Every publication, amendment, withdrawal, request and answer is one entry, numbered in order; once written it cannot be changed or removed.",
+    ),
+    (
+        "checkpoint",
+        "检查点",
+        "部门对“前 N 条记录”整体的签名。之后任何一条被改动，签名就对不上。",
+        "Checkpoint",
+        "The department's signature over \"the first N entries\" as a whole; changing any of them breaks it.",
+    ),
+    (
+        "cosigned",
+        "副署",
+        "县级和独立见证方对检查点的再次签名，证明他们看到的是同一份台账。",
+        "Cosignature",
+        "A second signature on a checkpoint, by the county and by independent witnesses: they saw the same log.",
+    ),
+    (
+        "witness",
+        "见证方",
+        "县政府以外的机构（如纪委监委、第三方），只副署与其此前所见一致的检查点，使县里无法向不同的人展示不同的历史。",
+        "Witness",
+        "A body outside the county government (e.g. the discipline inspection office, a third party) that only cosigns checkpoints consistent with what it saw, so the county cannot show different histories to different people.",
+    ),
+    (
+        "digest",
+        "内容摘要",
+        "由文件内容算出的一串字符（BLAKE3）。文件改动一个字，摘要就完全不同，因此可用来核对下载或取得的文件是否与发布时一致。",
+        "Content digest",
+        "A string computed from a document (BLAKE3). Change one character and it changes completely, so it checks that a file you downloaded or obtained is the one published.",
+    ),
+    (
+        "fingerprint",
+        "密钥指纹",
+        "签名密钥的简短标识。与其他渠道（如政府公报、公告栏）公布的指纹对照，可确认验证所用的是真正的密钥。",
+        "Key fingerprint",
+        "A short name of a signing key; compare it with fingerprints published elsewhere (gazette, notice board) to be sure the right keys are used.",
+    ),
+    (
+        "amended",
+        "更正",
+        "发布后修改了内容或标题。旧版本仍可查看，并写明理由。",
+        "Amended",
+        "Changed after publication; earlier versions stay visible, with the reason.",
+    ),
+    (
+        "withdrawn",
+        "撤回",
+        "停止作为现行信息公开，但原文与历史仍可查阅，并写明理由和依据。",
+        "Withdrawn",
+        "No longer current, but the document and its history stay public, with the reason and legal basis.",
+    ),
+    (
+        "redacted",
+        "删除内容",
+        "依法删除某一版本的正文（如误含个人信息）；删除这件事本身和内容摘要都保留。",
+        "Content removed",
+        "One version's text removed by law (e.g. personal data); the fact of removal and the digest stay.",
+    ),
+    (
+        "not_judged",
+        "暂无法判断",
+        "计算期限需要当年的节假日安排；县里公布之前，暂不判断是否逾期，公布后自动判断。",
+        "Cannot judge yet",
+        "Deadlines need that year's holiday table; until the county publishes it, lateness is not judged, and it is judged automatically afterwards.",
+    ),
+    (
+        "late",
+        "逾期",
+        "晚于法定期限（按工作日计算）公开或答复。",
+        "Late",
+        "Published or answered after the legal deadline (in working days).",
+    ),
+];
+
+async fn glossary_page(Query(q): Query<LangQuery>) -> Page {
+    let lang = Lang::from_param(&q.lang);
+    let body = html! {
+        h1 { (lang.t("glossary")) }
+        dl.glossary {
+            @for (id, zh, zh_text, en, en_text) in GLOSSARY {
+                @let (term, text) = match lang { Lang::Zh => (zh, zh_text), Lang::En => (en, en_text) };
+                dt id=(id) { (term) }
+                dd { (text) }
+            }
+        }
+    };
+    Ok(layout(lang, lang.t("glossary"), "/glossary", body))
 }
 
 /// JSON safe inside `<script type="application/json">`: `<`, `>` and `&`

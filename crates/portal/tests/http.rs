@@ -168,6 +168,27 @@ fn pages_render_with_security_headers_in_both_languages() {
     assert!(redacted.contains("含个人信息") && redacted.contains("该版本正文已依法删除"));
     let restricted = get(f.pages, &format!("/d/{SLUG}/items/dibao-2026-10")).text();
     assert!(restricted.contains("本事项仅向特定对象公开"));
+    // ... and says how a resident obtains it (issue 20, item 6).
+    assert!(
+        restricted.contains("请通过") && restricted.contains("申请获取"),
+        "{restricted}"
+    );
+    // Plain words, explained on a glossary page every page links to.
+    assert!(
+        restricted.contains("href=\"/glossary#digest\"") && !restricted.contains("BLAKE3-keyed")
+    );
+    for (lang, words) in [
+        ("", ["台账记录", "内容摘要", "见证方"]),
+        ("?lang=en", ["Log entry", "Content digest", "Witness"]),
+    ] {
+        let g = get(f.pages, &format!("/glossary{lang}"));
+        assert_eq!(g.status, 200);
+        let t = g.text();
+        for w in words {
+            assert!(t.contains(w), "glossary lacks {w}");
+        }
+        assert!(t.contains("id=\"digest\"") && t.contains("id=\"fingerprint\""));
+    }
     assert!(
         !restricted.contains("class=\"download\""),
         "no download link for restricted content"
