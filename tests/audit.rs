@@ -1142,6 +1142,27 @@ fn late_disclosures_requests_and_missing_periods_are_reported() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.starts_with("<!doctype html>"), "{page}");
     assert!(page.contains("<td>late-answer</td>"), "{page}");
+    // A report to print and file (issue 20, item 8): the verdict first,
+    // in both languages, departments by name, violations highlighted,
+    // paths in an appendix.
+    let verdict = page.find("结论：发现").expect("a verdict");
+    assert!(
+        verdict < page.find("<h2>").unwrap(),
+        "the verdict comes first"
+    );
+    assert!(page.contains("violation(s) found") && page.contains("lang=\"zh-CN\""));
+    assert!(page.contains("name=\"viewport\""));
+    assert!(page.contains("某某县财政局"), "the department by name");
+    assert!(page.contains("<tr class=\"violation\">"));
+    let appendix = page.find("附录：文件位置").expect("an appendix of files");
+    assert!(
+        page[appendix..].contains(&format!("logs/{ORIGIN}/tile/entries/000.p/")),
+        "paths in the appendix"
+    );
+    assert!(
+        !page[..appendix].contains("tile/entries/000.p/"),
+        "no paths before the appendix"
+    );
     // The text report names the same findings.
     assert!(
         text(&o.stdout).contains("VIOLATION late-disclosure"),

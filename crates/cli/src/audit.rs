@@ -175,26 +175,159 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// What an audit shows, in Chinese (the report is bilingual).
+const WHAT_IT_SHOWS_ZH: &str = "审计证明导出的台账在其检查点处是一份前后一致、签名有效的记录；\
+它不能证明部门记录了所有应记录的事项：缺漏只能对照其自己目录中的事项判断。";
+
+fn severity_zh(s: Severity) -> &'static str {
+    match s {
+        Severity::Info => "信息 info",
+        Severity::Warning => "警告 warning",
+        Severity::Violation => "违规 VIOLATION",
+    }
+}
+
+/// The audit as a report an inspection office can print and file: the
+/// verdict and counts first, in Chinese and English, departments by name,
+/// violations highlighted, file paths in an appendix.
 fn report_html(logs: &[LogAudit], as_of: Date) -> String {
-    let mut s = format!(
-        "<!doctype html>\n<html lang=\"zh\"><head><meta charset=\"utf-8\"><title>gongkai audit report</title></head><body>\n<h1>gongkai audit report</h1>\n<p>Judged as of {as_of} (China Standard Time).</p>\n<p>{}</p>\n",
-        esc(WHAT_IT_SHOWS)
+    use std::fmt::Write as _;
+    let violations: usize = logs.iter().map(LogAudit::violations).sum();
+    let unreadable = logs.iter().filter(|l| l.error.is_some()).count();
+    let name = |l: &LogAudit| {
+        l.department.clone().unwrap_or_else(|| {
+            if l.county {
+                "县级日志 county log".into()
+            } else {
+                "（名称未核验 name not verified）".into()
+            }
+        })
+    };
+    let mut s = String::from(
+        "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>政府信息公开台账审计报告 Audit report</title><style>\
+         @page{size:A4;margin:15mm 12mm}\
+         body{font:15px/1.6 system-ui,\"Noto Sans CJK SC\",\"Microsoft YaHei\",sans-serif;max-width:60rem;margin:1rem auto;padding:0 1rem;color:#1d1d1f}\
+         table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{border:1px solid #999;padding:.25rem .4rem;text-align:left;vertical-align:top}\
+         th{background:#f2f2f2}.verdict{border:3px solid;padding:.6rem 1rem;font-size:1.2rem;margin:1rem 0}\
+         .clean{border-color:#137333;color:#137333}.bad{border-color:#b3261e;color:#b3261e}.unknown{border-color:#8a5a00;color:#8a5a00}\
+         tr.violation td{background:#fce8e6}tr.warning td{background:#fff4e0}td.n{text-align:right;white-space:nowrap}\
+         .note{color:#555;font-size:.9em}code{overflow-wrap:anywhere}tr{break-inside:avoid}\
+         </style></head><body>\n<h1>政府信息公开台账审计报告<br><small>Audit report of the disclosure ledger</small></h1>\n",
+    );
+    let (class, zh, en) = if violations > 0 {
+        (
+            "bad",
+            format!("结论：发现 {violations} 项违规。"),
+            format!("Verdict: {violations} violation(s) found."),
+        )
+    } else if unreadable > 0 {
+        (
+            "unknown",
+            format!("结论：{unreadable} 份日志无法读取，未能得出结论。"),
+            format!("Verdict: {unreadable} log(s) could not be read; nothing is proven."),
+        )
+    } else {
+        (
+            "clean",
+            "结论：未发现违规。".to_owned(),
+            "Verdict: clean, no violation found.".to_owned(),
+        )
+    };
+    let _ = write!(
+        s,
+        "<div class=\"verdict {class}\"><strong>{}</strong><br>{}</div>\n\
+         <p>判断日期（北京时间）Judged as of: {as_of}</p>\n",
+        esc(&zh),
+        esc(&en)
+    );
+    s.push_str(
+        "<table><tr><th>部门 Department</th><th>台账记录 Entries</th><th>已核验 Verified</th>\
+         <th>见证副署 Cosignatures</th><th>违规 Violations</th><th>警告 Warnings</th></tr>\n",
     );
     for l in logs {
-        s.push_str(&format!(
-            "<h2>{}</h2>\n<p>checkpoint size {}; entries verified {}; content {} ok, {} restricted, {} redacted; witness cosignatures {}; violations {}</p>\n<table border=\"1\"><tr><th>severity</th><th>finding</th><th>index</th><th>file</th><th>subject</th><th>detail</th></tr>\n",
-            esc(&l.origin), l.size, l.entries_verified, l.content_ok, l.content_restricted, l.content_redacted, l.cosignatures.len(), l.violations()
-        ));
-        for f in &l.findings {
-            s.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                severity_name(f.severity),
+        let warnings = l
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Warning)
+            .count();
+        let _ = write!(
+            s,
+            "<tr{}><td>{}<br><code>{}</code>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+            if l.violations() > 0 {
+                " class=\"violation\""
+            } else {
+                ""
+            },
+            esc(&name(l)),
+            esc(&l.origin),
+            l.error.as_ref().map_or_else(String::new, |e| format!(
+                "<br>无法读取 unreadable: {}",
+                esc(e)
+            )),
+            l.size,
+            l.entries_verified,
+            l.cosignatures.len(),
+            l.violations(),
+            warnings
+        );
+    }
+    s.push_str("</table>\n");
+    let _ = write!(
+        s,
+        "<p class=\"note\">{}<br>{}</p>\n",
+        esc(WHAT_IT_SHOWS_ZH),
+        esc(WHAT_IT_SHOWS)
+    );
+    // Findings, violations first; each numbered so the appendix can give
+    // its file.
+    let mut files = Vec::new();
+    for l in logs {
+        let _ = write!(
+            s,
+            "<h2>{} <small><code>{}</code></small></h2>\n",
+            esc(&name(l)),
+            esc(&l.origin)
+        );
+        if l.findings.is_empty() {
+            s.push_str("<p>无发现 No findings.</p>\n");
+            continue;
+        }
+        s.push_str(
+            "<table><tr><th>#</th><th>严重程度 Severity</th><th>类型 Finding</th><th>记录序号 Entry</th>\
+             <th>对象 Subject</th><th>说明 Detail</th></tr>\n",
+        );
+        let mut sorted: Vec<_> = l.findings.iter().collect();
+        sorted.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        for f in sorted {
+            files.push((files.len() + 1, f.file.clone().unwrap_or_default()));
+            let class = match f.severity {
+                Severity::Violation => " class=\"violation\"",
+                Severity::Warning => " class=\"warning\"",
+                Severity::Info => "",
+            };
+            let _ = write!(
+                s,
+                "<tr{class}><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>\n",
+                files.len(),
+                severity_zh(f.severity),
                 f.kind,
                 f.index.map_or_else(String::new, |i| i.to_string()),
-                esc(f.file.as_deref().unwrap_or("")),
                 esc(&f.subject),
                 esc(&f.detail)
-            ));
+            );
+        }
+        s.push_str("</table>\n");
+    }
+    if files.iter().any(|(_, f)| !f.is_empty()) {
+        s.push_str("<h2>附录：文件位置 Appendix: files</h2>\n<table><tr><th>#</th><th>导出目录中的文件 File in the export</th></tr>\n");
+        for (n, f) in files.iter().filter(|(_, f)| !f.is_empty()) {
+            let _ = write!(
+                s,
+                "<tr><td class=\"n\">{n}</td><td><code>{}</code></td></tr>\n",
+                esc(f)
+            );
         }
         s.push_str("</table>\n");
     }

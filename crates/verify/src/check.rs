@@ -58,6 +58,10 @@ const CHUNK: usize = 64 * 1024;
 pub struct LogAudit {
     /// The log.
     pub origin: String,
+    /// The department's name, from the log's genesis entry (once it
+    /// verified).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
     /// Checkpoint size.
     pub size: u64,
     /// Entries that verified.
@@ -257,6 +261,7 @@ pub fn check_log(src: &mut dyn LogSource, opts: &Options<'_>) -> LogAudit {
         .map(|(as_of, calendar)| Review::new(as_of, &cosigned).with_calendar(calendar.clone()));
     let walk = walk_chain(src, verifier, size, &wanted, review, &mut cx);
     out.entries_verified = walk.verifier.size();
+    out.department.clone_from(&walk.department);
     out.new_entries = walk.verifier.size().saturating_sub(start);
     out.error.clone_from(&walk.unavailable);
     let complete = walk.complete;
@@ -650,6 +655,8 @@ pub struct Walk {
     tiles: Option<TileBuilder>,
     /// Every bundle and full tile path walked.
     expected: BTreeSet<String>,
+    /// The department named by the genesis entry, if it was walked.
+    pub department: Option<String>,
 }
 
 /// Compares a hash tile with what the entries give; nothing when the
@@ -703,6 +710,7 @@ pub fn walk_chain(
     }
     let mut tiles = (from == 0).then(TileBuilder::new);
     let mut uses: Vec<ContentUse> = Vec::new();
+    let mut department = None;
     let mut expected: BTreeSet<String> = BTreeSet::new();
     // Tiles completed on the workers, compared on this thread before the
     // next read (the source is read only here).
@@ -766,6 +774,9 @@ pub fn walk_chain(
             (!chunk.is_empty()).then_some(chunk)
         };
         crate::engine::verify_stream(&mut verifier, next, crate::engine::threads(), |p, v| {
+            if let gongkai_core::event::Kind::Genesis(g) = &p.event.kind {
+                department = Some(g.department.clone());
+            }
             if let Some(r) = review.as_mut() {
                 r.observe(&p.event);
             }
@@ -815,6 +826,7 @@ pub fn walk_chain(
         review,
         tiles,
         expected,
+        department,
     }
 }
 
