@@ -235,10 +235,10 @@ fn report_html(logs: &[LogAudit], as_of: Date) -> String {
             "Verdict: clean, no violation found.".to_owned(),
         )
     };
-    let _ = write!(
+    let _ = writeln!(
         s,
         "<div class=\"verdict {class}\"><strong>{}</strong><br>{}</div>\n\
-         <p>判断日期（北京时间）Judged as of: {as_of}</p>\n",
+         <p>判断日期（北京时间）Judged as of: {as_of}</p>",
         esc(&zh),
         esc(&en)
     );
@@ -252,9 +252,9 @@ fn report_html(logs: &[LogAudit], as_of: Date) -> String {
             .iter()
             .filter(|f| f.severity == Severity::Warning)
             .count();
-        let _ = write!(
+        let _ = writeln!(
             s,
-            "<tr{}><td>{}<br><code>{}</code>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+            "<tr{}><td>{}<br><code>{}</code>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             if l.violations() > 0 {
                 " class=\"violation\""
             } else {
@@ -274,9 +274,9 @@ fn report_html(logs: &[LogAudit], as_of: Date) -> String {
         );
     }
     s.push_str("</table>\n");
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "<p class=\"note\">{}<br>{}</p>\n",
+        "<p class=\"note\">{}<br>{}</p>",
         esc(WHAT_IT_SHOWS_ZH),
         esc(WHAT_IT_SHOWS)
     );
@@ -284,9 +284,9 @@ fn report_html(logs: &[LogAudit], as_of: Date) -> String {
     // its file.
     let mut files = Vec::new();
     for l in logs {
-        let _ = write!(
+        let _ = writeln!(
             s,
-            "<h2>{} <small><code>{}</code></small></h2>\n",
+            "<h2>{} <small><code>{}</code></small></h2>",
             esc(&name(l)),
             esc(&l.origin)
         );
@@ -307,9 +307,9 @@ fn report_html(logs: &[LogAudit], as_of: Date) -> String {
                 Severity::Warning => " class=\"warning\"",
                 Severity::Info => "",
             };
-            let _ = write!(
+            let _ = writeln!(
                 s,
-                "<tr{class}><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>\n",
+                "<tr{class}><td class=\"n\">{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
                 files.len(),
                 severity_zh(f.severity),
                 f.kind,
@@ -323,9 +323,9 @@ fn report_html(logs: &[LogAudit], as_of: Date) -> String {
     if files.iter().any(|(_, f)| !f.is_empty()) {
         s.push_str("<h2>附录：文件位置 Appendix: files</h2>\n<table><tr><th>#</th><th>导出目录中的文件 File in the export</th></tr>\n");
         for (n, f) in files.iter().filter(|(_, f)| !f.is_empty()) {
-            let _ = write!(
+            let _ = writeln!(
                 s,
-                "<tr><td class=\"n\">{n}</td><td><code>{}</code></td></tr>\n",
+                "<tr><td class=\"n\">{n}</td><td><code>{}</code></td></tr>",
                 esc(f)
             );
         }
