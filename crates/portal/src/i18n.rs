@@ -131,6 +131,12 @@ impl Lang {
                 "This department has not published any item yet.",
             ),
             "latest" => ("最新公开", "Latest disclosures"),
+            "feed_county" => ("最新公开（Atom 订阅）", "Latest disclosures (Atom feed)"),
+            "feed_alerts" => ("监督提醒（Atom 订阅）", "Alerts (Atom feed)"),
+            "feed_department" => (
+                "本部门最新公开（Atom 订阅）",
+                "This department's disclosures (Atom feed)",
+            ),
             "withdrawn_banner" => ("本信息已撤回，撤回日期", "This item was withdrawn on"),
             "withdrawn_explained" => (
                 "撤回不等于删除：为保证公开记录完整，原文与全部历史仍可查阅和核验（依法删除的个人信息等内容除外）。",

@@ -20,6 +20,7 @@
 
 pub mod annual;
 pub mod assets;
+mod feed;
 mod i18n;
 mod limit;
 pub mod model;

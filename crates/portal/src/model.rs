@@ -730,15 +730,25 @@ const RECENT_SCAN: u64 = 256;
 pub fn recent(source: &dyn Source, n: usize) -> Vec<Recent> {
     let mut out = Vec::new();
     for d in source.departments() {
-        let Some(log) = source.log(&d.origin) else {
-            continue;
-        };
+        if let Some(log) = source.log(&d.origin) {
+            out.extend(recent_in(log.as_ref(), &d, n));
+        }
+    }
+    out.sort_by_key(|r| std::cmp::Reverse(r.time_ms));
+    out.truncate(n);
+    out
+}
+
+/// As [`recent`], for one department's log.
+pub fn recent_in(log: &dyn LogRead, d: &DepartmentInfo, n: usize) -> Vec<Recent> {
+    let mut out = Vec::new();
+    {
         let Some((size, _)) = log.checkpoint() else {
-            continue;
+            return out;
         };
         let start = size.saturating_sub(RECENT_SCAN);
         let Ok(entries) = log.journal().read_range(start, size) else {
-            continue;
+            return out;
         };
         for (index, bytes) in (start..).zip(entries) {
             let Ok(entry) = gongkai_core::entry::Entry::parse(bytes, index) else {

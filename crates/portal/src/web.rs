@@ -89,6 +89,9 @@ pub fn router(source: Arc<dyn Source>, config: PortalConfig) -> Router {
         .route("/", get(home))
         .route("/inspection", get(inspection_page))
         .route("/glossary", get(glossary_page))
+        .route("/feed.atom", get(county_feed))
+        .route("/alerts.atom", get(alerts_feed))
+        .route("/d/{slug}/feed.atom", get(department_feed))
         .route("/d/{slug}/", get(catalog_page))
         .route("/d/{slug}/requests", get(requests_page))
         .route("/d/{slug}/items/{*id}", get(item_page))
@@ -445,6 +448,8 @@ fn layout(lang: Lang, title: &str, here: &str, body: Markup) -> Response {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (lang.t("portal")) }
                 link rel="stylesheet" href="/assets/portal.css";
+                link rel="alternate" type="application/atom+xml" title=(lang.t("feed_county")) href="/feed.atom";
+                link rel="alternate" type="application/atom+xml" title=(lang.t("feed_alerts")) href="/alerts.atom";
             }
             body {
                 header {
@@ -793,6 +798,7 @@ async fn home(State(app): State<App>, Query(q): Query<LangQuery>) -> Page {
                 }
             }
         }
+        p.feeds { a href="/feed.atom" { (lang.t("feed_county")) } " · " a href="/alerts.atom" { (lang.t("feed_alerts")) } }
         @if !recent.is_empty() {
             h2 { (lang.t("latest")) }
             ul.latest { @for r in &recent {
@@ -894,6 +900,8 @@ async fn catalog_page(
             a href=(link(lang, &format!("/d/{slug}/report/{}", today.year()))) { (lang.t("annual_report")) " " (today.year()) }
             " · "
             a href=(link(lang, &format!("/d/{slug}/report/{}", today.year() - 1))) { (today.year() - 1) }
+            " · "
+            a href=(format!("/d/{slug}/feed.atom")) { (lang.t("feed_department")) }
         }
         h2 { (lang.t("matters")) }
         table.matters.stack {
@@ -1160,6 +1168,162 @@ async fn item_page(
         &format!("/d/{slug}/items/{id}"),
         body,
     ))
+}
+
+fn atom_response(body: String) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/atom+xml; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("max-age=60"),
+    );
+    r
+}
+
+fn recent_entries(recent: &[model::Recent]) -> Vec<crate::feed::Entry> {
+    recent
+        .iter()
+        .map(|r| crate::feed::Entry {
+            id: format!(
+                "tag:gongkai,2026:{}/{}/{}/{}",
+                r.origin, r.item_id, r.kind, r.time_ms
+            ),
+            title: format!("{} · {}", Lang::Zh.kind(r.kind), r.title),
+            link: format!("/d/{}/items/{}", model::slug(&r.origin), r.item_id),
+            updated: crate::feed::rfc3339_ms(r.time_ms),
+            summary: format!("{}：{}", r.department, r.title),
+        })
+        .collect()
+}
+
+/// The county's newest publications and amendments.
+async fn county_feed(State(app): State<App>) -> Result<Response, Failure> {
+    let source = Arc::clone(&app.source);
+    let (county, recent) =
+        blocking(move || Ok((source.county(), model::recent(source.as_ref(), 50)))).await?;
+    let today = today()?;
+    Ok(atom_response(crate::feed::atom(
+        &format!("tag:gongkai,2026:{}/feed", county.origin),
+        &format!("{} · 最新公开", county.name),
+        "/feed.atom",
+        &crate::feed::rfc3339_date(&today.to_string()),
+        &recent_entries(&recent),
+    )))
+}
+
+/// One department's newest publications and amendments.
+async fn department_feed(
+    State(app): State<App>,
+    Path(slug): Path<String>,
+) -> Result<Response, Failure> {
+    let (log, dept) = department_of(&app, &slug)?;
+    let d = dept.clone();
+    let recent = blocking(move || Ok(model::recent_in(log.as_ref(), &d, 50))).await?;
+    let today = today()?;
+    Ok(atom_response(crate::feed::atom(
+        &format!("tag:gongkai,2026:{}/feed", dept.origin),
+        &format!("{} · 最新公开", dept.name),
+        &format!("/d/{slug}/feed.atom"),
+        &crate::feed::rfc3339_date(&today.to_string()),
+        &recent_entries(&recent),
+    )))
+}
+
+/// What an inspector follows, over the last 90 days: amendments,
+/// withdrawals and removals, late and missing disclosures, late requests,
+/// evidence of misbehaviour.
+async fn alerts_feed(State(app): State<App>) -> Result<Response, Failure> {
+    let today = today()?;
+    let from = today.add_days(-90).unwrap_or(today);
+    let a = app.clone();
+    let (views, evidence, county) = blocking(move || {
+        Ok((
+            inspect_all(&a, from, today, today)?,
+            a.source.evidence(),
+            a.source.county(),
+        ))
+    })
+    .await?;
+    let mut entries = Vec::new();
+    for e in &evidence {
+        entries.push(crate::feed::Entry {
+            id: format!(
+                "tag:gongkai,2026:evidence/{}/{}/{}",
+                e.origin, e.kind, e.created_ms
+            ),
+            title: format!("发现不当行为证据 · {} · {}", e.origin, e.kind),
+            link: "/inspection".into(),
+            updated: crate::feed::rfc3339_ms(e.created_ms),
+            summary: format!("{}：{}", e.origin, e.kind),
+        });
+    }
+    for v in &views {
+        let slug = model::slug(&v.origin);
+        for (id, h) in &v.changes {
+            entries.push(crate::feed::Entry {
+                id: format!("tag:gongkai,2026:{}/{}/{}", v.origin, h.index, h.kind),
+                title: format!(
+                    "{} · {} · {}",
+                    Lang::Zh.kind(h.kind),
+                    v.name,
+                    if h.title.is_empty() { id } else { &h.title }
+                ),
+                link: format!("/d/{slug}/items/{id}"),
+                updated: crate::feed::rfc3339_ms(h.time_ms),
+                summary: [h.reason.as_str(), h.legal_basis.as_str()]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+            });
+        }
+        for i in &v.late_items {
+            entries.push(crate::feed::Entry {
+                id: format!("tag:gongkai,2026:{}/{}/late", v.origin, i.published_index),
+                title: format!("逾期公开 · {} · {}", v.name, i.title),
+                link: format!("/d/{slug}/items/{}", i.item_id),
+                updated: crate::feed::rfc3339_date(&i.date_published),
+                summary: format!("形成日期 {}，发布日期 {}", i.date_formed, i.date_published),
+            });
+        }
+        for (matter, name, period) in &v.missing {
+            entries.push(crate::feed::Entry {
+                id: format!("tag:gongkai,2026:{}/missing/{matter}/{period}", v.origin),
+                title: format!("应公开未公开 · {} · {name} {period}", v.name),
+                link: format!("/d/{slug}/?matter={matter}"),
+                updated: crate::feed::rfc3339_date(&today.to_string()),
+                summary: format!("{name}（{matter}）第 {period} 期尚未公开"),
+            });
+        }
+        for r in &v.late_requests {
+            entries.push(crate::feed::Entry {
+                id: format!(
+                    "tag:gongkai,2026:{}/request/{}/late",
+                    v.origin, r.request_id
+                ),
+                title: format!("逾期答复 · {} · {}", v.name, r.request_id),
+                link: format!("/d/{slug}/requests"),
+                updated: crate::feed::rfc3339_date(if r.answered.is_empty() {
+                    &r.deadline
+                } else {
+                    &r.answered
+                }),
+                summary: format!("{}；期限 {}", r.subject, r.deadline),
+            });
+        }
+    }
+    entries.sort_by(|a, b| b.updated.cmp(&a.updated));
+    Ok(atom_response(crate::feed::atom(
+        &format!("tag:gongkai,2026:{}/alerts", county.origin),
+        &format!("{} · 监督提醒", county.name),
+        "/alerts.atom",
+        &crate::feed::rfc3339_date(&today.to_string()),
+        &entries,
+    )))
 }
 
 /// How a resident obtains a restricted document: the group it is for,

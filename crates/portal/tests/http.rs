@@ -30,10 +30,38 @@ fn pages_render_with_security_headers_in_both_languages() {
     assert_eq!(home.status, 200);
     assert!(home.text().contains("某某县财政局"), "{}", home.text());
     assert!(home.text().contains("政务公开门户"));
+    // Atom feeds for watchers (issue 20, item 9), linked from the pages.
+    assert!(
+        t_has(&home.text(), "href=\"/feed.atom\"") && t_has(&home.text(), "href=\"/alerts.atom\"")
+    );
+    for path in [
+        "/feed.atom".to_owned(),
+        "/alerts.atom".to_owned(),
+        format!("/d/{SLUG}/feed.atom"),
+    ] {
+        let feed = get(f.pages, &path);
+        assert_eq!(feed.status, 200, "{path}");
+        assert_eq!(
+            feed.header("content-type"),
+            Some("application/atom+xml; charset=utf-8")
+        );
+        let x = feed.text();
+        assert!(
+            x.starts_with("<?xml") && x.contains("<feed xmlns=\"http://www.w3.org/2005/Atom\">"),
+            "{x}"
+        );
+        assert_eq!(x.matches("<entry>").count(), x.matches("</entry>").count());
+        assert!(x.contains("<entry>"), "{path} has entries: {x}");
+    }
+    let alerts = get(f.pages, "/alerts.atom").text();
+    assert!(
+        alerts.contains("撤回 · ") && alerts.contains("更正 · "),
+        "{alerts}"
+    );
     // The newest publications, newest first (issue 20, item 3).
     let t = home.text();
     let latest = t
-        .split("最新公开")
+        .split("<h2>最新公开</h2>")
         .nth(1)
         .expect("a 最新公开 list on the home page");
     assert!(latest.contains(&format!("/d/{SLUG}/items/")), "{latest}");
@@ -402,6 +430,10 @@ fn partial_tiles_only_at_the_right_edge() {
         merkle::root(&leaves[..256]),
         "the level-1 hash covers the full tile"
     );
+}
+
+fn t_has(t: &str, s: &str) -> bool {
+    t.contains(s)
 }
 
 #[test]
