@@ -52,6 +52,10 @@ fn keygen_writes_0600_key_and_0644_vkey_and_json() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v["vkey"].as_str().unwrap().starts_with("county-witness+"));
     assert_eq!(v["type"], "cosignature/v1");
+    // The fingerprint, in the one form the portal and county status print.
+    let vk = gongkai_core::note::VerifierKey::parse(v["vkey"].as_str().unwrap()).unwrap();
+    assert_eq!(v["fingerprint"].as_str().unwrap(), vk.fingerprint());
+    assert_eq!(vk.fingerprint().len(), 19);
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&key), 0o600);
     assert_eq!(mode(&dir.path().join("w.key.vkey")), 0o644);

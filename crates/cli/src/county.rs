@@ -222,10 +222,13 @@ pub async fn run(conn: &Connection, cmd: CountyCommand, json: bool) -> Result<()
                         "county_origin": s.county_origin,
                         "county_size": s.county_size,
                         "log_vkey": s.log_vkey,
+                        "log_fingerprint": fingerprint(&s.log_vkey),
                         "witness_vkey": s.witness_vkey,
+                        "witness_fingerprint": fingerprint(&s.witness_vkey),
                         "departments": deps,
                         "witnesses": s.witnesses.iter().map(|w| serde_json::json!({
-                            "name": w.name, "url": w.url, "vkey": w.vkey, "error": w.error,
+                            "name": w.name, "url": w.url, "vkey": w.vkey,
+                            "fingerprint": fingerprint(&w.vkey), "error": w.error,
                             "logs": w.logs.iter().map(|l| serde_json::json!({
                                 "origin": l.origin, "cosigned_size": l.cosigned_size,
                                 "cosigned_time": l.cosigned_time, "lag": l.lag, "error": l.error,
@@ -237,6 +240,18 @@ pub async fn run(conn: &Connection, cmd: CountyCommand, json: bool) -> Result<()
                 println!(
                     "county {} (county log size {})",
                     s.county_origin, s.county_size
+                );
+                // Fingerprints in the one form every tool prints
+                // (FORMAT.md § 10): compare them with published ones.
+                println!(
+                    "county log key   {} (fingerprint {})",
+                    s.log_vkey,
+                    fingerprint(&s.log_vkey)
+                );
+                println!(
+                    "county witness   {} (fingerprint {})",
+                    s.witness_vkey,
+                    fingerprint(&s.witness_vkey)
                 );
                 println!(
                     "{:<40} {:>9} {:>9} {:>12} {:>6} {:>8}  alerts",
@@ -257,10 +272,11 @@ pub async fn run(conn: &Connection, cmd: CountyCommand, json: bool) -> Result<()
                 for w in &s.witnesses {
                     println!();
                     println!(
-                        "witness {} ({}) {}{}",
+                        "witness {} ({}) {} (fingerprint {}){}",
                         w.name,
                         w.url,
                         w.vkey,
+                        fingerprint(&w.vkey),
                         if w.error.is_empty() {
                             String::new()
                         } else {
@@ -400,4 +416,10 @@ fn verify_file(file: &Path, vkeys: &[PathBuf], json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The fingerprint of a verifier key as text, or "?" if it does not parse.
+fn fingerprint(vkey: &str) -> String {
+    gongkai_core::note::VerifierKey::parse(vkey.trim())
+        .map_or_else(|_| "?".into(), |k| k.fingerprint())
 }

@@ -41,12 +41,17 @@ pub(crate) fn keygen(a: &KeygenArgs, json: bool) -> Result<()> {
     if json {
         print_json(&serde_json::json!({
             "vkey": vkey.to_string(),
+            "fingerprint": vkey.fingerprint(),
             "key_file": a.out,
             "vkey_file": vkey_path,
             "type": if a.cosigner { "cosignature/v1" } else { "ed25519" },
         }));
     } else {
         println!("{vkey}");
+        println!(
+            "fingerprint: {} (publish it with the key: readers compare it)",
+            vkey.fingerprint()
+        );
         println!(
             "private key: {} (mode 0600; keep it secret, back it up)",
             a.out.display()

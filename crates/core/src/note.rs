@@ -251,6 +251,26 @@ impl VerifierKey {
         &self.key
     }
 
+    /// The key's fingerprint, the one form every tool prints (`keygen`,
+    /// `county status`, the portal): the first 8 bytes of
+    /// SHA-256(type byte || public key), in hex, in groups of four, e.g.
+    /// `3f2c 57e7 4fa5 d2be` (FORMAT.md § 10). Short enough to read aloud
+    /// or print in a gazette next to the full verifier key.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        h.update([self.key_type.byte()]);
+        h.update(self.key.as_bytes());
+        let digest = h.finalize();
+        let mut out = String::with_capacity(19);
+        for (i, b) in digest[..8].iter().enumerate() {
+            if i > 0 && i % 2 == 0 {
+                out.push(' ');
+            }
+            out.push_str(&format!("{b:02x}"));
+        }
+        out
+    }
+
     /// Checks `signature` (the bytes after the key id) over `text`.
     ///
     /// Returns the cosignature timestamp for [`KeyType::CosignatureV1`].

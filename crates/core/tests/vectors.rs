@@ -120,10 +120,10 @@ fn generate() -> Vec<(&'static str, String)> {
         "description": "gongkai test vectors; see docs/FORMAT.md § 15",
         "origin": ORIGIN,
         "keys": [
-            {"seed": hex(&key(1).seed()), "public_key": key(1).public_key().to_hex(), "vkey": log_vkey_1.to_string(), "signs": "entries 0..=15 (genesis key)"},
-            {"seed": hex(&key(2).seed()), "public_key": key(2).public_key().to_hex(), "vkey": log_vkey_2.to_string(), "signs": "entries from 16 on (after the key_rotated at 15)"},
+            {"seed": hex(&key(1).seed()), "public_key": key(1).public_key().to_hex(), "vkey": log_vkey_1.to_string(), "fingerprint": log_vkey_1.fingerprint(), "signs": "entries 0..=15 (genesis key)"},
+            {"seed": hex(&key(2).seed()), "public_key": key(2).public_key().to_hex(), "vkey": log_vkey_2.to_string(), "fingerprint": log_vkey_2.fingerprint(), "signs": "entries from 16 on (after the key_rotated at 15)"},
         ],
-        "witness": {"name": WITNESS, "seed": hex(&key(100).seed()), "vkey": witness.verifier_key().to_string()},
+        "witness": {"name": WITNESS, "seed": hex(&key(100).seed()), "vkey": witness.verifier_key().to_string(), "fingerprint": witness.verifier_key().fingerprint()},
         "empty_root": empty_root().to_hex(),
         "entries": entry_json,
         "roots": roots,

@@ -56,6 +56,12 @@ test('consistency proofs, including m = 0 and m = n', () => {
   }
 });
 
+test('key fingerprints: the one form the CLI and the portal print (FORMAT.md § 10)', () => {
+  for (const k of [...vec.keys, vec.witness]) {
+    assert.equal(v.fingerprint(v.parseVkey(k.vkey)), k.fingerprint);
+  }
+});
+
 test('the checkpoint: both log keys and the witness', () => {
   const note = readFileSync(new URL('checkpoint.txt', dir), 'utf8');
   const keys = [readFileSync(new URL('log-genesis.vkey', dir), 'utf8'), readFileSync(new URL('log-rotated.vkey', dir), 'utf8')].map(v.parseVkey);

@@ -70,6 +70,7 @@ impl Lang {
             "size" => ("台账记录数", "Log entries"),
             "cosigned" => ("已副署记录数", "Entries cosigned"),
             "glossary" => ("术语说明", "Glossary"),
+            "fingerprint" => ("密钥指纹", "Key fingerprint"),
             "recorded" => ("记录于", "recorded"),
             "changed_on" => ("变更日期", "changed on"),
             "formed_on" => ("形成日期", "formed on"),

@@ -844,15 +844,21 @@ async fn home(State(app): State<App>, Query(q): Query<LangQuery>) -> Page {
     Ok(layout(lang, &county.name, "/", body))
 }
 
+/// A verifier key's fingerprint (FORMAT.md § 10), as `keygen` and
+/// `county status` print it.
+fn vkey_fingerprint(vkey: &str) -> String {
+    gongkai_core::note::VerifierKey::parse(vkey).map_or_else(|_| "?".into(), |k| k.fingerprint())
+}
+
 fn keys_section(lang: Lang, county: &CountyInfo, dept: Option<&DepartmentInfo>) -> Markup {
     html! {
         section.keys {
             h2 { (lang.t("keys")) }
             ul {
                 @if let Some(d) = dept {
-                    @for k in &d.vkeys { li { (lang.t("department_key")) ": " code { (k) } } }
+                    @for k in &d.vkeys { li { (lang.t("department_key")) ": " code { (k) } br; small { a href=(link(lang, "/glossary#fingerprint")) { (lang.t("fingerprint")) } " " code.fp { (vkey_fingerprint(k)) } } } }
                 }
-                @for w in &county.witnesses { li { (lang.t("county_key")) ": " code { (w) } } }
+                @for w in &county.witnesses { li { (lang.t("county_key")) ": " code { (w) } br; small { a href=(link(lang, "/glossary#fingerprint")) { (lang.t("fingerprint")) } " " code.fp { (vkey_fingerprint(w)) } } } }
             }
         }
     }
