@@ -345,6 +345,42 @@ impl Failure {
     }
 }
 
+/// A failure's message in Chinese: the portal's own messages are
+/// translated by their fixed beginnings (ids and values stay as given);
+/// anything else is shown as it is.
+fn message_zh(m: &str) -> String {
+    const PREFIXES: &[(&str, &str)] = &[
+        ("no such page", "没有这个页面。"),
+        ("from is after to", "起始日期晚于截止日期：请交换两个日期。"),
+        ("no department ", "本县没有这个部门："),
+        ("no item ", "没有这条信息："),
+        ("no cell ", "报告中没有这一格："),
+        ("no report for year ", "没有这一年度的报告："),
+        ("status: unknown value ", "状态筛选的值无效："),
+        ("sort: unknown value ", "排序方式无效："),
+        ("page: not a page number ", "页码无效："),
+        ("from: not a date", "起始日期无效（应为 YYYY-MM-DD）"),
+        ("to: not a date", "截止日期无效（应为 YYYY-MM-DD）"),
+        (
+            "a parameter is longer than 256 bytes",
+            "某个参数过长（超过 256 字节）。",
+        ),
+        (
+            "the log has no checkpoint yet",
+            "该部门的台账尚无检查点，请稍后再试。",
+        ),
+        ("read task failed", "读取失败，请稍后重试。"),
+    ];
+    for (en, zh) in PREFIXES {
+        if let Some(rest) = m.strip_prefix(en) {
+            let rest = rest.trim_start_matches(':').trim();
+            let rest = rest.strip_suffix(" in this county").unwrap_or(rest);
+            return format!("{zh}{rest}");
+        }
+    }
+    m.to_owned()
+}
+
 impl From<ModelError> for Failure {
     fn from(e: ModelError) -> Failure {
         tracing::error!(error = %e, "portal read failed");
@@ -361,16 +397,21 @@ impl IntoResponse for Failure {
             )
                 .into_response();
         }
-        let title = match self.status {
-            StatusCode::NOT_FOUND => self.lang.t("not_found"),
-            StatusCode::BAD_REQUEST => self.lang.t("bad_request"),
-            _ => "error",
+        let title = match (self.status, self.lang) {
+            (StatusCode::NOT_FOUND, _) => self.lang.t("not_found"),
+            (StatusCode::BAD_REQUEST, _) => self.lang.t("bad_request"),
+            (_, Lang::Zh) => "出错了",
+            (_, Lang::En) => "Error",
+        };
+        let message = match self.lang {
+            Lang::Zh => message_zh(&self.message),
+            Lang::En => self.message.clone(),
         };
         let body = layout(
             self.lang,
             title,
             "/",
-            html! { h1 { (title) } p.error { (self.message) } },
+            html! { h1 { (title) } p.error { (message) } p { a href=(link(self.lang, "/")) { (self.lang.t("home")) } } },
         );
         (self.status, body).into_response()
     }

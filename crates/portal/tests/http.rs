@@ -105,6 +105,18 @@ fn pages_render_with_security_headers_in_both_languages() {
     .text();
     assert!(inverted.contains("起始日期晚于截止日期"), "{inverted}");
     assert_eq!(get(f.pages, &format!("/d/{SLUG}/?page=0")).status, 400);
+    // Errors in the page's language (issue 20, item 4).
+    let missing = get(f.pages, &format!("/d/{SLUG}/items/nope"));
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.text().contains("没有这条信息：nope") && !missing.text().contains("no item"),
+        "{}",
+        missing.text()
+    );
+    let en = get(f.pages, &format!("/d/{SLUG}/items/nope?lang=en")).text();
+    assert!(en.contains("no item nope"), "{en}");
+    let bad = get(f.pages, &format!("/d/{SLUG}/?status=gone")).text();
+    assert!(bad.contains("状态筛选的值无效"), "{bad}");
     assert!(
         get(f.pages, &format!("/d/{SLUG}/?page=9"))
             .text()
