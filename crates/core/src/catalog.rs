@@ -256,6 +256,21 @@ fn references_exist(
     Ok(())
 }
 
+/// Rule `date-order` for request events: not dated before the receipt.
+fn not_before_receipt(index: u64, id: &str, req: &RequestState, date: Date) -> Result<(), Error> {
+    if date < req.clock.received() {
+        return Err(violation(
+            index,
+            "date-order",
+            format!(
+                "{date} is before request {id} was received on {}",
+                req.clock.received()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn violation(index: u64, rule: &'static str, detail: String) -> Error {
     Error::RuleViolation {
         index,
@@ -529,20 +544,8 @@ impl Catalog {
     ) -> Result<(&'a str, Date), Error> {
         let id = checked(index, request_id, RequestId::check)?;
         let date = Date::parse(date)?;
-        let req = self
-            .requests
-            .get(id)
-            .ok_or_else(|| violation(index, "request-exists", format!("no request {id}")))?;
-        if date < req.clock.received() {
-            return Err(violation(
-                index,
-                "date-order",
-                format!(
-                    "{date} is before request {id} was received on {}",
-                    req.clock.received()
-                ),
-            ));
-        }
+        let req = self.received_request(index, id)?;
+        not_before_receipt(index, id, req, date)?;
         Ok((id, date))
     }
 
@@ -719,10 +722,7 @@ impl Catalog {
     /// The request, if it exists, is not answered, and `date` is not before
     /// its receipt.
     fn open_request(&self, index: u64, id: &str, date: Date) -> Result<&RequestState, Error> {
-        let req = self
-            .requests
-            .get(id)
-            .ok_or_else(|| violation(index, "request-exists", format!("no request {id}")))?;
+        let req = self.received_request(index, id)?;
         if let Some(answered) = req.clock.answered_on() {
             return Err(violation(
                 index,
@@ -730,17 +730,15 @@ impl Catalog {
                 format!("request {id} was answered on {answered}"),
             ));
         }
-        if date < req.clock.received() {
-            return Err(violation(
-                index,
-                "date-order",
-                format!(
-                    "{date} is before request {id} was received on {}",
-                    req.clock.received()
-                ),
-            ));
-        }
+        not_before_receipt(index, id, req, date)?;
         Ok(req)
+    }
+
+    /// Rule `request-exists`.
+    fn received_request(&self, index: u64, id: &str) -> Result<&RequestState, Error> {
+        self.requests
+            .get(id)
+            .ok_or_else(|| violation(index, "request-exists", format!("no request {id}")))
     }
 
     /// Advances the clock of an open request by one step; atomic.
