@@ -73,6 +73,10 @@ struct App {
     /// Annual reports computed, per (origin, year), with the checkpoint size
     /// they were computed at: recomputed only when the log grew.
     reports: Arc<std::sync::Mutex<ReportCache>>,
+    /// One report computation at a time (each reads a whole log): a crowd
+    /// asking for many years or departments waits instead of taking every
+    /// blocking thread.
+    report_gate: Arc<tokio::sync::Semaphore>,
 }
 
 type ReportCache =
@@ -130,6 +134,7 @@ fn app(source: Arc<dyn Source>, config: PortalConfig) -> App {
         limiter: Arc::new(RateLimiter::new(config.rate_per_sec, config.burst)),
         downloads: Arc::new(tokio::sync::Semaphore::new(config.max_downloads.max(1))),
         reports: Arc::default(),
+        report_gate: Arc::new(tokio::sync::Semaphore::new(1)),
         source,
         config: Arc::new(config),
     }
@@ -581,11 +586,12 @@ struct LangQuery {
 
 // ------------------------------------------------------------------ pages
 
-/// A report year from a path: 2000 to 2100, else not found.
+/// A report year from a path: 2000 to this year, else not found.
 fn report_year(text: &str) -> Result<i32, Failure> {
+    let this_year = model::today().map_or(2100, |d| d.year());
     text.parse::<i32>()
         .ok()
-        .filter(|y| (2000..=2100).contains(y))
+        .filter(|y| (2000..=this_year).contains(y))
         .ok_or_else(|| {
             Failure::new(
                 StatusCode::NOT_FOUND,
@@ -603,17 +609,36 @@ async fn report_of(
 ) -> Result<Arc<gongkai_core::report::AnnualReport>, Failure> {
     let key = (log.origin().to_owned(), year);
     let size = log.checkpoint().map_or(0, |(s, _)| s);
-    let cached = app
-        .reports
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .get(&key)
-        .filter(|r| r.size == size)
-        .cloned();
-    if let Some(r) = cached {
+    let cached = || {
+        app.reports
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .filter(|r| r.size == size)
+            .cloned()
+    };
+    if let Some(r) = cached() {
+        return Ok(r);
+    }
+    let _turn = Arc::clone(&app.report_gate)
+        .acquire_owned()
+        .await
+        .map_err(|_| Failure::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
+    // Computed by whoever held the gate before us?
+    if let Some(r) = cached() {
         return Ok(r);
     }
     let r = blocking(move || {
+        // Only years the log has lived through have a report.
+        let first = model::event_at(log.as_ref(), 0)
+            .map(|e| e.date.year())
+            .unwrap_or(year);
+        if year < first {
+            return Err(Failure::new(
+                StatusCode::NOT_FOUND,
+                format!("no report for year {year}: the log starts in {first}"),
+            ));
+        }
         crate::annual::compute(log.as_ref(), year)
             .map_err(|e| Failure::new(StatusCode::SERVICE_UNAVAILABLE, e))
     })
@@ -643,7 +668,9 @@ async fn report_page(
         p {
             a href=(link(lang, &format!("/d/{slug}/report/{}", year - 1))) { "← " (year - 1) }
             " · "
-            a href=(link(lang, &format!("/d/{slug}/report/{}", year + 1))) { (year + 1) " →" }
+            @if year < today()?.year() {
+                a href=(link(lang, &format!("/d/{slug}/report/{}", year + 1))) { (year + 1) " →" }
+            }
             " · "
             a href=(format!("/api/v1/logs/{slug}/report/{year}")) { "JSON" }
             " · "
@@ -769,8 +796,13 @@ async fn county_report_page(
         if log.checkpoint().is_none() {
             continue;
         }
+        match report_of(&app, log, year).await {
+            Ok(r) => reports.push((*r).clone()),
+            // A department whose log starts after the year has no report.
+            Err(f) if f.status == StatusCode::NOT_FOUND => continue,
+            Err(f) => return Err(f.lang(lang)),
+        }
         slugs.push(model::slug(&d.origin));
-        reports.push((*report_of(&app, log, year).await.map_err(|f| f.lang(lang))?).clone());
     }
     let sum = gongkai_core::report::AnnualReport::sum(&county.origin, "全县合计", year, &reports);
     let here = format!("/report/{year}");
@@ -779,7 +811,9 @@ async fn county_report_page(
         p {
             a href=(link(lang, &format!("/report/{}", year - 1))) { "← " (year - 1) }
             " · "
-            a href=(link(lang, &format!("/report/{}", year + 1))) { (year + 1) " →" }
+            @if year < today()?.year() {
+                a href=(link(lang, &format!("/report/{}", year + 1))) { (year + 1) " →" }
+            }
         }
         p { "各部门报告（每个数字可追溯到台账条目）：" }
         ul { @for (r, slug) in reports.iter().zip(&slugs) {

@@ -105,6 +105,34 @@ fn pages_render_with_security_headers_in_both_languages() {
     .text();
     assert!(inverted.contains("起始日期晚于截止日期"), "{inverted}");
     assert_eq!(get(f.pages, &format!("/d/{SLUG}/?page=0")).status, 400);
+    // Annual reports exist for the years a log has lived through, no
+    // others (each is a whole-log computation, one at a time).
+    let year = gongkai_core::date::Date::from_unix_ms_cst(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64,
+    )
+    .unwrap()
+    .year();
+    assert_eq!(
+        get(f.pages, &format!("/d/{SLUG}/report/{year}")).status,
+        200
+    );
+    assert_eq!(
+        get(f.pages, &format!("/d/{SLUG}/report/{}", year + 1)).status,
+        404
+    );
+    assert_eq!(get(f.pages, &format!("/d/{SLUG}/report/2001")).status, 404);
+    assert_eq!(
+        get(f.pages, &format!("/api/v1/logs/{SLUG}/report/{year}")).status,
+        200
+    );
+    assert_eq!(
+        get(f.pages, "/report/2001").status,
+        200,
+        "a county page with no department yet"
+    );
     // Errors in the page's language (issue 20, item 4).
     let missing = get(f.pages, &format!("/d/{SLUG}/items/nope"));
     assert_eq!(missing.status, 404);
