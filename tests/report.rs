@@ -31,6 +31,25 @@ fn report(export: &Path, trust: &Path, year: &str, extra: &[&str]) -> std::proce
     gongkai(&args)
 }
 
+/// Publishes `file` as an annual report item (FORMAT.md § 22.5).
+fn publish_report(node: &Node, item: &str, title: &str, file: &Path) {
+    node.ok(&[
+        "publish",
+        "--item",
+        item,
+        "--matter",
+        "reports",
+        "--title",
+        title,
+        "--file",
+        file.to_str().unwrap(),
+        "--media-type",
+        REPORT_MEDIA_TYPE,
+        "--date-formed",
+        &today(),
+    ]);
+}
+
 fn audit_findings(export: &Path, trust: &Path) -> (Option<i32>, Vec<serde_json::Value>) {
     let o = gongkai(&[
         "audit",
@@ -171,21 +190,12 @@ fn a_published_report_is_recounted_and_a_forged_cell_is_named() {
     }
 
     // Published as an item, the report is recounted by audit: clean.
-    node.ok(&[
-        "publish",
-        "--item",
+    publish_report(
+        &node,
         &format!("annual-report-{year}"),
-        "--matter",
-        "reports",
-        "--title",
         &format!("{year}年政府信息公开工作年度报告"),
-        "--file",
-        json_file.to_str().unwrap(),
-        "--media-type",
-        REPORT_MEDIA_TYPE,
-        "--date-formed",
-        &today,
-    ]);
+        &json_file,
+    );
     export(&node, &ex);
     let (code, findings) = audit_findings(&ex, &trust);
     assert!(
@@ -208,21 +218,12 @@ fn a_published_report_is_recounted_and_a_forged_cell_is_named() {
     }
     let forged_file = d.join("forged.json");
     std::fs::write(&forged_file, serde_json::to_vec(&forged).unwrap()).unwrap();
-    node.ok(&[
-        "publish",
-        "--item",
+    publish_report(
+        &node,
         "annual-report-forged",
-        "--matter",
-        "reports",
-        "--title",
         "年度报告（更正）",
-        "--file",
-        forged_file.to_str().unwrap(),
-        "--media-type",
-        REPORT_MEDIA_TYPE,
-        "--date-formed",
-        &today,
-    ]);
+        &forged_file,
+    );
     export(&node, &ex);
     let (code, findings) = audit_findings(&ex, &trust);
     assert_eq!(code, Some(1), "{findings:#?}");
@@ -238,6 +239,38 @@ fn a_published_report_is_recounted_and_a_forged_cell_is_named() {
             && detail.contains("counts 1"),
         "{detail}"
     );
+    // A log publishing reports at many sizes cannot make its audit
+    // quadratic: past MAX_RECOUNTS (16) distinct recounts, a report is a
+    // warning that says it was not recounted, never silently passed.
+    for k in 1..=17u64 {
+        let mut r = r.clone();
+        r["size"] = k.into();
+        let f = d.join(format!("many-{k}.json"));
+        std::fs::write(&f, serde_json::to_vec(&r).unwrap()).unwrap();
+        publish_report(&node, &format!("many-{k}"), "年度报告", &f);
+    }
+    export(&node, &ex);
+    let (code, findings) = audit_findings(&ex, &trust);
+    assert_eq!(code, Some(1));
+    let skipped = findings
+        .iter()
+        .filter(|f| {
+            f["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("was not recounted")
+        })
+        .count();
+    assert!(skipped >= 1, "{findings:?}");
+    let recounted = findings
+        .iter()
+        .filter(|f| f["kind"] == "annual-report-mismatch")
+        .count();
+    assert!(
+        recounted >= 16,
+        "the first sizes are recounted: {findings:?}"
+    );
+
     // A log that does not verify gives no report.
     let bundle = ex.join("logs").join(ORIGIN).join("tile/entries/000.p");
     let first = std::fs::read_dir(&bundle)

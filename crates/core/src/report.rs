@@ -758,6 +758,55 @@ impl ReportFold {
     }
 }
 
+/// A report recounted from a log's entries in order: each entry is parsed,
+/// decoded, folded and hashed into the tree, so the report names the root
+/// of the prefix it counts. The entries must have been verified already
+/// (this checks framing and the field rules only). One implementation for
+/// every place that recounts: `audit`, `report annual`, the portal.
+#[derive(Debug)]
+pub struct Recount {
+    fold: ReportFold,
+    tree: crate::merkle::TreeState,
+}
+
+impl Recount {
+    /// A recount of `year`, judging deadlines with `calendar`.
+    ///
+    /// # Errors
+    /// As [`ReportFold::new`].
+    pub fn new(year: i32, calendar: WorkCalendar) -> Result<Recount, crate::Error> {
+        Ok(Recount {
+            fold: ReportFold::new(year, calendar)?,
+            tree: crate::merkle::TreeState::new(),
+        })
+    }
+
+    /// Entries counted so far.
+    pub fn size(&self) -> u64 {
+        self.tree.size()
+    }
+
+    /// Counts the next entry (at index [`Recount::size`]).
+    ///
+    /// # Errors
+    /// A malformed entry or body.
+    pub fn push(&mut self, bytes: Vec<u8>) -> Result<(), crate::Error> {
+        let index = self.tree.size();
+        let entry = crate::entry::Entry::parse(bytes, index)?;
+        let event = Event::decode(entry.body(), index)?;
+        self.tree.append_leaf(entry.leaf_hash());
+        self.fold.observe(&event);
+        Ok(())
+    }
+
+    /// The report of the entries counted, with their tree's root.
+    pub fn finish(self) -> AnnualReport {
+        let mut report = self.fold.finish();
+        report.root = self.tree.root().to_string();
+        report
+    }
+}
+
 /// An amount in fen written in 万元 (10,000 yuan = 1,000,000 fen), with as
 /// many decimals as it needs.
 pub fn wan_yuan(fen: u64) -> String {

@@ -10,7 +10,7 @@ use gongkai_core::calendar::WorkCalendar;
 use gongkai_core::chain::ChainVerifier;
 use gongkai_core::date::Date;
 use gongkai_core::event::{Event, Kind, pb};
-use gongkai_core::report::{AnnualReport, ReportFold};
+use gongkai_core::report::{AnnualReport, Recount};
 
 /// Unix ms of 09:00 CST on `date`.
 fn at(date: &str) -> u64 {
@@ -118,12 +118,18 @@ impl Fixture {
     /// Every entry through the verifier (all rules), then the report.
     fn report(&self, year: i32) -> AnnualReport {
         let mut v = ChainVerifier::new(origin(), &[key(1).public_key()]);
-        let mut fold = ReportFold::new(year, WorkCalendar::shipped().clone()).unwrap();
-        for (i, e) in self.log.entries.iter().enumerate() {
+        let mut recount = Recount::new(year, WorkCalendar::shipped().clone()).unwrap();
+        for e in &self.log.entries {
             v.push(e.as_bytes().to_vec()).unwrap();
-            fold.observe(&Event::decode(e.body(), i as u64).unwrap());
+            recount.push(e.as_bytes().to_vec()).unwrap();
         }
-        fold.finish()
+        let report = recount.finish();
+        assert_eq!(
+            report.root,
+            v.root().to_string(),
+            "the report names the log's root"
+        );
+        report
     }
 }
 

@@ -347,31 +347,22 @@ pub fn result_label(row: &str) -> String {
 /// # Errors
 /// A message when the log has no checkpoint yet or an entry cannot be read.
 pub fn compute(log: &dyn crate::model::LogRead, year: i32) -> Result<AnnualReport, String> {
-    use gongkai_core::entry::Entry;
-    use gongkai_core::event::Event;
     let (size, _) = log
         .checkpoint()
         .ok_or_else(|| "the log has no checkpoint yet".to_owned())?;
-    let mut fold = gongkai_core::report::ReportFold::new(year, (*log.calendar()).clone())
+    let mut recount = gongkai_core::report::Recount::new(year, (*log.calendar()).clone())
         .map_err(|e| e.to_string())?;
-    let mut tree = gongkai_core::merkle::TreeState::new();
-    let mut start = 0;
-    while start < size {
-        let end = size.min(start + 4096);
+    while recount.size() < size {
+        let start = recount.size();
         let entries = log
             .journal()
-            .read_range(start, end)
+            .read_range(start, size.min(start + 4096))
             .map_err(|e| e.to_string())?;
-        for (index, bytes) in (start..).zip(entries) {
-            let entry = Entry::parse(bytes, index).map_err(|e| e.to_string())?;
-            tree.append_leaf(entry.leaf_hash());
-            fold.observe(&Event::decode(entry.body(), index).map_err(|e| e.to_string())?);
+        for bytes in entries {
+            recount.push(bytes).map_err(|e| e.to_string())?;
         }
-        start = end;
     }
-    let mut report = fold.finish();
-    report.root = tree.root().to_string();
-    Ok(report)
+    Ok(recount.finish())
 }
 
 /// The Chinese label of a cell id (for the page listing its entries).

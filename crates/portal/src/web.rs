@@ -768,15 +768,7 @@ fn entry_summary(bytes: Vec<u8>, index: u64) -> (String, String, String, bool) {
         ),
         _ => (String::new(), e.date.to_string(), false),
     };
-    let kind = match &e.kind {
-        K::Published(_) => "发布",
-        K::RequestReceived(_) => "收到申请",
-        K::RequestAnswered(_) => "答复申请",
-        K::ChallengeFiled(_) => "复议/诉讼立案",
-        K::ChallengeConcluded(_) => "复议/诉讼结案",
-        k => k.name(),
-    };
-    (kind.to_owned(), id, date, item)
+    (Lang::Zh.kind(e.kind.name()), id, date, item)
 }
 
 async fn county_report_page(

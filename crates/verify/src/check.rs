@@ -288,8 +288,17 @@ pub fn check_log(src: &mut dyn LogSource, opts: &Options<'_>) -> LogAudit {
                 let calendar = opts
                     .review
                     .map_or_else(|| WorkCalendar::shipped().clone(), |(_, c)| c.clone());
+                let mut recounts = crate::report::Recounts::default();
                 for (index, doc) in &t.reports {
-                    crate::report::check_published(src, *index, doc, size, &calendar, &mut cx);
+                    crate::report::check_published(
+                        src,
+                        *index,
+                        doc,
+                        size,
+                        &calendar,
+                        &mut recounts,
+                        &mut cx,
+                    );
                 }
             }
             Err(e) => out.error = Some(e),
