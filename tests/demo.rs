@@ -19,6 +19,29 @@ fn the_county_comes_up_verified_and_resumes() {
     let (status, home) = http_get(&format!("{portal}/"));
     assert_eq!(status, 200);
     assert!(home.contains("某某县财政局") && home.contains("某某县民政局"));
+    // The operator's scrape: both independent witnesses answer and cosigned
+    // every department the county cosigned (the demo waits for them).
+    let (status, metrics) = http_get(&format!("{portal}/metrics"));
+    assert_eq!(status, 200, "{metrics}");
+    assert!(metrics.contains("text/plain; version=0.0.4"), "{metrics}");
+    for w in ["纪委监委", "第三方"] {
+        assert!(
+            metrics.contains(&format!("gongkai_witness_up{{witness=\"{w}\"}} 1\n")),
+            "{metrics}"
+        );
+    }
+    assert_eq!(
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("gongkai_department_size{"))
+            .count(),
+        3,
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gongkai_evidence_uncleared 0\n"),
+        "{metrics}"
+    );
     let (status, inspection) = http_get(&format!("{portal}/inspection"));
     assert_eq!(status, 200);
     // The education bureau's quarterly matter lacks 2026-Q3 (computable

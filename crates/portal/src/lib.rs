@@ -23,6 +23,7 @@ pub mod assets;
 mod feed;
 mod i18n;
 mod limit;
+mod metrics;
 pub mod model;
 mod slow;
 mod web;

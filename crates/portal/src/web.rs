@@ -107,6 +107,7 @@ pub fn router(source: Arc<dyn Source>, config: PortalConfig) -> Router {
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/api/v1/county", get(api_county))
         .route("/api/v1/evidence", get(api_evidence))
+        .route("/metrics", get(metrics))
         .route("/api/v1/inspection", get(api_inspection))
         .route("/api/v1/logs/{slug}/items", get(api_items))
         .route("/api/v1/logs/{slug}/matters", get(api_matters))
@@ -1692,6 +1693,26 @@ async fn api_county(State(app): State<App>) -> Result<Response, Failure> {
         departments,
     })
     .into_response())
+}
+
+async fn metrics(State(app): State<App>) -> Result<Response, Failure> {
+    let source = Arc::clone(&app.source);
+    let text = blocking(move || {
+        Ok(crate::metrics::render(
+            &source.county(),
+            &source.departments(),
+            &source.evidence(),
+        ))
+    })
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        text,
+    )
+        .into_response())
 }
 
 async fn api_evidence(State(app): State<App>) -> Result<Response, Failure> {
