@@ -210,6 +210,25 @@ impl Node {
         }
     }
 
+    /// Points the node at `county`'s current address (after the county was
+    /// restarted on a new port) and restarts the node.
+    pub fn retarget(&mut self, county: &County) {
+        let config = self.dir.join("node.toml");
+        let text: String = std::fs::read_to_string(&config)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                if l.starts_with("address = ") {
+                    format!("address = \"{}\"\n", county.url)
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&config, text).unwrap();
+        self.restart();
+    }
+
     /// Kills the node (`kill -9`) and starts it again on the same data
     /// and config (on a new port): the start verifies and replays the
     /// journal.
@@ -388,6 +407,10 @@ pub struct County {
     pub witness_key: PathBuf,
     pub witness_vkey: String,
     push_token: String,
+    /// Extra environment of the process (kept across restarts).
+    env: Vec<(String, String)>,
+    /// Everything the running process printed on stderr.
+    pub stderr: Arc<Mutex<String>>,
 }
 
 impl County {
@@ -400,6 +423,12 @@ impl County {
     /// As [`County::start`], with `extra` appended to its config (e.g.
     /// `[[witness]]` tables).
     pub fn start_with(dir: &Path, dept_vkey: &str, extra: &str) -> County {
+        County::start_env(dir, dept_vkey, extra, &[])
+    }
+
+    /// As [`County::start_with`], with extra environment for the process
+    /// (e.g. `LD_PRELOAD` of a fault injector), kept across restarts.
+    pub fn start_env(dir: &Path, dept_vkey: &str, extra: &str, env: &[(&str, &str)]) -> County {
         std::fs::create_dir_all(dir).unwrap();
         let log_key = dir.join("county-log.key");
         let witness_key = dir.join("county-witness.key");
@@ -421,20 +450,32 @@ impl County {
             ),
         )
         .unwrap();
-        let (child, url) = serve(
-            &["aggregator", "--config", config.to_str().unwrap()],
-            "aggregator",
-        );
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let served = County::spawn(&config, &env);
         County {
-            child,
-            url,
+            child: served.child,
+            url: served.url,
+            stderr: served.stderr,
             dir: dir.to_path_buf(),
             log_key,
             log_vkey,
             witness_key,
             witness_vkey,
             push_token: PUSH_TOKEN.to_owned(),
+            env,
         }
+    }
+
+    fn spawn(config: &Path, env: &[(String, String)]) -> Served {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gongkai"));
+        cmd.args(["aggregator", "--config", config.to_str().unwrap()])
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        serve_command(cmd, None)
+            .unwrap_or_else(|e| panic!("the aggregator printed no address: {e}"))
     }
 
     /// Kills the county (`kill -9`) and starts it again on the same data
@@ -443,13 +484,10 @@ impl County {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let cfg = self.dir.join("county.toml");
-        let (child, url) = serve(
-            &["aggregator", "--config", cfg.to_str().unwrap()],
-            "aggregator",
-        );
-        self.child = child;
-        self.url = url;
+        let served = County::spawn(&self.dir.join("county.toml"), &self.env);
+        self.child = served.child;
+        self.url = served.url;
+        self.stderr = served.stderr;
     }
 
     /// Runs a read command against the county for [`ORIGIN`].

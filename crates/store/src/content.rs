@@ -147,8 +147,9 @@ impl PendingBlob {
 
     /// Makes the document durable under `digest` if it is complete and
     /// hashes to it: fsync, rename into place, fsync of the directory.
-    /// Returns `false` if the digest was already stored (the temp file is
-    /// removed).
+    /// Returns `false` if the digest was already stored (then fsynced again
+    /// with its directory, since an earlier commit's directory fsync may
+    /// have failed; the temp file is removed).
     ///
     /// # Errors
     /// [`StoreError::LengthMismatch`], [`StoreError::DigestMismatch`]
@@ -176,6 +177,16 @@ impl PendingBlob {
                 .append(true)
                 .open(&dest)
                 .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+            // Visible is not durable: an earlier commit may have renamed
+            // it into place and then failed to fsync the directory (EIO),
+            // and this retry is the caller's only way to learn it is safe.
+            // So it is made durable again before "already stored" is said.
+            File::open(&dest)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StoreError::io(&dest, "fsync", e))?;
+            if let Some(fan) = dest.parent() {
+                sync_dir(fan)?;
+            }
             return Ok(false);
         }
         // 1. Temp file complete and fsynced: durable, but not yet visible.
