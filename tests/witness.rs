@@ -70,6 +70,19 @@ impl Witness {
         let _ = self.child.wait();
     }
 
+    /// Kills the witness and starts it again on the same address, so the
+    /// county configured with it reaches it again.
+    fn restart_in_place(&mut self) {
+        self.kill();
+        let addr = self.url.trim_start_matches("http://").to_owned();
+        let text = std::fs::read_to_string(&self.config)
+            .unwrap()
+            .replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""));
+        std::fs::write(&self.config, text).unwrap();
+        self.restart();
+        assert_eq!(self.url, format!("http://{addr}"));
+    }
+
     fn restart(&mut self) {
         self.kill();
         let w = Witness::start(&self.config, &self.vkey);
@@ -372,6 +385,9 @@ fn the_county_collects_k_of_n_cosignatures_and_readers_require_them() {
     node.publish("budget-2026", "budget", &today(), "2026 budget", &[]);
     let size = node.wait_checkpoint();
     county.wait_cosigned(size);
+    let first = county.public(&["checkpoint"]);
+    expect_code(&first, 0);
+    let first = SignedCheckpoint::parse(&text(&first.stdout)).unwrap();
     wait_status(&county, "both witnesses cosign", |v| {
         witness_size(v, 0, ORIGIN) >= size && witness_size(v, 1, ORIGIN) >= size
     });
@@ -434,6 +450,26 @@ fn the_county_collects_k_of_n_cosignatures_and_readers_require_them() {
         out.contains("2 of 2 witness cosignatures required, 1 present (jiwei.example)"),
         "{out}"
     );
+    // The witness comes back (kill -9, then a start on its data): the
+    // county resumes from what it holds, and readers requiring both
+    // witnesses verify again.
+    w2.restart_in_place();
+    wait_status(&county, "the restarted witness catches up", |v| {
+        witness_size(v, 1, ORIGIN) >= size2 && v["witnesses"][1]["error"] == ""
+    });
+    let start = Instant::now();
+    loop {
+        let o = county.public(&["verify", "--trust", trust.to_str().unwrap()]);
+        if o.status.code() == Some(0) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{}",
+            text(&o.stdout)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // The department shows a fork of the verified size to a third witness
     // only; a monitor comparing what the witnesses hold catches it.
     let d3 = dir.path().join("w3");
@@ -441,8 +477,8 @@ fn the_county_collects_k_of_n_cosignatures_and_readers_require_them() {
     let w3 = Witness::start(&Witness::configure(&d3, &logs, &[]), &v3);
     let state = dir.path().join("monitor.json");
     let one_witness = trust_file(dir.path(), "one.toml", &[&dept_vkey], &[&v1], Some(1));
-    let monitor = |w: &Witness| {
-        county.public(&[
+    let monitor_with = |w: &Witness, extra: &[&str]| {
+        let mut args = vec![
             "monitor",
             "--once",
             "--trust",
@@ -451,8 +487,11 @@ fn the_county_collects_k_of_n_cosignatures_and_readers_require_them() {
             state.to_str().unwrap(),
             "--witness",
             &w.url,
-        ])
+        ];
+        args.extend_from_slice(extra);
+        county.public(&args)
     };
+    let monitor = |w: &Witness| monitor_with(w, &[]);
     let o = monitor(&w1);
     expect_code(&o, 0);
     let verified: serde_json::Value =
@@ -494,5 +533,148 @@ fn the_county_collects_k_of_n_cosignatures_and_readers_require_them() {
         err.contains("the server withholds what the witness saw"),
         "{err}"
     );
+    // A fork at a smaller size than the one verified: not a prefix of the
+    // verified log (the server's consistency proof says so).
+    let d5 = dir.path().join("w5");
+    let v5 = cosigner_vkey(&d5, "court.example");
+    let w5 = Witness::start(&Witness::configure(&d5, &logs, &[]), &v5);
+    let smaller = leaves(size - 1, 5);
+    assert_eq!(
+        w5.add(&request(&dept, ORIGIN, &smaller, 0, size - 1).encode())
+            .0,
+        200
+    );
+    let o = monitor(&w5);
+    expect_code(&o, 1);
+    let err = text(&o.stderr);
+    assert!(err.contains("is not a prefix of the log"), "{err}");
+    // A witness the county stopped showing the department's checkpoints
+    // (here: one that only ever saw the first): consistent, so no fork,
+    // but reported once it has lagged longer than the grace period.
+    let d6 = dir.path().join("w6");
+    let v6 = cosigner_vkey(&d6, "archive.example");
+    let w6 = Witness::start(&Witness::configure(&d6, &logs, &[]), &v6);
+    let old = AddCheckpoint {
+        old_size: 0,
+        proof: vec![],
+        checkpoint: first.clone(),
+    };
+    assert_eq!(w6.add(&old.encode()).0, 200);
+    assert!(first.checkpoint().size < size);
+    let o = monitor(&w6);
+    expect_code(&o, 0);
+    let err = text(&o.stderr);
+    assert!(!err.contains("witness-lag"), "within the grace: {err}");
+    let o = monitor_with(&w6, &["--witness-grace", "0s"]);
+    expect_code(&o, 0);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("witness-lag") && err.contains("withholding"),
+        "{err}"
+    );
     drop(node);
+}
+
+#[test]
+fn a_witness_holding_another_history_of_a_department_is_evidence_at_the_county() {
+    // The witness holds another size-1 checkpoint; the county first shows
+    // it size 1 (a fork) or size 2 (not a prefix of the county's log).
+    assert_eq!(conflicting_witness(false), "checkpoint-fork");
+    assert_eq!(conflicting_witness(true), "inconsistent");
+}
+
+/// A department showed a witness another history before the county ever
+/// talked to it; the county then asks that witness to cosign its own
+/// first checkpoint (of size 1, or 2 with `grown`). Returns the kind of
+/// the evidence the county recorded, after checking that it verifies
+/// offline and that the department is suspended.
+fn conflicting_witness(grown: bool) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("dept.key");
+    let dept_vkey = keygen(&key, ORIGIN, false);
+    let (_, _, dept) =
+        gongkai_core::note::parse_private_key(std::fs::read_to_string(&key).unwrap().trim())
+            .unwrap();
+    let d1 = dir.path().join("w1");
+    let v1 = cosigner_vkey(&d1, "jiwei.example");
+    let logs = trust_file(dir.path(), "logs.toml", &[&dept_vkey], &[], Some(0));
+    let w1 = Witness::start(&Witness::configure(&d1, &logs, &[]), &v1);
+    let other = leaves(1, 9);
+    assert_eq!(
+        w1.add(&request(&dept, ORIGIN, &other, 0, 1).encode()).0,
+        200
+    );
+    let county = County::start_with(
+        &dir.path().join("county"),
+        &dept_vkey,
+        &format!(
+            "[[witness]]\nname = \"纪委监委\"\nurl = \"{}\"\nvkey = \"{v1}\"\n",
+            w1.url
+        ),
+    );
+    let mut node = Node::start(&dir.path().join("node"), &key);
+    if grown {
+        node.define_matter("budget", MATTER);
+    }
+    assert_eq!(node.wait_checkpoint(), if grown { 2 } else { 1 });
+    node.attach_county(&county);
+    let start = Instant::now();
+    let list = loop {
+        let o = gongkai(&[
+            "county",
+            "evidence",
+            "list",
+            "--json",
+            "--server",
+            &county.url,
+        ]);
+        expect_code(&o, 0);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        if v["evidence"].as_array().is_some_and(|a| !a.is_empty()) {
+            break v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no evidence: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let id = list["evidence"][0]["id"].as_str().unwrap();
+    let file = dir.path().join("evidence.txt");
+    let o = gongkai(&[
+        "county",
+        "evidence",
+        "show",
+        id,
+        "--out",
+        file.to_str().unwrap(),
+        "--server",
+        &county.url,
+    ]);
+    expect_code(&o, 0);
+    let vkey = dir.path().join("dept.key.vkey");
+    let o = gongkai(&[
+        "county",
+        "evidence",
+        "verify",
+        file.to_str().unwrap(),
+        "--vkey",
+        vkey.to_str().unwrap(),
+    ]);
+    expect_code(&o, 0);
+    let v = wait_status(&county, "the department is suspended", |v| {
+        v["departments"][0]["suspended"] != ""
+    });
+    let why = v["witnesses"][0]["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["origin"] == ORIGIN)
+        .map(|l| l["error"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    assert!(
+        why.contains("another root") || why.contains("inconsistent"),
+        "{v}"
+    );
+    list["evidence"][0]["kind"].as_str().unwrap().to_owned()
 }

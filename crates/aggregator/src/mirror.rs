@@ -1033,30 +1033,63 @@ impl Mirror {
     }
 
     /// A witness answered a conflict with `theirs`, a checkpoint of the
-    /// department it cosigned; `ours` is what the county cosigned at that
-    /// size. Different roots are a fork the department signed: recorded as
-    /// evidence (and cosigning suspended). Takes the mirror's lock.
+    /// department it cosigned; `ours` is what the county cosigned. When the
+    /// department signed `theirs`, a different root at the same size is a
+    /// fork, and a smaller size whose root is not the county's root at
+    /// that size is an inconsistency: both recorded as evidence (and
+    /// cosigning suspended). Anything else (a larger size, a consistent
+    /// one, one the department did not sign) proves nothing about it.
+    /// Takes the mirror's lock.
     ///
     /// # Errors
-    /// [`AggregatorError::Misbehaviour`] when evidence was recorded.
+    /// [`AggregatorError::Misbehaviour`] when evidence was recorded;
+    /// storage errors.
     pub fn witness_conflict(
         &self,
         ctx: &Context,
         ours: &SignedCheckpoint,
         theirs: &SignedCheckpoint,
     ) -> Result<(), AggregatorError> {
-        if ours.checkpoint().size != theirs.checkpoint().size
-            || ours.checkpoint().root == theirs.checkpoint().root
-        {
+        let (n, c) = (theirs.checkpoint().size, ours.checkpoint().size);
+        if n > c || (n == c && ours.checkpoint().root == theirs.checkpoint().root) {
             return Ok(());
         }
         let mut st = self.staging.blocking_lock();
+        let keys = self.keys(&st);
+        let vkeys = Verifiers::new(
+            keys.iter()
+                .map(|k| Checkpoint::log_verifier_key(&self.origin, k)),
+        )
+        .map_err(|e| AggregatorError::Storage(e.to_string()))?;
+        if theirs.note().verify(&vkeys).is_err() {
+            tracing::warn!(origin = %self.origin, size = n, "a witness holds a checkpoint the department did not sign: not evidence against it");
+            return Ok(());
+        }
+        if n == c {
+            return Err(self.evidence(
+                &mut st,
+                ctx,
+                Misbehaviour::CheckpointFork {
+                    a: ours.clone(),
+                    b: theirs.clone(),
+                },
+            ));
+        }
+        let root = self.root_at(&st, n)?;
+        if root == theirs.checkpoint().root {
+            return Ok(());
+        }
+        self.projector.wait_idle()?;
+        let proof = merkle::consistency_proof(self.view.projection(), n, c)
+            .map_err(|e| AggregatorError::Storage(e.to_string()))?;
         Err(self.evidence(
             &mut st,
             ctx,
-            Misbehaviour::CheckpointFork {
-                a: ours.clone(),
-                b: theirs.clone(),
+            Misbehaviour::Inconsistent {
+                larger: ours.clone(),
+                smaller: theirs.clone(),
+                root,
+                proof,
             },
         ))
     }

@@ -294,6 +294,28 @@ async fn witness_one(
     .map_err(|e| AggregatorError::Storage(format!("publish task: {e}")))?
 }
 
+/// A witness holds a checkpoint of a department that conflicts with what
+/// the county cosigned: the mirror records it as evidence if the
+/// department signed it. For the county log (no mirror) the conflict is
+/// the county's own key signing two histories — a county restored from an
+/// old backup, or a stolen key — which the alert line and `county status`
+/// report; the witness refuses it, so readers lose its cosignature.
+async fn record_conflict(
+    county: &Arc<County>,
+    mirror: Option<Arc<crate::mirror::Mirror>>,
+    ours: SignedCheckpoint,
+    theirs: SignedCheckpoint,
+) {
+    let Some(m) = mirror else { return };
+    let county = Arc::clone(county);
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err(e) = m.witness_conflict(&county.ctx, &ours, &theirs) {
+            tracing::error!(error = %e, "conflict seen by a witness");
+        }
+    })
+    .await;
+}
+
 /// The consistency proof between two sizes of a log (blocking).
 async fn proof_between(
     county: &Arc<County>,
@@ -371,16 +393,7 @@ async fn ask(
                     let why = format!("holds a checkpoint of size {n} with another root: a fork");
                     tracing::error!(witness = %remote.name, origin, "ALERT: witness {why}");
                     w.set(i, origin, |s| s.error = Some(why));
-                    if let Some(m) = mirror.clone() {
-                        let county = Arc::clone(county);
-                        let ours = cp.clone();
-                        let _ = tokio::task::spawn_blocking(move || {
-                            if let Err(e) = m.witness_conflict(&county.ctx, &ours, &theirs) {
-                                tracing::error!(error = %e, "fork seen by a witness");
-                            }
-                        })
-                        .await;
-                    }
+                    record_conflict(county, mirror.clone(), cp, theirs).await;
                     return None;
                 }
                 if n > size {
@@ -413,6 +426,7 @@ async fn ask(
                         );
                         tracing::error!(witness = %remote.name, origin, "ALERT: witness {why}");
                         w.set(i, origin, |s| s.error = Some(why));
+                        record_conflict(county, mirror.clone(), cp, theirs).await;
                         return None;
                     }
                     Err(e) => {

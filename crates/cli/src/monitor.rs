@@ -40,22 +40,46 @@ pub struct MonitorArgs {
     /// what it cosigned for each log with what this monitor verified
     /// (FORMAT.md § 21.4): a checkpoint of the same size with another root
     /// signed by the department is a fork shown to that witness; a larger
-    /// one means the server withholds what the witness saw.
+    /// one means the server withholds what the witness saw; a smaller one
+    /// must be a prefix of the verified log (else it is a fork too); one
+    /// that stays smaller than a size verified here for longer than
+    /// --witness-grace means the county does not show that witness the
+    /// department's newer checkpoints (withholding), or the witness refuses
+    /// them.
     #[arg(long, value_name = "URL")]
     pub witness: Vec<String>,
+    /// How long a witness may lag behind a size this monitor verified
+    /// before it is reported (e.g. 10m; 0s reports any lag at once). The
+    /// time is kept in the state file, so it spans `--once` runs.
+    #[arg(long, default_value = "10m", value_parser = parse_grace)]
+    pub witness_grace: Duration,
     #[command(flatten)]
     pub trust: TrustArgs,
 }
 
+/// What a witness holds for a log, next to what this monitor verified.
+#[derive(Debug, Default)]
+struct Gossip {
+    /// The size of the department checkpoint the witness holds, when the
+    /// department signed it and it is a prefix of (or equal to) the
+    /// verified log.
+    consistent: Option<u64>,
+    /// Something to report that is not a violation.
+    warning: Option<String>,
+}
+
 /// What a witness holds for `origin`, compared with `verified` (the
-/// checkpoint this monitor verified): `Err(violation)` for a fork,
-/// `Ok(Some(warning))` for a witness ahead of the server.
+/// checkpoint this monitor verified): `Err(violation)` for a fork (same
+/// size, another root; or a smaller size that is not a prefix of the
+/// verified log, by the server's consistency proof), a warning for a
+/// witness ahead of the server.
 async fn gossip(
+    node: &Node,
     url: &str,
     origin: &gongkai_core::types::Origin,
     verified: &str,
     trust: &gongkai_verify::trust::Trust,
-) -> Result<Option<String>, String> {
+) -> Result<Gossip, String> {
     use gongkai_core::checkpoint::SignedCheckpoint;
     let path = gongkai_witness::client::checkpoint_path(origin.as_str());
     let theirs = match gongkai_witness::client::latest(
@@ -65,9 +89,20 @@ async fn gossip(
     )
     .await
     {
-        Ok(None) => return Ok(None),
+        Ok(None) => return Ok(Gossip::default()),
         Ok(Some(t)) => t,
-        Err(e) => return Ok(Some(format!("witness {url}: {e}"))),
+        Err(e) => {
+            return Ok(Gossip {
+                consistent: None,
+                warning: Some(format!("witness {url}: {e}")),
+            });
+        }
+    };
+    let warn = |w: String| {
+        Ok(Gossip {
+            consistent: None,
+            warning: Some(w),
+        })
     };
     let ours = SignedCheckpoint::parse(verified).map_err(|e| e.to_string())?;
     // Only what the department signed counts (a witness could lie).
@@ -85,17 +120,51 @@ async fn gossip(
                 "{what}, signed by the department: a fork shown to that witness (save {url}{path} and the verified checkpoint as checkpoint-fork evidence)"
             ))
         } else {
-            Ok(Some(format!(
-                "{what}, not signed by a trusted department key"
-            )))
+            warn(format!("{what}, not signed by a trusted department key"))
         };
     }
-    if n > m && signed {
-        return Ok(Some(format!(
-            "witness {url} cosigned size {n}, the server serves {m}: the server withholds what the witness saw, or lags"
-        )));
+    if !signed {
+        return Ok(Gossip::default());
     }
-    Ok(None)
+    if n > m {
+        return warn(format!(
+            "witness {url} cosigned size {n}, the server serves {m}: the server withholds what the witness saw, or lags"
+        ));
+    }
+    if n < m && n > 0 {
+        // A smaller checkpoint must be a prefix of what was verified; the
+        // server's proof is checked, not trusted.
+        let proof = match crate::fetch::consistency(node, origin, n, m).await {
+            Ok(p) => p,
+            Err(e) => {
+                return warn(format!(
+                    "consistency proof {n}→{m} for witness {url}: {e:#}"
+                ));
+            }
+        };
+        if gongkai_core::merkle::verify_consistency(
+            n,
+            m,
+            &theirs.checkpoint().root,
+            &ours.checkpoint().root,
+            &proof,
+        )
+        .is_err()
+        {
+            return Err(format!(
+                "fork: witness {url} holds a checkpoint of size {n}, signed by the department, that is not a prefix of the log verified here at size {m} (save {url}{path} and the verified checkpoint as inconsistent-checkpoint evidence)"
+            ));
+        }
+    }
+    Ok(Gossip {
+        consistent: Some(n),
+        warning: None,
+    })
+}
+
+/// Parses a grace period: as [`parse_interval`], and zero is allowed.
+fn parse_grace(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
 }
 
 /// Parses `10s`, `2m`, `500ms`, `1h`.
@@ -103,6 +172,14 @@ async fn gossip(
 /// # Errors
 /// Anything else, or zero.
 pub fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("the interval must be more than zero".into());
+    }
+    Ok(d)
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
     let (n, unit) = s
         .find(|c: char| !c.is_ascii_digit())
         .map_or((s, "s"), |i| (&s[..i], &s[i..]));
@@ -110,13 +187,10 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
     let d = match unit {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
         _ => return Err(format!("invalid interval {s:?} (use ms, s, m or h)")),
     };
-    if d.is_zero() {
-        return Err("the interval must be more than zero".into());
-    }
     Ok(d)
 }
 
@@ -183,13 +257,27 @@ pub async fn run(node: &Node, token: Option<&str>, a: MonitorArgs) -> Result<u8>
                 .map(|s| s.checkpoint.clone())
                 .or_else(|| prev.as_ref().map(|p| p.checkpoint.clone()));
             if let Some(verified) = verified {
+                let m = gongkai_core::checkpoint::SignedCheckpoint::parse(&verified)
+                    .map_or(0, |c| c.checkpoint().size);
                 for url in &a.witness {
-                    match gossip(url, origin, &verified, &trust).await {
-                        Ok(None) => {}
-                        Ok(Some(w)) => eprintln!(
-                            "{}",
-                            json!({"warning": "witness", "origin": origin.as_str(), "detail": w})
-                        ),
+                    match gossip(node, url, origin, &verified, &trust).await {
+                        Ok(g) => {
+                            if let Some(w) = g.warning {
+                                eprintln!(
+                                    "{}",
+                                    json!({"warning": "witness", "origin": origin.as_str(), "detail": w})
+                                );
+                            }
+                            if let Some(n) = g.consistent
+                                && let Some(w) =
+                                    state.witness_lag(origin.as_str(), url, n, m, a.witness_grace)
+                            {
+                                eprintln!(
+                                    "{}",
+                                    json!({"warning": "witness-lag", "origin": origin.as_str(), "detail": w})
+                                );
+                            }
+                        }
                         Err(v) => {
                             code = 1;
                             let line = json!({"alert": "violation", "origin": origin.as_str(), "detail": v}).to_string();
@@ -208,8 +296,8 @@ pub async fn run(node: &Node, token: Option<&str>, a: MonitorArgs) -> Result<u8>
                     );
                 }
                 state.logs.insert(origin.to_string(), s);
-                state.save(&a.state).context("save the monitor state")?;
             }
+            state.save(&a.state).context("save the monitor state")?;
         }
         if a.once {
             return Ok(code);
@@ -230,5 +318,9 @@ mod tests {
         assert_eq!(parse_interval("7"), Ok(Duration::from_secs(7)));
         assert!(parse_interval("0s").is_err());
         assert!(parse_interval("10 parsecs").is_err());
+        assert_eq!(parse_grace("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_grace("10m"), Ok(Duration::from_secs(600)));
+        assert!(parse_grace("").is_err());
+        assert!(parse_grace("m").is_err());
     }
 }

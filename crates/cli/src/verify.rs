@@ -97,6 +97,20 @@ pub struct StateFile {
     pub format: String,
     /// Per origin.
     pub logs: BTreeMap<String, LogState>,
+    /// `monitor --witness`: per `origin witness-url`, since when the
+    /// witness has lagged behind a size verified here.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub witness_lag: BTreeMap<String, WitnessLag>,
+}
+
+/// A witness seen behind a verified size (see [`StateFile::witness_lag`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessLag {
+    /// The size verified here when the witness was first seen behind it.
+    pub size: u64,
+    /// Unix ms of that moment.
+    pub since_ms: u64,
 }
 
 /// What is remembered about one log.
@@ -128,7 +142,7 @@ impl StateFile {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StateFile {
                 format: STATE_FORMAT.into(),
-                logs: BTreeMap::new(),
+                ..StateFile::default()
             }),
             Err(e) => Err(e).with_context(|| format!("read state file {}", path.display())),
         }
@@ -136,6 +150,47 @@ impl StateFile {
 
     /// Writes the state atomically: temp file, fsync, rename, fsync dir.
     ///
+    /// Tracks a witness that holds size `n` of `origin` while size `m` was
+    /// verified here: returns a report once it has stayed behind the size
+    /// it first lagged for longer than `grace`. A witness that reaches that
+    /// size starts a new count (a busy log keeps every witness a little
+    /// behind; only one that stops advancing is reported).
+    pub fn witness_lag(
+        &mut self,
+        origin: &str,
+        url: &str,
+        n: u64,
+        m: u64,
+        grace: std::time::Duration,
+    ) -> Option<String> {
+        let key = format!("{origin} {url}");
+        if n >= m {
+            self.witness_lag.remove(&key);
+            return None;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let lag = self.witness_lag.entry(key).or_insert(WitnessLag {
+            size: m,
+            since_ms: now,
+        });
+        if n >= lag.size {
+            *lag = WitnessLag {
+                size: m,
+                since_ms: now,
+            };
+        }
+        let behind = std::time::Duration::from_millis(now.saturating_sub(lag.since_ms));
+        (behind >= grace).then(|| {
+            format!(
+                "witness {url} has cosigned size {n}; size {} was verified here {} s ago and the witness has not cosigned it: the county does not show it the department's newer checkpoints (withholding), or the witness refuses them (see `gongkai county status`)",
+                lag.size,
+                behind.as_secs()
+            )
+        })
+    }
+
     /// # Errors
     /// Local I/O.
     pub fn save(&self, path: &Path) -> Result<()> {
