@@ -826,6 +826,24 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
             file: Some(county_checkpoint.clone()),
         },
         Case {
+            // The county log needs the trust file's quorum of witness
+            // cosignatures too (FORMAT.md § 21.1): signed by the county log
+            // key alone is not enough.
+            name: "drop the county checkpoint's cosignatures",
+            tamper: {
+                let c = county_checkpoint.clone();
+                Box::new(move |dir: &Path| {
+                    let p = root_of(dir).join(&c);
+                    let t = std::fs::read_to_string(&p).unwrap();
+                    let stripped = strip_cosignatures(&t);
+                    assert_ne!(stripped, t, "the county checkpoint carries a cosignature");
+                    std::fs::write(&p, stripped).unwrap();
+                })
+            },
+            index: None,
+            file: Some(county_checkpoint.clone()),
+        },
+        Case {
             name: "flip the county log signature",
             tamper: sig_line(COUNTY_ORIGIN, county_checkpoint.clone()),
             index: None,

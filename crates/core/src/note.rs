@@ -709,7 +709,9 @@ impl Note {
                 continue;
             };
             let timestamp = key.verify(&self.text, &s.signature)?;
-            if !verified.iter().any(|v| v.name == s.name && v.id == s.id) {
+            // One signer per name (FORMAT.md § 16.4): a duplicated line, or
+            // a witness's old and new key both listed, count once.
+            if !verified.iter().any(|v| v.name == s.name) {
                 verified.push(VerifiedSignature {
                     name: s.name.clone(),
                     id: s.id,
@@ -1126,6 +1128,25 @@ mod tests {
             Err(Error::NoteQuorum {
                 found: 3,
                 required: 4
+            })
+        );
+        // Two trusted keys under one name (a witness's old and new key)
+        // are one witness: both cosignatures count once.
+        let rotated = signer("w1", 9);
+        let both = signed("t\n", &[&s[0], &rotated, &s[1]]);
+        let keys = Verifiers::new([
+            s[0].verifier_key(),
+            rotated.verifier_key(),
+            s[1].verifier_key(),
+        ])
+        .unwrap();
+        let note = Note::parse(&both).unwrap();
+        assert_eq!(note.verify_quorum(&keys, 2).unwrap().len(), 2);
+        assert_eq!(
+            note.verify_quorum(&keys, 3),
+            Err(Error::NoteQuorum {
+                found: 2,
+                required: 3
             })
         );
     }

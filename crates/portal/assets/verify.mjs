@@ -453,7 +453,9 @@ export function verifyCheckpoint(note, logKeys, witnesses = []) {
         if (t >= 1n << 63n) throw new VerifyError('bad_checkpoint', 'cosignature time out of range');
         const m = concat(enc.encode(`cosignature/v1\ntime ${t}\n`), msg);
         if (!verifySignature(s.sig.subarray(8), m, w.key)) throw new VerifyError('bad_checkpoint', `bad cosignature by ${w.name}`);
-        cosigned.set(w.vkey, { witness: w, time: Number(t) });
+        // One cosigner per name (FORMAT.md § 16.4): a duplicated line, or a
+        // witness's old and new key both trusted, count once.
+        cosigned.set(w.name, { witness: w, time: Number(t) });
       }
     }
   }

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as v from '../assets/verify.mjs';
+import { ed25519 } from '@noble/curves/ed25519.js';
 
 const dir = new URL('../../../docs/vectors/', import.meta.url);
 const vec = JSON.parse(readFileSync(new URL('vectors.json', dir), 'utf8'));
@@ -141,4 +142,39 @@ test('the proof-bundle vector (FORMAT.md § 18)', () => {
   assert.throws(() => v.verifyProofBundle(flipped, trust), { code: 'bad_proof' });
   assert.throws(() => v.verifyProofBundle(bundle, { ...trust, quorum: 2 }), { code: 'not_cosigned' });
   assert.throws(() => v.verifyProofBundle(bundle, { ...trust, logKeys: [trust.witnesses[0]] }), { code: 'bad_checkpoint' });
+});
+
+test('cosignatures count once per witness name (FORMAT.md § 16.4)', () => {
+  const bundle = JSON.parse(readFileSync(new URL('proof-bundle.json', dir), 'utf8'));
+  const witness = readFileSync(new URL('witness.vkey', dir), 'utf8').trim();
+  const note = bundle.checkpoint;
+  const text = note.slice(0, note.indexOf('\n\n') + 1);
+  const enc = new TextEncoder();
+  // A cosignature line (FORMAT.md § 11.2) by a fresh key under `name`.
+  const cosign = (name, seed, t) => {
+    const sk = new Uint8Array(32).fill(seed);
+    const pub = ed25519.getPublicKey(sk);
+    const id = v.keyId(name, 0x04, pub);
+    const vkey = `${name}+${v.hex(id)}+${v.toBase64(new Uint8Array([0x04, ...pub]))}`;
+    const time = new Uint8Array(8);
+    new DataView(time.buffer).setBigUint64(0, BigInt(t));
+    const sig = ed25519.sign(enc.encode(`cosignature/v1\ntime ${t}\n${text}`), sk);
+    return { vkey, line: `— ${name} ${v.toBase64(new Uint8Array([...id, ...time, ...sig]))}\n` };
+  };
+  const other = cosign('third-party.example', 7, 1_700_000_000);
+  const rotated = cosign(v.parseVkey(witness).name, 8, 1_700_000_001);
+  const trust = {
+    logKeys: [readFileSync(new URL('log-genesis.vkey', dir), 'utf8'), readFileSync(new URL('log-rotated.vkey', dir), 'utf8')],
+    witnesses: [witness, other.vkey, rotated.vkey],
+    quorum: 2,
+  };
+  const short = (e) => e.code === 'not_cosigned' && e.message.includes('2 of 3 witness cosignatures required, 1 present');
+  // The witness's old and new key: one witness.
+  assert.throws(() => v.verifyProofBundle({ ...bundle, checkpoint: note + rotated.line }, trust), short);
+  // A duplicated line: once.
+  const last = note.trimEnd().split('\n').pop();
+  assert.throws(() => v.verifyProofBundle({ ...bundle, checkpoint: `${note}${last}\n` }, trust), short);
+  // A second party: the quorum is met, and both are shown.
+  const r = v.verifyProofBundle({ ...bundle, checkpoint: note + other.line }, trust);
+  assert.equal(r.steps.filter((s) => s.startsWith('cosigned by')).length, 2);
 });
