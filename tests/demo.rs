@@ -42,6 +42,29 @@ fn the_county_comes_up_verified_and_resumes() {
         metrics.contains("gongkai_evidence_uncleared 0\n"),
         "{metrics}"
     );
+    // Both witnesses cosign the county log too (FORMAT.md § 21.1).
+    let since = std::time::Instant::now();
+    loop {
+        let (_, metrics) = http_get(&format!("{portal}/metrics"));
+        let county_cosigned = |w: &str| {
+            let label = format!(
+                "gongkai_witness_cosigned_size{{witness=\"{w}\",origin=\"gongkai.example/510122/county\"}} "
+            );
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(&label))
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        if county_cosigned("纪委监委") > 0 && county_cosigned("第三方") > 0 {
+            break;
+        }
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(120),
+            "the witnesses did not cosign the county log: {metrics}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     let (status, inspection) = http_get(&format!("{portal}/inspection"));
     assert_eq!(status, 200);
     // The education bureau's quarterly matter lacks 2026-Q3 (computable

@@ -290,7 +290,7 @@ async fn start_county(
     let url = format!("http://{}", listener.local_addr()?);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let keys = gongkai_aggregator::Keys {
-        log: (KeyName::new(COUNTY)?, SigningKey::from_seed([100; 32])),
+        log: (KeyName::new(COUNTY)?, county_log_key()),
         witness: (KeyName::new(WITNESS)?, SigningKey::from_seed([101; 32])),
     };
     let config = county_config(dir, departments, witnesses)?;
@@ -369,8 +369,13 @@ async fn catch_up(dir: &std::path::Path, entries: &[Vec<u8>]) -> Result<f64> {
     Ok(size as f64 / elapsed)
 }
 
-/// Starts `n` in-process witnesses of the departments' logs; returns their
-/// `(url, vkey)` and a sender that stops them.
+/// The county log's key in the bench.
+fn county_log_key() -> SigningKey {
+    SigningKey::from_seed([100; 32])
+}
+
+/// Starts `n` in-process witnesses of the departments' logs and the county
+/// log; returns their `(url, vkey)` and a sender that stops them.
 async fn start_witnesses(
     root: &std::path::Path,
     a: &CountyBenchArgs,
@@ -378,7 +383,12 @@ async fn start_witnesses(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut out = Vec::new();
     let logs = root.join("witness-logs.toml");
-    let mut text = String::new();
+    // The county log too (FORMAT.md § 21.1), as a county's witnesses do.
+    let county_vkey = Checkpoint::log_verifier_key(
+        &Origin::new(COUNTY).map_err(|e| anyhow::anyhow!("{e}"))?,
+        &county_log_key().public_key(),
+    );
+    let mut text = format!("county_log = \"{county_vkey}\"\n");
     for n in 0..a.departments {
         let vkey = Checkpoint::log_verifier_key(
             &Origin::new(&origin(n)).map_err(|e| anyhow::anyhow!("{e}"))?,
