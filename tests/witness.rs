@@ -308,6 +308,72 @@ fn a_witness_restored_from_an_old_backup_does_not_cosign_a_fork() {
     let (status, why) = w1.add(&body(&a, 5, 5));
     assert_eq!(status, 503, "{why}");
     assert!(why.contains("not confirmed"), "{why}");
+    // Restored from the backup again, with its peer still down and a county
+    // portal that withholds the witness's newest cosignature (it answers
+    // that it holds nothing): the portal alone does not confirm it, so the
+    // fork is not cosigned.
+    let portal = withholding_portal();
+    w1.kill();
+    std::fs::remove_dir_all(d1.join("data")).unwrap();
+    copy_dir(&backup, &d1.join("data"));
+    let mut config = std::fs::read_to_string(&c1).unwrap();
+    config.push_str(&format!(
+        "[[source]]\nurl = \"{}\"\nkind = \"portal\"\n",
+        portal.url
+    ));
+    std::fs::write(&c1, config).unwrap();
+    w1.restart();
+    // A resync round asked the portal; still nothing is cosigned.
+    portal.wait_asked(1);
+    let (status, why) = w1.add(&body(&b, 3, 5));
+    assert_eq!(status, 503, "a fork cosigned on the portal's word: {why}");
+}
+
+/// A county portal that answers 404 to everything, counting requests.
+struct FakePortal {
+    url: String,
+    asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FakePortal {
+    fn wait_asked(&self, n: usize) {
+        let start = Instant::now();
+        while self.asked.load(std::sync::atomic::Ordering::SeqCst) < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "the portal was not asked"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The round that asked has finished with its other sources (the
+        // peer is down: refused at once).
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn withholding_portal() -> FakePortal {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = std::sync::Arc::clone(&asked);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 4096];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = s.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    FakePortal { url, asked }
 }
 
 /// Waits until `w` confirmed its (one) log since its start, at `size`.

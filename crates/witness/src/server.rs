@@ -181,9 +181,16 @@ async fn resync_round(service: &Arc<Service>, sources: &[Source]) -> usize {
         .map(str::to_owned)
         .collect();
     let mut pending = 0;
+    // With peers configured, one of them must answer: the county's portal
+    // alone is run by the party a witness guards against, and one that
+    // withholds this witness's newest cosignature (answering 404 or an
+    // older checkpoint) would otherwise confirm a restored witness at its
+    // old state, ready to cosign a fork (FORMAT.md § 21.3).
+    let has_peers = sources.iter().any(|s| s.kind == SourceKind::Witness);
     for origin in origins {
         let slug = gongkai_portal::model::slug(&origin);
         let mut answers: Option<Vec<SignedCheckpoint>> = None;
+        let mut peer_answered = false;
         for s in sources {
             let path = match s.kind {
                 SourceKind::Portal => format!("/logs/{slug}/checkpoint"),
@@ -199,6 +206,7 @@ async fn resync_round(service: &Arc<Service>, sources: &[Source]) -> usize {
             .await
             {
                 Ok(a) if a.status == 200 => {
+                    peer_answered |= s.kind == SourceKind::Witness;
                     let list = answers.get_or_insert_with(Vec::new);
                     match SignedCheckpoint::from_bytes(&a.body) {
                         Ok(cp) => list.push(cp),
@@ -208,6 +216,7 @@ async fn resync_round(service: &Arc<Service>, sources: &[Source]) -> usize {
                     }
                 }
                 Ok(a) if a.status == 404 => {
+                    peer_answered |= s.kind == SourceKind::Witness;
                     answers.get_or_insert_with(Vec::new);
                 }
                 Ok(a) => {
@@ -215,6 +224,15 @@ async fn resync_round(service: &Arc<Service>, sources: &[Source]) -> usize {
                 }
                 Err(e) => tracing::warn!(source = %s.url, origin, error = %e, "source unreachable"),
             }
+        }
+        if has_peers && !peer_answered {
+            if answers.is_some() {
+                tracing::warn!(
+                    origin,
+                    "only the portal answered: waiting for a peer witness before cosigning this log again"
+                );
+            }
+            answers = None;
         }
         let svc = Arc::clone(service);
         let o = origin.clone();
