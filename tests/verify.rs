@@ -235,6 +235,22 @@ fn prove_and_check_proof() {
         ]),
         1,
     );
+    // A trust file that requires a witness the bundle's checkpoint lacks:
+    // refused, saying how many were required and present.
+    let w = keygen(&d.join("jiwei.key"), "jiwei.example", true);
+    let trust = trust_file(d, "proof-trust.toml", &[&vkey], &[&w], Some(1));
+    let o = gongkai(&[
+        "check-proof",
+        bundle.to_str().unwrap(),
+        "--trust",
+        trust.to_str().unwrap(),
+    ]);
+    expect_code(&o, 1);
+    let said = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        said.contains("1 of 1 witness cosignatures required, 0 present"),
+        "{said}"
+    );
     // A tampered bundle: an entry of another item slipped in, or a proof
     // hash changed.
     let mut v: serde_json::Value =
