@@ -174,9 +174,12 @@ fn private_key(path: &Path) -> SigningKey {
         .2
 }
 
+/// A change made to a copy of an export.
+type Tamper<'a> = Box<dyn Fn(&Path) + 'a>;
+
 struct Case {
     name: &'static str,
-    tamper: Box<dyn Fn(&Path)>,
+    tamper: Tamper<'static>,
     /// What a violation must name: an index or a file (relative to the log).
     index: Option<u64>,
     file: Option<String>,
@@ -715,64 +718,6 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
             file: Some(format!("checkpoints/{size}")),
         },
         Case {
-            name: "back-dated: entries claim times before a cosignature on a checkpoint that lacked them",
-            tamper: Box::new({
-                let o = older.clone();
-                let w = witness.clone();
-                move |dir: &Path| {
-                    // The county saw size1 a day from now: every later
-                    // entry claims an earlier time.
-                    let mut c = SignedCheckpoint::parse(&o).unwrap();
-                    c.cosign(&w, now + 86_400).unwrap();
-                    std::fs::write(dir.join(format!("checkpoints/{size1}")), c.to_string())
-                        .unwrap();
-                }
-            }),
-            index: Some(size1),
-            file: Some(bundle.clone()),
-        },
-        Case {
-            name: "back-dated, judged against a cosigned checkpoint inside evidence",
-            tamper: Box::new({
-                let (o, w, dept, origin) =
-                    (older.clone(), witness.clone(), dept.clone(), origin.clone());
-                move |dir: &Path| {
-                    let mut a = SignedCheckpoint::parse(&o).unwrap();
-                    a.cosign(&w, now + 86_400).unwrap();
-                    let b = SignedCheckpoint::sign(
-                        &Checkpoint::new(origin.clone(), size1, gongkai_core::Hash([9; 32])),
-                        &dept,
-                    )
-                    .unwrap();
-                    let e = Evidence {
-                        origin: origin.clone(),
-                        observed_secs: now + 86_400,
-                        what: Misbehaviour::CheckpointFork { a, b },
-                    };
-                    std::fs::create_dir_all(dir.join("evidence")).unwrap();
-                    std::fs::write(dir.join(format!("evidence/{}", e.id())), e.encode()).unwrap();
-                }
-            }),
-            index: Some(size1),
-            file: Some(bundle.clone()),
-        },
-        Case {
-            name: "back-dated, judged against a cosigned checkpoint in a county leaf",
-            tamper: Box::new({
-                let (o, w, key) = (older.clone(), witness.clone(), county_key.clone());
-                move |dir: &Path| {
-                    let root = root_of(dir);
-                    let mut leaves = county_leaves(&root);
-                    let mut c = SignedCheckpoint::parse(&o).unwrap();
-                    c.cosign(&w, now + 86_400).unwrap();
-                    leaves.push(CountyLeaf::new(now + 86_400, vec![c]).unwrap().encode());
-                    rewrite_county(&root, &leaves, &key);
-                }
-            }),
-            index: Some(size1),
-            file: Some(bundle.clone()),
-        },
-        Case {
             name: "delete the checkpoint",
             tamper: Box::new(|dir: &Path| std::fs::remove_file(dir.join("checkpoint")).unwrap()),
             index: None,
@@ -915,6 +860,104 @@ fn clean_export_audits_clean_and_every_tampering_is_named() {
         cases.len(),
         failures.join("\n\n")
     );
+
+    // Entries that claim times before a cosignature on a checkpoint that
+    // lacked them: a warning naming the entry, not a violation — the same
+    // picture as entries written while the county was unreachable (FORMAT.md
+    // § 17); their deadlines count from their first cosignature anyway.
+    // Each case first removes size1 from the county's leaves (re-signing
+    // and re-cosigning the county log), so the late cosignature it adds is
+    // the earliest one known for that size: a size the county cosigned
+    // early is judged by that early time (FORMAT.md § 17).
+    let without_size1 = {
+        let (w, key) = (witness.clone(), county_key.clone());
+        move |root: &Path, extra: Option<Vec<u8>>| {
+            let mut leaves: Vec<Vec<u8>> = county_leaves(root)
+                .into_iter()
+                .filter(|l| {
+                    gongkai_core::county::CountyRecord::decode(l).map_or(true, |r| {
+                        !r.checkpoints().iter().any(|c| {
+                            c.checkpoint().origin.as_str() == ORIGIN && c.checkpoint().size == size1
+                        })
+                    })
+                })
+                .collect();
+            leaves.extend(extra);
+            rewrite_county(root, &leaves, &key);
+            let p = county_dir(root).join("checkpoint");
+            let mut cp = SignedCheckpoint::parse(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            cp.cosign(&w, now).unwrap();
+            std::fs::write(&p, cp.to_string()).unwrap();
+        }
+    };
+    let late = |o: &str| {
+        let mut c = SignedCheckpoint::parse(o).unwrap();
+        c.cosign(&witness, now + 86_400).unwrap();
+        c
+    };
+    let back_dated: Vec<(&str, Tamper<'_>)> = vec![
+        (
+            "back-dated: entries claim times before a cosignature on a checkpoint that lacked them",
+            Box::new(|dir: &Path| {
+                without_size1(&root_of(dir), None);
+                std::fs::create_dir_all(dir.join("checkpoints")).unwrap();
+                std::fs::write(
+                    dir.join(format!("checkpoints/{size1}")),
+                    late(&older).to_string(),
+                )
+                .unwrap();
+            }),
+        ),
+        (
+            "back-dated, judged against a cosigned checkpoint inside evidence",
+            Box::new(|dir: &Path| {
+                without_size1(&root_of(dir), None);
+                let b = SignedCheckpoint::sign(
+                    &Checkpoint::new(origin.clone(), size1, gongkai_core::Hash([9; 32])),
+                    &dept,
+                )
+                .unwrap();
+                let e = Evidence {
+                    origin: origin.clone(),
+                    observed_secs: now + 86_400,
+                    what: Misbehaviour::CheckpointFork { a: late(&older), b },
+                };
+                std::fs::create_dir_all(dir.join("evidence")).unwrap();
+                std::fs::write(dir.join(format!("evidence/{}", e.id())), e.encode()).unwrap();
+            }),
+        ),
+        (
+            "back-dated, judged against a cosigned checkpoint in a county leaf",
+            Box::new(|dir: &Path| {
+                let leaf = CountyLeaf::new(now + 86_400, vec![late(&older)])
+                    .unwrap()
+                    .encode();
+                without_size1(&root_of(dir), Some(leaf));
+            }),
+        ),
+    ];
+    for (name, tamper) in &back_dated {
+        let copy = d.join("case-back-dated");
+        copy_dir(&export, &copy);
+        tamper(&log_dir(&copy));
+        let (code, v, out) = audit(&copy, &trust);
+        let _ = std::fs::remove_dir_all(&copy);
+        // (The evidence case carries its fork, a violation of its own.)
+        assert!(
+            violations(&v).iter().all(|f| f["kind"] == "misbehaviour"),
+            "case {name:?}: exit {code:?}: {out}"
+        );
+        let warned = v["logs"][0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| {
+                f["kind"] == "back-dated"
+                    && f["severity"] == "warning"
+                    && f["index"].as_u64() == Some(size1)
+            });
+        assert!(warned, "case {name:?}: {out}");
+    }
 
     // Proven evidence is reported as `misbehaviour`, naming its kind.
     {

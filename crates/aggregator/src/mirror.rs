@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use gongkai_core::Hash;
+use gongkai_core::audit::BACK_DATE_TOLERANCE_MS;
 use gongkai_core::chain::{ChainVerifier, Prepared, prepare};
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongkai_core::county;
@@ -843,6 +844,7 @@ impl Mirror {
         // before anything is committed (one signature, cheap next to a
         // push; step 3 cosigns again, at its own time).
         self.cosign(ctx, cp, now_ms() / 1000)?;
+        let mut back_dated: Option<(u64, u64)> = None;
         if !st.staged.is_empty() {
             let base = self.view.journal().len();
             // 1. Durable: returns after fdatasync. From here on the entries
@@ -889,6 +891,34 @@ impl Mirror {
                     size,
                 });
             }
+            // Entries that claim times well before the county first cosigned
+            // the size before them (the time the cosigned size last grew):
+            // back-dated, or held back while the county was unreachable
+            // (FORMAT.md § 17). Recorded now, at push time; the county's
+            // cosignature times in its log let any auditor see the same.
+            let rec = ctx.state.record(origin)?;
+            if rec.cosigned_size > 0 {
+                let first_cosigned_ms = rec.last_advance_ms;
+                let late: Vec<u64> = parts
+                    .iter()
+                    .flat_map(|part| &part.entries)
+                    .filter(|p| {
+                        p.event.time_ms.saturating_add(BACK_DATE_TOLERANCE_MS) < first_cosigned_ms
+                    })
+                    .map(|p| p.event.index)
+                    .collect();
+                if let (Some(first), Some(last)) = (late.first(), late.last()) {
+                    tracing::warn!(
+                        origin,
+                        first,
+                        last,
+                        count = late.len(),
+                        "entries claim times before the county first cosigned size {} (which lacked them): back-dated, or held back while the county was unreachable",
+                        rec.cosigned_size
+                    );
+                    back_dated = Some((late.len() as u64, *last));
+                }
+            }
             // Content bookkeeping here, not on the projector: a pusher
             // uploads missing content as soon as this push returns.
             let noted = parts
@@ -927,6 +957,10 @@ impl Mirror {
         rec.seen_size = rec.seen_size.max(n);
         rec.last_push_ms = now;
         rec.last_advance_ms = now;
+        if let Some((count, last)) = back_dated {
+            rec.back_dated += count;
+            rec.back_dated_index = last;
+        }
         // Synced: returns after fdatasync, before the cosignature leaves.
         ctx.state
             .swap_record(origin, read, &rec, Durability::Synced)?;

@@ -296,6 +296,8 @@ impl County {
                 suspended: rec.suspended.unwrap_or_default(),
                 alerts,
                 missing_content: missing,
+                back_dated: rec.back_dated,
+                back_dated_index: rec.back_dated_index,
             });
         }
         Ok(out)

@@ -61,6 +61,14 @@ pub struct DepartmentRecord {
     pub suspended: Option<String>,
     /// Content bytes mirrored.
     pub content_bytes: u64,
+    /// Entries that arrived claiming times well before the county first
+    /// cosigned a checkpoint that lacked them (FORMAT.md § 17), counted at
+    /// push time.
+    #[serde(default)]
+    pub back_dated: u64,
+    /// The newest such entry's index.
+    #[serde(default)]
+    pub back_dated_index: u64,
 }
 
 /// An evidence index record.

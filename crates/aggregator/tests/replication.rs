@@ -588,8 +588,12 @@ async fn replication_cosigning_content_and_county_log() {
 /// Entries of a department log made directly with its key (for pushes the
 /// test crafts itself). `tag` makes two histories differ.
 fn history(n: usize, count: usize, tag: &str) -> Vec<Vec<u8>> {
+    history_at(n, count, tag, gongkai_node::log::now_ms() - 60_000)
+}
+
+/// As [`history`], its entries claiming times from `t` (Unix ms) on.
+fn history_at(n: usize, count: usize, tag: &str, t: u64) -> Vec<Vec<u8>> {
     let mut w = LogWriter::new(Origin::new(&origin(n)).unwrap(), dept_key(n));
-    let t = gongkai_node::log::now_ms() - 60_000;
     let mut out = vec![
         w.append(
             Kind::Genesis(pb::Genesis {
@@ -704,6 +708,69 @@ async fn snapshot(url: &str, n: usize) -> (u64, u64, u64, String) {
         s.cosigned_size,
         s.cosigned_checkpoint,
     )
+}
+
+/// Entries that arrive claiming times well before the county first
+/// cosigned the size before them are counted at push time (FORMAT.md § 17,
+/// back-dated), and shown in the county's status; entries a minute old are
+/// not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_dated_entries_are_recorded_at_push_time() {
+    let root = tempfile::tempdir().unwrap();
+    let mut county = start_county(root.path(), 2, 60_000).await;
+    let mut c = county_client(&county.url).await;
+    let status = |c: &mut CountyClient<Channel>| {
+        let mut c = c.clone();
+        async move {
+            c.get_county_status(v1::GetCountyStatusRequest {})
+                .await
+                .unwrap()
+                .into_inner()
+                .departments
+                .into_iter()
+                .find(|d| d.origin == origin(0))
+                .unwrap()
+        }
+    };
+    // A minute old (the history's usual times): within the tolerance.
+    let fresh = history(1, 20, "fresh");
+    push_all(
+        &mut c,
+        1,
+        &fresh[..10],
+        0,
+        &signed_checkpoint(1, &fresh[..10]),
+    )
+    .await
+    .unwrap();
+    push_all(&mut c, 1, &fresh, 10, &signed_checkpoint(1, &fresh))
+        .await
+        .unwrap();
+    // An hour old: the county cosigns size 10 now, then entries 10..30
+    // arrive claiming times an hour before that.
+    let log = history_at(0, 30, "old", gongkai_node::log::now_ms() - 3_600_000);
+    push_all(&mut c, 0, &log[..10], 0, &signed_checkpoint(0, &log[..10]))
+        .await
+        .unwrap();
+    assert_eq!(status(&mut c).await.back_dated, 0);
+    push_all(&mut c, 0, &log, 10, &signed_checkpoint(0, &log))
+        .await
+        .unwrap();
+    let d = status(&mut c).await;
+    assert_eq!((d.back_dated, d.back_dated_index), (20, 29), "{d:?}");
+    let mut others = c.clone();
+    let all = others
+        .get_county_status(v1::GetCountyStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let d1 = all
+        .departments
+        .iter()
+        .find(|d| d.origin == origin(1))
+        .unwrap();
+    assert_eq!(d1.back_dated, 0, "{d1:?}");
+    county.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -213,6 +213,8 @@ pub async fn run(conn: &Connection, cmd: CountyCommand, json: bool) -> Result<()
                             "suspended": d.suspended,
                             "alerts": d.alerts,
                             "missing_content": d.missing_content,
+                            "back_dated": d.back_dated,
+                            "back_dated_index": d.back_dated_index,
                         })
                     })
                     .collect();
@@ -268,6 +270,12 @@ pub async fn run(conn: &Connection, cmd: CountyCommand, json: bool) -> Result<()
                         d.evidence_count,
                         d.alerts.join(",")
                     );
+                    if d.back_dated > 0 {
+                        println!(
+                            "  {} entries arrived claiming times more than 5 min before the county first cosigned the size before them (newest: entry {}): back-dated, or held back while the county was unreachable",
+                            d.back_dated, d.back_dated_index
+                        );
+                    }
                 }
                 for w in &s.witnesses {
                     println!();

@@ -34,6 +34,13 @@ use crate::date::Date;
 use crate::event::{Event, Kind, pb};
 use crate::{Error, Hash};
 
+/// How far (ms) an entry's claimed time may precede the first cosignature
+/// of a checkpoint that lacked it before it is reported as back-dated
+/// (FORMAT.md § 17): an honest entry can be written while the checkpoint
+/// before it travels to the county and is cosigned (seconds), and
+/// cosignature times are whole seconds.
+pub const BACK_DATE_TOLERANCE_MS: u64 = 300_000;
+
 /// How serious a finding is. Only [`Severity::Violation`] makes an audit
 /// fail (exit 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -155,10 +162,20 @@ impl Review {
     pub fn new(as_of: Date, cosigned: &[Cosigned]) -> Review {
         let mut cosigned = cosigned.to_vec();
         cosigned.sort();
+        // For back-dating, each size counts with its *earliest* known
+        // cosignature: the county re-cosigns an unchanged size for
+        // freshness (§ 11.3), also while a department cannot reach it and
+        // goes on writing, and such a later cosignature says nothing about
+        // when the entries after that size were written.
         let mut prefix_max = Vec::with_capacity(cosigned.len());
         let mut m = 0;
+        let mut size = None;
         for c in &cosigned {
-            m = m.max(c.time_secs);
+            if size != Some(c.size) {
+                // Sorted by (size, time): the first of a size is its earliest.
+                m = m.max(c.time_secs);
+                size = Some(c.size);
+            }
             prefix_max.push(m);
         }
         let mut suffix_min = vec![u64::MAX; cosigned.len()];
@@ -190,8 +207,8 @@ impl Review {
         self
     }
 
-    /// Latest cosignature time on a checkpoint of size `<= index` (one that
-    /// did not contain entry `index`).
+    /// Latest of the earliest cosignature times of the checkpoint sizes
+    /// `<= index` (checkpoints that did not contain entry `index`).
     fn latest_before(&self, index: u64) -> Option<u64> {
         let n = self.cosigned.partition_point(|c| c.size <= index);
         n.checked_sub(1).map(|j| self.prefix_max[j])
@@ -220,16 +237,22 @@ impl Review {
     pub fn observe(&mut self, event: &Event) {
         let index = event.index;
         if let Some(latest) = self.latest_before(index)
-            && latest.saturating_mul(MS) > event.time_ms
+            && latest.saturating_mul(MS) > event.time_ms.saturating_add(BACK_DATE_TOLERANCE_MS)
         {
+            // A warning, not a violation: a department that could not reach
+            // the county (its entries written, not yet pushed) looks the
+            // same as one that back-dated. Lateness is judged from the first
+            // cosignature covering an entry either way.
             self.findings.push(Finding::new(
-                Severity::Violation,
+                Severity::Warning,
                 "back-dated",
                 Some(index),
                 "",
                 format!(
                     "entry claims time {} ms, but a checkpoint that did not yet contain it was \
-                     cosigned at {latest} s (Unix)",
+                     first cosigned at {latest} s (Unix): either back-dated, or held back \
+                     before it reached the county (e.g. while the county was unreachable); \
+                     its deadlines count from its first cosignature",
                     event.time_ms
                 ),
             ));
@@ -782,6 +805,41 @@ mod tests {
         let back: Vec<_> = f.iter().filter(|f| f.kind == "back-dated").collect();
         assert_eq!(back.len(), 1, "{f:?}");
         assert_eq!(back[0].index, Some(2));
+        assert_eq!(back[0].severity, Severity::Warning);
+
+        // The county first cosigned size 2 on 2026-02-28 and re-cosigned it
+        // on 2026-03-10 (freshness, while the department was cut off and
+        // wrote entry 2 on 2026-03-01): the re-cosignature proves nothing
+        // about entry 2.
+        let recosigned = [
+            Cosigned {
+                size: 2,
+                time_secs: at("2026-03-10") / 1000,
+            },
+            Cosigned {
+                size: 2,
+                time_secs: at("2026-02-28") / 1000,
+            },
+        ];
+        let f = review(
+            vec![(r(1), at("2026-02-28")), (r(2), at("2026-03-01"))],
+            "2026-03-02",
+            &recosigned,
+        );
+        assert!(!f.iter().any(|f| f.kind == "back-dated"), "{f:?}");
+
+        // Entry 2 written a minute before size 2 was first cosigned (it
+        // was on its way): within the tolerance.
+        let close = [Cosigned {
+            size: 2,
+            time_secs: (at("2026-03-01") + 60_000) / 1000,
+        }];
+        let f = review(
+            vec![(r(1), at("2026-02-28")), (r(2), at("2026-03-01"))],
+            "2026-03-02",
+            &close,
+        );
+        assert!(!f.iter().any(|f| f.kind == "back-dated"), "{f:?}");
     }
 
     #[test]
