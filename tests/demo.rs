@@ -145,6 +145,34 @@ fn the_county_comes_up_verified_and_resumes() {
     assert_eq!(status, 200);
     assert!(county.contains("全县合计") && county.contains("某某县民政局"));
 
+    // An item's printable proof, and its proof file checked offline with
+    // the demo's trust file (issue 20, item 9).
+    let (status, proof) = http_get(&format!("{portal}/d/{slug}/proof/budget-2026"));
+    assert_eq!(status, 200);
+    assert!(
+        proof.contains("公开信息存证") && proof.contains("gongkai check-proof"),
+        "{proof}"
+    );
+    let (status, raw) = http_get(&format!(
+        "{portal}/api/v1/logs/{slug}/proof/budget-2026?format=bundle"
+    ));
+    assert_eq!(status, 200, "{raw}");
+    assert!(raw.contains("filename=\"budget-2026.proof.json\""), "{raw}");
+    let file = dir.path().join("budget-2026.proof.json");
+    std::fs::write(&file, raw.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gongkai"))
+        .args(["check-proof", file.to_str().unwrap(), "--trust"])
+        .arg(dir.path().join("trust.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+
     sigint(&demo.0);
     let mut demo = demo;
     let exit = demo.0.wait().unwrap();

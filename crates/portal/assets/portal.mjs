@@ -1,12 +1,12 @@
 // The item page's "verify" button: fetches the proof bundle and checks it
 // with verify.mjs against the keys embedded in the page (their fingerprints
 // are shown, so a reader can compare them with keys published elsewhere).
-import { verifyItemBundle, parseVkey, fingerprint } from './verify.mjs';
+import { verifyItemBundle, parseVkey, fingerprint, matchContent } from './verify.mjs';
 
 const zh = document.documentElement.lang.startsWith('zh');
 const T = zh
-  ? { running: '正在验证…', ok: '已验证', failed: '验证失败：发现与签名记录不符之处', failedDo: '这可能是篡改的证据。请保存本页（截图或打印）并报告本县纪委监委或政务公开监督部门；也可用 gongkai verify 独立核对。', unavailable: '暂时无法验证', unavailableDo: '未能取得证明（网络或服务器暂时故障），这不是篡改的证据。请稍后重试；如持续无法验证，请联系本县政务公开办公室。', inclusion: '已证明这些条目包含在县级副署的检查点中。完整性（没有遗漏之后的变更）需要对照最新检查点检查该信息的完整历史。', pending: '尚未副署的条目：', fp: '密钥指纹' }
-  : { running: 'Verifying…', ok: 'Verified', failed: 'Verification failed: the records do not match their signatures', failedDo: 'This may be evidence of tampering. Keep this page (screenshot or print) and report it to the county discipline inspection office or the open-government supervisor; gongkai verify can check it independently.', unavailable: 'Could not check right now', unavailableDo: 'The proof could not be fetched (a network or server outage); this is not evidence of tampering. Try again later; if it persists, contact the county open-government office.', inclusion: 'Inclusion of these entries in the county-cosigned checkpoint is proven. Completeness (no later change left out) needs the item\'s full history against the newest checkpoint.', pending: 'Entries not yet cosigned: ', fp: 'Key fingerprints' };
+  ? { running: '正在验证…', ok: '已验证', failed: '验证失败：发现与签名记录不符之处', failedDo: '这可能是篡改的证据。请保存本页（截图或打印）并报告本县纪委监委或政务公开监督部门；也可用 gongkai verify 独立核对。', unavailable: '暂时无法验证', unavailableDo: '未能取得证明（网络或服务器暂时故障），这不是篡改的证据。请稍后重试；如持续无法验证，请联系本县政务公开办公室。', inclusion: '已证明这些条目包含在县级副署的检查点中。完整性（没有遗漏之后的变更）需要对照最新检查点检查该信息的完整历史。', pending: '尚未副署的条目：', fp: '密钥指纹', match: (i, k) => `此文件正是第 ${i} 条记录（${KIND_ZH[k] ?? k}）所承诺的内容：长度与摘要均相符。`, mismatch: '此文件与本条信息任何已验证版本的内容都不一致：它不是机关发布的文件，或已被改动。', mismatchDo: '请从本页重新下载后再核对。若从本站下载的文件仍不一致，请保存该文件并报告本县纪委监委或政务公开监督部门。', tooBig: '文件超过 64 MiB，不可能是本站发布的文件。', reading: '正在计算摘要…' }
+  : { running: 'Verifying…', ok: 'Verified', failed: 'Verification failed: the records do not match their signatures', failedDo: 'This may be evidence of tampering. Keep this page (screenshot or print) and report it to the county discipline inspection office or the open-government supervisor; gongkai verify can check it independently.', unavailable: 'Could not check right now', unavailableDo: 'The proof could not be fetched (a network or server outage); this is not evidence of tampering. Try again later; if it persists, contact the county open-government office.', inclusion: 'Inclusion of these entries in the county-cosigned checkpoint is proven. Completeness (no later change left out) needs the item\'s full history against the newest checkpoint.', pending: 'Entries not yet cosigned: ', fp: 'Key fingerprints', match: (i, k) => `This file is exactly the content entry ${i} (${k}) commits to: length and digest match.`, mismatch: 'This file matches no verified version of this item: it is not the file the agency published, or it was changed.', mismatchDo: 'Download it again from this page and check again. If a file downloaded from this site still does not match, keep it and report it to the county discipline inspection office or the open-government supervisor.', tooBig: 'The file is over 64 MiB: no document here can be that large.', reading: 'Computing the digest…' };
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -80,6 +80,9 @@ async function run(button, out) {
     out.replaceChildren(...parts);
     out.className = 'verified';
     out.dataset.state = 'verified';
+    verified = result;
+    const check = document.getElementById('check-file');
+    if (check) check.hidden = false;
   } catch (e) {
     if (e instanceof Unavailable) {
       out.replaceChildren(el('strong', `⚠ ${T.unavailable}`), el('p', T.unavailableDo), el('p', e.message, 'note'));
@@ -94,8 +97,50 @@ async function run(button, out) {
   }
 }
 
+/** The newest successful verification of this page's item. */
+let verified = null;
+
+/** Checks a downloaded file against the verified commitments (FORMAT.md § 13). */
+async function checkFile(file, out) {
+  const salts = JSON.parse(document.getElementById('gk-salts').textContent);
+  out.dataset.state = '';
+  if (!verified) return;
+  if (file.size > 64 * 1024 * 1024) {
+    out.replaceChildren(el('strong', `✘ ${T.tooBig}`));
+    out.className = 'failed';
+    out.dataset.state = 'mismatch';
+    return;
+  }
+  out.replaceChildren(el('p', T.reading));
+  out.className = '';
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const m = matchContent(verified, salts, bytes);
+  if (m) {
+    out.replaceChildren(el('strong', `✔ ${T.match(m.index, m.kind)}`));
+    out.className = 'verified';
+    out.dataset.state = 'match';
+  } else {
+    out.replaceChildren(el('strong', `✘ ${T.mismatch}`), el('p', T.mismatchDo));
+    out.className = 'failed';
+    out.dataset.state = 'mismatch';
+  }
+}
+
 const button = document.getElementById('verify');
 if (button) {
   const out = document.getElementById('verify-result');
   button.addEventListener('click', () => run(button, out));
+}
+const check = document.getElementById('check-file');
+if (check) {
+  const input = document.getElementById('gk-file');
+  const result = document.getElementById('check-file-result');
+  input.addEventListener('change', () => {
+    if (input.files.length) checkFile(input.files[0], result);
+  });
+  check.addEventListener('dragover', (e) => e.preventDefault());
+  check.addEventListener('drop', (e) => {
+    e.preventDefault();
+    if (e.dataTransfer.files.length) checkFile(e.dataTransfer.files[0], result);
+  });
 }

@@ -103,6 +103,38 @@ export const bodyHash = (body) => blake3(concat(Uint8Array.of(0x02), body));
 export const EMPTY_ROOT = blake3(new Uint8Array(0));
 export const contentDigest = (salt, content) => blake3(content, { key: salt });
 
+/**
+ * The content commitment (§ 13, ContentRef) of a parsed published or
+ * amended entry: { digest: Uint8Array(32), length: bigint }, or null.
+ */
+export function contentOf(parsed) {
+  const field = { published: 4, amended: 3 }[parsed.event.kind];
+  if (!field) return null;
+  const ref = fields(parsed.event.kindBytes).find((x) => x.num === field && x.wire === 2);
+  if (!ref) return null;
+  const r = fields(ref.value);
+  const digest = r.find((x) => x.num === 1 && x.wire === 2)?.value;
+  const length = r.find((x) => x.num === 2 && x.wire === 0)?.value ?? 0n;
+  return digest && digest.length === 32 ? { digest, length } : null;
+}
+
+/**
+ * Which of the verified entries (`result.entries` of verifyItemBundle)
+ * commits to `bytes`, given `salts` ({digest hex: salt base64}, as the
+ * item page gives them; a wrong salt can only make a match fail): the
+ * entry's index and kind, or null.
+ */
+export function matchContent(result, salts, bytes) {
+  for (const { index, parsed } of result.entries) {
+    const c = contentOf(parsed);
+    if (!c || c.length !== BigInt(bytes.length)) continue;
+    const salt = salts[hex(c.digest)];
+    if (!salt) continue;
+    if (equal(contentDigest(fromBase64(salt), bytes), c.digest)) return { index, kind: parsed.event.kind };
+  }
+  return null;
+}
+
 // ----------------------------------------------------------- entries (§4, §5)
 
 const EVENT_CONTEXT = enc.encode('gongkai/event/v1\0');

@@ -43,6 +43,28 @@ try {
   assert.doesNotMatch(text, /cosigned by|signature valid|T\d{2}:\d{2}:\d{2}/);
   await page.screenshot({ path: `${out}/item-verified.png`, fullPage: true });
 
+  // The downloaded document, checked in the browser against the verified
+  // commitment; one changed byte is refused (issue 20, item 1).
+  await page.waitForSelector('#check-file:not([hidden])');
+  const href = await page.getAttribute('a.download', 'href');
+  const doc = Buffer.from(await (await fetch(new URL(href, base))).arrayBuffer());
+  await page.setInputFiles('#gk-file', { name: 'doc', mimeType: 'application/octet-stream', buffer: doc });
+  await page.waitForSelector('#check-file-result[data-state="match"]');
+  assert.match(await page.textContent('#check-file-result'), /此文件正是第 \d+ 条记录（(发布|更正)）所承诺的内容/);
+  const changed = Buffer.from(doc);
+  changed[0] ^= 0x01;
+  await page.setInputFiles('#gk-file', { name: 'doc2', mimeType: 'application/octet-stream', buffer: changed });
+  await page.waitForSelector('#check-file-result[data-state="mismatch"]');
+  assert.match(await page.textContent('#check-file-result'), /不一致/);
+  await page.screenshot({ path: `${out}/item-file-checked.png`, fullPage: true });
+
+  // The printable proof of the item (issue 20, item 9), printed to A4.
+  await page.click('a.proof-link');
+  await page.waitForSelector('table.proof');
+  assert.match(await page.textContent('body'), /公开信息存证[\s\S]*gongkai check-proof/);
+  await page.screenshot({ path: `${out}/item-proof.png`, fullPage: true });
+  await page.pdf({ path: `${out}/item-proof.pdf`, format: 'A4' });
+
   // A tampered proof: flip one byte of the first history entry.
   await page.route('**/api/v1/logs/*/proof/**', async (route) => {
     const res = await route.fetch();

@@ -178,3 +178,26 @@ test('cosignatures count once per witness name (FORMAT.md § 16.4)', () => {
   const r = v.verifyProofBundle({ ...bundle, checkpoint: note + other.line }, trust);
   assert.equal(r.steps.filter((s) => s.startsWith('cosigned by')).length, 2);
 });
+
+test('a downloaded file checked against the verified commitments (FORMAT.md § 13)', () => {
+  const bundle = JSON.parse(readFileSync(new URL('proof-bundle.json', dir), 'utf8'));
+  const trust = {
+    logKeys: [readFileSync(new URL('log-genesis.vkey', dir), 'utf8'), readFileSync(new URL('log-rotated.vkey', dir), 'utf8')],
+    witnesses: [readFileSync(new URL('witness.vkey', dir), 'utf8')],
+    quorum: 1,
+  };
+  const result = v.verifyProofBundle(bundle, trust);
+  const enc = new TextEncoder();
+  const salts = Object.fromEntries(vec.content.map((c) => [c.digest, v.toBase64(v.fromHex(c.salt))]));
+  const refs = result.entries.map(({ parsed }) => v.contentOf(parsed)).filter(Boolean).map((c) => v.hex(c.digest));
+  assert.ok(refs.includes(vec.content[0].digest), `the item commits to the vector's document: ${refs}`);
+  const m = v.matchContent(result, salts, enc.encode(vec.content[0].content_utf8));
+  assert.ok(m && m.kind === 'published', JSON.stringify(m));
+  // One byte changed, one byte more, another document: no match.
+  assert.equal(v.matchContent(result, salts, enc.encode('budget-2027')), null);
+  assert.equal(v.matchContent(result, salts, enc.encode('budget-20266')), null);
+  assert.equal(v.matchContent(result, salts, enc.encode('answer')), null);
+  // A wrong salt on the page can only make a match fail.
+  const wrong = Object.fromEntries(Object.keys(salts).map((d) => [d, v.toBase64(new Uint8Array(32))]));
+  assert.equal(v.matchContent(result, wrong, enc.encode(vec.content[0].content_utf8)), null);
+});

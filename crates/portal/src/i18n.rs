@@ -180,6 +180,41 @@ impl Lang {
                 "Verification runs in your browser: entry signatures, chain links and inclusion in the county-cosigned checkpoint. It proves these entries are in the log; that no later change was left out needs the item's full history against the newest checkpoint. It catches tampered caches, mirrors or tiles, not a malicious portal serving both this script and the keys — compare the key fingerprints below with ones published elsewhere.",
             ),
             "keys" => ("验证所用密钥", "Keys verified against"),
+            "root" => ("根哈希", "Root hash"),
+            "leaf_hash" => ("叶哈希", "Leaf hash"),
+            "proof_link" => ("打印/分享证明", "Printable proof"),
+            "proof_title" => ("公开信息存证", "Proof of publication"),
+            "proof_size" => ("台账记录数", "Log entries"),
+            "proof_entries" => ("本条信息的全部记录", "Every record of this item"),
+            "proof_pending" => (
+                "以下记录尚未被副署的检查点包含，稍后再打印可一并证明：",
+                "Not yet in a cosigned checkpoint (print again later to include them):",
+            ),
+            "proof_checkpoint_note" => (
+                "签名检查点（部门签名与见证方副署，原文）",
+                "The signed checkpoint (department signature and witness cosignatures, verbatim)",
+            ),
+            "proof_how" => ("任何人都可以离线核对", "Anyone can check it offline"),
+            "proof_download" => (
+                "下载证明文件（.proof.json）",
+                "Download the proof file (.proof.json)",
+            ),
+            "proof_how_trust" => (
+                "取得本县公布的信任文件（trust.toml），核对其中密钥指纹与下方一致；",
+                "Get the county's published trust file (trust.toml) and compare its key fingerprints with those below;",
+            ),
+            "proof_statement" => (
+                "证明文件包含上述每条记录的原文、签名，以及它们包含在该检查点中的证明；gongkai check-proof 逐一核对。本页只是说明，证明文件才是证据。它证明这些记录存在于日志中，不证明此后没有新的更正或撤回：请对照最新的检查点。",
+                "The proof file holds each record above verbatim, its signature and its inclusion proof in that checkpoint; gongkai check-proof checks them all. This page describes; the file proves. It shows these records are in the log, not that no later amendment or withdrawal exists: check against the newest checkpoint.",
+            ),
+            "check_file" => (
+                "核对已下载的文件（选择文件或拖放到此处）：",
+                "Check a downloaded file (choose it, or drop it here):",
+            ),
+            "check_file_note" => (
+                "文件不会上传：您的浏览器用本页公布的盐值计算它的摘要，并与上面已验证的记录所承诺的摘要和长度比较。一致即说明它正是机关发布的那一版。",
+                "The file is not uploaded: your browser computes its digest with the salt this page gives and compares it with the digest and length the verified entries above commit to. A match means it is exactly the version the agency published.",
+            ),
             "witnesses" => ("独立见证方", "Independent witnesses"),
             "witnesses_note" => (
                 "县以外的见证方（如纪委监委、第三方）只副署与其此前所见一致的检查点：县无法向不同的人展示不同的历史。下表为每个见证方最近副署的规模及落后条目数。",

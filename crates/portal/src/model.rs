@@ -269,6 +269,36 @@ pub struct HistoryEvent {
     pub not_judged_year: Option<i32>,
 }
 
+/// The salts of the documents `digests` (hex) that the log holds, as
+/// `{digest hex: salt base64}` — what a browser needs to check a
+/// downloaded file against a verified commitment (FORMAT.md § 13; the
+/// salt is public with public content). Redacted or missing ones are left
+/// out.
+pub fn salts<'a>(
+    log: &dyn LogRead,
+    digests: impl Iterator<Item = &'a str>,
+) -> serde_json::Map<String, serde_json::Value> {
+    use base64::Engine as _;
+    let mut out = serde_json::Map::new();
+    for hex in digests {
+        if out.contains_key(hex) {
+            continue;
+        }
+        let Ok(digest) = Hash::from_hex(hex) else {
+            continue;
+        };
+        if let Ok(Some(blob)) = log.content().get(&digest) {
+            out.insert(
+                hex.to_owned(),
+                base64::engine::general_purpose::STANDARD
+                    .encode(blob.salt)
+                    .into(),
+            );
+        }
+    }
+    out
+}
+
 /// One version of an item's document, for the item page.
 #[derive(Clone, Debug, Serialize)]
 pub struct Version {

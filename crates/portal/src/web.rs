@@ -99,6 +99,7 @@ pub fn router(source: Arc<dyn Source>, config: PortalConfig) -> Router {
         .route("/d/{slug}/", get(catalog_page))
         .route("/d/{slug}/requests", get(requests_page))
         .route("/d/{slug}/items/{*id}", get(item_page))
+        .route("/d/{slug}/proof/{*id}", get(proof_page))
         .route("/d/{slug}/report/{year}", get(report_page))
         .route("/d/{slug}/report/{year}/{cell}", get(report_cell_page))
         .route("/report/{year}", get(county_report_page))
@@ -1123,16 +1124,20 @@ async fn item_page(
         let history = model::item_history(log.as_ref(), &rec, m.as_ref())?;
         let versions = model::versions(log.as_ref(), &rec, &history);
         let cp = log.checkpoint().map_or(0, |(s, _)| s);
-        Ok(Some((
-            model::summarize(&log.calendar(), &rec, m.as_ref()),
-            m,
-            history,
-            cp,
-            versions,
-        )))
+        let item = model::summarize(&log.calendar(), &rec, m.as_ref());
+        let salts = if item.restricted {
+            serde_json::Map::new()
+        } else {
+            model::salts(
+                log.as_ref(),
+                std::iter::once(item.digest.as_str())
+                    .chain(versions.iter().map(|v| v.digest.as_str())),
+            )
+        };
+        Ok(Some((item, m, history, cp, versions, salts)))
     })
     .await?;
-    let Some((item, matter, history, cp_size, versions)) = found else {
+    let Some((item, matter, history, cp_size, versions, salts)) = found else {
         return Err(Failure::new(StatusCode::NOT_FOUND, format!("no item {id}")).lang(lang));
     };
     let county = app.source.county();
@@ -1229,9 +1234,23 @@ async fn item_page(
             // proof about anything else (a cache could serve another
             // item's genuine proof).
             button #verify type="button" data-proof=(proof_url) data-item=(id) data-origin=(model::unslug(&slug)) { (lang.t("verify")) }
+            " "
+            a.proof-link href=(link(lang, &format!("/d/{slug}/proof/{id}"))) { (lang.t("proof_link")) }
             div #verify-result role="status" {}
             p.note { (lang.t("verify_note")) }
             script #gk-trust type="application/json" { (PreEscaped(json_for_script(&trust))) }
+            @if !salts.is_empty() {
+                // Shown once the history verified: a downloaded file is
+                // checked against the verified commitments, in the browser.
+                div #check-file hidden {
+                    label for="gk-file" { (lang.t("check_file")) }
+                    " "
+                    input #gk-file type="file";
+                    div #check-file-result role="status" {}
+                    p.note { (lang.t("check_file_note")) }
+                }
+                script #gk-salts type="application/json" { (PreEscaped(json_for_script(&serde_json::Value::Object(salts)))) }
+            }
         }
         (keys_section(lang, &county, Some(&dept)))
         script type="module" src="/assets/portal.mjs" {}
@@ -1820,71 +1839,183 @@ struct Link {
 /// the item's history as of the newest cosigned checkpoint, the entries
 /// before each for the chain links, and the history entries not yet in
 /// that checkpoint.
+/// The proof of an item's history as of the log's newest cosigned
+/// checkpoint: the § 18 bundle, the chain links, and the history entries
+/// not yet in it.
+fn build_proof(
+    log: &dyn LogRead,
+    id: String,
+) -> Result<(gongkai_core::proof::ProofBundle, Vec<Link>, Vec<u64>), Failure> {
+    use gongkai_core::proof::{PROOF_FORMAT, PROOF_STATEMENT, ProofBundle, ProvenEntry};
+    let Some(rec) = log.projection().item(&id).map_err(ModelError::from)? else {
+        return Err(Failure::new(StatusCode::NOT_FOUND, format!("no item {id}")));
+    };
+    let Some((size, note)) = log.checkpoint() else {
+        return Err(Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no checkpoint yet",
+        ));
+    };
+    let proof = |index: u64| -> Result<Vec<String>, Failure> {
+        let p = merkle::inclusion_proof(log.projection(), index, size).map_err(|e| {
+            Failure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("proof of {index}: {e}"),
+            )
+        })?;
+        Ok(p.iter().map(|h| B64.encode(h.0)).collect())
+    };
+    let read = |index: u64| -> Result<String, Failure> {
+        Ok(B64.encode(log.journal().read(index).map_err(ModelError::from)?))
+    };
+    let mut entries = Vec::new();
+    let mut links = Vec::new();
+    let mut pending = Vec::new();
+    for &index in &rec.history {
+        if index >= size {
+            pending.push(index);
+            continue;
+        }
+        if index > 0 {
+            links.push(Link {
+                index,
+                prev_entry: read(index - 1)?,
+                prev_proof: proof(index - 1)?,
+            });
+        }
+        entries.push(ProvenEntry {
+            index,
+            entry: read(index)?,
+            proof: proof(index)?,
+        });
+    }
+    let bundle = ProofBundle {
+        format: PROOF_FORMAT.into(),
+        origin: log.origin().to_owned(),
+        item_id: id,
+        checkpoint: note,
+        entries,
+        statement: PROOF_STATEMENT.into(),
+    };
+    Ok((bundle, links, pending))
+}
+
+#[derive(Deserialize)]
+struct ProofQuery {
+    /// `bundle`: only the § 18 bundle, as a download for `check-proof`.
+    #[serde(default)]
+    format: String,
+}
+
 async fn api_proof(
     State(app): State<App>,
     Path((slug, id)): Path<(String, String)>,
+    Query(q): Query<ProofQuery>,
 ) -> Result<Response, Failure> {
-    use gongkai_core::proof::{PROOF_FORMAT, PROOF_STATEMENT, ProofBundle, ProvenEntry};
     let log = log_of(&app, &slug).map_err(Failure::json)?;
-    let out = blocking(move || {
-        let Some(rec) = log.projection().item(&id).map_err(ModelError::from)? else {
-            return Err(Failure::new(StatusCode::NOT_FOUND, format!("no item {id}")));
-        };
-        let Some((size, note)) = log.checkpoint() else {
-            return Err(Failure::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "no checkpoint yet",
-            ));
-        };
-        let proof = |index: u64| -> Result<Vec<String>, Failure> {
-            let p = merkle::inclusion_proof(log.projection(), index, size).map_err(|e| {
-                Failure::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("proof of {index}: {e}"),
-                )
-            })?;
-            Ok(p.iter().map(|h| B64.encode(h.0)).collect())
-        };
-        let read = |index: u64| -> Result<String, Failure> {
-            Ok(B64.encode(log.journal().read(index).map_err(ModelError::from)?))
-        };
-        let mut entries = Vec::new();
-        let mut links = Vec::new();
-        let mut pending = Vec::new();
-        for &index in &rec.history {
-            if index >= size {
-                pending.push(index);
-                continue;
-            }
-            if index > 0 {
-                links.push(Link {
-                    index,
-                    prev_entry: read(index - 1)?,
-                    prev_proof: proof(index - 1)?,
-                });
-            }
-            entries.push(ProvenEntry {
-                index,
-                entry: read(index)?,
-                proof: proof(index)?,
-            });
+    let file = format!("{}.proof.json", id.replace(['/', '\\', '"'], "_"));
+    let (bundle, links, pending) = blocking(move || build_proof(log.as_ref(), id))
+        .await
+        .map_err(Failure::json)?;
+    let mut r = if q.format == "bundle" {
+        let mut r = axum::Json(&bundle).into_response();
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "attachment; filename=\"{}\"",
+            file.replace(|c: char| !c.is_ascii() || c.is_ascii_control(), "_")
+        )) {
+            r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
         }
-        let bundle = ProofBundle {
-            format: PROOF_FORMAT.into(),
-            origin: log.origin().to_owned(),
-            item_id: id,
-            checkpoint: note,
-            entries,
-            statement: PROOF_STATEMENT.into(),
-        };
-        Ok(serde_json::json!({ "bundle": bundle, "links": links, "pending": pending }))
-    })
-    .await
-    .map_err(Failure::json)?;
-    let mut r = axum::Json(out).into_response();
+        r
+    } else {
+        axum::Json(serde_json::json!({ "bundle": bundle, "links": links, "pending": pending }))
+            .into_response()
+    };
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(r)
+}
+
+/// A printable, shareable record of an item's proof: what the department
+/// signed and the witnesses cosigned, each history entry with its leaf
+/// hash, and how anyone checks it offline (`gongkai check-proof`). The
+/// page states; the downloadable bundle proves.
+async fn proof_page(
+    State(app): State<App>,
+    Path((slug, id)): Path<(String, String)>,
+    Query(q): Query<LangQuery>,
+) -> Page {
+    let lang = Lang::from_param(&q.lang);
+    let (log, dept) = department_of(&app, &slug).map_err(|f| f.lang(lang))?;
+    let id2 = id.clone();
+    let (bundle, pending, rows, title) = blocking(move || {
+        let (bundle, _, pending) = build_proof(log.as_ref(), id2.clone())?;
+        let rec = log
+            .projection()
+            .item(&id2)
+            .map_err(ModelError::from)?
+            .ok_or_else(|| Failure::new(StatusCode::NOT_FOUND, format!("no item {id2}")))?;
+        let history = model::item_history(log.as_ref(), &rec, None)?;
+        let mut rows = Vec::new();
+        for e in &bundle.entries {
+            let bytes = B64
+                .decode(&e.entry)
+                .map_err(|err| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, err.to_string()))?;
+            let h = history.iter().find(|h| h.index == e.index);
+            rows.push((
+                e.index,
+                h.map_or("", |h| h.kind),
+                h.map(|h| h.date.clone()).unwrap_or_default(),
+                gongkai_core::hash::leaf_hash(&bytes).to_hex(),
+            ));
+        }
+        Ok((bundle, pending, rows, rec.title))
+    })
+    .await
+    .map_err(|f| f.lang(lang))?;
+    let county = app.source.county();
+    let cp = gongkai_core::checkpoint::SignedCheckpoint::parse(&bundle.checkpoint).ok();
+    let download = format!("/api/v1/logs/{slug}/proof/{id}?format=bundle");
+    let body = html! {
+        p.noprint { a href=(link(lang, &format!("/d/{slug}/items/{id}"))) { "← " (title) } }
+        h1 { (lang.t("proof_title")) }
+        dl.facts {
+            dt { (lang.t("department")) } dd { (dept.name) }
+            dt { (lang.t("item")) } dd { (title) " (" code { (id) } ")" }
+            dt { (lang.t("log")) } dd { code { (bundle.origin) } }
+            @if let Some(cp) = &cp {
+                dt { (lang.t("checkpoint")) } dd {
+                    (lang.t("proof_size")) " " (cp.checkpoint().size) br;
+                    small { (lang.t("root")) " " code.hash { (cp.checkpoint().root.to_hex()) } }
+                }
+            }
+        }
+        h2 { (lang.t("proof_entries")) }
+        table.proof {
+            thead { tr { th { (lang.t("index")) } th { (lang.t("event")) } th { (lang.t("date")) } th { (lang.t("leaf_hash")) } } }
+            tbody { @for (index, kind, date, leaf) in &rows {
+                tr { td.num { (index) } td { (lang.kind(kind)) } td { (date) } td { code.hash { (leaf) } } }
+            } }
+        }
+        @if !pending.is_empty() {
+            p.note { (lang.t("proof_pending")) " " @for (i, p) in pending.iter().enumerate() { @if i > 0 { ", " } (p) } }
+        }
+        h2 { (lang.t("proof_checkpoint_note")) }
+        pre.note-text { (bundle.checkpoint) }
+        h2 { (lang.t("proof_how")) }
+        ol.how {
+            li { a.noprint href=(download) download { (lang.t("proof_download")) } span.printonly { (download) } }
+            li { (lang.t("proof_how_trust")) }
+            li { code { "gongkai check-proof " (id.replace('/', "_")) ".proof.json --trust trust.toml" } }
+        }
+        p.note { (lang.t("proof_statement")) }
+        (keys_section(lang, &county, Some(&dept)))
+    };
+    Ok(layout(
+        lang,
+        lang.t("proof_title"),
+        &format!("/d/{slug}/proof/{id}"),
+        body,
+    ))
 }
 
 // ------------------------------------------------------------ static logs
