@@ -19,6 +19,24 @@ fn the_county_comes_up_verified_and_resumes() {
     let (status, home) = http_get(&format!("{portal}/"));
     assert_eq!(status, 200);
     assert!(home.contains("某某县财政局") && home.contains("某某县民政局"));
+    // Every page ends with the guide and who runs the portal (issue 20,
+    // item 9); the guide says how to ask, the limits, and where to complain.
+    assert!(
+        home.contains("href=\"/guide\"") && home.contains("主办单位：某某县人民政府办公室"),
+        "{home}"
+    );
+    let (status, guide) = http_get(&format!("{portal}/guide"));
+    assert_eq!(status, 200);
+    for words in [
+        "政府信息公开指南",
+        "依申请公开",
+        "20 个工作日",
+        "0000-0000000",
+        "某某县教育局",
+        "行政复议",
+    ] {
+        assert!(guide.contains(words), "the guide lacks {words}: {guide}");
+    }
     // The operator's scrape: both independent witnesses answer and cosigned
     // every department the county cosigned (the demo waits for them).
     let (status, metrics) = http_get(&format!("{portal}/metrics"));

@@ -18,6 +18,10 @@
 //! content_listen = "0.0.0.0:7581"              # downloads, a separate origin
 //! content_base = "https://files.county.example"
 //!
+//! [portal.office]                             # footer and /guide; all optional
+//! host = "某某县人民政府办公室"
+//! phone = "0000-0000000"
+//!
 //! [[departments]]
 //! origin = "gongkai.example/510122/finance"
 //! vkey = "gongkai.example/510122/finance+1a2b3c4d+AU…"
@@ -195,6 +199,10 @@ pub struct PortalSettings {
     /// believed, by address. Empty (the default): the header is ignored.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The county's open-government office (`[portal.office]`): the
+    /// footer of every page and the guide (政府信息公开指南).
+    #[serde(default)]
+    pub office: gongkai_portal::Office,
 }
 
 fn default_max_downloads() -> usize {

@@ -182,6 +182,7 @@ pub(crate) fn spawn(
         trusted_proxies: settings
             .map(|s| s.trusted_proxies.clone())
             .unwrap_or_default(),
+        office: settings.map(|s| s.office.clone()).unwrap_or_default(),
         ..PortalConfig::default()
     };
     let source: Arc<dyn Source> = Arc::new(PortalSource::new(county));

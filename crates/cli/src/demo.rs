@@ -304,7 +304,13 @@ fn setup(args: &DemoArgs) -> Result<(Setup, Vec<Dept>, CountySetup, [u8; 32])> {
              cache_bytes = 16777216\n\n\
              [portal]\n\
              listen = \"{portal}\"\n\
-             content_listen = \"{content}\"\n",
+             content_listen = \"{content}\"\n\
+             [portal.office]\n\
+             host = \"某某县人民政府办公室（示例）\"\n\
+             address = \"某某县人民路 1 号政务服务中心 3 楼\"\n\
+             phone = \"0000-0000000\"\n\
+             hours = \"工作日 9:00–12:00，14:00–17:30\"\n\
+             supervisor = \"某某县人民政府办公室（政务公开监督）\"\n",
             data = county_dir.join("data"),
         );
         for w in &witnesses {

@@ -141,7 +141,7 @@ try {
   // A phone (issue 20, item 7): no page scrolls sideways, and the wide
   // tables become cards whose values sit beside their column's name.
   const dept = itemPath.split('/').slice(0, 3).join('/');
-  for (const [name, path] of [['home', '/'], ['catalog', `${dept}/`], ['requests', `${dept}/requests`]]) {
+  for (const [name, path] of [['home', '/'], ['catalog', `${dept}/`], ['requests', `${dept}/requests`], ['guide', '/guide'], ['proof', itemPath.replace('/items/', '/proof/')]]) {
     await page.goto(base + path);
     const [scroll, width] = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
     assert.ok(scroll <= width + 1, `${name}: the page is ${scroll}px wide on a ${width}px phone`);

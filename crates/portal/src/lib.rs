@@ -34,5 +34,6 @@ pub use model::{
     WitnessInfo, WitnessLog,
 };
 pub use web::{
-    PAGE_CSP, PortalConfig, ServeLimits, client_ip, content_router, router, serve, serve_with,
+    Office, PAGE_CSP, PortalConfig, ServeLimits, client_ip, content_router, router, serve,
+    serve_with,
 };

@@ -49,6 +49,47 @@ pub struct PortalConfig {
     /// client they name). Empty: the header is ignored, as anyone can send
     /// it.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The county's open-government office: the footer of every page
+    /// (主办单位, contact) and the guide (政府信息公开指南).
+    pub office: Office,
+}
+
+/// The county's open-government office (政务公开办公室), as the county
+/// configures it (`[portal.office]`). Every field is optional; what is
+/// empty is not shown.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Office {
+    /// 主办单位, e.g. 某某县人民政府办公室.
+    #[serde(default)]
+    pub host: String,
+    /// Where requests are handed in or posted.
+    #[serde(default)]
+    pub address: String,
+    /// Telephone.
+    #[serde(default)]
+    pub phone: String,
+    /// Opening hours.
+    #[serde(default)]
+    pub hours: String,
+    /// E-mail.
+    #[serde(default)]
+    pub email: String,
+    /// Where complaints about disclosure go (监督部门).
+    #[serde(default)]
+    pub supervisor: String,
+}
+
+impl Office {
+    /// Address, telephone, hours and e-mail, on one line.
+    pub fn contact_line(&self) -> String {
+        [&self.address, &self.phone, &self.hours, &self.email]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" · ")
+    }
 }
 
 impl Default for PortalConfig {
@@ -60,6 +101,7 @@ impl Default for PortalConfig {
             page_size: 50,
             max_downloads: 64,
             trusted_proxies: Vec::new(),
+            office: Office::default(),
         }
     }
 }
@@ -93,6 +135,7 @@ pub fn router(source: Arc<dyn Source>, config: PortalConfig) -> Router {
         .route("/", get(home))
         .route("/inspection", get(inspection_page))
         .route("/glossary", get(glossary_page))
+        .route("/guide", get(guide_page))
         .route("/feed.atom", get(county_feed))
         .route("/alerts.atom", get(alerts_feed))
         .route("/d/{slug}/feed.atom", get(department_feed))
@@ -419,6 +462,7 @@ impl IntoResponse for Failure {
             title,
             "/",
             html! { h1 { (title) } p.error { (message) } p { a href=(link(self.lang, "/")) { (self.lang.t("home")) } } },
+            None,
         );
         (self.status, body).into_response()
     }
@@ -477,7 +521,7 @@ fn link(lang: Lang, path: &str) -> String {
     }
 }
 
-fn layout(lang: Lang, title: &str, here: &str, body: Markup) -> Response {
+fn layout(lang: Lang, title: &str, here: &str, body: Markup, office: Option<&Office>) -> Response {
     let other = match lang {
         Lang::Zh => (
             format!(
@@ -509,6 +553,18 @@ fn layout(lang: Lang, title: &str, here: &str, body: Markup) -> Response {
                     }
                 }
                 main { (body) }
+                footer {
+                    p {
+                        a href=(link(lang, "/guide")) { (lang.t("guide")) }
+                        " · "
+                        a href=(link(lang, "/glossary")) { (lang.t("glossary")) }
+                    }
+                    @if let Some(o) = office {
+                        @if !o.host.is_empty() { p { (lang.t("host")) "：" (o.host) } }
+                        @let contact = o.contact_line();
+                        @if !contact.is_empty() { p { (lang.t("contact")) "：" (contact) } }
+                    }
+                }
             }
         }
     };
@@ -682,7 +738,13 @@ async fn report_page(
         p.note { "点击数字可查看其所计的每一条台账条目。" }
         div.report { (crate::annual::tables(&r, Some(&cell_link))) }
     };
-    Ok(layout(lang, &format!("{} {year}", dept.name), &here, body))
+    Ok(layout(
+        lang,
+        &format!("{} {year}", dept.name),
+        &here,
+        body,
+        Some(&app.config.office),
+    ))
 }
 
 async fn report_cell_page(
@@ -741,7 +803,13 @@ async fn report_cell_page(
             ul { @for s in &c.subjects { li { (s) } } }
         }
     };
-    Ok(layout(lang, &crate::annual::cell_label(&c.id), &here, body))
+    Ok(layout(
+        lang,
+        &crate::annual::cell_label(&c.id),
+        &here,
+        body,
+        Some(&app.config.office),
+    ))
 }
 
 /// An entry for the cell page: kind, item or request id, the date it
@@ -821,6 +889,7 @@ async fn county_report_page(
         &format!("{} {year}", county.name),
         &here,
         body,
+        Some(&app.config.office),
     ))
 }
 
@@ -910,7 +979,13 @@ async fn home(State(app): State<App>, Query(q): Query<LangQuery>) -> Page {
         }
         (keys_section(lang, &county, None))
     };
-    Ok(layout(lang, &county.name, "/", body))
+    Ok(layout(
+        lang,
+        &county.name,
+        "/",
+        body,
+        Some(&app.config.office),
+    ))
 }
 
 /// A verifier key's fingerprint (FORMAT.md § 10), as `keygen` and
@@ -1063,7 +1138,13 @@ async fn catalog_page(
             }
         }
     };
-    Ok(layout(lang, &dept.name, &base, body))
+    Ok(layout(
+        lang,
+        &dept.name,
+        &base,
+        body,
+        Some(&app.config.office),
+    ))
 }
 
 /// The query of another page of the same filtered, sorted list.
@@ -1260,6 +1341,7 @@ async fn item_page(
         &item.title,
         &format!("/d/{slug}/items/{id}"),
         body,
+        Some(&app.config.office),
     ))
 }
 
@@ -1518,7 +1600,84 @@ const GLOSSARY: &[(&str, &str, &str, &str, &str)] = &[
     ),
 ];
 
-async fn glossary_page(Query(q): Query<LangQuery>) -> Page {
+/// 政府信息公开指南: how to find what is published, how to request what is
+/// not, the time limits and fees of the regulations (《中华人民共和国政府信息
+/// 公开条例》), and where to complain — with each department's catalog and
+/// requests, and the county's office as configured.
+async fn guide_page(State(app): State<App>, Query(q): Query<LangQuery>) -> Page {
+    let lang = Lang::from_param(&q.lang);
+    let source = Arc::clone(&app.source);
+    let (county, departments) =
+        blocking(move || Ok((source.county(), source.departments()))).await?;
+    let o = &app.config.office;
+    let zh = lang == Lang::Zh;
+    let body = html! {
+        h1 { (county.name) " " (lang.t("guide")) }
+        h2 { @if zh { "一、主动公开" } @else { "1. What is published without a request" } }
+        p { @if zh {
+            "各部门按本部门的政府信息公开目录主动公开政府信息，自信息形成或变更之日起 20 个工作日内公开（法律、法规另有规定的从其规定；各事项的时限见目录）。每一条公开、更正、撤回和删除都记入部门签名的台账，县级和独立见证方副署，任何人都可以在本站或用 gongkai 工具核对。"
+        } @else {
+            "Each department publishes according to its catalog, within 20 working days of the information being formed or changed (unless a law says otherwise; each matter's limit is in the catalog). Every publication, amendment, withdrawal and redaction is recorded in the department's signed ledger, cosigned by the county and independent witnesses, and anyone can check it here or with the gongkai tool."
+        } }
+        table.departments {
+            thead { tr { th { (lang.t("department")) } th { (lang.t("catalog")) } th { (lang.t("requests")) } } }
+            tbody { @for d in &departments {
+                @let slug = model::slug(&d.origin);
+                tr {
+                    td { (d.name) }
+                    td { a href=(link(lang, &format!("/d/{slug}/"))) { (lang.t("catalog")) } }
+                    td { a href=(link(lang, &format!("/d/{slug}/requests"))) { (lang.t("requests")) } }
+                }
+            } }
+        }
+        h2 { @if zh { "二、依申请公开" } @else { "2. Requesting information" } }
+        ul {
+            @if zh {
+                li { "申请人可以向掌握该信息的部门提出申请，应当采用书面形式（包括信件、数据电文）；书写确有困难的，可以口头提出，由受理机关代为填写。申请内容包括：申请人的姓名或者名称、身份证明、联系方式；所需信息的名称、文号或者便于查询的其他特征性描述；获取信息的方式、途径。" }
+                li { "能够当场答复的当场答复；不能当场答复的，自收到申请之日起 20 个工作日内答复；需要延长的，经负责人同意并告知申请人，延长不超过 20 个工作日。征求第三方和其他机关意见所需时间不计算在内。申请内容不明确的，会在 7 个工作日内一次性告知补正。" }
+                li { "依申请提供政府信息不收费；申请数量、频次明显超过合理范围的，可以依照规定收取信息处理费。" }
+                li { "每件申请的收到、补正、延期和答复都记入台账，答复是否逾期可以在各部门的“依申请公开”页面查看。" }
+            } @else {
+                li { "Ask the department that holds the information, in writing (a letter or an electronic message); if writing is truly difficult, ask orally and the office writes it down. Give your name, proof of identity and contact details; the name, reference number or other description of the information; and how you want to receive it." }
+                li { "An answer is given on the spot where possible, otherwise within 20 working days of receipt; an extension of at most 20 more working days needs the head's approval and notice to you. Time spent consulting third parties does not count. An unclear request is returned once, within 7 working days, saying what to add." }
+                li { "Answering a request is free; a fee may be charged only when the number or frequency of requests clearly exceeds a reasonable range." }
+                li { "Every receipt, clarification, extension and answer is recorded in the ledger; whether an answer was late is shown on each department's requests page." }
+            }
+        }
+        @if !o.host.is_empty() || !o.contact_line().is_empty() {
+            h3 { (lang.t("office")) }
+            dl.facts {
+                @if !o.host.is_empty() { dt { (lang.t("host")) } dd { (o.host) } }
+                @if !o.address.is_empty() { dt { (lang.t("address")) } dd { (o.address) } }
+                @if !o.phone.is_empty() { dt { (lang.t("phone")) } dd { (o.phone) } }
+                @if !o.hours.is_empty() { dt { (lang.t("hours")) } dd { (o.hours) } }
+                @if !o.email.is_empty() { dt { (lang.t("email")) } dd { (o.email) } }
+            }
+        }
+        h2 { @if zh { "三、监督和救济" } @else { "3. Complaints and remedies" } }
+        p { @if zh {
+            "认为行政机关在政府信息公开工作中侵犯其合法权益的，可以向上一级行政机关或者政府信息公开工作主管部门投诉、举报，也可以依法申请行政复议或者提起行政诉讼。"
+        } @else {
+            "If you believe an agency infringed your lawful rights in its disclosure work, you can complain to the agency one level up or to the authority in charge of open-government work, or apply for administrative reconsideration or bring an administrative lawsuit."
+        } }
+        @if !o.supervisor.is_empty() { p { (lang.t("supervisor")) "：" (o.supervisor) } }
+        h2 { @if zh { "四、核对公开记录" } @else { "4. Checking the record" } }
+        p { @if zh {
+            "每条信息的页面上都有“在浏览器中验证”按钮，可以核对记录的签名和副署，并核对您下载的文件；也可以打印证明，用 gongkai check-proof 离线核对。术语见"
+        } @else {
+            "Every item's page has a \"verify in your browser\" button that checks the records' signatures and cosignatures, and the file you downloaded; you can also print its proof and check it offline with gongkai check-proof. Terms are explained in the "
+        } a href=(link(lang, "/glossary")) { (lang.t("glossary")) } "。" }
+    };
+    Ok(layout(
+        lang,
+        lang.t("guide"),
+        "/guide",
+        body,
+        Some(&app.config.office),
+    ))
+}
+
+async fn glossary_page(State(app): State<App>, Query(q): Query<LangQuery>) -> Page {
     let lang = Lang::from_param(&q.lang);
     let body = html! {
         h1 { (lang.t("glossary")) }
@@ -1530,7 +1689,13 @@ async fn glossary_page(Query(q): Query<LangQuery>) -> Page {
             }
         }
     };
-    Ok(layout(lang, lang.t("glossary"), "/glossary", body))
+    Ok(layout(
+        lang,
+        lang.t("glossary"),
+        "/glossary",
+        body,
+        Some(&app.config.office),
+    ))
 }
 
 /// JSON safe inside `<script type="application/json">`: `<`, `>` and `&`
@@ -1583,6 +1748,7 @@ async fn requests_page(
         lang.t("requests"),
         &format!("/d/{slug}/requests"),
         body,
+        Some(&app.config.office),
     ))
 }
 
@@ -1674,7 +1840,13 @@ async fn inspection_page(State(app): State<App>, Query(q): Query<PeriodQuery>) -
             }
         }
     };
-    Ok(layout(lang, lang.t("inspection"), "/inspection", body))
+    Ok(layout(
+        lang,
+        lang.t("inspection"),
+        "/inspection",
+        body,
+        Some(&app.config.office),
+    ))
 }
 
 async fn not_found_page(Query(q): Query<LangQuery>) -> Failure {
@@ -2015,6 +2187,7 @@ async fn proof_page(
         lang.t("proof_title"),
         &format!("/d/{slug}/proof/{id}"),
         body,
+        Some(&app.config.office),
     ))
 }
 
