@@ -395,6 +395,24 @@ fn wait_confirmed(w: &Witness, size: u64) {
     }
 }
 
+/// Runs `verify --trust` against the county until it exits with `code`
+/// (the county publishes a checkpoint once its witnesses answered).
+fn wait_verify(county: &County, trust: &Path, code: i32) -> std::process::Output {
+    let start = Instant::now();
+    loop {
+        let o = county.public(&["verify", "--trust", trust.to_str().unwrap()]);
+        if o.status.code() == Some(code) {
+            return o;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "verify never exited {code}: {}",
+            text(&o.stdout)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Waits until `pred` holds for the county's status (JSON).
 fn wait_status(
     county: &County,
@@ -465,19 +483,7 @@ fn the_county_collects_k_of_n_cosignatures_and_readers_require_them() {
         Some(2),
     );
     // The checkpoint is served once both answered; verify requires both.
-    let start = Instant::now();
-    loop {
-        let o = county.public(&["verify", "--trust", trust.to_str().unwrap()]);
-        if o.status.code() == Some(0) {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{}",
-            text(&o.stdout)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_verify(&county, &trust, 0);
     // One witness goes away; the county keeps publishing with what it has
     // and says which witness lags.
     w2.kill();
@@ -498,19 +504,7 @@ fn the_county_collects_k_of_n_cosignatures_and_readers_require_them() {
         .unwrap();
     assert!(lag > 0, "{v}");
     // A reader requiring both now refuses, and says why.
-    let start = Instant::now();
-    let o = loop {
-        let o = county.public(&["verify", "--trust", trust.to_str().unwrap()]);
-        if o.status.code() == Some(1) {
-            break o;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "{}",
-            text(&o.stdout)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let o = wait_verify(&county, &trust, 1);
     let out = text(&o.stdout);
     assert!(
         out.contains("2 of 2 witness cosignatures required, 1 present (jiwei.example)"),
@@ -523,19 +517,7 @@ fn the_county_collects_k_of_n_cosignatures_and_readers_require_them() {
     wait_status(&county, "the restarted witness catches up", |v| {
         witness_size(v, 1, ORIGIN) >= size2 && v["witnesses"][1]["error"] == ""
     });
-    let start = Instant::now();
-    loop {
-        let o = county.public(&["verify", "--trust", trust.to_str().unwrap()]);
-        if o.status.code() == Some(0) {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{}",
-            text(&o.stdout)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_verify(&county, &trust, 0);
     // The department shows a fork of the verified size to a third witness
     // only; a monitor comparing what the witnesses hold catches it.
     let d3 = dir.path().join("w3");
