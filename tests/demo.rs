@@ -163,6 +163,57 @@ fn the_county_comes_up_verified_and_resumes() {
     assert_eq!(status, 200);
     assert!(county.contains("全县合计") && county.contains("某某县民政局"));
 
+    // Every log read as static files from the portal (FORMAT.md § 9.4), as
+    // from a CDN or a bucket: no gRPC, the same verdict, documents checked.
+    let content = ready["county"]["content"].as_str().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gongkai"))
+        .args(["verify", "--all", "--json", "--trust"])
+        .arg(dir.path().join("trust.toml"))
+        .args(["--url", &portal, "--content-url", content])
+        .args(["--server", "http://127.0.0.1:9"]) // never used
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["logs"].as_array().unwrap().len(), 3, "{v}");
+    assert!(
+        v["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["content_ok"].as_u64() > Some(0) && l["violations"] == serde_json::json!([])),
+        "{v}"
+    );
+    // A cache or mirror that changes one byte of an entry bundle: caught.
+    let proxy = tampering_proxy(&portal);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gongkai"))
+        .args(["verify", "--all", "--trust"])
+        .arg(dir.path().join("trust.toml"))
+        .args(["--url", &proxy, "--content-url", content])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // Without the download address the documents are not checked, and the
+    // result says so.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gongkai"))
+        .args(["verify", "--all", "--trust"])
+        .arg(dir.path().join("trust.toml"))
+        .args(["--url", &portal])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("--content-url"));
     // An item's printable proof, and its proof file checked offline with
     // the demo's trust file (issue 20, item 9).
     let (status, proof) = http_get(&format!("{portal}/d/{slug}/proof/budget-2026"));
@@ -216,4 +267,48 @@ fn the_county_comes_up_verified_and_resumes() {
         ready["new_events"], 0,
         "a second run publishes nothing twice"
     );
+}
+
+/// A plain-HTTP proxy in front of `portal` that flips the last byte of
+/// every entry bundle it passes on (as a poisoned cache would); its URL.
+fn tampering_proxy(portal: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let portal = portal.to_owned();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let line = String::from_utf8_lossy(&req)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
+            let host = portal.trim_start_matches("http://");
+            let Ok(mut up) = std::net::TcpStream::connect(host) else {
+                continue;
+            };
+            let _ = write!(
+                up,
+                "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            );
+            let mut raw = Vec::new();
+            let _ = up.read_to_end(&mut raw);
+            if path.contains("/tile/entries/") && raw.len() > 1 {
+                let last = raw.len() - 1;
+                raw[last] ^= 0x01;
+            }
+            let _ = s.write_all(&raw);
+        }
+    });
+    url
 }

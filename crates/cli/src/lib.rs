@@ -42,6 +42,7 @@ pub mod prove;
 mod read;
 pub mod report;
 mod sample;
+pub mod static_http;
 pub mod verify;
 pub mod witness;
 mod write;
@@ -800,9 +801,14 @@ fn run_client(cli: Cli) -> anyhow::Result<u8> {
         let node = client::Node::connect(&cli.conn)?;
         let json = cli.json;
         let token = cli.conn.token.clone();
+        let ca = cli.conn.ca.clone();
         let done = match cli.command {
-            Command::Verify(a) => return verify::run(&node, token.as_deref(), a, json).await,
-            Command::Monitor(a) => return monitor::run(&node, token.as_deref(), a).await,
+            Command::Verify(a) => {
+                return verify::run(&node, token.as_deref(), a, json, ca.as_deref()).await;
+            }
+            Command::Monitor(a) => {
+                return monitor::run(&node, token.as_deref(), a, ca.as_deref()).await;
+            }
             Command::Export(a) => export::run(&node, a, json).await,
             Command::Prove(a) => prove::prove(&node, a, json).await,
             Command::Keygen(_)

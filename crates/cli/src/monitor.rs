@@ -54,6 +54,8 @@ pub struct MonitorArgs {
     #[arg(long, default_value = "10m", value_parser = parse_grace)]
     pub witness_grace: Duration,
     #[command(flatten)]
+    pub statics: crate::verify::StaticArgs,
+    #[command(flatten)]
     pub trust: TrustArgs,
 }
 
@@ -222,8 +224,14 @@ fn alert(cmd: Option<&str>, line: &str) {
 ///
 /// # Errors
 /// Bad arguments, unreadable trust or state file.
-pub async fn run(node: &Node, token: Option<&str>, a: MonitorArgs) -> Result<u8> {
+pub async fn run(
+    node: &Node,
+    token: Option<&str>,
+    a: MonitorArgs,
+    ca: Option<&std::path::Path>,
+) -> Result<u8> {
     let trust = a.trust.load()?;
+    let site = a.statics.site(ca)?;
     let origins = origins(node.origin_opt(), a.all, &trust)?;
     let mut state = StateFile::load(&a.state)?;
     state.format = "gongkai-verify-state/v1".into();
@@ -234,7 +242,16 @@ pub async fn run(node: &Node, token: Option<&str>, a: MonitorArgs) -> Result<u8>
         let mut code = 0u8;
         for origin in &origins {
             let prev = state.logs.get(origin.as_str()).cloned();
-            let mut o = verify_log(node, origin, &trust, prev.as_ref(), token, false).await;
+            let mut o = verify_log(
+                node,
+                site.as_ref(),
+                origin,
+                &trust,
+                prev.as_ref(),
+                token,
+                false,
+            )
+            .await;
             for v in &o.violations {
                 code = 1;
                 let line = json!({"alert": "violation", "origin": origin.as_str(), "size": o.size, "detail": v}).to_string();

@@ -45,6 +45,37 @@ pub struct VerifyArgs {
     pub state: Option<PathBuf>,
     #[command(flatten)]
     pub trust: TrustArgs,
+    #[command(flatten)]
+    pub statics: StaticArgs,
+}
+
+/// Reading the logs as static files over HTTP(S) instead of over gRPC.
+#[derive(Debug, Clone, Args)]
+pub struct StaticArgs {
+    /// Read the logs as static files (FORMAT.md § 9.4: `<URL>/logs/<log>/…`)
+    /// from a county portal, a CDN in front of it, or a bucket holding the
+    /// same files, instead of over gRPC from --server. Everything read is
+    /// checked against the signed checkpoint.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Where the documents are (`<URL>/content/<log>/<digest>`, the
+    /// portal's download address). Without it the documents are not
+    /// checked, and the result says so (exit 2).
+    #[arg(long, value_name = "URL", requires = "url")]
+    pub content_url: Option<String>,
+}
+
+impl StaticArgs {
+    /// The site, when --url was given.
+    ///
+    /// # Errors
+    /// A malformed URL; an unreadable CA file.
+    pub fn site(&self, ca: Option<&Path>) -> Result<Option<crate::static_http::Site>> {
+        self.url
+            .as_deref()
+            .map(|u| crate::static_http::Site::new(u, self.content_url.as_deref(), ca))
+            .transpose()
+    }
 }
 
 /// Where the trusted keys come from.
@@ -264,6 +295,7 @@ impl From<LogAudit> for LogOutcome {
 /// check of `gongkai-verify` ([`check_log`]) over the server.
 pub async fn verify_log(
     node: &Node,
+    site: Option<&crate::static_http::Site>,
     origin: &Origin,
     trust: &Trust,
     prev: Option<&LogState>,
@@ -271,6 +303,7 @@ pub async fn verify_log(
     progress: bool,
 ) -> LogOutcome {
     let node = node.clone();
+    let site = site.cloned();
     let origin = origin.clone();
     let trust = trust.clone();
     let prev = prev.cloned();
@@ -279,14 +312,19 @@ pub async fn verify_log(
     let name = origin.to_string();
     let checked = tokio::task::spawn_blocking(move || {
         let bar = progress_bar(progress, &origin);
-        let mut src = ServerLog::new(node, origin, token, runtime, bar.clone());
         let opts = Options {
             trust: &trust,
             review: None,
             county_notes: &[],
             resume: prev.as_ref().map(|p| (p.checkpoint.as_str(), &p.chain)),
         };
-        let out = check_log(&mut src, &opts);
+        let out = match site {
+            Some(site) => check_log(&mut site.log(origin, runtime, bar.clone()), &opts),
+            None => check_log(
+                &mut ServerLog::new(node, origin, token, runtime, bar.clone()),
+                &opts,
+            ),
+        };
         bar.finish_and_clear();
         out
     })
@@ -343,8 +381,15 @@ pub const EXIT_COULD_NOT: u8 = 2;
 ///
 /// # Errors
 /// Bad arguments or local I/O (exit 2).
-pub async fn run(node: &Node, token: Option<&str>, a: VerifyArgs, json: bool) -> Result<u8> {
+pub async fn run(
+    node: &Node,
+    token: Option<&str>,
+    a: VerifyArgs,
+    json: bool,
+    ca: Option<&Path>,
+) -> Result<u8> {
     let trust = a.trust.load()?;
+    let site = a.statics.site(ca)?;
     let origins = origins(node.origin_opt(), a.all, &trust)?;
     let mut state = match &a.state {
         Some(p) => StateFile::load(p)?,
@@ -353,7 +398,7 @@ pub async fn run(node: &Node, token: Option<&str>, a: VerifyArgs, json: bool) ->
     let mut outcomes = Vec::new();
     for origin in &origins {
         let prev = state.logs.get(origin.as_str());
-        let mut o = verify_log(node, origin, &trust, prev, token, !json).await;
+        let mut o = verify_log(node, site.as_ref(), origin, &trust, prev, token, !json).await;
         if let Some(s) = o.new_state.take() {
             state.logs.insert(origin.to_string(), s);
         }
