@@ -18,6 +18,12 @@
 //! content_listen = "0.0.0.0:7581"              # downloads, a separate origin
 //! content_base = "https://files.county.example"
 //!
+//! [publish]                                   # the logs as static files on S3 (optional)
+//! endpoint = "https://oss.example.gov.cn"
+//! bucket = "gongkai"
+//! access_key_id = "…"
+//! secret_access_key_file = "/etc/gongkai/county/s3.secret"
+//!
 //! [portal.office]                             # footer and /guide; all optional
 //! host = "某某县人民政府办公室"
 //! phone = "0000-0000000"
@@ -116,6 +122,9 @@ pub struct CountyConfig {
     /// The county's display name on the portal (default: the origin).
     #[serde(default)]
     pub name: Option<String>,
+    /// Publish the logs to an S3-compatible bucket (absent: no bucket).
+    #[serde(default)]
+    pub publish: Option<gongkai_portal::publish::BucketConfig>,
     /// The public portal over HTTP (absent: no portal).
     #[serde(default)]
     pub portal: Option<PortalSettings>,

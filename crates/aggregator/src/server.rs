@@ -186,6 +186,24 @@ pub async fn run_with_portal(
     };
     tracing::info!(origin = %origin, departments = county.mirrors.len(), addr = ?listener.local_addr().ok(), "county aggregator started");
 
+    // The bucket publisher (`[publish]`): the logs as static files on an
+    // S3-compatible store, checkpoint last (FORMAT.md § 9.4).
+    let publisher = match &config.publish {
+        Some(p) => {
+            let store = p
+                .store()
+                .map_err(|e| AggregatorError::Fatal(format!("[publish]: {e}")))?;
+            let source: Arc<dyn gongkai_portal::Source> =
+                Arc::new(crate::portal::PortalSource::new(Arc::clone(&county)));
+            Some(tokio::spawn(gongkai_portal::publish::run(
+                source,
+                store,
+                Duration::from_millis(p.interval_ms.max(100)),
+                stop_tx.subscribe(),
+            )))
+        }
+        None => None,
+    };
     let collector = county.witnessing.as_ref().map(|w| {
         tokio::spawn(crate::witnessing::run(
             Arc::clone(&county),
@@ -287,6 +305,9 @@ pub async fn run_with_portal(
     let _ = ticker.await;
     if let Some(c) = collector {
         let _ = c.await;
+    }
+    if let Some(p) = publisher {
+        let _ = p.await;
     }
     for t in portal_tasks {
         if let Ok(Err(e)) = t.await {

@@ -152,9 +152,11 @@ impl LogSource for StaticLog {
         }
         // The salt travels beside the document (FORMAT.md § 9.4); a wrong
         // one makes the digest check fail, as it must.
-        let salt = a
-            .salt
-            .ok_or_else(|| SourceError::Malformed(format!("{url}: no X-Gongkai-Salt")))?;
+        let salt = a.salt.ok_or_else(|| {
+            SourceError::Malformed(format!(
+                "{url}: no X-Gongkai-Salt (or x-amz-meta-gongkai-salt)"
+            ))
+        })?;
         let mut blob = salt.to_vec();
         blob.extend_from_slice(&a.body);
         Ok(Fetched::Blob(blob))
@@ -325,9 +327,10 @@ where
         .await
         .with_context(|| url.to_owned())?;
     let status = res.status().as_u16();
-    let salt = res
-        .headers()
-        .get("x-gongkai-salt")
+    // The portal's header, or a bucket's user metadata (FORMAT.md § 9.4).
+    let salt = ["x-gongkai-salt", "x-amz-meta-gongkai-salt"]
+        .iter()
+        .find_map(|h| res.headers().get(*h))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             use base64::Engine as _;

@@ -25,6 +25,7 @@ mod i18n;
 mod limit;
 mod metrics;
 pub mod model;
+pub mod publish;
 mod slow;
 mod web;
 

@@ -2341,6 +2341,18 @@ async fn tile_file(State(app): State<App>, Path((slug, path)): Path<(String, Str
 
 /// Media types served under their own name; anything else (HTML, SVG,
 /// XML, scripts, …) is sent as `application/octet-stream`.
+/// The media type a document is served with, and its file extension: the
+/// declared type when it is one of [`SAFE_MEDIA_TYPES`] (text with its
+/// charset: the ledger's documents are UTF-8), else
+/// `application/octet-stream`.
+pub(crate) fn safe_media(declared: &str) -> (String, &'static str) {
+    match SAFE_MEDIA_TYPES.iter().find(|(m, _)| *m == declared) {
+        Some((m, ext)) if m.starts_with("text/") => (format!("{m}; charset=utf-8"), *ext),
+        Some((m, ext)) => ((*m).to_owned(), *ext),
+        None => ("application/octet-stream".to_owned(), "bin"),
+    }
+}
+
 const SAFE_MEDIA_TYPES: &[(&str, &str)] = &[
     ("application/pdf", "pdf"),
     ("text/plain", "txt"),
@@ -2457,13 +2469,7 @@ async fn content_file(
             )
                 .into_response());
         };
-        let declared = rec.content_media_type(&digest);
-        let (media, ext) = match SAFE_MEDIA_TYPES.iter().find(|(m, _)| *m == declared) {
-            // Text says its charset: the ledger's documents are UTF-8.
-            Some((m, ext)) if m.starts_with("text/") => (format!("{m}; charset=utf-8"), *ext),
-            Some((m, ext)) => ((*m).to_owned(), *ext),
-            None => ("application/octet-stream".to_owned(), "bin"),
-        };
+        let (media, ext) = safe_media(&rec.content_media_type(&digest));
         let version = rec
             .versions
             .iter()
