@@ -1,0 +1,154 @@
+//! The bucket publisher over an in-memory object store that can fail at
+//! any write (fault injection; the real store is tested in
+//! tests/bucket.rs): a round that fails part-way never leaves a checkpoint
+//! whose files are missing, the next round completes it, and every object
+//! is byte for byte what the portal serves at the same path.
+
+mod common;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use gongkai_core::checkpoint::SignedCheckpoint;
+use gongkai_portal::Source;
+use gongkai_portal::publish::{Published, new_tiles, publish_log};
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::{
+    GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+
+/// An in-memory store whose puts fail once `budget` reaches zero.
+#[derive(Debug)]
+struct Failing {
+    inner: InMemory,
+    budget: AtomicI64,
+}
+
+impl fmt::Display for Failing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Failing")
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Failing {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        if self.budget.fetch_sub(1, Ordering::SeqCst) <= 0 {
+            return Err(object_store::Error::Generic {
+                store: "Failing",
+                source: "injected: the bucket went away".into(),
+            });
+        }
+        self.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+    async fn delete(&self, location: &Path) -> object_store::Result<()> {
+        self.inner.delete(location).await
+    }
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy(&self, from: &Path, to: &Path) -> object_store::Result<()> {
+        self.inner.copy(from, to).await
+    }
+    async fn copy_if_not_exists(&self, from: &Path, to: &Path) -> object_store::Result<()> {
+        self.inner.copy_if_not_exists(from, to).await
+    }
+}
+
+async fn object(store: &Failing, key: &str) -> Option<Vec<u8>> {
+    let path = Path::parse(key).unwrap();
+    match store.inner.get(&path).await {
+        Ok(r) => Some(r.bytes().await.unwrap().to_vec()),
+        Err(object_store::Error::NotFound { .. }) => None,
+        Err(e) => panic!("{key}: {e}"),
+    }
+}
+
+#[test]
+fn a_round_that_fails_part_way_never_publishes_a_checkpoint_without_its_files() {
+    let f = common::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let log = f.county.log(common::ORIGIN).unwrap();
+    let (size, note) = log.checkpoint().unwrap();
+    let slug = common::ORIGIN.replace('/', "~");
+    let published = Published::Department(Arc::clone(&log));
+    let (tiles, bundles) = new_tiles(0, size);
+    let files: Vec<String> = tiles
+        .iter()
+        .map(|t| t.path())
+        .chain(bundles.iter().map(|b| b.path()))
+        .collect();
+    assert!(!files.is_empty());
+
+    // Every number of successful writes before the bucket fails, from
+    // none to all but the checkpoint's.
+    let store = Arc::new(Failing {
+        inner: InMemory::new(),
+        budget: AtomicI64::new(0),
+    });
+    let dynamic: Arc<dyn ObjectStore> = Arc::clone(&store) as Arc<dyn ObjectStore>;
+    let mut k = 0;
+    loop {
+        store.budget.store(k, Ordering::SeqCst);
+        let r = runtime.block_on(publish_log(&dynamic, &published));
+        let cp = runtime.block_on(object(&store, &format!("logs/{slug}/checkpoint")));
+        match r {
+            Err(_) => assert!(cp.is_none(), "after {k} writes, a checkpoint was published"),
+            Ok(round) => {
+                // Complete: the checkpoint, and every file of its tree.
+                assert_eq!(round.to, size);
+                assert_eq!(cp.as_deref(), Some(note.as_bytes()));
+                break;
+            }
+        }
+        k += 1;
+        assert!(k < 1000, "never completed");
+    }
+    // Byte for byte what the portal serves at the same paths (FORMAT.md
+    // § 9.4), and the documents with their salt.
+    for file in &files {
+        let key = format!("logs/{slug}/{file}");
+        let ours = runtime
+            .block_on(object(&store, &key))
+            .unwrap_or_else(|| panic!("{key} missing"));
+        let served = common::get(f.pages, &format!("/{key}"));
+        assert_eq!(served.status, 200, "{key}");
+        assert_eq!(ours, served.body, "{key}");
+    }
+    let cp = SignedCheckpoint::parse(&note).unwrap();
+    assert_eq!(cp.checkpoint().size, size);
+    // A second round with nothing new writes only a fresher checkpoint.
+    store.budget.store(1, Ordering::SeqCst);
+    let round = runtime.block_on(publish_log(&dynamic, &published)).unwrap();
+    assert_eq!((round.from, round.to, round.written), (size, size, 1));
+}
