@@ -291,6 +291,33 @@ fn the_county_publishes_to_a_three_node_garage_cluster_and_readers_verify_from_i
     node.define_matter("budget", MATTER);
     let digest = node.publish("budget-2026", "budget", &today(), "2026年部门预算", &[]);
     node.publish("notice-1", "budget", &today(), "第 1 号公告", &[]);
+    // A request answered with a document: public, like an item's.
+    node.ok(&[
+        "request",
+        "receive",
+        "--id",
+        "req-1",
+        "--date",
+        &today(),
+        "--applicant",
+        "natural-person",
+        "--subject",
+        "请求公开2025年决算",
+    ]);
+    let answer = dir.path().join("answer.txt");
+    std::fs::write(&answer, "2025年决算说明（答复附件）").unwrap();
+    node.ok(&[
+        "request",
+        "answer",
+        "--id",
+        "req-1",
+        "--date",
+        &today(),
+        "--outcome",
+        "disclosed",
+        "--file",
+        answer.to_str().unwrap(),
+    ]);
     let size = node.wait_checkpoint();
     county.wait_cosigned(size);
     wait_published(&nodes[0], &county, size);
@@ -298,7 +325,7 @@ fn the_county_publishes_to_a_three_node_garage_cluster_and_readers_verify_from_i
     // Read from the bucket, no gRPC: the same verdict, the documents too.
     let v = verify_from(&nodes[0], &trust);
     assert_eq!(v["logs"][0]["size"], size, "{v}");
-    assert_eq!(v["logs"][0]["content_ok"], 2, "{v}");
+    assert_eq!(v["logs"][0]["content_ok"], 3, "{v}");
     // What a CDN in front needs: types and cache lifetimes.
     let slug = ORIGIN.replace('/', "~");
     let (status, head, _) = get(&format!("{}/logs/{slug}/checkpoint", nodes[0].url()));
@@ -334,7 +361,7 @@ fn the_county_publishes_to_a_three_node_garage_cluster_and_readers_verify_from_i
     wait_published(&nodes[0], &county, size2);
     let v = verify_from(&nodes[1], &trust);
     assert_eq!(v["logs"][0]["size"], size2, "{v}");
-    assert_eq!(v["logs"][0]["content_ok"], 8, "{v}");
+    assert_eq!(v["logs"][0]["content_ok"], 9, "{v}");
 
     // It comes back and serves the whole log.
     nodes[2].start();

@@ -170,14 +170,15 @@ pub async fn publish_log(
         return Ok(Round::default());
     };
     let cp_path = object_key(format!("logs/{slug}/checkpoint"))?;
-    let m = match store.get(&cp_path).await {
-        Ok(r) => {
-            let bytes = r.bytes().await?;
-            SignedCheckpoint::from_bytes(&bytes).map_or(0, |c| c.checkpoint().size)
-        }
-        Err(object_store::Error::NotFound { .. }) => 0,
+    let held = match store.get(&cp_path).await {
+        Ok(r) => Some(r.bytes().await?),
+        Err(object_store::Error::NotFound { .. }) => None,
         Err(e) => return Err(e.into()),
     };
+    let m = held
+        .as_deref()
+        .and_then(|b| SignedCheckpoint::from_bytes(b).ok())
+        .map_or(0, |c| c.checkpoint().size);
     if m > n {
         return Err(PublishError::Ahead(format!(
             "{origin}: the bucket holds a tree of {m} entries, the county serves {n}: not published over"
@@ -189,10 +190,12 @@ pub async fn publish_log(
         ..Round::default()
     };
     if m == n {
-        // Same size: a fresher cosignature is worth publishing (short).
-        put(store, &cp_path, note.into_bytes(), text_attrs(SHORT)).await?;
-        round.written += 1;
+        // Same size: only a fresher cosignature is worth a write.
         round.to = n;
+        if held.as_deref() != Some(note.as_bytes()) {
+            put(store, &cp_path, note.into_bytes(), text_attrs(SHORT)).await?;
+            round.written += 1;
+        }
         return Ok(round);
     }
     // 1. Tiles and bundles of the new tree, many at once.
@@ -266,24 +269,31 @@ async fn documents(
         let l = Arc::clone(log);
         // One document in memory at a time (at most the county's limit).
         let found = tokio::task::spawn_blocking(move || -> Result<_, PublishError> {
-            let Some(rec) = l.projection().item_of_content(&digest).map_err(read)? else {
+            let Some(served) = crate::web::document(l.as_ref(), &digest).map_err(read)? else {
                 return Ok(None);
             };
+            if served.restricted {
+                return Ok(None);
+            }
             let Some(doc) = l.content().get_bytes(&digest).map_err(read)? else {
                 return Ok(None);
             };
-            let (media, _) = crate::web::safe_media(&rec.content_media_type(&digest));
-            Ok(Some((doc.salt, doc.bytes, media)))
+            Ok(Some((
+                doc.salt,
+                doc.bytes,
+                served.media,
+                served.disposition,
+            )))
         })
         .await
         .map_err(read)??;
-        let Some((salt, bytes, media)) = found else {
+        let Some((salt, bytes, media, disposition)) = found else {
             continue;
         };
         let mut attrs = Attributes::new();
         attrs.insert(Attribute::ContentType, media.into());
         attrs.insert(Attribute::CacheControl, IMMUTABLE.into());
-        attrs.insert(Attribute::ContentDisposition, "attachment".into());
+        attrs.insert(Attribute::ContentDisposition, disposition.into());
         attrs.insert(
             Attribute::Metadata("gongkai-salt".into()),
             b64(&salt).into(),
@@ -313,6 +323,7 @@ fn plan(log: &dyn LogRead, m: u64, n: u64) -> Result<(Vec<Hash>, Vec<Hash>), Pub
         match &e.kind {
             Kind::Published(p) => puts.extend(p.content.as_ref().and_then(digest_of)),
             Kind::Amended(a) => puts.extend(a.content.as_ref().and_then(digest_of)),
+            Kind::RequestAnswered(a) => puts.extend(a.content.as_ref().and_then(digest_of)),
             Kind::Redacted(r) => deletes.extend(Hash::from_slice(&r.content_digest).ok()),
             Kind::MatterChanged(c)
                 if c.matter
@@ -331,25 +342,10 @@ fn plan(log: &dyn LogRead, m: u64, n: u64) -> Result<(Vec<Hash>, Vec<Hash>), Pub
             _ => {}
         }
     }
-    // Only what is public now: not restricted, not redacted since.
-    let mut keep = Vec::new();
-    for d in puts {
-        if deletes.contains(&d) {
-            continue;
-        }
-        let Some(rec) = log.projection().item_of_content(&d).map_err(read)? else {
-            continue;
-        };
-        let restricted = log
-            .projection()
-            .matter(&rec.matter_id)
-            .map_err(read)?
-            .is_some_and(|m| m.matter().audience == pb::Audience::Group as i32);
-        if !restricted {
-            keep.push(d);
-        }
-    }
-    Ok((keep, deletes))
+    // Only what is public now (not restricted, not redacted since) is
+    // put; that is checked again as each document is read.
+    puts.retain(|d| !deletes.contains(d));
+    Ok((puts, deletes))
 }
 
 /// An object key, exactly as given: the slug's `~` stays (FORMAT.md

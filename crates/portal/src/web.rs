@@ -2377,6 +2377,52 @@ const SAFE_MEDIA_TYPES: &[(&str, &str)] = &[
 /// `Content-Disposition` of a download: named after the item's title and
 /// the version (`预算（第2版）.pdf`), in UTF-8 (RFC 6266 / RFC 8187), with
 /// an ASCII fallback of the item id for old clients (`budget-2026-v2.pdf`).
+/// How a document the log commits to is served.
+pub(crate) struct Document {
+    /// Its matter's audience is a group: not served publicly.
+    pub restricted: bool,
+    /// `Content-Type`.
+    pub media: String,
+    /// `Content-Disposition`.
+    pub disposition: String,
+}
+
+/// The document with `digest`: a version of an item, or the document a
+/// request answer commits to, which is public and served like an item's
+/// (FORMAT.md § 13); `None` when the log commits to no such document.
+pub(crate) fn document(log: &dyn LogRead, digest: &Hash) -> Result<Option<Document>, ModelError> {
+    let p = log.projection();
+    if let Some(rec) = p.item_of_content(digest)? {
+        let restricted = p.matter(&rec.matter_id)?.is_some_and(|m| {
+            m.matter().audience == gongkai_core::event::pb::Audience::Group as i32
+        });
+        let (media, ext) = safe_media(&rec.content_media_type(digest));
+        let version = rec
+            .versions
+            .iter()
+            .position(|v| v.digest == *digest)
+            .map_or(1, |p| p + 1);
+        return Ok(Some(Document {
+            restricted,
+            media,
+            disposition: download_disposition(&rec.item_id, &rec.title, version, ext),
+        }));
+    }
+    if let Some(req) = p.request_of_content(digest)? {
+        let declared = req
+            .answer_content
+            .as_ref()
+            .map_or("", |c| c.media_type.as_str());
+        let (media, ext) = safe_media(declared);
+        return Ok(Some(Document {
+            restricted: false,
+            media,
+            disposition: download_disposition(&req.request_id, "答复", 1, ext),
+        }));
+    }
+    Ok(None)
+}
+
 fn download_disposition(item_id: &str, title: &str, version: usize, ext: &str) -> String {
     let clean: String = title
         .chars()
@@ -2445,17 +2491,14 @@ async fn content_file(
         return r;
     };
     let res = tokio::task::spawn_blocking(move || -> Result<Response, ModelError> {
-        let Some(rec) = log.projection().item_of_content(&digest)? else {
+        let Some(doc) = document(log.as_ref(), &digest)? else {
             return Ok((
                 StatusCode::NOT_FOUND,
                 "no published content with this digest\n",
             )
                 .into_response());
         };
-        let restricted = log.projection().matter(&rec.matter_id)?.is_some_and(|m| {
-            m.matter().audience == gongkai_core::event::pb::Audience::Group as i32
-        });
-        if restricted {
+        if doc.restricted {
             return Ok((
                 StatusCode::FORBIDDEN,
                 "restricted content: its audience is a specific group\n",
@@ -2469,13 +2512,7 @@ async fn content_file(
             )
                 .into_response());
         };
-        let (media, ext) = safe_media(&rec.content_media_type(&digest));
-        let version = rec
-            .versions
-            .iter()
-            .position(|v| v.digest == digest)
-            .map_or(1, |p| p + 1);
-        let disposition = download_disposition(&rec.item_id, &rec.title, version, ext);
+        let (media, disposition) = (doc.media, doc.disposition);
         // Streamed from the file (verified when it was stored; the reader
         // verifies it against the commitment), never read whole into
         // memory.
