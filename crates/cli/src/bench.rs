@@ -38,6 +38,10 @@ enum BenchCommand {
     /// raw batch-verify rate) and mirror lag with several departments
     /// writing, all in this process.
     County(crate::bench_county::CountyBenchArgs),
+    /// A county log published to an S3-compatible bucket and verified back
+    /// from it over HTTP: publish and verify rates (next to raw batch
+    /// verification) and bytes stored per entry.
+    Bucket(crate::bench_bucket::BucketBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +76,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchCommand::Append(a) => a,
         BenchCommand::Audit(a) => return crate::bench_audit::run(&a),
         BenchCommand::County(c) => return crate::bench_county::run(&c),
+        BenchCommand::Bucket(b) => return crate::bench_bucket::run(&b),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -76,11 +76,11 @@ const TOKEN: &str = "bench-token";
 /// AppendBatch requests each lag writer keeps in flight at most.
 const IN_FLIGHT: usize = 8;
 
-fn origin(n: usize) -> String {
+pub(crate) fn origin(n: usize) -> String {
     format!("bench.example/000000/dept{n}")
 }
 
-fn key(n: usize) -> SigningKey {
+pub(crate) fn key(n: usize) -> SigningKey {
     SigningKey::from_seed(Sha256::digest(format!("bench {n}").as_bytes()).into())
 }
 
@@ -203,7 +203,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn make_log(n: usize) -> Result<Vec<Vec<u8>>> {
+pub(crate) fn make_log(n: usize) -> Result<Vec<Vec<u8>>> {
     let o = Origin::new(&origin(0))?;
     let mut w = LogWriter::new(o, key(0));
     let t = gongkai_node::log::now_ms().saturating_sub(3_600_000);
@@ -226,7 +226,7 @@ fn make_log(n: usize) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
-fn raw_verify_rate(entries: &[Vec<u8>]) -> f64 {
+pub(crate) fn raw_verify_rate(entries: &[Vec<u8>]) -> f64 {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let chunk = entries.len().div_ceil(threads).max(1);
     let t = Instant::now();
@@ -256,6 +256,7 @@ fn county_config(
     dir: &std::path::Path,
     departments: usize,
     witnesses: &[(String, String)],
+    extra: &str,
 ) -> Result<gongkai_aggregator::config::CountyConfig> {
     let mut text = format!(
         "origin = \"{COUNTY}\"\nlog_key = \"-\"\nwitness_key = \"-\"\ndata_dir = {:?}\nplaintext = true\n\
@@ -278,13 +279,15 @@ fn county_config(
             "[[witness]]\nurl = \"{url}\"\nvkey = \"{vkey}\"\n"
         ));
     }
+    text.push_str(extra);
     gongkai_aggregator::config::CountyConfig::from_toml(&text).map_err(|e| anyhow::anyhow!(e))
 }
 
-async fn start_county(
+pub(crate) async fn start_county(
     dir: &std::path::Path,
     departments: usize,
     witnesses: &[(String, String)],
+    extra: &str,
 ) -> Result<(String, tokio::sync::oneshot::Sender<()>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -293,7 +296,7 @@ async fn start_county(
         log: (KeyName::new(COUNTY)?, county_log_key()),
         witness: (KeyName::new(WITNESS)?, SigningKey::from_seed([101; 32])),
     };
-    let config = county_config(dir, departments, witnesses)?;
+    let config = county_config(dir, departments, witnesses, extra)?;
     tokio::spawn(async move {
         if let Err(e) = gongkai_aggregator::run(config, keys, listener, async {
             let _ = rx.await;
@@ -325,8 +328,17 @@ fn authed<T>(msg: T) -> tonic::Request<T> {
 }
 
 async fn catch_up(dir: &std::path::Path, entries: &[Vec<u8>]) -> Result<f64> {
-    let (url, stop) = start_county(&dir.join("catchup"), 1, &[]).await?;
-    let mut c = CountyClient::connect(url)
+    let (url, stop) = start_county(&dir.join("catchup"), 1, &[], "").await?;
+    let rate = push_log(&url, entries).await?;
+    let _ = stop.send(());
+    Ok(rate)
+}
+
+/// Pushes the department-0 log `entries` to the county at `url` as a node
+/// catching up would (aligned packages, a checkpoint every 16,384);
+/// returns entries per second.
+pub(crate) async fn push_log(url: &str, entries: &[Vec<u8>]) -> Result<f64> {
+    let mut c = CountyClient::connect(url.to_owned())
         .await?
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20);
@@ -365,7 +377,6 @@ async fn catch_up(dir: &std::path::Path, entries: &[Vec<u8>]) -> Result<f64> {
         next = end;
     }
     let elapsed = t.elapsed().as_secs_f64();
-    let _ = stop.send(());
     Ok(size as f64 / elapsed)
 }
 
@@ -432,7 +443,7 @@ async fn start_witnesses(
 async fn lag(dir: &std::path::Path, a: &CountyBenchArgs) -> Result<(Vec<f64>, Vec<f64>)> {
     let root = dir.join("lag");
     let (witnesses, stop_witnesses) = start_witnesses(&root, a).await?;
-    let (county, stop_county) = start_county(&root, a.departments, &witnesses).await?;
+    let (county, stop_county) = start_county(&root, a.departments, &witnesses, "").await?;
     let mut node_stops = Vec::new();
     let mut urls = Vec::new();
     for n in 0..a.departments {

@@ -24,6 +24,7 @@ mod admin;
 pub mod audit;
 mod bench;
 mod bench_audit;
+mod bench_bucket;
 mod bench_county;
 mod calendar;
 mod certs;
