@@ -261,11 +261,13 @@ async fn documents(
 ) -> Result<(u64, u64), PublishError> {
     // What to do, worked out on a blocking thread from the log itself.
     let l = Arc::clone(log);
-    let (puts, deletes) = tokio::task::spawn_blocking(move || plan(l.as_ref(), m, n))
+    let (touched, removals) = tokio::task::spawn_blocking(move || plan(l.as_ref(), m, n))
         .await
         .map_err(read)??;
     let (mut written, mut deleted) = (0, 0);
-    for digest in puts {
+    // What the log says of each document *now* decides, whatever order
+    // the entries of the round came in.
+    for digest in touched {
         let l = Arc::clone(log);
         // One document in memory at a time (at most the county's limit).
         let found = tokio::task::spawn_blocking(move || -> Result<_, PublishError> {
@@ -287,7 +289,19 @@ async fn documents(
         })
         .await
         .map_err(read)??;
+        let path = object_key(format!("content/{slug}/{}", digest.to_hex()))?;
         let Some((salt, bytes, media, disposition)) = found else {
+            // Not public now. Removed from the bucket if an entry of the
+            // round took it out (a redaction, a matter turned restricted);
+            // a new restricted document was never there.
+            if removals.contains(&digest) {
+                match store.delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                tracing::warn!(path = %path, "document removed from the bucket: purge it from any CDN in front");
+                deleted += 1;
+            }
             continue;
         };
         let mut attrs = Attributes::new();
@@ -298,24 +312,19 @@ async fn documents(
             Attribute::Metadata("gongkai-salt".into()),
             b64(&salt).into(),
         );
-        let path = object_key(format!("content/{slug}/{}", digest.to_hex()))?;
         put(store, &path, bytes, attrs).await?;
         written += 1;
-    }
-    for digest in deletes {
-        let path = object_key(format!("content/{slug}/{}", digest.to_hex()))?;
-        match store.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        tracing::warn!(path = %path, "document removed from the bucket: purge it from any CDN in front");
-        deleted += 1;
     }
     Ok((written, deleted))
 }
 
-/// The documents to put and delete for entries `[m, n)`.
-fn plan(log: &dyn LogRead, m: u64, n: u64) -> Result<(Vec<Hash>, Vec<Hash>), PublishError> {
+/// The documents the entries `[m, n)` touch (in order, once each), and
+/// those of them an entry took out of public view.
+fn plan(
+    log: &dyn LogRead,
+    m: u64,
+    n: u64,
+) -> Result<(Vec<Hash>, std::collections::HashSet<Hash>), PublishError> {
     let mut puts = Vec::new();
     let mut deletes = Vec::new();
     for index in m..n {
@@ -325,27 +334,37 @@ fn plan(log: &dyn LogRead, m: u64, n: u64) -> Result<(Vec<Hash>, Vec<Hash>), Pub
             Kind::Amended(a) => puts.extend(a.content.as_ref().and_then(digest_of)),
             Kind::RequestAnswered(a) => puts.extend(a.content.as_ref().and_then(digest_of)),
             Kind::Redacted(r) => deletes.extend(Hash::from_slice(&r.content_digest).ok()),
-            Kind::MatterChanged(c)
-                if c.matter
+            Kind::MatterChanged(c) => {
+                // The audience decides for every version of every item of
+                // the matter, earlier ones included (FORMAT.md § 13): turned
+                // to a group, they leave the bucket; turned public, they
+                // come (back), as each document's rule allows when read.
+                let group = c
+                    .matter
                     .as_ref()
-                    .is_some_and(|mt| mt.audience == pb::Audience::Group as i32) =>
-            {
-                // Every version of every item of the matter is restricted
-                // now (FORMAT.md § 13).
+                    .is_some_and(|mt| mt.audience == pb::Audience::Group as i32);
                 for item in log.projection().items_after("") {
                     let item = item.map_err(read)?;
                     if item.matter_id == c.matter_id {
-                        deletes.extend(item.versions.iter().map(|v| v.digest));
+                        let digests = item.versions.iter().map(|v| v.digest);
+                        if group {
+                            deletes.extend(digests);
+                        } else {
+                            puts.extend(digests);
+                        }
                     }
                 }
             }
             _ => {}
         }
     }
-    // Only what is public now (not restricted, not redacted since) is
-    // put; that is checked again as each document is read.
-    puts.retain(|d| !deletes.contains(d));
-    Ok((puts, deletes))
+    let mut seen = std::collections::HashSet::new();
+    let touched = puts
+        .into_iter()
+        .chain(deletes.iter().copied())
+        .filter(|d| seen.insert(*d))
+        .collect();
+    Ok((touched, deletes.into_iter().collect()))
 }
 
 /// An object key, exactly as given: the slug's `~` stays (FORMAT.md
