@@ -211,11 +211,11 @@ fn a_failed_flush_of_the_county_state_stops_the_county_and_loses_nothing() {
 #[test]
 fn a_document_whose_flush_failed_is_never_reported_held() {
     let mut rig = Rig::start();
-    // Only the document directories fail: the temp file is flushed and
-    // renamed into place, then the directory's fsync fails — the blob is
-    // visible but not durable. Retries must not take the visible file for
-    // a durable one.
-    rig.arm(&rig.mirror.join("content/objects/"));
+    // Only the document directories (and the blobs in them) fail: the
+    // temp file is flushed and renamed into place, then the directory's
+    // fsync fails — the blob is visible but not durable. Retries must not
+    // take the visible file for a durable one.
+    rig.arm(&rig.mirror.join("content/objects"));
     let size = rig.publish();
     let start = Instant::now();
     let mut seen_failure = None;

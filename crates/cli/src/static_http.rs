@@ -211,6 +211,12 @@ impl LogSource for StaticLog {
             .saturating_add(1);
         let a = self.get(&url, max)?;
         match a.status {
+            200 if a.too_large => {
+                return Err(SourceError::Malformed(format!(
+                    "{url}: longer than the {} bytes committed",
+                    u.length
+                )));
+            }
             200 => {}
             403 => return Ok(Fetched::Restricted),
             404 | 410 => return Ok(Fetched::NotFound(format!("{url}: HTTP {}", a.status))),
@@ -239,6 +245,9 @@ impl LogSource for StaticLog {
 /// unavailable (an outage or a refusal proves nothing).
 fn body(url: &str, a: Answer) -> Result<Vec<u8>, SourceError> {
     match a.status {
+        200 if a.too_large => Err(SourceError::Malformed(format!(
+            "{url}: larger than it can be"
+        ))),
         200 => Ok(a.body),
         404 | 410 => Err(SourceError::Missing(format!("{url}: HTTP {}", a.status))),
         s => Err(SourceError::Unavailable(format!("{url}: HTTP {s}"))),
@@ -250,6 +259,8 @@ struct Answer {
     status: u16,
     salt: Option<[u8; 32]>,
     body: Vec<u8>,
+    /// A 200 whose body was over the limit (not read).
+    too_large: bool,
 }
 
 /// A minimal HTTP/1.1 GET client: one connection per request, a time
@@ -388,10 +399,16 @@ where
         .await
         .with_context(|| url.to_owned())?;
     let driver = tokio::spawn(conn);
-    let host = if (t.tls && t.port == 443) || (!t.tls && t.port == 80) {
-        t.host.clone()
+    // An IPv6 address keeps its brackets in the Host header.
+    let name = if t.host.contains(':') {
+        format!("[{}]", t.host)
     } else {
-        format!("{}:{}", t.host, t.port)
+        t.host.clone()
+    };
+    let host = if (t.tls && t.port == 443) || (!t.tls && t.port == 80) {
+        name
+    } else {
+        format!("{name}:{}", t.port)
     };
     let req = hyper::Request::get(&t.path)
         .header(hyper::header::HOST, host)
@@ -413,18 +430,33 @@ where
             base64::engine::general_purpose::STANDARD.decode(v).ok()
         })
         .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok());
-    let body = if status == 200 {
-        Limited::new(res.into_body(), max)
-            .collect()
-            .await
-            .map_err(|e| anyhow::anyhow!("{url}: {e}"))?
-            .to_bytes()
-            .to_vec()
+    // A body over the limit is an answer too: evidence against the source
+    // (malformed), not an outage.
+    let mut too_large = res
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n > max as u64);
+    let body = if status == 200 && !too_large {
+        match Limited::new(res.into_body(), max).collect().await {
+            Ok(b) => b.to_bytes().to_vec(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                too_large = true;
+                Vec::new()
+            }
+            Err(e) => bail!("{url}: {e}"),
+        }
     } else {
         Vec::new()
     };
     driver.abort();
-    Ok(Answer { status, salt, body })
+    Ok(Answer {
+        status,
+        salt,
+        body,
+        too_large,
+    })
 }
 
 #[cfg(test)]

@@ -179,8 +179,6 @@ impl StateFile {
         }
     }
 
-    /// Writes the state atomically: temp file, fsync, rename, fsync dir.
-    ///
     /// Tracks a witness that holds size `n` of `origin` while size `m` was
     /// verified here: returns a report once it has stayed behind the size
     /// it first lagged for longer than `grace`. A witness that reaches that
@@ -222,6 +220,8 @@ impl StateFile {
         })
     }
 
+    /// Writes the state atomically: temp file, fsync, rename, fsync dir.
+    ///
     /// # Errors
     /// Local I/O.
     pub fn save(&self, path: &Path) -> Result<()> {

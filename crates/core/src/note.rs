@@ -691,8 +691,9 @@ impl Note {
 
     /// Verifies every signature whose key name and id match a key in
     /// `verifiers`; signatures by unknown keys are ignored. Returns the
-    /// verified signatures, one per key (the first line of a key that signs
-    /// twice), and requires at least `required` distinct keys.
+    /// verified signatures, one per key name (the first line of a name that
+    /// signs twice, with one key or two), and requires at least `required`
+    /// distinct names (FORMAT.md § 16.4).
     ///
     /// # Errors
     /// [`Error::NoteSignatureInvalid`] if any signature by a known key does

@@ -33,6 +33,28 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=5";
 /// Objects written at once.
 const PARALLEL: usize = 16;
+/// How long a new checkpoint waits in the county for a public document its
+/// entries commit to and the county does not hold yet (the department
+/// pushes documents right after their entries): a reader of the bucket
+/// must not find a checkpoint whose documents are missing. Past it the
+/// checkpoint is published and the document follows when it arrives.
+const HOLD: Duration = Duration::from_secs(60);
+
+/// Per log, across rounds: public documents the county does not hold yet
+/// (retried every round), and those put since the last checkpoint
+/// written (not put again while a checkpoint waits).
+#[derive(Debug, Default)]
+pub struct Pending {
+    waiting: std::collections::HashMap<Hash, std::time::Instant>,
+    put: std::collections::HashSet<Hash>,
+}
+
+impl Pending {
+    /// Public documents the county does not hold yet.
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+}
 
 /// One log to publish: a department's mirror or the county log.
 #[derive(Clone)]
@@ -65,6 +87,14 @@ impl Published {
         }
         .map_err(|e| e.to_string())?;
         Ok(encode_tile(&hashes))
+    }
+
+    fn root_at(&self, size: u64) -> Result<Hash, String> {
+        match self {
+            Published::Department(l) => gongkai_core::merkle::root_at(l.projection(), size),
+            Published::County(c) => gongkai_core::merkle::root_at(c.as_ref(), size),
+        }
+        .map_err(|e| e.to_string())
     }
 
     fn bundle(&self, id: &BundleId) -> Result<Vec<u8>, String> {
@@ -163,6 +193,7 @@ pub fn new_tiles(m: u64, n: u64) -> (Vec<TileId>, Vec<BundleId>) {
 pub async fn publish_log(
     store: &Arc<dyn ObjectStore>,
     log: &Published,
+    pending: &mut Pending,
 ) -> Result<Round, PublishError> {
     let origin = log.origin();
     let slug = model::slug(&origin);
@@ -184,13 +215,44 @@ pub async fn publish_log(
             "{origin}: the bucket holds a tree of {m} entries, the county serves {n}: not published over"
         )));
     }
+    // The bucket's tree must be a prefix of the county's (a restored
+    // county, or another county's bucket, is never published over).
+    if m > 0 {
+        let theirs = held
+            .as_deref()
+            .and_then(|b| SignedCheckpoint::from_bytes(b).ok())
+            .map(|c| {
+                (
+                    c.checkpoint().origin.as_str().to_owned(),
+                    c.checkpoint().root,
+                )
+            });
+        let l = log.clone();
+        let ours = tokio::task::spawn_blocking(move || l.root_at(m))
+            .await
+            .map_err(read)?
+            .map_err(PublishError::Read)?;
+        if theirs != Some((origin.clone(), ours)) {
+            return Err(PublishError::Ahead(format!(
+                "{origin}: the bucket holds another tree at size {m} than the county's: not published over"
+            )));
+        }
+    }
     let mut round = Round {
         from: m,
         to: m,
         ..Round::default()
     };
     if m == n {
-        // Same size: only a fresher cosignature is worth a write.
+        // Same size: documents that arrived since, and only a fresher
+        // cosignature is worth a write.
+        if let Published::Department(l) = log
+            && !pending.waiting.is_empty()
+        {
+            let (w, d) = documents(store, l, &slug, n, n, pending).await?;
+            round.written += w;
+            round.deleted += d;
+        }
         round.to = n;
         if held.as_deref() != Some(note.as_bytes()) {
             put(store, &cp_path, note.into_bytes(), text_attrs(SHORT)).await?;
@@ -233,12 +295,24 @@ pub async fn publish_log(
     }
     // 2. The documents of the new entries; redactions and restrictions.
     if let Published::Department(l) = log {
-        let (w, d) = documents(store, l, &slug, m, n).await?;
+        let (w, d) = documents(store, l, &slug, m, n, pending).await?;
         round.written += w;
         round.deleted += d;
+        if pending.waiting.values().any(|since| since.elapsed() < HOLD) {
+            // A document is on its way: the checkpoint waits a round.
+            return Ok(round);
+        }
+        if !pending.waiting.is_empty() {
+            tracing::warn!(
+                origin,
+                missing = pending.waiting.len(),
+                "publishing a checkpoint whose public documents the county still lacks (the department has not pushed them); they follow when they arrive"
+            );
+        }
     }
     // 3. The commit point: the checkpoint, last.
     put(store, &cp_path, note.into_bytes(), text_attrs(SHORT)).await?;
+    pending.put.clear();
     round.written += 1;
     round.to = n;
     Ok(round)
@@ -258,12 +332,16 @@ async fn documents(
     slug: &str,
     m: u64,
     n: u64,
+    pending: &mut Pending,
 ) -> Result<(u64, u64), PublishError> {
     // What to do, worked out on a blocking thread from the log itself.
     let l = Arc::clone(log);
-    let (touched, removals) = tokio::task::spawn_blocking(move || plan(l.as_ref(), m, n))
+    let (mut touched, removals) = tokio::task::spawn_blocking(move || plan(l.as_ref(), m, n))
         .await
         .map_err(read)??;
+    let listed: std::collections::HashSet<Hash> = touched.iter().copied().collect();
+    touched.extend(pending.waiting.keys().filter(|d| !listed.contains(d)));
+    touched.retain(|d| !pending.put.contains(d) || removals.contains(d));
     let (mut written, mut deleted) = (0, 0);
     // What the log says of each document *now* decides, whatever order
     // the entries of the round came in.
@@ -272,37 +350,53 @@ async fn documents(
         // One document in memory at a time (at most the county's limit).
         let found = tokio::task::spawn_blocking(move || -> Result<_, PublishError> {
             let Some(served) = crate::web::document(l.as_ref(), &digest).map_err(read)? else {
-                return Ok(None);
+                return Ok(Doc::Gone);
             };
-            if served.restricted {
-                return Ok(None);
+            if served.restricted || served.redacted {
+                return Ok(Doc::Gone);
             }
             let Some(doc) = l.content().get_bytes(&digest).map_err(read)? else {
-                return Ok(None);
+                return Ok(Doc::NotYet);
             };
-            Ok(Some((
+            Ok(Doc::Public(
                 doc.salt,
                 doc.bytes,
                 served.media,
                 served.disposition,
-            )))
+            ))
         })
         .await
         .map_err(read)??;
         let path = object_key(format!("content/{slug}/{}", digest.to_hex()))?;
-        let Some((salt, bytes, media, disposition)) = found else {
-            // Not public now. Removed from the bucket if an entry of the
-            // round took it out (a redaction, a matter turned restricted);
-            // a new restricted document was never there.
-            if removals.contains(&digest) {
+        let (salt, bytes, media, disposition) = match found {
+            Doc::Public(salt, bytes, media, disposition) => {
+                pending.waiting.remove(&digest);
+                (salt, bytes, media, disposition)
+            }
+            Doc::NotYet => {
+                // Public, committed, not pushed yet: retried every round.
+                pending
+                    .waiting
+                    .entry(digest)
+                    .or_insert_with(std::time::Instant::now);
+                continue;
+            }
+            Doc::Gone => {
+                pending.waiting.remove(&digest);
+                // Not public now. Removed from the bucket if an entry of
+                // the round took it out (a redaction, a matter turned
+                // restricted); a new restricted document was never there.
+                if !removals.contains(&digest) {
+                    continue;
+                }
                 match store.delete(&path).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                     Err(e) => return Err(e.into()),
                 }
                 tracing::warn!(path = %path, "document removed from the bucket: purge it from any CDN in front");
                 deleted += 1;
+                continue;
             }
-            continue;
         };
         let mut attrs = Attributes::new();
         attrs.insert(Attribute::ContentType, media.into());
@@ -313,13 +407,25 @@ async fn documents(
             b64(&salt).into(),
         );
         put(store, &path, bytes, attrs).await?;
+        pending.put.insert(digest);
         written += 1;
     }
     Ok((written, deleted))
 }
 
+/// What the log says of a document now.
+enum Doc {
+    /// Public and held: its salt, bytes, media type and disposition.
+    Public([u8; 32], Vec<u8>, String, String),
+    /// Public, not held yet (the department has not pushed it).
+    NotYet,
+    /// Not public: restricted, redacted, or not committed.
+    Gone,
+}
+
 /// The documents the entries `[m, n)` touch (in order, once each), and
-/// those of them an entry took out of public view.
+/// those of them that may have left public view (redacted, or of a matter
+/// whose audience changed).
 fn plan(
     log: &dyn LogRead,
     m: u64,
@@ -327,6 +433,7 @@ fn plan(
 ) -> Result<(Vec<Hash>, std::collections::HashSet<Hash>), PublishError> {
     let mut puts = Vec::new();
     let mut deletes = Vec::new();
+    let mut changed = std::collections::HashSet::new();
     for index in m..n {
         let e = model::event_at(log, index).map_err(read)?;
         match &e.kind {
@@ -334,28 +441,23 @@ fn plan(
             Kind::Amended(a) => puts.extend(a.content.as_ref().and_then(digest_of)),
             Kind::RequestAnswered(a) => puts.extend(a.content.as_ref().and_then(digest_of)),
             Kind::Redacted(r) => deletes.extend(Hash::from_slice(&r.content_digest).ok()),
+            // The audience decides for every version of every item of the
+            // matter, earlier ones included (FORMAT.md § 13): each is
+            // looked at again (below, in one pass over the items).
             Kind::MatterChanged(c) => {
-                // The audience decides for every version of every item of
-                // the matter, earlier ones included (FORMAT.md § 13): turned
-                // to a group, they leave the bucket; turned public, they
-                // come (back), as each document's rule allows when read.
-                let group = c
-                    .matter
-                    .as_ref()
-                    .is_some_and(|mt| mt.audience == pb::Audience::Group as i32);
-                for item in log.projection().items_after("") {
-                    let item = item.map_err(read)?;
-                    if item.matter_id == c.matter_id {
-                        let digests = item.versions.iter().map(|v| v.digest);
-                        if group {
-                            deletes.extend(digests);
-                        } else {
-                            puts.extend(digests);
-                        }
-                    }
-                }
+                changed.insert(c.matter_id.clone());
             }
             _ => {}
+        }
+    }
+    if !changed.is_empty() {
+        // Turned to a group, they leave the bucket; turned public, they
+        // come (back): which one, the document's rule says when read.
+        for item in log.projection().items_after("") {
+            let item = item.map_err(read)?;
+            if changed.contains(&item.matter_id) {
+                deletes.extend(item.versions.iter().map(|v| v.digest));
+            }
         }
     }
     let mut seen = std::collections::HashSet::new();
@@ -478,6 +580,7 @@ pub async fn run(
     interval: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let mut waiting: std::collections::HashMap<String, Pending> = std::collections::HashMap::new();
     loop {
         let mut logs: Vec<Published> = source
             .departments()
@@ -487,7 +590,8 @@ pub async fn run(
             .collect();
         logs.extend(source.county_log().map(Published::County));
         for log in &logs {
-            match publish_log(&store, log).await {
+            let pending = waiting.entry(log.origin()).or_default();
+            match publish_log(&store, log, pending).await {
                 Ok(r) if r.to > r.from || r.deleted > 0 => {
                     tracing::info!(origin = %log.origin(), from = r.from, to = r.to, written = r.written, deleted = r.deleted, "published to the bucket");
                 }

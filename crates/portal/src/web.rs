@@ -2381,6 +2381,8 @@ const SAFE_MEDIA_TYPES: &[(&str, &str)] = &[
 pub(crate) struct Document {
     /// Its matter's audience is a group: not served publicly.
     pub restricted: bool,
+    /// A `redacted` event removed it (whatever a store still holds).
+    pub redacted: bool,
     /// `Content-Type`.
     pub media: String,
     /// `Content-Disposition`.
@@ -2404,6 +2406,7 @@ pub(crate) fn document(log: &dyn LogRead, digest: &Hash) -> Result<Option<Docume
             .map_or(1, |p| p + 1);
         return Ok(Some(Document {
             restricted,
+            redacted: rec.redacted.contains(digest),
             media,
             disposition: download_disposition(&rec.item_id, &rec.title, version, ext),
         }));
@@ -2416,6 +2419,7 @@ pub(crate) fn document(log: &dyn LogRead, digest: &Hash) -> Result<Option<Docume
         let (media, ext) = safe_media(declared);
         return Ok(Some(Document {
             restricted: false,
+            redacted: false,
             media,
             disposition: download_disposition(&req.request_id, "答复", 1, ext),
         }));

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use gongkai_core::checkpoint::SignedCheckpoint;
 use gongkai_portal::Source;
-use gongkai_portal::publish::{Published, new_tiles, publish_log};
+use gongkai_portal::publish::{Pending, Published, new_tiles, publish_log};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{
@@ -120,7 +120,7 @@ fn a_round_that_fails_part_way_never_publishes_a_checkpoint_without_its_files() 
     let mut k = 0;
     loop {
         store.budget.store(k, Ordering::SeqCst);
-        let r = runtime.block_on(publish_log(&dynamic, &published));
+        let r = runtime.block_on(publish_log(&dynamic, &published, &mut Pending::default()));
         let cp = runtime.block_on(object(&store, &format!("logs/{slug}/checkpoint")));
         match r {
             Err(_) => assert!(cp.is_none(), "after {k} writes, a checkpoint was published"),
@@ -149,6 +149,54 @@ fn a_round_that_fails_part_way_never_publishes_a_checkpoint_without_its_files() 
     assert_eq!(cp.checkpoint().size, size);
     // A second round with nothing new writes nothing.
     store.budget.store(0, Ordering::SeqCst);
-    let round = runtime.block_on(publish_log(&dynamic, &published)).unwrap();
+    let round = runtime
+        .block_on(publish_log(&dynamic, &published, &mut Pending::default()))
+        .unwrap();
     assert_eq!((round.from, round.to, round.written), (size, size, 0));
+}
+
+#[test]
+fn a_checkpoint_waits_for_a_document_the_county_does_not_hold_yet() {
+    let f = common::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let log = f.county.log(common::ORIGIN).unwrap();
+    let slug = common::ORIGIN.replace('/', "~");
+    // A public document, as if its department had not pushed it yet.
+    let digest = log
+        .projection()
+        .items_after("")
+        .map(Result::unwrap)
+        .flat_map(|i| i.versions.into_iter().map(|v| v.digest))
+        .find(|d| common::get(f.content, &format!("/content/{slug}/{}", d.to_hex())).status == 200)
+        .expect("a public document");
+    let blob = log.content().blob_path(&digest);
+    let aside = blob.with_extension("aside");
+    std::fs::rename(&blob, &aside).unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let published = Published::Department(Arc::clone(&log));
+    let mut pending = Pending::default();
+    let round = runtime
+        .block_on(publish_log(&store, &published, &mut pending))
+        .unwrap();
+    assert_eq!(
+        round.to, 0,
+        "no checkpoint while a public document is missing"
+    );
+    assert_eq!(pending.waiting(), 1);
+    let cp = object_store::path::Path::parse(format!("logs/{slug}/checkpoint")).unwrap();
+    assert!(runtime.block_on(store.head(&cp)).is_err());
+    // It arrives: the next round publishes it, then the checkpoint.
+    std::fs::rename(&aside, &blob).unwrap();
+    let round = runtime
+        .block_on(publish_log(&store, &published, &mut pending))
+        .unwrap();
+    assert_eq!(round.to, log.checkpoint().unwrap().0);
+    assert_eq!(pending.waiting(), 0);
+    let doc =
+        object_store::path::Path::parse(format!("content/{slug}/{}", digest.to_hex())).unwrap();
+    assert!(runtime.block_on(store.head(&doc)).is_ok());
+    assert!(runtime.block_on(store.head(&cp)).is_ok());
 }

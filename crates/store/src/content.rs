@@ -187,6 +187,7 @@ impl PendingBlob {
             if let Some(fan) = dest.parent() {
                 sync_dir(fan)?;
             }
+            sync_dir(&self.root.join("objects"))?;
             return Ok(false);
         }
         // 1. Temp file complete and fsynced: durable, but not yet visible.
@@ -200,8 +201,11 @@ impl PendingBlob {
             .unwrap_or_else(|| self.root.join("objects"));
         if !fan.exists() {
             fs::create_dir_all(&fan).map_err(|e| StoreError::io(&fan, "create dir", e))?;
-            sync_dir(&self.root.join("objects"))?;
         }
+        // The fan-out directory's own entry, every time: a first commit
+        // whose fsync of it failed leaves the directory there, and a retry
+        // must not take that for durable.
+        sync_dir(&self.root.join("objects"))?;
         // 2. Rename: atomically visible to readers, not yet durable.
         fs::rename(&tmp, &dest).map_err(|e| StoreError::io(&dest, "rename", e))?;
         self.tmp.0 = None;
