@@ -190,6 +190,34 @@ fn the_county_comes_up_verified_and_resumes() {
             .all(|l| l["content_ok"].as_u64() > Some(0) && l["violations"] == serde_json::json!([])),
         "{v}"
     );
+    // --ca names the static site's CA (here unused: plain HTTP), not the
+    // gRPC server's: accepted with the default http:// --server.
+    let ca_dir = dir.path().join("ca");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gongkai"))
+        .args(["certs", "ca", "--out"])
+        .arg(&ca_dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gongkai"))
+        .args(["verify", "--all", "--trust"])
+        .arg(dir.path().join("trust.toml"))
+        .args(["--url", &portal, "--content-url", content, "--ca"])
+        .arg(ca_dir.join("ca.crt"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     // A cache or mirror that changes one byte of an entry bundle: caught.
     let proxy = tampering_proxy(&portal);
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_gongkai"))

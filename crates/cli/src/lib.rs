@@ -799,7 +799,21 @@ fn run_client(cli: Cli) -> anyhow::Result<u8> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let node = client::Node::connect(&cli.conn)?;
+        // With --url the logs come from static files, and --ca is the CA of
+        // that site; the gRPC server (only asked by monitor, for witness
+        // consistency proofs) then needs no TLS of its own.
+        let statics = match &cli.command {
+            Command::Verify(a) => a.statics.url.is_some(),
+            Command::Monitor(a) => a.statics.url.is_some(),
+            _ => false,
+        };
+        let node = if statics && !cli.conn.server.starts_with("https://") {
+            let mut conn = cli.conn.clone();
+            conn.ca = None;
+            client::Node::connect(&conn)?
+        } else {
+            client::Node::connect(&cli.conn)?
+        };
         let json = cli.json;
         let token = cli.conn.token.clone();
         let ca = cli.conn.ca.clone();
