@@ -6,6 +6,7 @@
 mod common;
 
 use common::demo::{http_get, port_base, sigint, start, this_year};
+use common::{expect_code, gongkai};
 
 #[test]
 fn the_county_comes_up_verified_and_resumes() {
@@ -166,21 +167,26 @@ fn the_county_comes_up_verified_and_resumes() {
     // Every log read as static files from the portal (FORMAT.md § 9.4), as
     // from a CDN or a bucket: no gRPC, the same verdict, documents checked.
     let content = ready["county"]["content"].as_str().unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gongkai"))
-        .args(["verify", "--all", "--json", "--trust"])
-        .arg(dir.path().join("trust.toml"))
-        .args(["--url", &portal, "--content-url", content])
-        .args(["--server", "http://127.0.0.1:9"]) // never used
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{out}{}",
-        String::from_utf8_lossy(&o.stderr)
+    let trust = dir.path().join("trust.toml");
+    let trust = trust.to_str().unwrap();
+    let verify = |url: &str, extra: &[&str]| {
+        let mut args = vec!["verify", "--all", "--trust", trust, "--url", url];
+        args.extend_from_slice(extra);
+        gongkai(&args)
+    };
+    // (--server is never used.)
+    let o = verify(
+        &portal,
+        &[
+            "--json",
+            "--content-url",
+            content,
+            "--server",
+            "http://127.0.0.1:9",
+        ],
     );
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    expect_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["logs"].as_array().unwrap().len(), 3, "{v}");
     assert!(
         v["logs"]
@@ -193,54 +199,25 @@ fn the_county_comes_up_verified_and_resumes() {
     // --ca names the static site's CA (here unused: plain HTTP), not the
     // gRPC server's: accepted with the default http:// --server.
     let ca_dir = dir.path().join("ca");
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gongkai"))
-        .args(["certs", "ca", "--out"])
-        .arg(&ca_dir)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    expect_code(
+        &gongkai(&["certs", "ca", "--out", ca_dir.to_str().unwrap()]),
+        0,
     );
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gongkai"))
-        .args(["verify", "--all", "--trust"])
-        .arg(dir.path().join("trust.toml"))
-        .args(["--url", &portal, "--content-url", content, "--ca"])
-        .arg(ca_dir.join("ca.crt"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    let ca = ca_dir.join("ca.crt");
+    expect_code(
+        &verify(
+            &portal,
+            &["--content-url", content, "--ca", ca.to_str().unwrap()],
+        ),
+        0,
     );
     // A cache or mirror that changes one byte of an entry bundle: caught.
     let proxy = tampering_proxy(&portal);
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gongkai"))
-        .args(["verify", "--all", "--trust"])
-        .arg(dir.path().join("trust.toml"))
-        .args(["--url", &proxy, "--content-url", content])
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stdout)
-    );
+    expect_code(&verify(&proxy, &["--content-url", content]), 1);
     // Without the download address the documents are not checked, and the
     // result says so.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gongkai"))
-        .args(["verify", "--all", "--trust"])
-        .arg(dir.path().join("trust.toml"))
-        .args(["--url", &portal])
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
+    let o = verify(&portal, &[]);
+    expect_code(&o, 2);
     assert!(String::from_utf8_lossy(&o.stdout).contains("--content-url"));
     // An item's printable proof, and its proof file checked offline with
     // the demo's trust file (issue 20, item 9).
@@ -257,17 +234,9 @@ fn the_county_comes_up_verified_and_resumes() {
     assert!(raw.contains("filename=\"budget-2026.proof.json\""), "{raw}");
     let file = dir.path().join("budget-2026.proof.json");
     std::fs::write(&file, raw.split_once("\r\n\r\n").unwrap().1).unwrap();
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_gongkai"))
-        .args(["check-proof", file.to_str().unwrap(), "--trust"])
-        .arg(dir.path().join("trust.toml"))
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    expect_code(
+        &gongkai(&["check-proof", file.to_str().unwrap(), "--trust", trust]),
+        0,
     );
 
     sigint(&demo.0);

@@ -174,6 +174,14 @@ pub fn content_router(source: Arc<dyn Source>, config: PortalConfig) -> Router {
         .with_state(app)
 }
 
+impl App {
+    /// A page in the portal's layout, with the county's office in its
+    /// footer.
+    fn page(&self, lang: Lang, title: &str, here: &str, body: Markup) -> Page {
+        Ok(layout(lang, title, here, body, Some(&self.config.office)))
+    }
+}
+
 fn app(source: Arc<dyn Source>, config: PortalConfig) -> App {
     App {
         limiter: Arc::new(RateLimiter::new(config.rate_per_sec, config.burst)),
@@ -738,13 +746,7 @@ async fn report_page(
         p.note { "点击数字可查看其所计的每一条台账条目。" }
         div.report { (crate::annual::tables(&r, Some(&cell_link))) }
     };
-    Ok(layout(
-        lang,
-        &format!("{} {year}", dept.name),
-        &here,
-        body,
-        Some(&app.config.office),
-    ))
+    app.page(lang, &format!("{} {year}", dept.name), &here, body)
 }
 
 async fn report_cell_page(
@@ -803,13 +805,7 @@ async fn report_cell_page(
             ul { @for s in &c.subjects { li { (s) } } }
         }
     };
-    Ok(layout(
-        lang,
-        &crate::annual::cell_label(&c.id),
-        &here,
-        body,
-        Some(&app.config.office),
-    ))
+    app.page(lang, &crate::annual::cell_label(&c.id), &here, body)
 }
 
 /// An entry for the cell page: kind, item or request id, the date it
@@ -884,13 +880,7 @@ async fn county_report_page(
         (crate::annual::provenance(&sum))
         div.report { (crate::annual::tables(&sum, None)) }
     };
-    Ok(layout(
-        lang,
-        &format!("{} {year}", county.name),
-        &here,
-        body,
-        Some(&app.config.office),
-    ))
+    app.page(lang, &format!("{} {year}", county.name), &here, body)
 }
 
 async fn api_report(
@@ -979,13 +969,7 @@ async fn home(State(app): State<App>, Query(q): Query<LangQuery>) -> Page {
         }
         (keys_section(lang, &county, None))
     };
-    Ok(layout(
-        lang,
-        &county.name,
-        "/",
-        body,
-        Some(&app.config.office),
-    ))
+    app.page(lang, &county.name, "/", body)
 }
 
 /// A verifier key's fingerprint (FORMAT.md § 10), as `keygen` and
@@ -1138,13 +1122,7 @@ async fn catalog_page(
             }
         }
     };
-    Ok(layout(
-        lang,
-        &dept.name,
-        &base,
-        body,
-        Some(&app.config.office),
-    ))
+    app.page(lang, &dept.name, &base, body)
 }
 
 /// The query of another page of the same filtered, sorted list.
@@ -1336,13 +1314,7 @@ async fn item_page(
         (keys_section(lang, &county, Some(&dept)))
         script type="module" src="/assets/portal.mjs" {}
     };
-    Ok(layout(
-        lang,
-        &item.title,
-        &format!("/d/{slug}/items/{id}"),
-        body,
-        Some(&app.config.office),
-    ))
+    app.page(lang, &item.title, &format!("/d/{slug}/items/{id}"), body)
 }
 
 fn atom_response(body: String) -> Response {
@@ -1668,13 +1640,7 @@ async fn guide_page(State(app): State<App>, Query(q): Query<LangQuery>) -> Page 
             "Every item's page has a \"verify in your browser\" button that checks the records' signatures and cosignatures, and the file you downloaded; you can also print its proof and check it offline with gongkai check-proof. Terms are explained in the "
         } a href=(link(lang, "/glossary")) { (lang.t("glossary")) } "。" }
     };
-    Ok(layout(
-        lang,
-        lang.t("guide"),
-        "/guide",
-        body,
-        Some(&app.config.office),
-    ))
+    app.page(lang, lang.t("guide"), "/guide", body)
 }
 
 async fn glossary_page(State(app): State<App>, Query(q): Query<LangQuery>) -> Page {
@@ -1689,13 +1655,7 @@ async fn glossary_page(State(app): State<App>, Query(q): Query<LangQuery>) -> Pa
             }
         }
     };
-    Ok(layout(
-        lang,
-        lang.t("glossary"),
-        "/glossary",
-        body,
-        Some(&app.config.office),
-    ))
+    app.page(lang, lang.t("glossary"), "/glossary", body)
 }
 
 /// JSON safe inside `<script type="application/json">`: `<`, `>` and `&`
@@ -1743,13 +1703,12 @@ async fn requests_page(
             p.note { span.badge.pending { (lang.t("not_judged")) } " " (not_judged_reason(lang, year)) }
         }
     };
-    Ok(layout(
+    app.page(
         lang,
         lang.t("requests"),
         &format!("/d/{slug}/requests"),
         body,
-        Some(&app.config.office),
-    ))
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -1840,13 +1799,7 @@ async fn inspection_page(State(app): State<App>, Query(q): Query<PeriodQuery>) -
             }
         }
     };
-    Ok(layout(
-        lang,
-        lang.t("inspection"),
-        "/inspection",
-        body,
-        Some(&app.config.office),
-    ))
+    app.page(lang, lang.t("inspection"), "/inspection", body)
 }
 
 async fn not_found_page(Query(q): Query<LangQuery>) -> Failure {
@@ -2182,13 +2135,12 @@ async fn proof_page(
         p.note { (lang.t("proof_statement")) }
         (keys_section(lang, &county, Some(&dept)))
     };
-    Ok(layout(
+    app.page(
         lang,
         lang.t("proof_title"),
         &format!("/d/{slug}/proof/{id}"),
         body,
-        Some(&app.config.office),
-    ))
+    )
 }
 
 // ------------------------------------------------------------ static logs
