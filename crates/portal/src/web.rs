@@ -1978,7 +1978,7 @@ fn build_proof(
     let Some((size, note)) = log.checkpoint() else {
         return Err(Failure::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "no checkpoint yet",
+            "the log has no checkpoint yet",
         ));
     };
     let proof = |index: u64| -> Result<Vec<String>, Failure> {
