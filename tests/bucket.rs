@@ -369,6 +369,46 @@ fn the_county_publishes_to_a_three_node_garage_cluster_and_readers_verify_from_i
     let v = verify_from(&nodes[2], &trust);
     assert_eq!(v["logs"][0]["size"], size2, "{v}");
 
+    // The inspection office audits from the same files: the county log
+    // (whose leaves hold the checkpoints the county cosigned) and the
+    // department's log with its duties, no export and no gRPC.
+    let audit_trust = dir.path().join("audit-trust.toml");
+    std::fs::write(
+        &audit_trust,
+        format!(
+            "county_log = \"{}\"\n{}",
+            county.log_vkey,
+            std::fs::read_to_string(&trust).unwrap()
+        ),
+    )
+    .unwrap();
+    let audit = |node: &GarageNode| {
+        let o = gongkai(&[
+            "audit",
+            "--json",
+            "--trust",
+            audit_trust.to_str().unwrap(),
+            "--url",
+            &node.url(),
+            "--content-url",
+            &node.url(),
+        ]);
+        (
+            o.status.code(),
+            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap_or_default(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, a, err) = audit(&nodes[2]);
+    assert_eq!(code, Some(0), "{a} {err}");
+    assert_eq!(a["result"], "clean", "{a}");
+    let logs = a["logs"].as_array().unwrap();
+    assert_eq!(logs.len(), 2, "{a}");
+    assert_eq!(logs[0]["origin"], ORIGIN, "{a}");
+    assert_eq!(logs[0]["size"], size2, "{a}");
+    assert_eq!(logs[1]["county"], true, "{a}");
+    assert!(logs[1]["entries_verified"].as_u64().unwrap() > 0, "{a}");
+
     // A redaction removes the document from the bucket; the commitment
     // stays and readers see it redacted.
     node.ok(&[

@@ -112,7 +112,8 @@ pub struct CountyConfig {
     /// Largest page of entries or items.
     #[serde(default = "default_page")]
     pub max_page: u32,
-    /// sled cache per database, bytes.
+    /// sled cache of the county database, bytes; the mirrors' projections
+    /// share as much again (each an equal part, at least 1 MiB).
     #[serde(default = "default_cache_bytes")]
     pub cache_bytes: u64,
     /// Entries timed more than this far ahead of the county's clock are

@@ -34,6 +34,7 @@ use std::sync::Arc;
 
 use gongkai_core::Hash;
 use gongkai_core::audit::BACK_DATE_TOLERANCE_MS;
+use gongkai_core::catalog::{Catalog, Touched};
 use gongkai_core::chain::{ChainVerifier, Prepared, prepare};
 use gongkai_core::checkpoint::{Checkpoint, SignedCheckpoint};
 use gongkai_core::county;
@@ -44,6 +45,7 @@ use gongkai_core::merkle::{self, TreeState};
 use gongkai_core::note::{Cosigner, Note, VerifierKey, Verifiers};
 use gongkai_core::types::{KeyName, Origin};
 use gongkai_node::view::LogView;
+use gongkai_node::working::{MaybeKnown, WorkingSet};
 use gongkai_store::projection::{Applied, Projection};
 use gongkai_store::{DataDir, JournalOptions};
 use gongkai_verify::engine::{check_package, walk};
@@ -75,10 +77,14 @@ pub struct Context {
 
 /// The mutable part of a mirror, under its lock.
 pub struct Staging {
-    /// Chain state at the staged end.
+    /// Chain state at the staged end (links, keys; not the catalog).
     chain: ChainVerifier,
     /// The mirror's tree at the journal's size.
     tree: TreeState,
+    /// The catalog records the rules read, at the staged end: those
+    /// changed by staged or not yet projected entries, and those loaded
+    /// from the projection for them.
+    working: WorkingSet,
     /// Verified entries after the journal, waiting for a checkpoint.
     staged: Vec<Prepared>,
     staged_bytes: u64,
@@ -145,15 +151,28 @@ impl From<AggregatorError> for Walking {
     }
 }
 
+/// Item and request records a mirror's working catalog holds before it
+/// waits for its projector (about 2 MB; a county holds many mirrors).
+pub const MAX_HELD: usize = 8_192;
+
 /// Reads, verifies and (re)folds the whole mirror journal, replaying what
-/// the projection lacks. Signatures are checked when `signatures` is set
-/// (at open); a rebuild after a refused push skips them (every stored
-/// entry was verified before it was written).
+/// the projection lacks (and checking the catalog rules of those entries
+/// over the records the projection holds before them). Signatures are
+/// checked at open (`at_open`); a rebuild after a refused push skips them
+/// (every stored entry was verified before it was written).
+/// At open the projection was opened unindexed, and the leaf hashes of the entries it holds are indexed here, from the journal
+/// read anyway, rather than read back through sled's cache from the tiles
+/// (which sled 0.34 does not keep within its cache bound: several MB per
+/// mirror, for a county of many mirrors).
+///
+/// The catalog is not kept: the projection holds it, and the mirror reads
+/// the records a push names into its [`WorkingSet`] (see the node's
+/// `working` module), so a mirror's memory does not grow with its log.
 fn fold_journal(
     view: &LogView,
     genesis: PublicKey,
-    signatures: bool,
-) -> Result<(ChainVerifier, TreeState), AggregatorError> {
+    at_open: bool,
+) -> Result<(ChainVerifier, TreeState, WorkingSet), AggregatorError> {
     let journal = view.journal();
     let len = journal.len();
     let applied = view.projection().applied()?;
@@ -163,15 +182,17 @@ fn fold_journal(
             view.origin()
         )));
     }
-    let mut chain = ChainVerifier::new(view.origin().clone(), &[genesis]);
+    let mut chain = ChainVerifier::new(view.origin().clone(), &[genesis]).without_catalog_rules();
     let mut tree = TreeState::new();
+    let mut known = MaybeKnown::default();
+    let store = |e: gongkai_store::StoreError| Walking::Store(e.into());
     let fatal = |e: gongkai_core::Error| {
         AggregatorError::Fatal(format!("mirror of {}: {e}", view.origin()))
     };
     walk(
         &mut chain,
         len,
-        signatures,
+        at_open,
         |start, end| {
             journal
                 .read_range(start, end)
@@ -180,9 +201,19 @@ fn fold_journal(
         |prepared, _| {
             let mut nodes = Vec::new();
             let mut to_apply = Vec::new();
+            let mut working = Catalog::new();
+            let start = prepared.first().map_or(0, |p| p.event.index);
+            let mut stored_leaves = Vec::new();
             for p in prepared {
                 let completed = tree.append(p.leaf_hash);
-                if p.event.index >= applied {
+                known.insert_created(&p.event);
+                if p.event.index < applied {
+                    stored_leaves.push(p.leaf_hash);
+                } else {
+                    view.projection()
+                        .load_catalog(&Touched::of(&p.event), &mut working)
+                        .map_err(store)?;
+                    working.apply(&p.event)?;
                     nodes.extend(completed);
                     to_apply.push(Applied {
                         index: p.event.index,
@@ -191,9 +222,14 @@ fn fold_journal(
                     });
                 }
             }
+            if at_open {
+                view.projection()
+                    .index_leaves(start, &stored_leaves)
+                    .map_err(store)?;
+            }
             view.projection()
                 .apply(&to_apply, &nodes, &[])
-                .map_err(|e| Walking::Store(e.into()))?;
+                .map_err(store)?;
             Ok(())
         },
     )
@@ -201,7 +237,7 @@ fn fold_journal(
         Walking::Core(e) => fatal(e),
         Walking::Store(e) => e,
     })?;
-    Ok((chain, tree))
+    Ok((chain, tree, WorkingSet::with_max_held(known, MAX_HELD)))
 }
 
 impl Mirror {
@@ -225,7 +261,9 @@ impl Mirror {
         let data = DataDir::open(&dir)?;
         let journal = data.journal(origin.as_str(), JournalOptions::default())?;
         let content = data.content()?.with_reserve(reserve_bytes);
-        let projection = Projection::open(&dir.join("projection"), origin.as_str(), cache_bytes)?;
+        // Indexed by `fold_journal`, which reads every entry anyway.
+        let projection =
+            Projection::open_unindexed(&dir.join("projection"), origin.as_str(), cache_bytes)?;
         let len = journal.len();
         if len < record.cosigned_size {
             return Err(AggregatorError::Fatal(format!(
@@ -234,7 +272,7 @@ impl Mirror {
             )));
         }
         let view = LogView::new(origin.clone(), journal, projection, content, len);
-        let (chain, tree) = fold_journal(&view, genesis_key(&vkey), true)?;
+        let (chain, tree, working) = fold_journal(&view, genesis_key(&vkey), true)?;
         if !record.cosigned_note.is_empty() {
             view.projection()
                 .put_checkpoint(record.cosigned_size, &record.cosigned_note)?;
@@ -251,6 +289,7 @@ impl Mirror {
             staging: Arc::new(tokio::sync::Mutex::new(Staging {
                 chain,
                 tree,
+                working,
                 staged: Vec::new(),
                 staged_bytes: 0,
             })),
@@ -278,7 +317,7 @@ impl Mirror {
     pub fn note_answer_content(&self, state: &State) -> Result<usize, AggregatorError> {
         let origin = self.origin.as_str();
         let mut noted = 0;
-        for rec in self.view.projection().requests_after("") {
+        for rec in self.view.projection().answered_with_content() {
             let Some(c) = rec?.answer_content else {
                 continue;
             };
@@ -324,9 +363,10 @@ impl Mirror {
     fn reset(&self, st: &mut Staging) -> Result<(), AggregatorError> {
         // The rebuild reads (and replays into) the projection.
         self.projector.wait_idle()?;
-        let (chain, tree) = fold_journal(&self.view, genesis_key(&self.vkey), false)?;
+        let (chain, tree, working) = fold_journal(&self.view, genesis_key(&self.vkey), false)?;
         st.chain = chain;
         st.tree = tree;
+        st.working = working;
         st.staged.clear();
         st.staged_bytes = 0;
         Ok(())
@@ -640,10 +680,25 @@ impl Mirror {
             }
         }
         signatures.verdict.map_err(|e| invalid(e.to_string()))?;
-        // Fold into the chain (links again, catalog rules). A refusal here
-        // leaves the fold half-advanced: rebuild it.
+        // The records the package's events name, into the working catalog.
+        // When it is full, the projector catches up first, so what it has
+        // stored can leave memory (records of staged entries stay until
+        // they are committed and stored: bounded by `max_staged_bytes`).
+        if st.working.full() {
+            self.projector.wait_idle()?;
+        }
+        st.working.settle(self.view.size(), staged_end);
+        st.working
+            .load(self.view.projection(), prepared.iter().map(|p| &p.event))
+            .map_err(|e| AggregatorError::Storage(e.to_string()))?;
+        // Fold into the chain (links again) and the catalog rules. A
+        // refusal here leaves the fold half-advanced: rebuild it.
         for p in &prepared {
-            if let Err(e) = st.chain.push_verified(p) {
+            let folded = st
+                .chain
+                .push_verified(p)
+                .and_then(|()| st.working.catalog().apply(&p.event));
+            if let Err(e) = folded {
                 self.reset(st)?;
                 return Err(invalid(format!("entry {}: {e}", p.event.index)));
             }
@@ -1258,7 +1313,12 @@ impl Mirror {
     /// Storage errors.
     pub fn refresh(&self, ctx: &Context) -> Result<bool, AggregatorError> {
         let origin = self.origin.as_str();
-        let _guard = self.staging.blocking_lock();
+        let mut st = self.staging.blocking_lock();
+        // Records the projection now holds leave memory (otherwise only the
+        // next push would drop them: an idle mirror would keep its last
+        // catch-up's records for good).
+        let staged_end = self.view.journal().len() + st.staged.len() as u64;
+        st.working.settle(self.view.size(), staged_end);
         let (read, mut rec) = ctx.state.versioned(origin)?;
         let now = now_ms() / 1000;
         if rec.suspended.is_some()

@@ -33,6 +33,9 @@ use crate::service::{County, CountyService, MirrorService};
 use crate::state::{Durability, State};
 use crate::{AggregatorError, now_ms};
 
+/// The smallest sled cache of one mirror's projection.
+const MIN_MIRROR_CACHE: u64 = 1 << 20;
+
 /// The county's two keys.
 pub struct Keys {
     /// Signs the county log's checkpoints (its name must be the county
@@ -125,6 +128,9 @@ pub async fn run_with_portal(
                 AggregatorError::Fatal(format!("{}: {e}", config.data_dir.display()))
             })?;
             let state = Arc::new(State::open(&config.data_dir, config.cache_bytes)?);
+            // The mirrors share one cache budget: a county holds many logs.
+            let mirror_cache = (config.cache_bytes / config.departments.len().max(1) as u64)
+                .max(MIN_MIRROR_CACHE);
             let mut mirrors = HashMap::new();
             for d in &config.departments {
                 let (o, vkey) = d.verifier_key().map_err(AggregatorError::Fatal)?;
@@ -133,7 +139,7 @@ pub async fn run_with_portal(
                     &config.data_dir,
                     o.clone(),
                     vkey,
-                    config.cache_bytes,
+                    mirror_cache,
                     config.free_space_reserve,
                     &record,
                 )?;

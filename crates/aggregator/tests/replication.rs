@@ -1500,6 +1500,96 @@ async fn a_rotation_inside_one_package_replicates() {
     county.stop().await;
 }
 
+/// The mirror keeps no whole catalog in memory: records leave once the
+/// projection holds them (a working catalog, as on the node). The rules
+/// must still see them: a request id received 10,000 entries earlier is
+/// refused again, and an answer to it is accepted (its record is read
+/// back from the projection), both before and after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_rules_see_records_that_left_memory() {
+    let root = tempfile::tempdir().unwrap();
+    let mut county = start_county(root.path(), 1, 60_000).await;
+    let mut c = county_client(&county.url).await;
+    let t = gongkai_node::log::now_ms() - 60_000;
+    let request = |id: &str| {
+        Kind::RequestReceived(pb::RequestReceived {
+            applicant: pb::ApplicantCategory::NaturalPerson as i32,
+            request_id: id.into(),
+            date_received: today(),
+            subject: "subject".into(),
+        })
+    };
+    let mut w = LogWriter::new(Origin::new(&origin(0)).unwrap(), dept_key(0));
+    let genesis = Kind::Genesis(pb::Genesis {
+        department: "某某县局".into(),
+        division_code: "510122".into(),
+    });
+    let mut log = vec![w.append(genesis, t).unwrap().into_bytes()];
+    // More records than a mirror's working catalog holds.
+    let n = gongkai_aggregator::mirror::MAX_HELD + 2_000;
+    for i in 1..n {
+        log.push(
+            w.append(request(&format!("a-{i}")), t + 1)
+                .unwrap()
+                .into_bytes(),
+        );
+    }
+    let again = {
+        let mut w = w.clone();
+        w.append(request("a-3"), t + 2).unwrap().into_bytes()
+    };
+    let answer = w
+        .append(
+            Kind::RequestAnswered(pb::RequestAnswered {
+                request_id: "a-3".into(),
+                date_answered: today(),
+                decision: pb::Decision::Refused as i32,
+                legal_basis: "条例第十四条".into(),
+                ..Default::default()
+            }),
+            t + 2,
+        )
+        .unwrap()
+        .into_bytes();
+    let cp = |log: &[Vec<u8>]| signed_checkpoint(0, log);
+    // Checkpoints every 1,024 entries, so records are stored and leave.
+    let mut from = 0;
+    while from < n {
+        let end = (from + 1024).min(n);
+        let s = push_all(&mut c, 0, &log[..end], from as u64, &cp(&log[..end]))
+            .await
+            .unwrap();
+        assert_eq!(s.cosigned_size, end as u64);
+        from = end;
+    }
+    for restarted in [false, true] {
+        let mut dup = log.clone();
+        dup.push(again.clone());
+        let err = push(&mut c, 0, n as u64, &dup[n..], &cp(&dup))
+            .await
+            .expect_err("a request id received long ago is received again");
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert!(err.message().contains("request-id-unique"), "{err:?}");
+        let s = mirror_state(&county.url, 0).await;
+        assert_eq!(
+            (s.staged_end, s.cosigned_size),
+            (n as u64, n as u64),
+            "restarted: {restarted}"
+        );
+        if !restarted {
+            county.stop().await;
+            county = start_county(root.path(), 1, 60_000).await;
+            c = county_client(&county.url).await;
+        }
+    }
+    log.push(answer);
+    let s = push(&mut c, 0, n as u64, &log[n..], &cp(&log))
+        .await
+        .expect("the answer finds its request in the projection");
+    assert_eq!(s.cosigned_size, n as u64 + 1);
+    county.stop().await;
+}
+
 /// A content push that opens with `start` and then sends nothing: the
 /// county must answer from `start` alone.
 async fn push_content_start_only(

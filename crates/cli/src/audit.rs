@@ -5,10 +5,10 @@
 //! [`gongkai_verify::audit::audit_export`]; FORMAT.md § 16.3 and § 17 say
 //! what it checks and what each finding means.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use gongkai_core::audit::Severity;
 use gongkai_core::date::Date;
@@ -22,10 +22,17 @@ use crate::verify::TrustArgs;
 /// `gongkai audit`.
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// The export directory (from `gongkai export`).
-    pub dir: PathBuf,
+    /// The export directory (from `gongkai export`). Or, with --url, no
+    /// directory: the logs are read as static files.
+    #[arg(required_unless_present = "url", conflicts_with = "url")]
+    pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub trust: TrustArgs,
+    /// Audit the logs the trust file lists, and the county log when it
+    /// names the county's key, read as static files (FORMAT.md § 9.4) from
+    /// a county portal, a CDN or a bucket, instead of from an export.
+    #[command(flatten)]
+    pub statics: crate::verify::StaticArgs,
     /// Also write the report to FILE.md (Markdown) or FILE.html.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -39,14 +46,18 @@ pub struct AuditArgs {
 ///
 /// # Errors
 /// An unreadable export or trust (exit 2).
-pub fn run(a: AuditArgs, json: bool) -> Result<u8> {
+pub fn run(a: AuditArgs, json: bool, ca: Option<&Path>) -> Result<u8> {
     let trust = a.trust.load()?;
     let as_of = match a.as_of {
         Some(d) => d,
         None => Date::parse(&crate::today()).context("today's date")?,
     };
     let started = Instant::now();
-    let logs = audit_export(&a.dir, &trust, as_of)?;
+    let logs = match (&a.dir, a.statics.site(ca)?) {
+        (_, Some(site)) => audit_site(&site, &trust, as_of)?,
+        (Some(dir), None) => audit_export(dir, &trust, as_of)?,
+        (None, None) => bail!("give the export directory, or --url"),
+    };
     let elapsed = started.elapsed();
     let violations: usize = logs.iter().map(LogAudit::violations).sum();
     if let Some(r) = &a.report {
@@ -70,6 +81,53 @@ pub fn run(a: AuditArgs, json: bool) -> Result<u8> {
         print!("{}", report_text(&logs, as_of, elapsed));
     }
     Ok(if violations == 0 { 0 } else { 1 })
+}
+
+/// The audit of the logs at a static site: the county log first (when the
+/// trust names its key; its leaves give the department checkpoints it
+/// cosigned and the holiday tables in force), then every department log
+/// the trust lists.
+fn audit_site(
+    site: &crate::static_http::Site,
+    trust: &gongkai_verify::trust::Trust,
+    as_of: Date,
+) -> Result<Vec<LogAudit>> {
+    if trust.logs.is_empty() {
+        bail!("the trust lists no department log to audit");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let hidden = indicatif::ProgressBar::hidden;
+    let county = match &trust.county_log {
+        Some(key) => {
+            let origin = gongkai_core::types::Origin::new(key.name().as_str())
+                .with_context(|| format!("the county log key's name {}", key.name()))?;
+            let mut src = site.log(origin.clone(), runtime.handle().clone(), hidden());
+            Some(gongkai_verify::county::audit_county_log(
+                &mut src,
+                &origin,
+                gongkai_verify::check::Findings::new(None),
+                trust,
+            ))
+        }
+        None => None,
+    };
+    let origins: Vec<_> = trust.logs.keys().cloned().collect();
+    Ok(gongkai_verify::audit::audit_logs(
+        county,
+        &origins,
+        trust,
+        as_of,
+        |o| {
+            Ok(Box::new(site.log(
+                o.clone(),
+                runtime.handle().clone(),
+                hidden(),
+            )))
+        },
+    )?)
 }
 
 fn severity_name(s: Severity) -> &'static str {

@@ -42,6 +42,10 @@ enum BenchCommand {
     /// from it over HTTP: publish and verify rates (next to raw batch
     /// verification) and bytes stored per entry.
     Bucket(crate::bench_bucket::BucketBenchArgs),
+    /// The county aggregator's resident memory while it mirrors many
+    /// departments' logs (a real `gongkai aggregator` process), idle and
+    /// after a restart.
+    CountyMemory(crate::bench_memory::MemoryBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +81,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         BenchCommand::Audit(a) => return crate::bench_audit::run(&a),
         BenchCommand::County(c) => return crate::bench_county::run(&c),
         BenchCommand::Bucket(b) => return crate::bench_bucket::run(&b),
+        BenchCommand::CountyMemory(m) => return crate::bench_memory::run(&m),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

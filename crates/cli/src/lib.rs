@@ -26,6 +26,7 @@ mod bench;
 mod bench_audit;
 mod bench_bucket;
 mod bench_county;
+mod bench_memory;
 mod calendar;
 mod certs;
 pub mod client;
@@ -733,7 +734,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Node(a) => node::run(a, &cli.conn, cli.json).map(|()| 0),
         Command::Token(a) => node::token(&a).map(|()| 0),
         Command::Bench(a) => bench::run(a).map(|()| 0),
-        Command::Audit(a) => audit::run(a, cli.json),
+        Command::Audit(a) => audit::run(a, cli.json, cli.conn.ca.as_deref()),
         Command::CheckProof(a) => prove::check(a, cli.json),
         Command::Report(c) => report::run(c, cli.conn.origin.as_ref()),
         Command::Demo(a) => demo::run(&a, cli.json).map(|()| 0),

@@ -29,7 +29,7 @@ pub mod replicator;
 mod server;
 pub mod service;
 pub mod view;
-mod working;
+pub mod working;
 
 pub use server::{CheckReport, check, init, open_options, run, run_when_ready, verify_read_only};
 

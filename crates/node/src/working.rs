@@ -1,4 +1,5 @@
-//! The sequencer's working catalog.
+//! The sequencer's working catalog (also the county mirrors', which fold
+//! the same rules over the logs they verify).
 //!
 //! The catalog rules read and change only the records an event names
 //! ([`Touched`]), and the projection's records hold everything the fold
@@ -42,10 +43,10 @@ use crate::NodeError;
 
 /// Item and request records held before the sequencer waits for the
 /// projector to catch up (about 16 MB).
-pub(crate) const MAX_HELD: usize = 65_536;
+pub const MAX_HELD: usize = 65_536;
 
 /// See the module docs.
-pub(crate) struct WorkingSet {
+pub struct WorkingSet {
     /// The records the rules see: matters, and the young generation of
     /// items and requests.
     catalog: Catalog,
@@ -69,7 +70,7 @@ impl Default for WorkingSet {
 impl WorkingSet {
     /// An empty working catalog over a projection whose item and request
     /// ids are all in `known`.
-    pub(crate) fn new(known: MaybeKnown) -> WorkingSet {
+    pub fn new(known: MaybeKnown) -> WorkingSet {
         WorkingSet {
             catalog: Catalog::new(),
             old: None,
@@ -79,19 +80,29 @@ impl WorkingSet {
         }
     }
 
+    /// An empty working catalog that holds at most `max_held` item and
+    /// request records before its owner waits for the projection (the
+    /// county keeps a smaller one per mirror: it holds many logs).
+    pub fn with_max_held(known: MaybeKnown, max_held: usize) -> WorkingSet {
+        WorkingSet {
+            max_held: max_held.max(2),
+            ..WorkingSet::new(known)
+        }
+    }
+
     /// True when the sequencer must wait for the projector before the next
     /// group (both generations are full).
-    pub(crate) fn full(&self) -> bool {
+    pub fn full(&self) -> bool {
         self.held() >= self.max_held
     }
 
     /// Loads what the rules will read for `events`: from the old generation
     /// if it holds the record, else from `projection` if the id may be
     /// there.
-    pub(crate) fn load(
+    pub fn load<'a>(
         &mut self,
         projection: &Projection,
-        events: &[Event],
+        events: impl IntoIterator<Item = &'a Event>,
     ) -> Result<(), NodeError> {
         for event in events {
             let mut t = Touched::of(event);
@@ -122,12 +133,12 @@ impl WorkingSet {
     }
 
     /// The working catalog, for [`Catalog::apply_all`] after [`WorkingSet::load`].
-    pub(crate) fn catalog(&mut self) -> &mut Catalog {
+    pub fn catalog(&mut self) -> &mut Catalog {
         &mut self.catalog
     }
 
     /// Item and request records held, in both generations.
-    pub(crate) fn held(&self) -> usize {
+    pub fn held(&self) -> usize {
         let count = |c: &Catalog| c.items.len() + c.requests.len();
         count(&self.catalog) + self.old.as_ref().map_or(0, |(_, o)| count(o))
     }
@@ -135,7 +146,7 @@ impl WorkingSet {
     /// Before the group that starts at log size `size`, with the projection
     /// stored up to `projected`: drops what the projection holds, and sets
     /// the young generation aside once it is large.
-    pub(crate) fn settle(&mut self, projected: u64, size: u64) {
+    pub fn settle(&mut self, projected: u64, size: u64) {
         if projected >= size {
             self.catalog.items.clear();
             self.catalog.requests.clear();
@@ -192,7 +203,7 @@ fn must_read<K: Ord + Clone, V>(
 /// one before, about 24 bits per id in all). Ids of items and of requests
 /// are kept apart by a one-byte tag. An id added again counts again: the
 /// filters fill a little faster, and that is all.
-pub(crate) struct MaybeKnown {
+pub struct MaybeKnown {
     filters: Vec<Filter>,
 }
 
@@ -246,7 +257,7 @@ impl MaybeKnown {
     }
 
     /// Adds an id of kind `tag` (`b'i'` items, `b'r'` requests).
-    pub(crate) fn insert(&mut self, tag: u8, id: &str) {
+    pub fn insert(&mut self, tag: u8, id: &str) {
         let h = MaybeKnown::hash(tag, id);
         if self
             .filters
@@ -273,7 +284,7 @@ impl MaybeKnown {
     }
 
     /// False only if the id was never inserted.
-    pub(crate) fn may_hold(&self, tag: u8, id: &str) -> bool {
+    pub fn may_hold(&self, tag: u8, id: &str) -> bool {
         let h = MaybeKnown::hash(tag, id);
         self.filters
             .iter()
@@ -282,7 +293,7 @@ impl MaybeKnown {
 
     /// Adds the ids `event` creates, if any (for a start, which reads every
     /// entry of the journal).
-    pub(crate) fn insert_created(&mut self, event: &Event) {
+    pub fn insert_created(&mut self, event: &Event) {
         match &event.kind {
             Kind::Published(p) => self.insert(b'i', &p.item_id),
             Kind::RequestReceived(r) => self.insert(b'r', &r.request_id),

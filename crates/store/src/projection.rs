@@ -798,6 +798,20 @@ impl Projection {
         }
     }
 
+    /// The requests whose answers commit to content, from the index of
+    /// answer digests (reads only those records, not every request).
+    pub fn answered_with_content(
+        &self,
+    ) -> impl Iterator<Item = Result<RequestRecord, StoreError>> + '_ {
+        self.db.scan_prefix([b'a']).filter_map(|kv| {
+            let id = match kv {
+                Ok((_, id)) => id,
+                Err(e) => return Some(Err(sled_err(e))),
+            };
+            self.request(&String::from_utf8_lossy(&id)).transpose()
+        })
+    }
+
     /// The record of a matter.
     ///
     /// # Errors
@@ -1496,6 +1510,9 @@ mod tests {
         p.apply(&applied(&events), &[], &[]).unwrap();
         let rec = p.request_of_content(&digest).unwrap().unwrap();
         assert_eq!(rec.request_id, "r1");
+        let answered: Vec<_> = p.answered_with_content().map(Result::unwrap).collect();
+        assert_eq!(answered.len(), 1);
+        assert_eq!(answered[0].request_id, "r1");
         assert_eq!(rec.answer_content.unwrap().media_type, "text/plain");
         assert!(p.item_of_content(&digest).unwrap().is_none());
         assert!(p.request_of_content(&Hash([6; 32])).unwrap().is_none());

@@ -8,19 +8,20 @@ use std::path::Path;
 
 use gongkai_core::calendar::WorkCalendar;
 use gongkai_core::date::Date;
+use gongkai_core::types::Origin;
 
 use crate::VerifyError;
 use crate::check::{self, LogAudit, Options};
-use crate::county::audit_county;
+use crate::county::{CountyRecords, audit_county};
 use crate::layout;
-use crate::source::{ExportLog, MAX_MANIFEST, SafeDir};
+use crate::source::{ExportLog, LogSource, MAX_MANIFEST, SafeDir};
 use crate::trust::Trust;
 
 /// Reads and parses the manifest of the export at `root`.
 ///
 /// # Errors
 /// No manifest, or one that does not parse (FORMAT.md § 16.2).
-pub fn read_manifest(root: &Path) -> Result<Vec<gongkai_core::types::Origin>, VerifyError> {
+pub fn read_manifest(root: &Path) -> Result<Vec<Origin>, VerifyError> {
     let bytes = SafeDir::new(root)
         .read(layout::MANIFEST, MAX_MANIFEST)
         .map_err(|e| {
@@ -48,6 +49,28 @@ pub fn read_manifest(root: &Path) -> Result<Vec<gongkai_core::types::Origin>, Ve
 pub fn audit_export(root: &Path, trust: &Trust, as_of: Date) -> Result<Vec<LogAudit>, VerifyError> {
     let origins = read_manifest(root)?;
     let county = audit_county(root, trust)?;
+    audit_logs(county, &origins, trust, as_of, |o| {
+        Ok(Box::new(ExportLog::open(root, o)?))
+    })
+}
+
+/// Audits the logs `origins`, each read from the source `open` gives (an
+/// export directory, or the static files of a portal or bucket), judged as
+/// of `as_of` over the cosigned checkpoints and holiday tables of the
+/// audited county log `county`; the county's audit goes last in the list.
+///
+/// The county's holiday tables count only from a county log that verified
+/// under a trusted county key; else the shipped table alone.
+///
+/// # Errors
+/// What `open` returns.
+pub fn audit_logs<'a>(
+    county: Option<(LogAudit, CountyRecords)>,
+    origins: &[Origin],
+    trust: &Trust,
+    as_of: Date,
+    mut open: impl FnMut(&Origin) -> Result<Box<dyn LogSource + 'a>, VerifyError>,
+) -> Result<Vec<LogAudit>, VerifyError> {
     let notes = county.as_ref().map_or(&[][..], |(_, r)| r.notes.as_slice());
     let calendar = match &county {
         Some((c, r))
@@ -58,15 +81,15 @@ pub fn audit_export(root: &Path, trust: &Trust, as_of: Date) -> Result<Vec<LogAu
         _ => WorkCalendar::shipped().clone(),
     };
     let mut logs = Vec::new();
-    for o in &origins {
-        let mut src = ExportLog::open(root, o)?;
+    for o in origins {
+        let mut src = open(o)?;
         let opts = Options {
             trust,
             review: Some((as_of, &calendar)),
             county_notes: notes,
             resume: None,
         };
-        logs.push(check::check_log(&mut src, &opts));
+        logs.push(check::check_log(src.as_mut(), &opts));
     }
     if let Some((c, _)) = county {
         logs.push(c);

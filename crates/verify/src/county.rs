@@ -15,6 +15,7 @@ use gongkai_core::county::CountyRecord;
 use gongkai_core::merkle::TreeState;
 use gongkai_core::note::Verifiers;
 use gongkai_core::tile::{TileBuilder, entry_bundles_iter};
+use gongkai_core::types::Origin;
 
 use crate::VerifyError;
 use crate::check::{Findings, LogAudit};
@@ -83,19 +84,34 @@ pub fn audit_county(
             return Ok(Some((out, CountyRecords::default())));
         }
     };
-    out.origin = origin.to_string();
     let mut src = ExportLog::open_county(root, &origin)?;
-    let mut cx = {
+    let named = {
         let mut named = Findings::new(Some(src.rel()));
         named.list = cx.list;
         named
     };
+    Ok(Some(audit_county_log(&mut src, &origin, named, trust)))
+}
+
+/// Audits the county log `origin` read from `src` (an export directory,
+/// or the static files of a portal or bucket): its checkpoint under the
+/// trusted county key (and witness quorum), every county leaf, the tiles,
+/// and the root. `cx` holds findings made before (the manifest's).
+pub fn audit_county_log(
+    src: &mut dyn LogSource,
+    origin: &Origin,
+    mut cx: Findings,
+    trust: &Trust,
+) -> (LogAudit, CountyRecords) {
+    let mut out = LogAudit::new(layout::COUNTY);
+    out.county = true;
+    out.origin = origin.to_string();
     let parsed = src
         .checkpoint()
         .map_err(|e| format!("cannot read the county checkpoint: {e}"))
         .and_then(|b| SignedCheckpoint::from_bytes(&b).map_err(|e| format!("does not parse: {e}")));
     let cp = match parsed {
-        Ok(cp) if cp.checkpoint().origin == origin => cp,
+        Ok(cp) if cp.checkpoint().origin == *origin => cp,
         Ok(cp) => {
             cx.violation(
                 "checkpoint",
@@ -104,12 +120,12 @@ pub fn audit_county(
                 format!("checkpoint of log {}", cp.checkpoint().origin),
             );
             out.findings = cx.list;
-            return Ok(Some((out, CountyRecords::default())));
+            return (out, CountyRecords::default());
         }
         Err(e) => {
             cx.violation("checkpoint", None, layout::CHECKPOINT, e);
             out.findings = cx.list;
-            return Ok(Some((out, CountyRecords::default())));
+            return (out, CountyRecords::default());
         }
     };
     let size = cp.checkpoint().size;
@@ -181,7 +197,7 @@ pub fn audit_county(
             let h = gongkai_core::hash::leaf_hash(leaf);
             tree.append_leaf(h);
             for (id, hashes) in tiles.push(h) {
-                crate::check::compare_tile(&mut src, &mut cx, &id, &hashes, index);
+                crate::check::compare_tile(src, &mut cx, &id, &hashes, index);
                 expected.insert(id.path());
             }
             match CountyRecord::decode(leaf) {
@@ -227,7 +243,7 @@ pub fn audit_county(
     }
     if complete {
         for (id, hashes) in tiles.partial_tiles() {
-            crate::check::compare_tile(&mut src, &mut cx, &id, &hashes, size.saturating_sub(1));
+            crate::check::compare_tile(src, &mut cx, &id, &hashes, size.saturating_sub(1));
             expected.insert(id.path());
         }
         match src.files("tile") {
@@ -261,5 +277,5 @@ pub fn audit_county(
     }
     out.verify_secs = started.elapsed().as_secs_f64();
     out.findings = cx.list;
-    Ok(Some((out, CountyRecords { notes, calendars })))
+    (out, CountyRecords { notes, calendars })
 }
