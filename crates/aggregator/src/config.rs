@@ -23,6 +23,7 @@
 //! bucket = "gongkai"
 //! access_key_id = "…"
 //! secret_access_key_file = "/etc/gongkai/county/s3.secret"
+//! public_url = "https://cdn.example.gov.cn"   # the portal redirects what the bucket holds
 //!
 //! [portal.office]                             # footer and /guide; all optional
 //! host = "某某县人民政府办公室"

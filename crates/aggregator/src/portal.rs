@@ -168,6 +168,7 @@ pub struct PortalListeners {
 pub(crate) fn spawn(
     county: Arc<County>,
     settings: Option<&PortalSettings>,
+    bucket: Option<gongkai_portal::BucketRedirect>,
     listeners: PortalListeners,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<Vec<tokio::task::JoinHandle<std::io::Result<()>>>> {
@@ -183,6 +184,7 @@ pub(crate) fn spawn(
             .map(|s| s.trusted_proxies.clone())
             .unwrap_or_default(),
         office: settings.map(|s| s.office.clone()).unwrap_or_default(),
+        bucket,
         ..PortalConfig::default()
     };
     let source: Arc<dyn Source> = Arc::new(PortalSource::new(county));

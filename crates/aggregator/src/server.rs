@@ -180,10 +180,22 @@ pub async fn run_with_portal(
     };
     let county = Arc::new(county);
     ready();
+    // What the bucket holds, kept by the publisher; with `public_url` the
+    // portal redirects reads of it there.
+    let held = Arc::new(gongkai_portal::publish::Held::default());
+    let bucket = config.publish.as_ref().and_then(|p| {
+        p.public_url
+            .as_ref()
+            .map(|base| gongkai_portal::BucketRedirect {
+                base: base.clone(),
+                held: Arc::clone(&held),
+            })
+    });
     let portal_tasks = match portal {
         Some(listeners) => crate::portal::spawn(
             Arc::clone(&county),
             config.portal.as_ref(),
+            bucket,
             listeners,
             stop_tx.subscribe(),
         )
@@ -205,6 +217,7 @@ pub async fn run_with_portal(
                 source,
                 store,
                 Duration::from_millis(p.interval_ms.max(100)),
+                held,
                 stop_tx.subscribe(),
             )))
         }

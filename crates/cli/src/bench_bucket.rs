@@ -172,6 +172,7 @@ fn store(a: &BucketBenchArgs) -> Result<std::sync::Arc<dyn object_store::ObjectS
         secret_access_key_file: a.secret_access_key_file.clone(),
         allow_http: true,
         interval_ms: 0,
+        public_url: None,
     }
     .store()
     .map_err(|e| anyhow::anyhow!(e))

@@ -35,6 +35,6 @@ pub use model::{
     WitnessInfo, WitnessLog,
 };
 pub use web::{
-    Office, PAGE_CSP, PortalConfig, ServeLimits, client_ip, content_router, router, serve,
-    serve_with,
+    BucketRedirect, Office, PAGE_CSP, PortalConfig, ServeLimits, client_ip, content_router, router,
+    serve, serve_with,
 };

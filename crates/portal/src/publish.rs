@@ -47,6 +47,91 @@ const HOLD: Duration = Duration::from_secs(60);
 pub struct Pending {
     waiting: std::collections::HashMap<Hash, std::time::Instant>,
     put: std::collections::HashSet<Hash>,
+    /// Documents written (`true`) or deleted since [`Held`] last took them.
+    changed: Vec<(Hash, bool)>,
+}
+
+/// What the bucket holds, as far as this county's publisher knows: per
+/// log, the size of the checkpoint it holds and the documents. The portal
+/// redirects reads to the bucket only for what is there
+/// (`[publish] public_url`).
+#[derive(Debug, Default)]
+pub struct Held {
+    logs: std::sync::RwLock<std::collections::HashMap<String, HeldLog>>,
+}
+
+#[derive(Debug, Default)]
+struct HeldLog {
+    size: u64,
+    documents: std::collections::HashSet<Hash>,
+    listed: bool,
+}
+
+impl Held {
+    /// The size of the checkpoint the bucket holds for `origin` (0: none).
+    pub fn size(&self, origin: &str) -> u64 {
+        self.read().get(origin).map_or(0, |l| l.size)
+    }
+
+    /// Whether the bucket holds the document `digest` of `origin`.
+    pub fn has(&self, origin: &str, digest: &Hash) -> bool {
+        self.read()
+            .get(origin)
+            .is_some_and(|l| l.documents.contains(digest))
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, std::collections::HashMap<String, HeldLog>> {
+        self.logs
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, std::collections::HashMap<String, HeldLog>> {
+        self.logs
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// After a round: the size the bucket holds, and the documents the
+    /// round wrote or deleted.
+    fn update(&self, origin: &str, size: u64, pending: &mut Pending) {
+        let mut logs = self.write();
+        let l = logs.entry(origin.to_owned()).or_default();
+        l.size = size;
+        for (digest, written) in pending.changed.drain(..) {
+            if written {
+                l.documents.insert(digest);
+            } else {
+                l.documents.remove(&digest);
+            }
+        }
+    }
+
+    /// Once per log and process: the documents already in the bucket
+    /// (written by an earlier run), from a listing.
+    async fn list(&self, store: &Arc<dyn ObjectStore>, origin: &str) -> Result<(), PublishError> {
+        if self.read().get(origin).is_some_and(|l| l.listed) {
+            return Ok(());
+        }
+        let prefix = object_key(format!("content/{}/", model::slug(origin)))?;
+        let mut found = Vec::new();
+        let mut listing = store.list(Some(&prefix));
+        while let Some(meta) = tokio_stream::StreamExt::next(&mut listing).await {
+            let meta = meta?;
+            if let Some(d) = meta
+                .location
+                .filename()
+                .and_then(|f| Hash::from_hex(f).ok())
+            {
+                found.push(d);
+            }
+        }
+        let mut logs = self.write();
+        let l = logs.entry(origin.to_owned()).or_default();
+        l.documents.extend(found);
+        l.listed = true;
+        Ok(())
+    }
 }
 
 impl Pending {
@@ -394,6 +479,7 @@ async fn documents(
                     Err(e) => return Err(e.into()),
                 }
                 tracing::warn!(path = %path, "document removed from the bucket: purge it from any CDN in front");
+                pending.changed.push((digest, false));
                 deleted += 1;
                 continue;
             }
@@ -408,6 +494,7 @@ async fn documents(
         );
         put(store, &path, bytes, attrs).await?;
         pending.put.insert(digest);
+        pending.changed.push((digest, true));
         written += 1;
     }
     Ok((written, deleted))
@@ -539,6 +626,14 @@ pub struct BucketConfig {
     /// Time between rounds.
     #[serde(default = "default_interval")]
     pub interval_ms: u64,
+    /// The bucket's public address (its website endpoint, or the CDN in
+    /// front of it), e.g. `https://cdn.example.gov.cn`. When set, the
+    /// portal answers reads of full tiles, entry bundles and public
+    /// documents the bucket holds with a redirect there (`302`), and
+    /// serves the rest (checkpoints, right-edge tiles, anything not
+    /// published yet) itself.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 fn default_region() -> String {
@@ -578,6 +673,7 @@ pub async fn run(
     source: Arc<dyn Source>,
     store: Arc<dyn ObjectStore>,
     interval: Duration,
+    held: Arc<Held>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut waiting: std::collections::HashMap<String, Pending> = std::collections::HashMap::new();
@@ -591,7 +687,15 @@ pub async fn run(
         logs.extend(source.county_log().map(Published::County));
         for log in &logs {
             let pending = waiting.entry(log.origin()).or_default();
-            match publish_log(&store, log, pending).await {
+            if let Err(e) = held.list(&store, &log.origin()).await {
+                tracing::warn!(origin = %log.origin(), error = %e, "listing the bucket's documents failed; retried next round");
+                continue;
+            }
+            let published = publish_log(&store, log, pending).await;
+            if let Ok(r) = &published {
+                held.update(&log.origin(), r.to, pending);
+            }
+            match published {
                 Ok(r) if r.to > r.from || r.deleted > 0 => {
                     tracing::info!(origin = %log.origin(), from = r.from, to = r.to, written = r.written, deleted = r.deleted, "published to the bucket");
                 }

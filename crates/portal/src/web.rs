@@ -52,6 +52,38 @@ pub struct PortalConfig {
     /// The county's open-government office: the footer of every page
     /// (主办单位, contact) and the guide (政府信息公开指南).
     pub office: Office,
+    /// Reads of what the county's bucket holds (full tiles and bundles,
+    /// public documents) are redirected there (`[publish] public_url`).
+    pub bucket: Option<BucketRedirect>,
+}
+
+/// Where the portal sends readers of what the bucket holds.
+#[derive(Clone, Debug)]
+pub struct BucketRedirect {
+    /// The bucket's (or its CDN's) public address, e.g.
+    /// `https://cdn.example.gov.cn`: `<base>/logs/…` and `<base>/content/…`.
+    pub base: String,
+    /// What the publisher knows the bucket holds.
+    pub held: Arc<crate::publish::Held>,
+}
+
+/// A redirect of an immutable object to the bucket (cacheable: the object
+/// never changes).
+fn to_bucket(base: &str, path: &str) -> Response {
+    match HeaderValue::from_str(&format!("{}/{path}", base.trim_end_matches('/'))) {
+        Ok(location) => (
+            StatusCode::FOUND,
+            [
+                (header::LOCATION, location),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=3600"),
+                ),
+            ],
+        )
+            .into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "bad redirect\n").into_response(),
+    }
 }
 
 /// The county's open-government office (政务公开办公室), as the county
@@ -102,6 +134,7 @@ impl Default for PortalConfig {
             max_downloads: 64,
             trusted_proxies: Vec::new(),
             office: Office::default(),
+            bucket: None,
         }
     }
 }
@@ -2260,6 +2293,16 @@ async fn tile_file(State(app): State<App>, Path((slug, path)): Path<(String, Str
         )
             .into_response();
     }
+    // A full tile or bundle the bucket's tree holds is read from there.
+    if let Some(b) = &app.config.bucket {
+        let full = match &tile {
+            TilePath::Hashes(id) => !id.is_partial(),
+            TilePath::Entries(id) => !id.is_partial(),
+        };
+        if full && publishes(b.held.size(&model::unslug(&slug)), &tile) {
+            return to_bucket(&b.base, &format!("logs/{slug}/{path}"));
+        }
+    }
     let res = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
         match tile {
             TilePath::Hashes(id) => Ok(encode_tile(&log.tile(&id)?)),
@@ -2433,6 +2476,23 @@ async fn content_file(
     let Ok(digest) = Hash::from_hex(&digest) else {
         return (StatusCode::BAD_REQUEST, "digest: 64 hex digits\n").into_response();
     };
+    // A public document the bucket holds is read from there (what the log
+    // says of it now decides: a redaction is never redirected, even before
+    // the publisher has deleted the object).
+    if let Some(b) = &app.config.bucket
+        && b.held.has(&model::unslug(&slug), &digest)
+    {
+        let l = Arc::clone(&log);
+        let public = tokio::task::spawn_blocking(move || document(l.as_ref(), &digest))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+            .is_some_and(|d| !d.restricted && !d.redacted);
+        if public {
+            return to_bucket(&b.base, &format!("content/{slug}/{}", digest.to_hex()));
+        }
+    }
     // A slot first: every download holds one until its last byte is sent
     // or its reader goes, so a crowd of slow readers cannot hold more than
     // `max_downloads` open files (memory is one buffer each).

@@ -200,3 +200,116 @@ fn a_checkpoint_waits_for_a_document_the_county_does_not_hold_yet() {
     assert!(runtime.block_on(store.head(&doc)).is_ok());
     assert!(runtime.block_on(store.head(&cp)).is_ok());
 }
+
+/// With `[publish] public_url`, the portal sends readers of what the
+/// bucket holds there (full tiles and bundles, public documents) and
+/// serves the rest itself: checkpoints, right-edge tiles, and anything
+/// the bucket does not hold yet. A document redacted after it reached the
+/// bucket is never redirected, even before the publisher deletes it.
+#[test]
+fn the_portal_redirects_reads_of_what_the_bucket_holds() {
+    use gongkai_core::event::{Kind, pb};
+    use gongkai_portal::BucketRedirect;
+    use gongkai_portal::publish::{Held, run};
+
+    let held = Arc::new(Held::default());
+    let base = "https://cdn.example.gov.cn";
+    let f = common::start_with_bucket(Some(BucketRedirect {
+        base: base.into(),
+        held: Arc::clone(&held),
+    }));
+    let size = f.grow(300);
+    let slug = common::ORIGIN.replace('/', "~");
+    let log = f.county.log(common::ORIGIN).unwrap();
+    let digest = log
+        .projection()
+        .item("accounts-2025")
+        .unwrap()
+        .unwrap()
+        .versions[0]
+        .digest;
+    let document = format!("/content/{slug}/{}", digest.to_hex());
+    let full = format!("/logs/{slug}/tile/0/000");
+    let bundle = format!("/logs/{slug}/tile/entries/000");
+    // Nothing in the bucket yet: all served here.
+    for path in [&full, &bundle] {
+        assert_eq!(common::get(f.pages, path).status, 200, "{path}");
+    }
+    assert_eq!(common::get(f.content, &document).status, 200);
+
+    // The publisher fills an (in-memory) bucket.
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let source: Arc<dyn Source> = f.county.clone();
+    let publisher = f.runtime.spawn(run(
+        source,
+        Arc::clone(&store),
+        std::time::Duration::from_millis(50),
+        Arc::clone(&held),
+        stopped,
+    ));
+    let t = std::time::Instant::now();
+    while held.size(common::ORIGIN) < size {
+        assert!(t.elapsed().as_secs() < 60, "never published");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for path in [&full, &bundle] {
+        let r = common::get(f.pages, path);
+        assert_eq!(r.status, 302, "{path}");
+        assert_eq!(r.header("location"), Some(format!("{base}{path}").as_str()));
+    }
+    let r = common::get(f.content, &document);
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{base}{document}").as_str())
+    );
+    // The checkpoint and the right edge change: served here.
+    let edge = format!("/logs/{slug}/tile/0/001.p/{}", size - 256);
+    for path in [format!("/logs/{slug}/checkpoint"), edge] {
+        assert_eq!(common::get(f.pages, &path).status, 200, "{path}");
+    }
+    // A restricted document never went to the bucket.
+    let dibao = log
+        .projection()
+        .item("dibao-2026-10")
+        .unwrap()
+        .unwrap()
+        .versions[0]
+        .digest;
+    let r = common::get(f.content, &format!("/content/{slug}/{}", dibao.to_hex()));
+    assert_eq!(r.status, 403);
+
+    // Redacted while the publisher is away: the bucket still holds it, the
+    // portal does not send anyone there.
+    let _ = stop.send(true);
+    let _ = f.runtime.block_on(publisher);
+    f.append(vec![Kind::Redacted(pb::Redacted {
+        item_id: "accounts-2025".into(),
+        content_digest: digest.0.to_vec(),
+        reason: "含个人信息".into(),
+        legal_basis: "《个人信息保护法》".into(),
+    })]);
+    assert!(held.has(common::ORIGIN, &digest));
+    let t = std::time::Instant::now();
+    while !log
+        .projection()
+        .item("accounts-2025")
+        .unwrap()
+        .unwrap()
+        .redacted
+        .contains(&digest)
+    {
+        assert!(t.elapsed().as_secs() < 30, "the redaction was never stored");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    loop {
+        let r = common::get(f.content, &document);
+        assert_ne!(r.status, 302, "a redacted document was redirected");
+        if r.status == 410 {
+            break;
+        }
+        assert!(t.elapsed().as_secs() < 30, "still served: {}", r.status);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

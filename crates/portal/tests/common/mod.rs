@@ -97,6 +97,11 @@ impl Fixture {
         size
     }
 
+    /// Appends events of `kinds` (one group).
+    pub fn append(&self, kinds: Vec<Kind>) {
+        submit(&self.jobs, kinds);
+    }
+
     /// Publishes `bytes` as item `item` of the budget matter; returns the
     /// content digest (hex).
     pub fn publish_document(&self, item: &str, bytes: &[u8]) -> String {
@@ -190,6 +195,11 @@ fn published(item: &str, matter: &str, title: &str, content: pb::ContentRef, for
 
 /// Builds the sample log and serves the portal.
 pub fn start() -> Fixture {
+    start_with_bucket(None)
+}
+
+/// As [`start`], the portal redirecting to `bucket` what it holds.
+pub fn start_with_bucket(bucket: Option<gongkai_portal::BucketRedirect>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let origin = Origin::new(ORIGIN).unwrap();
     let key = department_key();
@@ -296,7 +306,7 @@ pub fn start() -> Fixture {
         witness_vkey: witness.verifier_key().to_string(),
         evidence: Vec::new(),
     });
-    serve(dir, county, today, jobs)
+    serve(dir, county, today, jobs, bucket)
 }
 
 fn serve(
@@ -304,6 +314,7 @@ fn serve(
     county: Arc<County>,
     today: Date,
     jobs: std::sync::mpsc::Sender<Option<WriteJob>>,
+    bucket: Option<gongkai_portal::BucketRedirect>,
 ) -> Fixture {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -318,6 +329,7 @@ fn serve(
         let config = PortalConfig {
             content_base: format!("http://{ca}"),
             rate_per_sec: 0,
+            bucket,
             ..PortalConfig::default()
         };
         let source: Arc<dyn Source> = county.clone();
