@@ -113,8 +113,8 @@ pub struct CountyConfig {
     /// Largest page of entries or items.
     #[serde(default = "default_page")]
     pub max_page: u32,
-    /// sled cache of the county database, bytes; the mirrors' projections
-    /// share as much again (each an equal part, at least 1 MiB).
+    /// sled cache of the county database, bytes; the database of the
+    /// mirrors' projections (one for all of them) has as much again.
     #[serde(default = "default_cache_bytes")]
     pub cache_bytes: u64,
     /// Entries timed more than this far ahead of the county's clock are

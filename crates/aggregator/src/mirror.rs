@@ -1,8 +1,9 @@
 //! One department's mirror: verification of pushes, staging, the atomic
 //! commit with the cosignature, and evidence.
 //!
-//! The mirror's data directory has the node's format (journal, projection,
-//! content), so the node's [`LogView`] serves it. Per origin, one lock
+//! The mirror's data directory has the node's format (journal, content),
+//! but its projection is one tree of a database all mirrors share
+//! ([`open_projections`]); the node's [`LogView`] serves it. Per origin, one lock
 //! serializes pushes; inside it:
 //!
 //! 1. a package of at most 256 entries continuing the staged end is checked
@@ -119,6 +120,57 @@ pub struct MirrorReport {
 
 fn invalid(m: impl Into<String>) -> AggregatorError {
     AggregatorError::Invalid(m.into())
+}
+
+/// The database every mirror's projection is a tree of
+/// ([`Projection::open_shared`]), in `data_dir`, with a page cache of at
+/// most `cache_bytes`.
+///
+/// # Errors
+/// [`AggregatorError::Fatal`] if sled cannot open it.
+pub fn open_projections(data_dir: &Path, cache_bytes: u64) -> Result<sled::Db, AggregatorError> {
+    let path = projections_dir(data_dir);
+    gongkai_store::open_sled(&sled::Config::new().path(&path).cache_capacity(cache_bytes))
+        .map_err(|e| AggregatorError::Fatal(format!("{}: {e}", path.display())))
+}
+
+/// Where [`open_projections`] keeps the mirrors' projections.
+pub fn projections_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("projections")
+}
+
+/// Moves a mirror's projection out of its own database (where mirrors
+/// kept it before they shared one) into `to`, its tree of the shared one,
+/// then removes the old database: copied and made durable first, renamed
+/// away, then removed, so a crash at any point either copies again or
+/// finds only a directory to remove.
+fn move_own_projection(
+    dir: &Path,
+    projections: &Path,
+    to: &Projection,
+    origin: &Origin,
+) -> Result<(), AggregatorError> {
+    let fatal = |what: &str, p: &Path, e: std::io::Error| {
+        AggregatorError::Fatal(format!("{what} {}: {e}", p.display()))
+    };
+    let (own, moved) = (dir.join("projection"), dir.join("projection.moved"));
+    let remove_moved = || {
+        if moved.exists() {
+            std::fs::remove_dir_all(&moved).map_err(|e| fatal("remove", &moved, e))?;
+        }
+        Ok::<_, AggregatorError>(())
+    };
+    remove_moved()?;
+    if own.exists() {
+        let from = Projection::open_unindexed(&own, origin.as_str(), 1 << 20)?;
+        let records = to.copy_from(&from)?;
+        drop(from);
+        crate::state::sync_sled_files(projections)?;
+        std::fs::rename(&own, &moved).map_err(|e| fatal("rename", &own, e))?;
+        tracing::info!(%origin, records, "moved the mirror's projection into the shared database");
+        remove_moved()?;
+    }
+    Ok(())
 }
 
 /// The mirror directory of `origin` under `data_dir` (`/` escaped).
@@ -241,7 +293,8 @@ fn fold_journal(
 }
 
 impl Mirror {
-    /// Opens (or creates) the mirror of a department: verifies its whole
+    /// Opens (or creates) the mirror of a department, its projection a tree
+    /// of `projections` ([`open_projections`]): verifies its whole
     /// journal (chain, rules, signatures from the configured genesis key)
     /// and replays what the projection lacks.
     ///
@@ -249,9 +302,9 @@ impl Mirror {
     /// [`AggregatorError::Fatal`] naming what is wrong.
     pub fn open(
         data_dir: &Path,
+        projections: &sled::Db,
         origin: Origin,
         vkey: VerifierKey,
-        cache_bytes: u64,
         reserve_bytes: u64,
         record: &DepartmentRecord,
     ) -> Result<Mirror, AggregatorError> {
@@ -262,8 +315,8 @@ impl Mirror {
         let journal = data.journal(origin.as_str(), JournalOptions::default())?;
         let content = data.content()?.with_reserve(reserve_bytes);
         // Indexed by `fold_journal`, which reads every entry anyway.
-        let projection =
-            Projection::open_unindexed(&dir.join("projection"), origin.as_str(), cache_bytes)?;
+        let projection = Projection::open_shared(projections, origin.as_str())?;
+        move_own_projection(&dir, &projections_dir(data_dir), &projection, &origin)?;
         let len = journal.len();
         if len < record.cosigned_size {
             return Err(AggregatorError::Fatal(format!(

@@ -33,9 +33,6 @@ use crate::service::{County, CountyService, MirrorService};
 use crate::state::{Durability, State};
 use crate::{AggregatorError, now_ms};
 
-/// The smallest sled cache of one mirror's projection.
-const MIN_MIRROR_CACHE: u64 = 1 << 20;
-
 /// The county's two keys.
 pub struct Keys {
     /// Signs the county log's checkpoints (its name must be the county
@@ -128,18 +125,18 @@ pub async fn run_with_portal(
                 AggregatorError::Fatal(format!("{}: {e}", config.data_dir.display()))
             })?;
             let state = Arc::new(State::open(&config.data_dir, config.cache_bytes)?);
-            // The mirrors share one cache budget: a county holds many logs.
-            let mirror_cache = (config.cache_bytes / config.departments.len().max(1) as u64)
-                .max(MIN_MIRROR_CACHE);
+            // The mirrors share one database: a county holds many logs.
+            let projections =
+                crate::mirror::open_projections(&config.data_dir, config.cache_bytes)?;
             let mut mirrors = HashMap::new();
             for d in &config.departments {
                 let (o, vkey) = d.verifier_key().map_err(AggregatorError::Fatal)?;
                 let record = state.record(o.as_str())?;
                 let m = Mirror::open(
                     &config.data_dir,
+                    &projections,
                     o.clone(),
                     vkey,
-                    mirror_cache,
                     config.free_space_reserve,
                     &record,
                 )?;

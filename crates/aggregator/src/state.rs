@@ -273,41 +273,16 @@ impl State {
     }
 
     fn sync_inner(&self) -> Result<(), AggregatorError> {
-        let io = |what: &str, p: &Path, e: std::io::Error| {
-            AggregatorError::Storage(format!("{what} {}: {e}", p.display()))
-        };
         #[cfg(test)]
         if self.fail_sync.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(io(
-                "fdatasync",
-                &self.dir,
-                std::io::Error::from_raw_os_error(5),
-            ));
+            return Err(AggregatorError::Storage(format!(
+                "fdatasync {}: {}",
+                self.dir.display(),
+                std::io::Error::from_raw_os_error(5)
+            )));
         }
         self.db.flush()?;
-        // fdatasync covers the file's data and its size (fdatasync(2)),
-        // whichever descriptor wrote them.
-        let log = self.dir.join("db");
-        std::fs::File::open(&log)
-            .and_then(|f| f.sync_data())
-            .map_err(|e| io("fdatasync", &log, e))?;
-        let blobs = self.dir.join("blobs");
-        if let Ok(list) = std::fs::read_dir(&blobs) {
-            let mut any = false;
-            for entry in list {
-                let path = entry.map_err(|e| io("list", &blobs, e))?.path();
-                std::fs::File::open(&path)
-                    .and_then(|f| f.sync_data())
-                    .map_err(|e| io("fdatasync", &path, e))?;
-                any = true;
-            }
-            if any {
-                std::fs::File::open(&blobs)
-                    .and_then(|d| d.sync_all())
-                    .map_err(|e| io("fsync", &blobs, e))?;
-            }
-        }
-        Ok(())
+        sync_sled_files(&self.dir)
     }
 
     /// The county-log tree.
@@ -594,6 +569,38 @@ impl State {
         self.db.flush()?;
         Ok(())
     }
+}
+
+/// `fdatasync` of the files of the sled database in `dir` (after its
+/// flush, which on Linux is only `sync_file_range`): its log file, and any
+/// blob files, stored beside it for values too large for the log.
+pub(crate) fn sync_sled_files(dir: &Path) -> Result<(), AggregatorError> {
+    let io = |what: &str, p: &Path, e: std::io::Error| {
+        AggregatorError::Storage(format!("{what} {}: {e}", p.display()))
+    };
+    // fdatasync covers the file's data and its size (fdatasync(2)),
+    // whichever descriptor wrote them.
+    let log = dir.join("db");
+    std::fs::File::open(&log)
+        .and_then(|f| f.sync_data())
+        .map_err(|e| io("fdatasync", &log, e))?;
+    let blobs = dir.join("blobs");
+    if let Ok(list) = std::fs::read_dir(&blobs) {
+        let mut any = false;
+        for entry in list {
+            let path = entry.map_err(|e| io("list", &blobs, e))?.path();
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_data())
+                .map_err(|e| io("fdatasync", &path, e))?;
+            any = true;
+        }
+        if any {
+            std::fs::File::open(&blobs)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| io("fsync", &blobs, e))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1392,9 +1392,7 @@ async fn check_served(url: &str, log: &[Vec<u8>], size: usize) {
 async fn a_crash_mid_catch_up_resumes_with_no_gap() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("county");
-    let projection =
-        gongkai_aggregator::mirror::mirror_dir(&data, &Origin::new(&origin(0)).unwrap())
-            .join("projection");
+    let projection = gongkai_aggregator::mirror::projections_dir(&data);
     let (saved_state, saved_projection) = (root.path().join("s"), root.path().join("p"));
     let log = history(0, 4000, "a");
     let cp = |n: usize| signed_checkpoint(0, &log[..n]);
@@ -1440,6 +1438,60 @@ async fn a_crash_mid_catch_up_resumes_with_no_gap() {
     check_served(&county.url, &log, 4000).await;
     assert!(mirror_state(&county.url, 0).await.suspended.is_empty());
     county.stop().await;
+}
+
+/// A county written before the mirrors shared one projection database kept
+/// each mirror's projection in `mirrors/<origin>/projection`. At open it is
+/// moved into the shared database — copied, not rebuilt: a checkpoint only
+/// the old database held is there afterwards — and the old directory is
+/// removed, as is one a crash left renamed but not yet removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_projection_of_its_own_moves_into_the_shared_database() {
+    use gongkai_aggregator::mirror::{mirror_dir, open_projections, projections_dir};
+    use gongkai_store::projection::Projection;
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("county");
+    let o = origin(0);
+    let dir = mirror_dir(&data, &Origin::new(&o).unwrap());
+    let (own, moved) = (dir.join("projection"), dir.join("projection.moved"));
+    let log = history(0, 600, "a");
+    let mut county = start_county(root.path(), 1, 60_000).await;
+    let mut c = county_client(&county.url).await;
+    push_all(&mut c, 0, &log, 0, &signed_checkpoint(0, &log))
+        .await
+        .unwrap();
+    check_served(&county.url, &log, 600).await;
+    county.stop().await;
+
+    // The layout before: the projection in a database of the mirror's own
+    // (made from the shared tree, plus a checkpoint only it holds), and
+    // the leftover of an earlier move.
+    {
+        let shared = open_projections(&data, 1 << 20).unwrap();
+        let tree = Projection::open_shared(&shared, &o).unwrap();
+        let old = Projection::open_unindexed(&own, &o, 1 << 20).unwrap();
+        assert!(old.copy_from(&tree).unwrap() > 600);
+        old.put_checkpoint(7, "only in the old database").unwrap();
+        old.flush().unwrap();
+    }
+    std::fs::remove_dir_all(projections_dir(&data)).unwrap();
+    copy_dir(&own, &moved);
+
+    let mut county = start_county(root.path(), 1, 60_000).await;
+    check_served(&county.url, &log, 600).await;
+    county.stop().await;
+    assert!(
+        !own.exists() && !moved.exists(),
+        "the old database is removed"
+    );
+    let shared = open_projections(&data, 1 << 20).unwrap();
+    let tree = Projection::open_shared(&shared, &o).unwrap();
+    assert_eq!(tree.applied().unwrap(), 600);
+    assert_eq!(
+        tree.checkpoint(7).unwrap().as_deref(),
+        Some("only in the old database"),
+        "moved, not rebuilt from the journal"
+    );
 }
 
 /// A key rotation inside one package: the entries after the `KeyRotated`

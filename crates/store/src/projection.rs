@@ -11,7 +11,9 @@
 //! after a crash the node replays the journal from `applied`.
 //!
 //! All data lives in one sled tree with one-byte key prefixes, so one batch
-//! covers every kind of record:
+//! covers every kind of record. A node's projection is its own database;
+//! the county keeps each mirrored log's projection as one tree of a
+//! database they all share ([`Projection::open_shared`]):
 //!
 //! | prefix | key | value |
 //! |---|---|---|
@@ -257,9 +259,10 @@ pub struct IdempotencyRecord {
     pub count: u64,
 }
 
-/// The sled database of one node (or of one mirrored log at the county).
+/// The derived records of one log: a node's own sled database, or one
+/// tree of a database the county's mirrors share.
 pub struct Projection {
-    db: sled::Db,
+    tree: sled::Tree,
     leaves: std::sync::RwLock<LeafIndex>,
 }
 
@@ -442,7 +445,7 @@ fn be(bytes: &[u8]) -> Option<u64> {
 /// Drops every record derived from the journal (keeping the origin,
 /// checkpoint notes and idempotency records, which are not), and marks the
 /// current layout: the next [`Projection::applied`] is 0.
-fn drop_derived(db: &sled::Db) -> Result<(), StoreError> {
+fn drop_derived(db: &sled::Tree) -> Result<(), StoreError> {
     let mut batch = sled::Batch::default();
     for k in db.iter().keys() {
         let k = k.map_err(sled_err)?;
@@ -456,7 +459,7 @@ fn drop_derived(db: &sled::Db) -> Result<(), StoreError> {
 
 /// Effects of a run of entries, staged before one atomic write.
 struct Staged<'a> {
-    db: &'a sled::Db,
+    db: &'a sled::Tree,
     writes: HashMap<Vec<u8>, Vec<u8>>,
 }
 
@@ -525,7 +528,13 @@ pub struct Applied<'a> {
 
 impl Projection {
     /// Opens (or creates) the projection database at `path` for `origin`,
-    /// with a page cache of at most `cache_bytes`.
+    /// with a page cache of at most `cache_bytes` and an empty leaf index,
+    /// for a caller that reads every entry at start anyway (a node): it
+    /// hands the leaf hashes of the entries already applied to
+    /// [`Projection::index_leaves`], in order, before anything looks a leaf
+    /// up. Reading every level-0 tile back instead would pull them all
+    /// through sled's cache. Until the index has caught up,
+    /// [`Projection::apply`] refuses to run.
     ///
     /// A database in an older record layout is not read: its derived
     /// records are dropped (checkpoint notes and idempotency records are
@@ -535,15 +544,6 @@ impl Projection {
     /// # Errors
     /// [`StoreError::Projection`] if sled fails or the database belongs to
     /// another origin.
-    /// As [`Projection::open`], but with an empty leaf index, for a caller
-    /// that reads every entry at start anyway (a node): it hands the leaf
-    /// hashes of the entries already applied to [`Projection::index_leaves`],
-    /// in order, before anything looks a leaf up. Reading every level-0 tile
-    /// back instead would pull them all through sled's cache. Until the
-    /// index has caught up, [`Projection::apply`] refuses to run.
-    ///
-    /// # Errors
-    /// As [`Projection::open`].
     pub fn open_unindexed(
         path: &Path,
         origin: &str,
@@ -551,30 +551,103 @@ impl Projection {
     ) -> Result<Projection, StoreError> {
         let config = sled::Config::new().path(path).cache_capacity(cache_bytes);
         let db = open_sled(&config).map_err(sled_err)?;
-        match db.get(ORIGIN).map_err(sled_err)? {
+        Projection::on_tree((*db).clone(), origin, &path.display())
+    }
+
+    /// Opens (or creates) the projection of `origin` as one tree of `db`, a
+    /// database many logs share: the county keeps every mirror's projection
+    /// in one, so a hundred logs cost one page table, one cache budget and
+    /// one flusher thread instead of a hundred of each. Otherwise as
+    /// [`Projection::open_unindexed`].
+    ///
+    /// # Errors
+    /// As [`Projection::open_unindexed`].
+    pub fn open_shared(db: &sled::Db, origin: &str) -> Result<Projection, StoreError> {
+        let mut name = b"projection ".to_vec();
+        name.extend_from_slice(origin.as_bytes());
+        let tree = db.open_tree(name).map_err(sled_err)?;
+        Projection::on_tree(
+            tree,
+            origin,
+            &format_args!("the shared projection of {origin:?}"),
+        )
+    }
+
+    fn on_tree(
+        tree: sled::Tree,
+        origin: &str,
+        place: &dyn std::fmt::Display,
+    ) -> Result<Projection, StoreError> {
+        match tree.get(ORIGIN).map_err(sled_err)? {
             Some(o) if o.as_ref() != origin.as_bytes() => {
                 return Err(StoreError::Projection(format!(
-                    "{} belongs to origin {:?}, not {origin:?}",
-                    path.display(),
+                    "{place} belongs to origin {:?}, not {origin:?}",
                     String::from_utf8_lossy(&o)
                 )));
             }
             Some(_) => {
-                if db.get(LAYOUT).map_err(sled_err)?.as_deref() != Some(LAYOUT_TILES) {
-                    drop_derived(&db)?;
+                if tree.get(LAYOUT).map_err(sled_err)?.as_deref() != Some(LAYOUT_TILES) {
+                    drop_derived(&tree)?;
                 }
             }
             None => {
                 let mut batch = sled::Batch::default();
                 batch.insert(ORIGIN, origin.as_bytes());
                 batch.insert(LAYOUT, LAYOUT_TILES);
-                db.apply_batch(batch).map_err(sled_err)?;
+                tree.apply_batch(batch).map_err(sled_err)?;
             }
         }
         Ok(Projection {
-            db,
+            tree,
             leaves: std::sync::RwLock::default(),
         })
+    }
+
+    /// Replaces every record of this projection with those of `from`, the
+    /// same log's projection in another database (a mirror's own database
+    /// moved into the shared one), and flushes. The applied mark is
+    /// written last, so a copy cut short leaves a projection that starts
+    /// from 0; a caller that keeps `from` until this returns can simply
+    /// copy again. Both must be unindexed. Returns the records copied.
+    ///
+    /// # Errors
+    /// [`StoreError::Projection`] if the origins differ or sled fails.
+    pub fn copy_from(&self, from: &Projection) -> Result<u64, StoreError> {
+        let (ours, theirs) = (
+            self.tree.get(ORIGIN).map_err(sled_err)?,
+            from.tree.get(ORIGIN).map_err(sled_err)?,
+        );
+        if ours != theirs {
+            return Err(StoreError::Projection(
+                "cannot copy a projection of another origin".into(),
+            ));
+        }
+        self.tree.clear().map_err(sled_err)?;
+        let mut copied = 0;
+        let mut batch = sled::Batch::default();
+        let mut in_batch = 0;
+        for kv in from.tree.iter() {
+            let (k, v) = kv.map_err(sled_err)?;
+            if k.as_ref() == APPLIED {
+                continue;
+            }
+            batch.insert(k, v);
+            in_batch += 1;
+            copied += 1;
+            if in_batch == 4096 {
+                self.tree
+                    .apply_batch(std::mem::take(&mut batch))
+                    .map_err(sled_err)?;
+                in_batch = 0;
+            }
+        }
+        self.tree.apply_batch(batch).map_err(sled_err)?;
+        if let Some(applied) = from.tree.get(APPLIED).map_err(sled_err)? {
+            self.tree.insert(APPLIED, applied).map_err(sled_err)?;
+            copied += 1;
+        }
+        self.flush()?;
+        Ok(copied)
     }
 
     /// Opens the projection at `path` for the log `origin` with `cache_bytes`
@@ -616,7 +689,7 @@ impl Projection {
         // place, with no second copy of the whole index at any moment.
         let mut index = LeafIndex::default();
         for tile in 0..applied.div_ceil(TILE_WIDTH) {
-            let v = self.db.get(tile_key(0, tile)).map_err(sled_err)?;
+            let v = self.tree.get(tile_key(0, tile)).map_err(sled_err)?;
             let rows = v.as_deref().and_then(TileRows::decode).ok_or_else(|| {
                 StoreError::Projection(format!("level-0 tile {tile} is missing or damaged"))
             })?;
@@ -633,7 +706,7 @@ impl Projection {
     /// # Errors
     /// [`StoreError::Projection`] on a sled failure or a damaged value.
     pub fn applied(&self) -> Result<u64, StoreError> {
-        match self.db.get(APPLIED).map_err(sled_err)? {
+        match self.tree.get(APPLIED).map_err(sled_err)? {
             None => Ok(0),
             Some(v) => {
                 be(&v).ok_or_else(|| StoreError::Projection("applied mark is damaged".into()))
@@ -671,13 +744,13 @@ impl Projection {
             )));
         }
         let mut s = Staged {
-            db: &self.db,
+            db: &self.tree,
             writes: HashMap::new(),
         };
         for a in entries {
             apply_event(&mut s, a)?;
         }
-        store_nodes(&self.db, &mut s.writes, nodes)?;
+        store_nodes(&self.tree, &mut s.writes, nodes)?;
         for (k, rec) in keys {
             s.put(key(b'k', k.as_bytes()), rec)?;
         }
@@ -687,7 +760,7 @@ impl Projection {
             batch.insert(k, v);
         }
         batch.insert(APPLIED, &end.to_be_bytes());
-        self.db.apply_batch(batch).map_err(sled_err)?;
+        self.tree.apply_batch(batch).map_err(sled_err)?;
         let mut leaves = self.leaves.write().unwrap_or_else(|p| p.into_inner());
         for a in entries {
             leaves.insert(&a.leaf_hash, a.index);
@@ -707,7 +780,7 @@ impl Projection {
                 .map_err(|e| StoreError::Projection(format!("encode: {e}")))?;
             batch.insert(key(b'k', k.as_bytes()), v);
         }
-        self.db.apply_batch(batch).map_err(sled_err)
+        self.tree.apply_batch(batch).map_err(sled_err)
     }
 
     /// Stores a signed checkpoint of `size`.
@@ -715,7 +788,7 @@ impl Projection {
     /// # Errors
     /// [`StoreError::Projection`] on a sled failure.
     pub fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
-        self.db
+        self.tree
             .insert(key(b'c', &size.to_be_bytes()), note.as_bytes())
             .map_err(sled_err)?;
         Ok(())
@@ -727,7 +800,7 @@ impl Projection {
     /// [`StoreError::Projection`] on a sled failure.
     pub fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
         Ok(self
-            .db
+            .tree
             .get(key(b'c', &size.to_be_bytes()))
             .map_err(sled_err)?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
@@ -739,7 +812,7 @@ impl Projection {
     /// [`StoreError::Projection`] on a sled failure.
     pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
         let last = self
-            .db
+            .tree
             .scan_prefix([b'c'])
             .next_back()
             .transpose()
@@ -781,7 +854,7 @@ impl Projection {
     /// # Errors
     /// As [`Projection::item`].
     pub fn item_of_content(&self, digest: &Hash) -> Result<Option<ItemRecord>, StoreError> {
-        match self.db.get(key(b'd', &digest.0)).map_err(sled_err)? {
+        match self.tree.get(key(b'd', &digest.0)).map_err(sled_err)? {
             Some(id) => self.item(&String::from_utf8_lossy(&id)),
             None => Ok(None),
         }
@@ -792,7 +865,7 @@ impl Projection {
     /// # Errors
     /// As [`Projection::item`].
     pub fn request_of_content(&self, digest: &Hash) -> Result<Option<RequestRecord>, StoreError> {
-        match self.db.get(key(b'a', &digest.0)).map_err(sled_err)? {
+        match self.tree.get(key(b'a', &digest.0)).map_err(sled_err)? {
             Some(id) => self.request(&String::from_utf8_lossy(&id)),
             None => Ok(None),
         }
@@ -803,7 +876,7 @@ impl Projection {
     pub fn answered_with_content(
         &self,
     ) -> impl Iterator<Item = Result<RequestRecord, StoreError>> + '_ {
-        self.db.scan_prefix([b'a']).filter_map(|kv| {
+        self.tree.scan_prefix([b'a']).filter_map(|kv| {
             let id = match kv {
                 Ok((_, id)) => id,
                 Err(e) => return Some(Err(sled_err(e))),
@@ -867,7 +940,7 @@ impl Projection {
     /// [`StoreError::Projection`] on a sled failure or a damaged record.
     pub fn catalog(&self) -> Result<Catalog, StoreError> {
         fn each<T: for<'de> Deserialize<'de>>(
-            db: &sled::Db,
+            db: &sled::Tree,
             prefix: u8,
             mut f: impl FnMut(T) -> Result<(), StoreError>,
         ) -> Result<(), StoreError> {
@@ -881,17 +954,17 @@ impl Projection {
             StoreError::Projection(format!("{what} record {id:?} is damaged: {e}"))
         };
         let mut c = Catalog::new();
-        each(&self.db, b'i', |r: ItemRecord| {
+        each(&self.tree, b'i', |r: ItemRecord| {
             let id = ItemId::new(&r.item_id).map_err(|e| damaged("item", &r.item_id, e))?;
             c.items.insert(id, r.catalog_state()?);
             Ok(())
         })?;
-        each(&self.db, b'm', |r: MatterRecord| {
+        each(&self.tree, b'm', |r: MatterRecord| {
             let id = MatterId::new(&r.matter_id).map_err(|e| damaged("matter", &r.matter_id, e))?;
             c.matters.insert(id, r.catalog_state());
             Ok(())
         })?;
-        each(&self.db, b'r', |r: RequestRecord| {
+        each(&self.tree, b'r', |r: RequestRecord| {
             let id =
                 RequestId::new(&r.request_id).map_err(|e| damaged("request", &r.request_id, e))?;
             c.requests.insert(id, r.catalog_state());
@@ -914,7 +987,7 @@ impl Projection {
         id: &str,
     ) -> Result<Option<T>, StoreError> {
         let k = key(prefix, id.as_bytes());
-        self.db
+        self.tree
             .get(&k)
             .map_err(sled_err)?
             .map(|v| decode(&k, &v))
@@ -950,7 +1023,7 @@ impl Projection {
         let start = key(prefix, after.as_bytes());
         let end = vec![prefix + 1];
         let skip = start.clone();
-        self.db
+        self.tree
             .range(start..end)
             .filter(move |r| !matches!(r, Ok((k, _)) if k.as_ref() == skip.as_slice()))
             .map(|r| {
@@ -962,7 +1035,7 @@ impl Projection {
     /// Every stored record, in key order, as `(key, value)` (for comparing a
     /// rebuilt projection with a live one).
     pub fn dump(&self) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + '_ {
-        self.db
+        self.tree
             .iter()
             .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(sled_err))
     }
@@ -972,7 +1045,7 @@ impl Projection {
     /// # Errors
     /// [`StoreError::Projection`] on a sled failure.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(drop).map_err(sled_err)
+        self.tree.flush().map(drop).map_err(sled_err)
     }
 }
 
@@ -983,7 +1056,7 @@ impl Projection {
 ///
 /// [`TreeState::append`]: gongkai_core::merkle::TreeState::append
 fn store_nodes(
-    db: &sled::Db,
+    db: &sled::Tree,
     writes: &mut HashMap<Vec<u8>, Vec<u8>>,
     nodes: &[(NodeId, Hash)],
 ) -> Result<(), StoreError> {
@@ -1042,7 +1115,7 @@ impl HashReader for Projection {
                     Some(at) => at,
                     None => {
                         let v = self
-                            .db
+                            .tree
                             .get(tile_key(level, index))
                             .map_err(|e| gongkai_core::Error::HashStore(e.to_string()))?
                             .ok_or_else(|| missing(id))?;
@@ -1294,12 +1367,12 @@ mod tests {
     /// Stores the subtrees `nodes` completed as [`Projection::apply`] does.
     fn store(p: &Projection, nodes: &[(NodeId, Hash)]) {
         let mut writes = HashMap::new();
-        store_nodes(&p.db, &mut writes, nodes).unwrap();
+        store_nodes(&p.tree, &mut writes, nodes).unwrap();
         let mut batch = sled::Batch::default();
         for (k, v) in writes {
             batch.insert(k, v);
         }
-        p.db.apply_batch(batch).unwrap();
+        p.tree.apply_batch(batch).unwrap();
     }
 
     /// Signs `kinds` as a log, entry `i` at `t0 + i * step` ms, and decodes
@@ -1401,7 +1474,7 @@ mod tests {
             let mut tree = TreeState::new();
             let nodes: Vec<_> = leaves.iter().flat_map(|h| tree.append(*h)).collect();
             store(&p, &nodes);
-            p.db.insert(APPLIED, &600u64.to_be_bytes()).unwrap();
+            p.tree.insert(APPLIED, &600u64.to_be_bytes()).unwrap();
         }
         {
             let p = open(tmp.path());
@@ -1472,8 +1545,50 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let p = open(tmp.path());
         let mut writes = HashMap::new();
-        let err = store_nodes(&p.db, &mut writes, &[(NodeId::new(0, 1), Hash::ZERO)]);
+        let err = store_nodes(&p.tree, &mut writes, &[(NodeId::new(0, 1), Hash::ZERO)]);
         assert!(err.is_err());
+    }
+
+    /// Logs sharing one database keep apart (each its own tree, applied
+    /// mark and records), a copy from a log's own database carries every
+    /// record and replaces what the tree held, a copy from another log is
+    /// refused, and the shared tree reads back the same after a reopen.
+    #[test]
+    fn shared_projections_keep_apart_and_copy_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let kinds = vec![
+            Kind::Genesis(pb::Genesis {
+                department: "财政局".into(),
+                division_code: "510122".into(),
+            }),
+            Kind::RequestReceived(pb::RequestReceived {
+                applicant: 0,
+                request_id: "r1".into(),
+                date_received: "2026-03-02".into(),
+                subject: "申请公开".into(),
+            }),
+        ];
+        let events = signed_log(kinds, 1_772_500_000_000, 1000);
+        let own = open(&tmp.path().join("own"));
+        own.apply(&applied(&events), &[], &[]).unwrap();
+        own.put_checkpoint(2, "note").unwrap();
+        let dump = |p: &Projection| p.dump().map(Result::unwrap).collect::<Vec<_>>();
+        let config = sled::Config::new().path(tmp.path().join("shared"));
+        let db = open_sled(&config).unwrap();
+        let p = Projection::open_shared(&db, "example.gov.cn/test").unwrap();
+        let other = Projection::open_shared(&db, "example.gov.cn/other").unwrap();
+        p.put_checkpoint(9, "replaced by the copy").unwrap();
+        assert_eq!(p.copy_from(&own).unwrap(), dump(&own).len() as u64);
+        assert_eq!(dump(&p), dump(&own));
+        assert_eq!(p.applied().unwrap(), 2);
+        assert_eq!(other.applied().unwrap(), 0);
+        assert!(other.copy_from(&own).is_err());
+        assert_eq!(dump(&other).len(), 2, "its origin and layout only");
+        drop((p, other, db));
+        let db = open_sled(&config).unwrap();
+        let p = Projection::open_shared(&db, "example.gov.cn/test").unwrap();
+        assert_eq!(dump(&p), dump(&own));
+        assert!(p.request("r1").unwrap().is_some());
     }
 
     /// The content of a request answer is indexed under `a`, with its
