@@ -667,8 +667,47 @@ impl BucketConfig {
     }
 }
 
+/// Every document the log `l` has committed to (each version of each
+/// item, each request answer's) that the bucket does not hold, whether
+/// public or not: [`documents`] decides each one as it is published. At
+/// start these are what a county that stopped with documents still on
+/// their way (a checkpoint published past [`HOLD`] without them) would
+/// otherwise never publish, since later rounds look only at new entries.
+async fn absent_documents(
+    l: &Arc<dyn LogRead>,
+    held: &Arc<Held>,
+) -> Result<Vec<Hash>, PublishError> {
+    let (l, held) = (Arc::clone(l), Arc::clone(held));
+    tokio::task::spawn_blocking(move || -> Result<Vec<Hash>, PublishError> {
+        let origin = l.origin().to_owned();
+        let p = l.projection();
+        let mut absent = Vec::new();
+        for item in p.items_after("") {
+            let item = item.map_err(read)?;
+            absent.extend(
+                item.versions
+                    .iter()
+                    .map(|v| v.digest)
+                    .filter(|d| !held.has(&origin, d)),
+            );
+        }
+        for request in p.answered_with_content() {
+            if let Some(c) = request.map_err(read)?.answer_content
+                && !held.has(&origin, &c.digest)
+            {
+                absent.push(c.digest);
+            }
+        }
+        Ok(absent)
+    })
+    .await
+    .map_err(read)?
+}
+
 /// Publishes every log of `source` each `interval` until `stop` is true;
-/// a failed round is logged and retried at the next.
+/// a failed round is logged and retried at the next. At start, documents
+/// the log commits to and the bucket lacks are published too (see
+/// [`absent_documents`]).
 pub async fn run(
     source: Arc<dyn Source>,
     store: Arc<dyn ObjectStore>,
@@ -677,6 +716,8 @@ pub async fn run(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut waiting: std::collections::HashMap<String, Pending> = std::collections::HashMap::new();
+    // Logs whose documents were compared with the bucket's since start.
+    let mut compared = std::collections::HashSet::new();
     loop {
         let mut logs: Vec<Published> = source
             .departments()
@@ -690,6 +731,27 @@ pub async fn run(
             if let Err(e) = held.list(&store, &log.origin()).await {
                 tracing::warn!(origin = %log.origin(), error = %e, "listing the bucket's documents failed; retried next round");
                 continue;
+            }
+            if let Published::Department(l) = log
+                && !compared.contains(&log.origin())
+            {
+                match absent_documents(l, &held).await {
+                    Ok(absent) => {
+                        if !absent.is_empty() {
+                            tracing::info!(origin = %log.origin(), documents = absent.len(), "documents the bucket lacks (the county restarted while they were on their way): published when the county holds them");
+                        }
+                        // As for new documents: a checkpoint waits for
+                        // them up to HOLD, then goes without them.
+                        let since = std::time::Instant::now();
+                        for d in absent {
+                            pending.waiting.entry(d).or_insert(since);
+                        }
+                        compared.insert(log.origin());
+                    }
+                    Err(e) => {
+                        tracing::warn!(origin = %log.origin(), error = %e, "comparing the log's documents with the bucket's failed; retried next round");
+                    }
+                }
             }
             let published = publish_log(&store, log, pending).await;
             if let Ok(r) = &published {

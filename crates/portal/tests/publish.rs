@@ -201,6 +201,69 @@ fn a_checkpoint_waits_for_a_document_the_county_does_not_hold_yet() {
     assert!(runtime.block_on(store.head(&cp)).is_ok());
 }
 
+/// A document the bucket lacks behind its checkpoint (the county stopped
+/// while the document was on its way, and the checkpoint went without it
+/// after the hold) is published once the publisher starts again: it
+/// compares what the log commits to with what the bucket holds, where a
+/// round looks only at the entries after the bucket's checkpoint.
+#[test]
+fn a_restarted_publisher_publishes_documents_the_bucket_lacks() {
+    use gongkai_portal::publish::{Held, run};
+
+    let f = common::start();
+    let log = f.county.log(common::ORIGIN).unwrap();
+    let slug = common::ORIGIN.replace('/', "~");
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    let published = Published::Department(Arc::clone(&log));
+    let size = log.checkpoint().unwrap().0;
+    let round = f
+        .runtime
+        .block_on(publish_log(&store, &published, &mut Pending::default()))
+        .unwrap();
+    assert_eq!(round.to, size);
+    let digests: Vec<_> = log
+        .projection()
+        .items_after("")
+        .map(Result::unwrap)
+        .flat_map(|i| i.versions.into_iter().map(|v| v.digest))
+        .collect();
+    let path =
+        |d: &gongkai_core::Hash| Path::parse(format!("content/{slug}/{}", d.to_hex())).unwrap();
+    let digest = *digests
+        .iter()
+        .find(|d| f.runtime.block_on(store.head(&path(d))).is_ok())
+        .expect("a public document in the bucket");
+    f.runtime.block_on(store.delete(&path(&digest))).unwrap();
+    // A round alone looks only at new entries: nothing to do.
+    let round = f
+        .runtime
+        .block_on(publish_log(&store, &published, &mut Pending::default()))
+        .unwrap();
+    assert_eq!((round.from, round.to, round.written), (size, size, 0));
+
+    let held = Arc::new(Held::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let source: Arc<dyn Source> = f.county.clone();
+    let publisher = f.runtime.spawn(run(
+        source,
+        Arc::clone(&store),
+        std::time::Duration::from_millis(50),
+        Arc::clone(&held),
+        stopped,
+    ));
+    let t = std::time::Instant::now();
+    while !held.has(common::ORIGIN, &digest) {
+        assert!(
+            t.elapsed().as_secs() < 60,
+            "the missing document was never published"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = stop.send(true);
+    let _ = f.runtime.block_on(publisher);
+    assert!(f.runtime.block_on(store.head(&path(&digest))).is_ok());
+}
+
 /// With `[publish] public_url`, the portal sends readers of what the
 /// bucket holds there (full tiles and bundles, public documents) and
 /// serves the rest itself: checkpoints, right-edge tiles, and anything
