@@ -251,6 +251,53 @@ fn prove_and_check_proof() {
         said.contains("1 of 1 witness cosignatures required, 0 present"),
         "{said}"
     );
+    // Against the log as it stands now, read as static files (a bucket or
+    // CDN): consistent after the log grew; a log cut back or rewritten
+    // since (the same key, another history) contradicts the bundle; a site
+    // that cannot be read proves nothing either way.
+    node.publish("budget-c", "budget", &today, "第三项", &[]);
+    node.wait_checkpoint();
+    let check_at = |site: &str| {
+        gongkai(&[
+            "check-proof",
+            bundle.to_str().unwrap(),
+            "--vkey",
+            &vkey,
+            "--url",
+            site,
+        ])
+    };
+    let site = serve_export(&node, &d.join("export-a"));
+    let o = check_at(&site);
+    expect_code(&o, 0);
+    assert!(
+        text(&o.stdout).contains(&format!("still in the log at {site}")),
+        "{}",
+        text(&o.stdout)
+    );
+    let key_b = d.join("b.key");
+    std::fs::copy(&key, &key_b).unwrap();
+    let b = Node::start(&d.join("b"), &key_b);
+    b.wait_checkpoint();
+    let o = check_at(&serve_export(&b, &d.join("export-b1")));
+    expect_code(&o, 1);
+    assert!(text(&o.stderr).contains("cut back"), "{}", text(&o.stderr));
+    b.define_matter("other", MATTER);
+    for i in 0..8 {
+        b.publish(&format!("x-{i}"), "other", &today, "另一段历史", &[]);
+    }
+    b.wait_checkpoint();
+    let o = check_at(&serve_export(&b, &d.join("export-b2")));
+    expect_code(&o, 1);
+    assert!(text(&o.stderr).contains("rewritten"), "{}", text(&o.stderr));
+    let o = check_at("http://127.0.0.1:1");
+    expect_code(&o, 2);
+    assert!(
+        text(&o.stderr).contains("could not be read"),
+        "{}",
+        text(&o.stderr)
+    );
+
     // A tampered bundle: an entry of another item slipped in, or a proof
     // hash changed.
     let mut v: serde_json::Value =
@@ -273,4 +320,53 @@ fn prove_and_check_proof() {
     expect_code(&o, 1);
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["verified"], false);
+}
+
+/// Exports `node`'s log to `dir` and serves it over plain HTTP at the
+/// static paths of FORMAT.md § 9.4 (`/logs/<origin, / as ~>/…`), as a
+/// bucket would; its base URL.
+fn serve_export(node: &Node, dir: &Path) -> String {
+    use std::io::{Read as _, Write as _};
+    expect_code(&node.public(&["export", "--out", dir.to_str().unwrap()]), 0);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let root = dir.to_owned();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let line = String::from_utf8_lossy(&req)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            let path = line.split(' ').nth(1).unwrap_or("/");
+            let file = path
+                .strip_prefix("/logs/")
+                .and_then(|rest| rest.split_once('/'))
+                .filter(|(_, rest)| !rest.contains(".."))
+                .map(|(slug, rest)| root.join("logs").join(slug.replace('~', "/")).join(rest));
+            let _ = match file.and_then(|f| std::fs::read(f).ok()) {
+                Some(body) => {
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    s.write_all(&body)
+                }
+                None => s.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                ),
+            };
+        }
+    });
+    url
 }

@@ -735,7 +735,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Token(a) => node::token(&a).map(|()| 0),
         Command::Bench(a) => bench::run(a).map(|()| 0),
         Command::Audit(a) => audit::run(a, cli.json, cli.conn.ca.as_deref()),
-        Command::CheckProof(a) => prove::check(a, cli.json),
+        Command::CheckProof(a) => prove::check(a, cli.json, cli.conn.ca.as_deref()),
         Command::Report(c) => report::run(c, cli.conn.origin.as_ref()),
         Command::Demo(a) => demo::run(&a, cli.json).map(|()| 0),
         Command::Certs(a) => {

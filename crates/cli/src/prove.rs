@@ -4,6 +4,12 @@
 //! What a proof shows: these entries are in the log as of the bundle's
 //! checkpoint. Not that nothing later changed the item — a bundle made
 //! against a newer checkpoint, with the item's full history, shows that.
+//!
+//! `check-proof --url` also reads the log as it stands now, as static
+//! files (a portal, a bucket or a CDN, FORMAT.md § 9.4): its newest
+//! checkpoint, signed like the bundle's, and a consistency proof from the
+//! bundle's checkpoint to it, computed from the site's hash tiles. A log
+//! rewritten or cut back since the bundle was made fails that proof.
 
 use std::path::PathBuf;
 
@@ -41,6 +47,143 @@ pub struct CheckProofArgs {
     pub file: PathBuf,
     #[command(flatten)]
     pub trust: TrustArgs,
+    /// Also check the bundle against the log as it stands now, read as
+    /// static files from this address (the county portal, its bucket or a
+    /// CDN in front: `<URL>/logs/<log>/…`): the newest checkpoint there,
+    /// signed by the same trusted keys, must be consistent with the
+    /// bundle's, so the entries proven are still in the log and nothing
+    /// before them was rewritten. --ca names a private CA for https.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+}
+
+/// What the log at `--url` says of a verified bundle now.
+enum Now {
+    /// Its newest checkpoint is consistent with the bundle's.
+    Consistent { size: u64, root: Hash },
+    /// The log there contradicts the bundle (or the site serves a
+    /// checkpoint or tiles that do not verify).
+    Violation(String),
+    /// The site could not be read: nothing is proven either way.
+    Unavailable(String),
+}
+
+/// Reads the newest checkpoint of `origin` at `url`, checks it with the
+/// trusted keys, and proves it consistent with the bundle's checkpoint
+/// (`size`, `root`) from the site's hash tiles.
+fn against_site(
+    url: &str,
+    ca: Option<&std::path::Path>,
+    origin: &gongkai_core::types::Origin,
+    keys: &[gongkai_core::note::VerifierKey],
+    trust: &gongkai_verify::trust::Trust,
+    size: u64,
+    root: Hash,
+) -> Result<Now> {
+    use gongkai_core::checkpoint::SignedCheckpoint;
+    use gongkai_core::merkle::{consistency_proof, root_at, verify_consistency};
+    use gongkai_core::tile::{TileHashReader, TileId};
+    use gongkai_verify::source::{LogSource as _, SourceError};
+
+    let site = crate::static_http::Site::new(url, None, ca)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    let log = std::cell::RefCell::new(site.log(
+        origin.clone(),
+        runtime.handle().clone(),
+        indicatif::ProgressBar::hidden(),
+    ));
+    let note = match log.borrow_mut().checkpoint() {
+        Ok(n) => n,
+        Err(SourceError::Malformed(m)) => return Ok(Now::Violation(m)),
+        Err(e) => return Ok(Now::Unavailable(e.to_string())),
+    };
+    let cp = match SignedCheckpoint::from_bytes(&note) {
+        Ok(cp) => cp,
+        Err(e) => {
+            return Ok(Now::Violation(format!(
+                "its checkpoint does not parse: {e}"
+            )));
+        }
+    };
+    if &cp.checkpoint().origin != origin {
+        return Ok(Now::Violation(format!(
+            "its checkpoint is of log {}",
+            cp.checkpoint().origin
+        )));
+    }
+    let mut signed = None;
+    for key in keys {
+        let present = cp
+            .note()
+            .signatures()
+            .iter()
+            .any(|s| s.name() == key.name() && s.id() == key.id());
+        if present {
+            signed = Some(cp.verify(key, &trust.witnesses, trust.quorum));
+            break;
+        }
+    }
+    match signed {
+        None => {
+            return Ok(Now::Violation(
+                "its checkpoint is not signed by a trusted key of the log".into(),
+            ));
+        }
+        Some(Err(e)) => return Ok(Now::Violation(format!("its checkpoint: {e}"))),
+        Some(Ok(_)) => {}
+    }
+    let (now_size, now_root) = (cp.checkpoint().size, cp.checkpoint().root);
+    if now_size < size {
+        return Ok(Now::Violation(format!(
+            "its signed checkpoint covers {now_size} entries, fewer than the {size} of the bundle's: the log was cut back or replaced (keep both checkpoints: they are evidence)"
+        )));
+    }
+    let unread = std::cell::RefCell::new(None);
+    let tiles = TileHashReader::new(
+        |id: &TileId| -> Result<Vec<u8>, gongkai_core::Error> {
+            match log.borrow_mut().tile(id) {
+                Ok(Some(t)) => Ok(t),
+                Ok(None) => Err(gongkai_core::Error::HashStore("no tiles served".into())),
+                Err(e) => {
+                    let m = e.to_string();
+                    if !matches!(e, SourceError::Malformed(_)) {
+                        *unread.borrow_mut() = Some(m.clone());
+                    }
+                    Err(gongkai_core::Error::HashStore(m))
+                }
+            }
+        },
+        now_size,
+    );
+    let computed = root_at(&tiles, now_size)
+        .and_then(|r| consistency_proof(&tiles, size, now_size).map(|p| (r, p)));
+    let (tiles_root, proof) = match computed {
+        Ok(v) => v,
+        Err(e) => {
+            return Ok(match unread.into_inner() {
+                Some(m) => Now::Unavailable(m),
+                None => Now::Violation(format!("its hash tiles: {e}")),
+            });
+        }
+    };
+    if tiles_root != now_root {
+        return Ok(Now::Violation(format!(
+            "its hash tiles do not lead to the root of its own checkpoint of size {now_size}: the site serves damaged or altered tiles"
+        )));
+    }
+    if let Err(e) = verify_consistency(size, now_size, &root, &now_root, &proof) {
+        return Ok(Now::Violation(format!(
+            "its signed checkpoint of size {now_size} is not consistent with the bundle's of size {size} ({e}): the log was rewritten since the bundle was made (keep both checkpoints: they are evidence)"
+        )));
+    }
+    Ok(Now::Consistent {
+        size: now_size,
+        root: now_root,
+    })
 }
 
 /// Runs `gongkai prove`.
@@ -156,7 +299,7 @@ const MAX_PROOF_BUNDLE: u64 = 256 << 20;
 ///
 /// # Errors
 /// Unreadable file or keys (exit 2).
-pub fn check(a: CheckProofArgs, json: bool) -> Result<u8> {
+pub fn check(a: CheckProofArgs, json: bool, ca: Option<&std::path::Path>) -> Result<u8> {
     let trust = a.trust.load()?;
     // A proof bundle holds an item's entries and their proofs: far below
     // this, and a link to /dev/zero is not read.
@@ -182,13 +325,29 @@ pub fn check(a: CheckProofArgs, json: bool) -> Result<u8> {
     }
     match bundle.verify(&keys, &trust.witnesses, trust.quorum) {
         Ok(h) => {
+            let now = match (&a.url, gongkai_core::types::Origin::new(&bundle.origin)) {
+                (Some(url), Ok(origin)) => Some((
+                    url,
+                    against_site(url, ca, &origin, &keys, &trust, h.size, h.root)?,
+                )),
+                _ => None,
+            };
             if json {
+                let site = now.as_ref().map(|(url, n)| match n {
+                    Now::Consistent { size, root } => {
+                        json!({"url": url, "consistent": true, "size": size, "root": root.to_hex()})
+                    }
+                    Now::Violation(m) => json!({"url": url, "consistent": false, "error": m}),
+                    Now::Unavailable(m) => json!({"url": url, "unavailable": m}),
+                });
                 print_json(&json!({
-                    "verified": true, "origin": bundle.origin, "item": bundle.item_id,
+                    "verified": !matches!(now, Some((_, Now::Violation(_)))),
+                    "origin": bundle.origin, "item": bundle.item_id,
                     "checkpoint_size": h.size, "root": h.root.to_hex(),
                     "signed_by": h.signed_by, "cosigned_by": h.cosigned_by,
                     "entries": h.events.iter().map(|e| json!({"index": e.index, "kind": kind_name(&e.kind), "time_ms": e.time_ms})).collect::<Vec<_>>(),
                     "statement": PROOF_STATEMENT,
+                    "now": site,
                 }));
             } else {
                 println!(
@@ -216,8 +375,26 @@ pub fn check(a: CheckProofArgs, json: bool) -> Result<u8> {
                     );
                 }
                 println!("{PROOF_STATEMENT}");
+                match &now {
+                    Some((url, Now::Consistent { size, root })) => println!(
+                        "still in the log at {url}: its checkpoint of size {size} (root {root}) is consistent with the bundle's"
+                    ),
+                    Some((url, Now::Violation(m))) => {
+                        eprintln!("error: the log at {url} contradicts the bundle: {m}");
+                    }
+                    Some((url, Now::Unavailable(m))) => {
+                        eprintln!(
+                            "error: the log at {url} could not be read, so it was not checked: {m}"
+                        );
+                    }
+                    None => {}
+                }
             }
-            Ok(0)
+            Ok(match now {
+                Some((_, Now::Violation(_))) => 1,
+                Some((_, Now::Unavailable(_))) => 2,
+                _ => 0,
+            })
         }
         Err(e) => Ok(fail(
             json,
