@@ -1,7 +1,9 @@
 // The item page's "verify" button: fetches the proof bundle and checks it
 // with verify.mjs against the keys embedded in the page (their fingerprints
 // are shown, so a reader can compare them with keys published elsewhere).
-import { verifyItemBundle, parseVkey, fingerprint, matchContent } from './verify.mjs';
+// Where the county publishes to a bucket, the proof is first built here
+// from the log's static files there (checkpoint, entry bundles, tiles).
+import { verifyItemBundle, parseVkey, fingerprint, matchContent, proofFromSite } from './verify.mjs';
 
 const zh = document.documentElement.lang.startsWith('zh');
 const T = zh
@@ -53,25 +55,77 @@ function steps(result) {
 /** A failure to fetch the proof: an outage, not evidence. */
 class Unavailable extends Error {}
 
+/** The proof from the county's proof endpoint. */
+async function fromCounty(button) {
+  let res;
+  try {
+    res = await fetch(button.dataset.proof, { cache: 'no-store' });
+  } catch (e) {
+    throw new Unavailable(String(e.message ?? e));
+  }
+  // Overload, outage, a proxy that cannot reach the county: nothing is
+  // proven either way.
+  if (res.status >= 500 || res.status === 429 || res.status === 408) {
+    throw new Unavailable(`HTTP ${res.status}`);
+  }
+  if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.json().catch(() => ({}))).error ?? ''}`);
+  return res.json();
+}
+
+/**
+ * The proof built here from the log's static files on the county's bucket
+ * or CDN (`data-static`), or null when they cannot be read or do not
+ * cover the item yet. What is read and does not verify is not retried
+ * elsewhere: it fails, as tampering would.
+ */
+async function fromSite(button) {
+  const base = button.dataset.static;
+  if (!base) return null;
+  const get = async (url) => {
+    let res;
+    try {
+      // The checkpoint changes; tiles and bundles never do.
+      res = await fetch(url, { cache: url.endsWith('/checkpoint') ? 'no-store' : 'default', credentials: 'omit' });
+    } catch (e) {
+      throw new Unavailable(String(e.message ?? e));
+    }
+    if (!res.ok) throw new Unavailable(`${url}: HTTP ${res.status}`);
+    return new Uint8Array(await res.arrayBuffer());
+  };
+  try {
+    const indexes = button.dataset.indexes.split(',').map(Number);
+    return await proofFromSite(base, button.dataset.item, indexes, get);
+  } catch (e) {
+    if (e instanceof Unavailable) return null;
+    throw e;
+  }
+}
+
 async function run(button, out) {
   const trust = JSON.parse(document.getElementById('gk-trust').textContent);
   out.replaceChildren(el('p', T.running));
   out.className = '';
   try {
-    let res;
-    try {
-      res = await fetch(button.dataset.proof, { cache: 'no-store' });
-    } catch (e) {
-      throw new Unavailable(String(e.message ?? e));
+    // From the bucket or CDN when the county publishes there; from the
+    // county's proof endpoint when those files cannot be read (not
+    // published yet, an outage, a CDN that refuses cross-origin reads).
+    const expected = { origin: button.dataset.origin, itemId: button.dataset.item };
+    let answer = await fromSite(button);
+    let result = null;
+    if (answer) {
+      try {
+        result = verifyItemBundle(answer, trust, expected);
+      } catch (e) {
+        // The bucket's copy of the checkpoint may not carry every
+        // witness's cosignature yet: not tampering; ask the county.
+        if (e.code !== 'not_cosigned') throw e;
+        answer = null;
+      }
     }
-    // Overload, outage, a proxy that cannot reach the county: nothing is
-    // proven either way.
-    if (res.status >= 500 || res.status === 429 || res.status === 408) {
-      throw new Unavailable(`HTTP ${res.status}`);
+    if (!answer) {
+      answer = await fromCounty(button);
+      result = verifyItemBundle(answer, trust, expected);
     }
-    if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.json().catch(() => ({}))).error ?? ''}`);
-    const answer = await res.json();
-    const result = verifyItemBundle(answer, trust, { origin: button.dataset.origin, itemId: button.dataset.item });
     const list = el('ul');
     for (const s of steps(result)) list.append(el('li', s));
     const keys = el('p', `${T.fp}: ` + [...trust.logKeys, ...trust.witnesses].map((k) => fingerprint(parseVkey(k))).join(' · '), 'note');

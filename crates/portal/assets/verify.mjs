@@ -495,6 +495,123 @@ export function verifyCheckpoint(note, logKeys, witnesses = []) {
   return { ...cp, signedBy, cosignatures: [...cosigned.values()] };
 }
 
+// ------------------------------------------- proofs from static files (§9.4)
+
+/** The path of tile or bundle index `n` (§ 9.1): three-digit groups, all but the last prefixed with `x`. */
+export function indexPath(n) {
+  const parts = [];
+  do {
+    parts.unshift(String(n % 1000).padStart(3, '0'));
+    n = Math.floor(n / 1000);
+  } while (n > 0);
+  return parts.map((p, i) => (i < parts.length - 1 ? `x${p}` : p)).join('/');
+}
+
+function largestPowerBelow(n) {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+/**
+ * Builds what the portal's proof endpoint answers for the entries
+ * `indexes` of item `itemId` — the § 18 bundle and, for each entry, the
+ * entry before it — from the log's static files at `base` (`…/logs/<log>`
+ * on a portal, a bucket or a CDN): its checkpoint, entry bundles, and
+ * inclusion proofs computed from its hash tiles. `get(url)` resolves to
+ * the bytes. Nothing read is trusted: `verifyItemBundle` checks it all
+ * against the signed checkpoint. Resolves to null when an entry is beyond
+ * the checkpoint there (not published to the site yet).
+ */
+export async function proofFromSite(base, itemId, indexes, get) {
+  const note = dec.decode(await get(`${base}/checkpoint`));
+  const { origin, size } = parseCheckpointText(parseNote(note).text);
+  if (indexes.length === 0 || indexes.some((i) => !(Number.isSafeInteger(i) && i >= 0 && i < size))) return null;
+  const files = new Map();
+  const file = (path, check) => {
+    if (!files.has(path)) files.set(path, get(`${base}/${path}`).then(check));
+    return files.get(path);
+  };
+  // A hash tile of tile level `level` (§ 9.1), partial only at the right edge.
+  const tile = (level, n) => {
+    const width = Math.min(256, Math.floor(size / 256 ** level) - n * 256);
+    const path = `tile/${level}/${indexPath(n)}${width < 256 ? `.p/${width}` : ''}`;
+    return file(path, (b) => {
+      if (b.length !== width * 32) throw new VerifyError('bad_tile', `${path}: ${b.length} bytes, not ${width * 32}`);
+      return b;
+    });
+  };
+  // The hash of the complete subtree at tree level `lv`, index `k`:
+  // hashed up from its tile's row (levels 8L+1 … 8L+7 are not stored).
+  const subtree = async (lv, k) => {
+    const level = Math.floor(lv / 8);
+    const span = 2 ** (lv % 8);
+    const first = k * span;
+    const t = await tile(level, Math.floor(first / 256));
+    let row = [];
+    for (let i = first % 256; i < (first % 256) + span; i++) row.push(t.subarray(i * 32, i * 32 + 32));
+    while (row.length > 1) {
+      const up = [];
+      for (let i = 0; i < row.length; i += 2) up.push(nodeHash(row[i], row[i + 1]));
+      row = up;
+    }
+    return row[0];
+  };
+  // RFC 9162 MTH of leaves [a, b) (a power of two aligned, or split).
+  const mth = async (a, b) => {
+    const n = b - a;
+    const k = largestPowerBelow(n);
+    if (k * 2 === n || n === 1) {
+      let lv = 0;
+      while (2 ** lv < n) lv++;
+      return subtree(lv, a / n);
+    }
+    return nodeHash(await mth(a, a + k), await mth(a + k, b));
+  };
+  // RFC 9162 § 2.1.3.1 PATH(m, D[a:b]).
+  const path = async (m, a, b) => {
+    if (b - a === 1) return [];
+    const k = largestPowerBelow(b - a);
+    return m < a + k
+      ? [...(await path(m, a, a + k)), await mth(a + k, b)]
+      : [...(await path(m, a + k, b)), await mth(a, a + k)];
+  };
+  const entry = async (i) => {
+    const n = Math.floor(i / 256);
+    const width = Math.min(256, size - n * 256);
+    const p = `tile/entries/${indexPath(n)}${width < 256 ? `.p/${width}` : ''}`;
+    const entries = await file(p, (b) => {
+      const out = [];
+      let at = 0;
+      while (at < b.length) {
+        if (at + 2 > b.length) throw new VerifyError('bad_bundle', `${p}: truncated`);
+        const len = (b[at] << 8) | b[at + 1];
+        if (at + 2 + len > b.length) throw new VerifyError('bad_bundle', `${p}: truncated`);
+        out.push(b.subarray(at + 2, at + 2 + len));
+        at += 2 + len;
+      }
+      if (out.length !== width) throw new VerifyError('bad_bundle', `${p}: ${out.length} entries, not ${width}`);
+      return out;
+    });
+    return entries[i % 256];
+  };
+  const proven = async (i) => [toBase64(await entry(i)), (await path(i, 0, size)).map(toBase64)];
+  const entries = [];
+  const links = [];
+  for (const i of indexes) {
+    const [e, proof] = await proven(i);
+    entries.push({ index: i, entry: e, proof });
+    if (i > 0) {
+      const [prev, prevProof] = await proven(i - 1);
+      links.push({ index: i, prev_entry: prev, prev_proof: prevProof });
+    }
+  }
+  return {
+    bundle: { format: 'gongkai-proof/v1', origin, item_id: itemId, checkpoint: note, entries, statement: 'built in the browser from the log\'s static files' },
+    links,
+  };
+}
+
 // ------------------------------------------------------------ one item
 
 const BUNDLE_FIELDS = ['checkpoint', 'entries', 'format', 'item_id', 'origin', 'statement'];

@@ -58,6 +58,55 @@ try {
   assert.match(await page.textContent('#check-file-result'), /不一致/);
   await page.screenshot({ path: `${out}/item-file-checked.png`, fullPage: true });
 
+  // Where the county publishes to a bucket, the page names the log's
+  // static files there (data-static) and the proof is built here from
+  // them. This portal serves the same paths, so it stands in for the
+  // bucket: the page is given the attribute the bucket would give it.
+  const logSlug = itemPath.split('/')[2];
+  const withStatic = async (route) => {
+    const res = await route.fetch();
+    const html = (await res.text()).replace('<button id="verify"', `<button id="verify" data-static="${base}/logs/${logSlug}"`);
+    await route.fulfill({ response: res, body: html });
+  };
+  await page.route(`**${itemPath}*`, withStatic);
+  const asked = [];
+  page.on('request', (r) => asked.push(new URL(r.url()).pathname));
+  const verifyNow = async () => {
+    asked.length = 0;
+    await page.goto(base + itemPath + '?lang=en');
+    await page.click('#verify');
+    await page.waitForSelector('#verify-result[data-state]');
+    return [await page.getAttribute('#verify-result', 'data-state'), await page.textContent('#verify-result')];
+  };
+  const proofAsked = () => asked.some((p) => p.startsWith('/api/v1/logs/') && p.includes('/proof/'));
+  let [state2, text2] = await verifyNow();
+  assert.equal(state2, 'verified', `from the static files: ${text2}`);
+  assert.ok(asked.some((p) => p.endsWith(`/logs/${logSlug}/checkpoint`)), `the checkpoint was read: ${asked}`);
+  assert.ok(asked.some((p) => p.includes(`/logs/${logSlug}/tile/entries/`)), `an entry bundle was read: ${asked}`);
+  assert.ok(!proofAsked(), 'the county\'s proof endpoint was not asked');
+  // A tile changed on its way (a poisoned CDN): failed, not papered over
+  // by the county's answer.
+  await page.route('**/logs/*/tile/0/**', async (route) => {
+    const res = await route.fetch();
+    const body = Buffer.from(await res.body());
+    body[body.length - 1] ^= 0x01;
+    await route.fulfill({ response: res, body });
+  });
+  [state2, text2] = await verifyNow();
+  assert.equal(state2, 'failed', `a changed tile must fail: ${text2}`);
+  await page.unroute('**/logs/*/tile/0/**');
+  // The static files cannot be read (not there yet, a CDN refusing the
+  // read): the county's proof endpoint answers.
+  await page.route('**/logs/*/checkpoint', (route) => route.fulfill({ status: 404, body: '' }));
+  const quietStatic = errors.length;
+  [state2, text2] = await verifyNow();
+  assert.equal(state2, 'verified', `the county's fallback: ${text2}`);
+  assert.ok(proofAsked(), 'the county\'s proof endpoint was asked');
+  errors.push(...errors.splice(quietStatic).filter((e) => !/Failed to load resource/.test(e)));
+  await page.unroute('**/logs/*/checkpoint');
+  await page.unroute(`**${itemPath}*`);
+  await page.goto(base + itemPath);
+
   // The printable proof of the item (issue 20, item 9), printed to A4.
   await page.click('a.proof-link');
   await page.waitForSelector('table.proof');

@@ -201,3 +201,105 @@ test('a downloaded file checked against the verified commitments (FORMAT.md § 1
   const wrong = Object.fromEntries(Object.keys(salts).map((d) => [d, v.toBase64(new Uint8Array(32))]));
   assert.equal(v.matchContent(result, wrong, enc.encode(vec.content[0].content_utf8)), null);
 });
+
+test('tile and bundle paths (§ 9.1)', () => {
+  assert.equal(v.indexPath(0), '000');
+  assert.equal(v.indexPath(999), '999');
+  assert.equal(v.indexPath(1000), 'x001/000');
+  assert.equal(v.indexPath(1234067), 'x001/x234/067');
+});
+
+test('an item proof built from the export vector\'s static files verifies like the portal\'s', async () => {
+  const expected = JSON.parse(readFileSync(new URL('proof-bundle.json', dir), 'utf8'));
+  const root = new URL('export/logs/gongkai.example/510122/finance/', dir);
+  const base = 'https://cdn.example/logs/gongkai.example~510122~finance';
+  const get = async (url) => new Uint8Array(readFileSync(new URL(url.slice(base.length + 1), root)));
+  const indexes = expected.entries.map((e) => e.index);
+  const answer = await v.proofFromSite(base, expected.item_id, indexes, get);
+  assert.deepEqual(answer.bundle.entries, expected.entries, 'the same entries and proofs as `gongkai prove`');
+  const trust = {
+    logKeys: [readFileSync(new URL('log-genesis.vkey', dir), 'utf8'), readFileSync(new URL('log-rotated.vkey', dir), 'utf8')],
+    witnesses: [readFileSync(new URL('witness.vkey', dir), 'utf8')],
+    quorum: 1,
+  };
+  const r = v.verifyItemBundle(answer, trust, { origin: vec.origin, itemId: expected.item_id });
+  assert.deepEqual(r.entries.map((e) => e.index), indexes);
+  // An entry beyond the site's checkpoint: nothing to build there.
+  assert.equal(await v.proofFromSite(base, expected.item_id, [3, 22], get), null);
+  // One flipped byte in entry 5 of the entry bundle: refused.
+  const bad = async (url) => {
+    const b = await get(url);
+    if (url.includes('/tile/entries/')) {
+      let at = 0;
+      for (let i = 0; i < 5; i++) at += 2 + ((b[at] << 8) | b[at + 1]);
+      b[at + 10] ^= 1;
+    }
+    return b;
+  };
+  const tampered = await v.proofFromSite(base, expected.item_id, indexes, bad);
+  assert.throws(() => v.verifyItemBundle(tampered, trust), v.VerifyError);
+});
+
+test('inclusion proofs from hash tiles over three tile levels match the tree', async () => {
+  const n = 66_000;
+  const entries = [];
+  for (let i = 0; i < n; i++) {
+    const e = new Uint8Array(8);
+    new DataView(e.buffer).setUint32(4, i);
+    entries.push(e);
+  }
+  const leaves = entries.map(v.leafHash);
+  // Complete-subtree hashes at tree levels 0, 8 and 16 (tile levels 0-2).
+  const levels = [leaves];
+  for (let lv = 1; lv <= 16; lv++) {
+    const below = levels[lv - 1];
+    const up = [];
+    for (let i = 0; i + 1 < below.length; i += 2) up.push(v.nodeHash(below[i], below[i + 1]));
+    levels.push(up);
+  }
+  for (const size of [1, 2, 255, 256, 257, 65_536, 66_000]) {
+    const root = v.rootOf(leaves.slice(0, size));
+    const note = `test.example/log\n${size}\n${v.toBase64(root)}\n\n— test.example/log AAAAAAA=\n`;
+    const base = 'https://cdn.example/logs/test.example~log';
+    let flip = null;
+    const get = async (url) => {
+      const rel = url.slice(base.length + 1);
+      if (rel === 'checkpoint') return new TextEncoder().encode(note);
+      const m = /^tile\/(entries|\d+)\/((?:x\d{3}\/)*\d{3})(?:\.p\/(\d+))?$/.exec(rel);
+      assert.ok(m, `a well-formed path: ${rel}`);
+      const index = Number(m[2].replaceAll('x', '').replaceAll('/', ''));
+      const width = m[3] ? Number(m[3]) : 256;
+      if (m[1] === 'entries') {
+        const parts = entries.slice(index * 256, index * 256 + width).flatMap((e) => [Uint8Array.of(0, e.length), e]);
+        const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+        let at = 0;
+        for (const p of parts) { out.set(p, at); at += p.length; }
+        return out;
+      }
+      const row = levels[Number(m[1]) * 8].slice(index * 256, index * 256 + width);
+      assert.equal(row.length, width, `${rel} exists in a tree of ${size}`);
+      const out = new Uint8Array(width * 32);
+      row.forEach((h, i) => out.set(h, i * 32));
+      if (flip === rel) out[32] ^= 1;
+      return out;
+    };
+    for (const i of new Set([0, size - 1, Math.floor(size / 2), Math.floor(size / 3)])) {
+      const a = await v.proofFromSite(base, 'x', [i], get);
+      const e = a.bundle.entries[0];
+      v.verifyInclusion(i, size, v.leafHash(v.fromBase64(e.entry)), e.proof.map(v.fromBase64), root);
+      if (i > 0) {
+        const l = a.links[0];
+        v.verifyInclusion(i - 1, size, v.leafHash(v.fromBase64(l.prev_entry)), l.prev_proof.map(v.fromBase64), root);
+      }
+    }
+    if (size > 1) {
+      // Leaf 1's hash damaged in the level-0 tile entry 0's proof reads:
+      // refused.
+      flip = `tile/0/000${size < 256 ? `.p/${size}` : ''}`;
+      const a = await v.proofFromSite(base, 'x', [0], get);
+      const e = a.bundle.entries[0];
+      assert.throws(() => v.verifyInclusion(0, size, v.leafHash(v.fromBase64(e.entry)), e.proof.map(v.fromBase64), root), v.VerifyError);
+      flip = null;
+    }
+  }
+});

@@ -1239,6 +1239,11 @@ async fn item_page(
         "quorum": county.quorum,
     });
     let proof_url = format!("/api/v1/logs/{slug}/proof/{id}");
+    let site = app
+        .config
+        .bucket
+        .as_ref()
+        .map(|b| b.base.trim_end_matches('/').to_owned());
     let content_url = format!("{}/content/{slug}/{}", app.config.content_base, item.digest);
     let body = html! {
         p { a href=(link(lang, &format!("/d/{slug}/"))) { (dept.name) } }
@@ -1325,7 +1330,12 @@ async fn item_page(
             // The item and log this page shows: the verifier refuses a
             // proof about anything else (a cache could serve another
             // item's genuine proof).
-            button #verify type="button" data-proof=(proof_url) data-item=(id) data-origin=(model::unslug(&slug)) { (lang.t("verify")) }
+            // With a bucket, the proof is built in the browser from the
+            // log's static files there (the CDN carries the load), the
+            // county's proof endpoint its fallback.
+            button #verify type="button" data-proof=(proof_url) data-item=(id) data-origin=(model::unslug(&slug))
+                data-static=[site.as_ref().map(|b| format!("{b}/logs/{slug}"))]
+                data-indexes=(history.iter().map(|h| h.index.to_string()).collect::<Vec<_>>().join(",")) { (lang.t("verify")) }
             " "
             a.proof-link href=(link(lang, &format!("/d/{slug}/proof/{id}"))) { (lang.t("proof_link")) }
             div #verify-result role="status" {}
@@ -1347,7 +1357,32 @@ async fn item_page(
         (keys_section(lang, &county, Some(&dept)))
         script type="module" src="/assets/portal.mjs" {}
     };
-    app.page(lang, &item.title, &format!("/d/{slug}/items/{id}"), body)
+    let mut page = app.page(lang, &item.title, &format!("/d/{slug}/items/{id}"), body)?;
+    // The verifier may read the bucket's files: its origin joins
+    // connect-src (only there, and only on this page).
+    if let Some(origin) = site.as_deref().and_then(url_origin)
+        && let Ok(csp) = HeaderValue::from_str(&PAGE_CSP.replace(
+            "connect-src 'self'",
+            &format!("connect-src 'self' {origin}"),
+        ))
+    {
+        page.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    Ok(page)
+}
+
+/// `scheme://host[:port]` of an http(s) URL, for a CSP source; `None` for
+/// anything else (nothing is added to the policy then).
+fn url_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    let ok = matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    ok.then(|| format!("{scheme}://{host}"))
 }
 
 fn atom_response(body: String) -> Response {

@@ -241,6 +241,10 @@ fn a_restarted_publisher_publishes_documents_the_bucket_lacks() {
         .unwrap();
     assert_eq!((round.from, round.to, round.written), (size, size, 0));
 
+    // Without [publish] public_url the verifier asks the county alone.
+    let page = common::get(f.pages, &format!("/d/{slug}/items/accounts-2025"));
+    assert!(!page.text().contains("data-static"));
+
     let held = Arc::new(Held::default());
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let source: Arc<dyn Source> = f.county.clone();
@@ -327,6 +331,25 @@ fn the_portal_redirects_reads_of_what_the_bucket_holds() {
         r.header("location"),
         Some(format!("{base}{document}").as_str())
     );
+    // The item page's verifier builds the proof from the bucket's files
+    // (the CDN's origin allowed for it alone), the county its fallback.
+    let page = common::get(f.pages, &format!("/d/{slug}/items/accounts-2025"));
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text()
+            .contains(&format!("data-static=\"{base}/logs/{slug}\"")),
+        "{}",
+        page.text()
+    );
+    assert!(page.text().contains("data-indexes=\""));
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.contains(&format!("connect-src 'self' {base};")),
+        "{csp}"
+    );
+    let home = common::get(f.pages, "/");
+    let csp = home.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("connect-src 'self';"), "{csp}");
     // The checkpoint and the right edge change: served here.
     let edge = format!("/logs/{slug}/tile/0/001.p/{}", size - 256);
     for path in [format!("/logs/{slug}/checkpoint"), edge] {
