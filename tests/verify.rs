@@ -326,7 +326,7 @@ fn prove_and_check_proof() {
 /// static paths of FORMAT.md § 9.4 (`/logs/<origin, / as ~>/…`), as a
 /// bucket would; its base URL.
 fn serve_export(node: &Node, dir: &Path) -> String {
-    use std::io::{Read as _, Write as _};
+    use std::io::Write as _;
     expect_code(&node.public(&["export", "--out", dir.to_str().unwrap()]), 0);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -334,20 +334,7 @@ fn serve_export(node: &Node, dir: &Path) -> String {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut s) = stream else { continue };
-            let mut req = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => req.extend_from_slice(&buf[..n]),
-                }
-            }
-            let line = String::from_utf8_lossy(&req)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .to_owned();
-            let path = line.split(' ').nth(1).unwrap_or("/");
+            let path = request_path(&mut s);
             let file = path
                 .strip_prefix("/logs/")
                 .and_then(|rest| rest.split_once('/'))

@@ -585,3 +585,20 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Reads an HTTP request's head from `s` (a test's plain-HTTP server) and
+/// returns the path of its request line (`/` if there is none).
+pub fn request_path(s: &mut std::net::TcpStream) -> String {
+    use std::io::Read as _;
+    let mut req = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&req);
+    let line = head.lines().next().unwrap_or("");
+    line.split(' ').nth(1).unwrap_or("/").to_owned()
+}

@@ -115,26 +115,15 @@ fn against_site(
             cp.checkpoint().origin
         )));
     }
-    let mut signed = None;
-    for key in keys {
-        let present = cp
-            .note()
-            .signatures()
-            .iter()
-            .any(|s| s.name() == key.name() && s.id() == key.id());
-        if present {
-            signed = Some(cp.verify(key, &trust.witnesses, trust.quorum));
-            break;
-        }
+    // The verification engine's checkpoint rule, as `verify --url` applies it.
+    let log_keys: Vec<_> = keys.iter().map(|k| *k.public_key()).collect();
+    let verdict = gongkai_verify::trust::check_signatures(&cp, &log_keys, trust);
+    if let Some(v) = verdict.violation {
+        return Ok(Now::Violation(format!("its checkpoint: {v}")));
     }
-    match signed {
-        None => {
-            return Ok(Now::Violation(
-                "its checkpoint is not signed by a trusted key of the log".into(),
-            ));
-        }
-        Some(Err(e)) => return Ok(Now::Violation(format!("its checkpoint: {e}"))),
-        Some(Ok(_)) => {}
+    if verdict.cosignatures.len() < trust.quorum {
+        let why = verdict.cosign_issue.unwrap_or_default();
+        return Ok(Now::Violation(format!("its checkpoint: {why}")));
     }
     let (now_size, now_root) = (cp.checkpoint().size, cp.checkpoint().root);
     if now_size < size {

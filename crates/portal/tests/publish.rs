@@ -208,7 +208,7 @@ fn a_checkpoint_waits_for_a_document_the_county_does_not_hold_yet() {
 /// round looks only at the entries after the bucket's checkpoint.
 #[test]
 fn a_restarted_publisher_publishes_documents_the_bucket_lacks() {
-    use gongkai_portal::publish::{Held, run};
+    use gongkai_portal::publish::Held;
 
     let f = common::start();
     let log = f.county.log(common::ORIGIN).unwrap();
@@ -246,15 +246,7 @@ fn a_restarted_publisher_publishes_documents_the_bucket_lacks() {
     assert!(!page.text().contains("data-static"));
 
     let held = Arc::new(Held::default());
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let source: Arc<dyn Source> = f.county.clone();
-    let publisher = f.runtime.spawn(run(
-        source,
-        Arc::clone(&store),
-        std::time::Duration::from_millis(50),
-        Arc::clone(&held),
-        stopped,
-    ));
+    let (stop, publisher) = start_publisher(&f, &store, &held);
     let t = std::time::Instant::now();
     while !held.has(common::ORIGIN, &digest) {
         assert!(
@@ -277,7 +269,7 @@ fn a_restarted_publisher_publishes_documents_the_bucket_lacks() {
 fn the_portal_redirects_reads_of_what_the_bucket_holds() {
     use gongkai_core::event::{Kind, pb};
     use gongkai_portal::BucketRedirect;
-    use gongkai_portal::publish::{Held, run};
+    use gongkai_portal::publish::Held;
 
     let held = Arc::new(Held::default());
     let base = "https://cdn.example.gov.cn";
@@ -306,15 +298,7 @@ fn the_portal_redirects_reads_of_what_the_bucket_holds() {
 
     // The publisher fills an (in-memory) bucket.
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let source: Arc<dyn Source> = f.county.clone();
-    let publisher = f.runtime.spawn(run(
-        source,
-        Arc::clone(&store),
-        std::time::Duration::from_millis(50),
-        Arc::clone(&held),
-        stopped,
-    ));
+    let (stop, publisher) = start_publisher(&f, &store, &held);
     let t = std::time::Instant::now();
     while held.size(common::ORIGIN) < size {
         assert!(t.elapsed().as_secs() < 60, "never published");
@@ -398,4 +382,26 @@ fn the_portal_redirects_reads_of_what_the_bucket_holds() {
         assert!(t.elapsed().as_secs() < 30, "still served: {}", r.status);
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// The publisher loop (`publish::run`) over `f`'s county into `store`,
+/// rounds every 50 ms: the sender that stops it, and its task.
+fn start_publisher(
+    f: &common::Fixture,
+    store: &Arc<dyn ObjectStore>,
+    held: &Arc<gongkai_portal::publish::Held>,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let source: Arc<dyn Source> = f.county.clone();
+    let publisher = f.runtime.spawn(gongkai_portal::publish::run(
+        source,
+        Arc::clone(store),
+        std::time::Duration::from_millis(50),
+        Arc::clone(held),
+        stopped,
+    ));
+    (stop, publisher)
 }

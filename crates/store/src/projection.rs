@@ -1396,6 +1396,22 @@ mod tests {
             .collect()
     }
 
+    /// A genesis, then request `r1` received.
+    fn received_r1() -> Vec<Kind> {
+        vec![
+            Kind::Genesis(pb::Genesis {
+                department: "财政局".into(),
+                division_code: "510122".into(),
+            }),
+            Kind::RequestReceived(pb::RequestReceived {
+                applicant: 0,
+                request_id: "r1".into(),
+                date_received: "2026-03-02".into(),
+                subject: "申请公开".into(),
+            }),
+        ]
+    }
+
     /// The entries of a [`signed_log`] from index 0, as the node applies
     /// them.
     fn applied(events: &[(Hash, Event)]) -> Vec<Applied<'_>> {
@@ -1556,19 +1572,7 @@ mod tests {
     #[test]
     fn shared_projections_keep_apart_and_copy_whole() {
         let tmp = tempfile::tempdir().unwrap();
-        let kinds = vec![
-            Kind::Genesis(pb::Genesis {
-                department: "财政局".into(),
-                division_code: "510122".into(),
-            }),
-            Kind::RequestReceived(pb::RequestReceived {
-                applicant: 0,
-                request_id: "r1".into(),
-                date_received: "2026-03-02".into(),
-                subject: "申请公开".into(),
-            }),
-        ];
-        let events = signed_log(kinds, 1_772_500_000_000, 1000);
+        let events = signed_log(received_r1(), 1_772_500_000_000, 1000);
         let own = open(&tmp.path().join("own"));
         own.apply(&applied(&events), &[], &[]).unwrap();
         own.put_checkpoint(2, "note").unwrap();
@@ -1598,29 +1602,18 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let p = open(tmp.path());
         let digest = Hash([5; 32]);
-        let kinds = vec![
-            Kind::Genesis(pb::Genesis {
-                department: "财政局".into(),
-                division_code: "510122".into(),
+        let mut kinds = received_r1();
+        kinds.push(Kind::RequestAnswered(pb::RequestAnswered {
+            request_id: "r1".into(),
+            date_answered: "2026-03-03".into(),
+            decision: pb::Decision::Disclosed as i32,
+            content: Some(pb::ContentRef {
+                digest: digest.0.to_vec(),
+                length: 3,
+                media_type: "text/plain".into(),
             }),
-            Kind::RequestReceived(pb::RequestReceived {
-                applicant: 0,
-                request_id: "r1".into(),
-                date_received: "2026-03-02".into(),
-                subject: "申请公开".into(),
-            }),
-            Kind::RequestAnswered(pb::RequestAnswered {
-                request_id: "r1".into(),
-                date_answered: "2026-03-03".into(),
-                decision: pb::Decision::Disclosed as i32,
-                content: Some(pb::ContentRef {
-                    digest: digest.0.to_vec(),
-                    length: 3,
-                    media_type: "text/plain".into(),
-                }),
-                ..Default::default()
-            }),
-        ];
+            ..Default::default()
+        }));
         let events = signed_log(kinds, 1_772_500_000_000, 86_400_000);
         p.apply(&applied(&events), &[], &[]).unwrap();
         let rec = p.request_of_content(&digest).unwrap().unwrap();
